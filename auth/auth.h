@@ -1,0 +1,43 @@
+// The authkey handshake: mutual HMAC-SHA256 challenge-response.
+//
+//   manager -> HELLO   { magic, version, server_nonce[32] }
+//   client  -> AUTH    { version, client_mac = HMAC(key, "depot-client" || server_nonce), client_nonce[32] }
+//   manager -> AUTH_OK { server_mac = HMAC(key, "depot-server" || client_nonce || server_nonce) }
+//           or REPLY AUTH_FAILED and close
+//
+// The labels keep one side's proof from being reflected as the other's; fresh nonces on both
+// sides make a recorded answer useless on a new connection. Digests are compared with
+// CRYPTO_memcmp. Nothing here logs or copies the key beyond the HMAC call.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace depot::auth {
+
+using Nonce = std::array<uint8_t, 32>;
+using Mac = std::array<uint8_t, 32>;
+
+// Fills a nonce from OpenSSL's RAND_bytes; throws std::runtime_error if the CSPRNG fails
+// (the caller then refuses the connection rather than use a weak nonce).
+Nonce random_nonce();
+
+Mac hmac_sha256(std::string_view key, std::string_view data);
+
+Mac client_proof(std::string_view key, const Nonce& server_nonce);
+Mac server_proof(std::string_view key, const Nonce& client_nonce, const Nonce& server_nonce);
+
+// Constant-time comparison of a received MAC with the expected one. A received value of
+// the wrong length never matches.
+bool mac_equal(const Mac& expected, std::string_view received);
+
+inline std::string_view as_view(const std::array<uint8_t, 32>& a) {
+  return {reinterpret_cast<const char*>(a.data()), a.size()};
+}
+
+// Reads an authkey from a file: the whole content with one trailing newline (and \r)
+// removed. Throws std::runtime_error naming the file when it cannot be read or is empty.
+std::string read_key_file(const std::string& path);
+
+}  // namespace depot::auth

@@ -1,0 +1,527 @@
+#include "client/client.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "auth/auth.h"
+#include "protocol/address.h"
+
+namespace depot {
+
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// States of a call waiting for its reply.
+enum : uint32_t {
+  kWaiting = 0,  // in flight
+  kDone = 1,     // reply (or loss) recorded
+  kResend = 2,   // connection lost before a reissuable wait delivered: send it again
+  kRead = 3,     // handed the reader role: read replies for everyone
+};
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+int ms_until(SteadyClock::time_point t) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - SteadyClock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1'000'000));
+}
+
+}  // namespace
+
+struct PendingCall {
+  std::atomic<uint32_t> state{kWaiting};
+  Reply reply;
+  bool reissuable = false;
+  bool lost = false;
+  std::string lost_reason;
+};
+
+// One TCP connection. Shared by the threads using it; the fd closes with the last of them,
+// so a thread still polling a dead connection can never touch a reused descriptor.
+struct Conn {
+  int fd = -1;
+  std::mutex write_mu;
+  std::string inbuf;  // touched only by the thread holding the reader role
+  size_t in_begin = 0;
+  ~Conn() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct Client::Impl {
+  std::string address;
+  proto::Address addr;
+  std::string authkey;
+  ClientOptions opt;
+
+  std::mutex mu;  // guards conn, pending, reader_active
+  std::shared_ptr<Conn> conn;
+  std::unordered_map<uint64_t, PendingCall*> pending;
+  bool reader_active = false;
+
+  std::mutex connect_mu;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<uint64_t> connections{0};
+  bool ever_connected = false;
+
+  std::shared_ptr<Conn> connect_once();
+  std::shared_ptr<Conn> ensure_connected(SteadyClock::time_point give_up);
+  void fail(const std::shared_ptr<Conn>& c, const std::string& reason);
+  void wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
+                  std::optional<SteadyClock::time_point> deadline);
+  void read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
+                 std::optional<SteadyClock::time_point> deadline);
+  void release_reader(PendingCall& mine);
+  bool dispatch_buffered(Conn& c);
+  std::string where() const { return "the manager at " + address; }
+};
+
+// ------------------------------------------------------------ connecting
+
+namespace {
+
+// Blocking read of one whole frame during the handshake, bounded by `deadline`.
+bool read_frame(int fd, std::string& buf, SteadyClock::time_point deadline, proto::Decoded& out,
+                std::string& err) {
+  for (;;) {
+    out = proto::decode(buf.data(), buf.size(), 1u << 20);
+    if (out.status == proto::DecodeStatus::OK) return true;
+    if (out.status != proto::DecodeStatus::NEED_MORE) {
+      err = out.error;
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, ms_until(deadline));
+    if (r == 0) {
+      err = "no answer within the connect timeout (is it a depot manager?)";
+      return false;
+    }
+    if (r < 0 && errno != EINTR) {
+      err = errno_text(errno);
+      return false;
+    }
+    char tmp[4096];
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n == 0) {
+      err = "it closed the connection during the handshake";
+      return false;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      err = errno_text(errno);
+      return false;
+    }
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+bool send_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::shared_ptr<Conn> Client::Impl::connect_once() {
+  const auto deadline = SteadyClock::now() + opt.connect_timeout;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string host = addr.host.empty() ? "127.0.0.1" : addr.host;
+  int gai = ::getaddrinfo(host.c_str(), std::to_string(addr.port).c_str(), &hints, &res);
+  if (gai != 0)
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": cannot resolve '" + host +
+                                          "': " + ::gai_strerror(gai));
+  std::string last_error = "no address";
+  auto c = std::make_shared<Conn>();
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) {
+      last_error = errno_text(errno);
+      continue;
+    }
+    int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (r < 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      r = ::poll(&p, 1, ms_until(deadline));
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (r == 0) {
+        last_error = "timed out";
+        r = -1;
+      } else if (r > 0) {
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        if (soerr) last_error = errno_text(soerr);
+        r = soerr ? -1 : 0;
+      } else {
+        last_error = errno_text(errno);
+      }
+    } else if (r < 0) {
+      last_error = errno_text(errno);
+    }
+    if (r == 0) {
+      c->fd = fd;
+      break;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  if (c->fd < 0)
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + last_error +
+                                          " (is depot-manager running there?)");
+  int one = 1;
+  ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  // Blocking for send(); reads use MSG_DONTWAIT + poll.
+  {
+    int fl = ::fcntl(c->fd, F_GETFL);
+    ::fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
+
+  // Handshake: HELLO -> AUTH -> AUTH_OK.
+  std::string buf;
+  proto::Decoded d;
+  std::string err;
+  if (!read_frame(c->fd, buf, deadline, d, err))
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + err);
+  if (d.header.kind == proto::FrameKind::REPLY) {
+    const auto s = static_cast<Status>(d.header.code);
+    throw ConnectionError(s, "the manager at " + address + " refused the connection: " +
+                                 std::string(proto::error_message(d.body)));
+  }
+  proto::Reader hello(d.body);
+  const uint32_t magic = hello.u32();
+  const uint16_t version = hello.u16();
+  const uint16_t nonce_len = hello.u16();
+  const std::string_view nonce = hello.raw(nonce_len);
+  if (d.header.kind != proto::FrameKind::HELLO || !hello.at_end() || magic != proto::kHelloMagic ||
+      nonce_len != proto::kNonceBytes)
+    throw ProtocolError(Status::BAD_REQUEST, where() + " sent no valid HELLO; is it a depot manager?");
+  if (version != proto::kVersion)
+    throw ProtocolError(Status::BAD_REQUEST, where() + " speaks protocol version " + std::to_string(version) +
+                                                 ", this client " + std::to_string(proto::kVersion) +
+                                                 "; upgrade the older side");
+  auth::Nonce server_nonce;
+  std::memcpy(server_nonce.data(), nonce.data(), server_nonce.size());
+  const auth::Nonce client_nonce = auth::random_nonce();
+  std::string out;
+  {
+    proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
+    b.u16(proto::kVersion)
+        .raw(auth::as_view(auth::client_proof(authkey, server_nonce)))
+        .raw(auth::as_view(client_nonce));
+    b.finish();
+  }
+  if (!send_all(c->fd, out.data(), out.size()))
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + errno_text(errno));
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
+  if (!read_frame(c->fd, buf, deadline, d, err)) {
+    throw ConnectionError(Status::OK, "cannot authenticate with " + where() + ": " + err);
+  }
+  if (d.header.kind == proto::FrameKind::REPLY) {
+    const auto s = static_cast<Status>(d.header.code);
+    const std::string msg = std::string(proto::error_message(d.body));
+    if (s == Status::AUTH_FAILED)
+      throw AuthError(s, "authentication with " + where() + " failed: " + msg);
+    throw_status(s == Status::OK ? Status::INTERNAL : s, "handshake with " + where() + " failed: " + msg);
+  }
+  if (d.header.kind != proto::FrameKind::AUTH_OK ||
+      !auth::mac_equal(auth::server_proof(authkey, client_nonce, server_nonce), d.body))
+    throw AuthError(Status::AUTH_FAILED,
+                    where() + " did not prove it knows the authkey; it is not the manager you meant "
+                              "or its key differs");
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
+  c->inbuf = std::move(buf);  // anything after AUTH_OK belongs to the session
+  return c;
+}
+
+std::shared_ptr<Conn> Client::Impl::ensure_connected(SteadyClock::time_point give_up) {
+  {
+    std::lock_guard lk(mu);
+    if (conn) return conn;
+  }
+  std::lock_guard clk(connect_mu);
+  {
+    std::lock_guard lk(mu);
+    if (conn) return conn;
+  }
+  if (ever_connected && !opt.reconnect)
+    throw ConnectionError(Status::OK, "the connection to " + where() +
+                                          " was lost and reconnecting is off (ClientOptions::reconnect)");
+  auto backoff = opt.reconnect_initial_backoff;
+  for (;;) {
+    try {
+      auto c = connect_once();
+      std::lock_guard lk(mu);
+      conn = c;
+      ever_connected = true;
+      ++connections;
+      return c;
+    } catch (const AuthError&) {
+      throw;
+    } catch (const Error& e) {
+      if (!ever_connected) throw;
+      if (SteadyClock::now() + backoff > give_up)
+        throw ConnectionError(Status::OK, "lost the connection to " + where() +
+                                              " and could not reconnect in time: " + e.what());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, opt.reconnect_max_backoff);
+    }
+  }
+}
+
+void Client::Impl::fail(const std::shared_ptr<Conn>& c, const std::string& reason) {
+  {
+    std::lock_guard lk(mu);
+    if (conn != c) return;  // already failed
+    conn.reset();
+    for (auto& [id, pc] : pending) {
+      if (pc->reissuable) {
+        pc->state.store(kResend, std::memory_order_release);
+      } else {
+        pc->lost = true;
+        pc->lost_reason = reason;
+        pc->state.store(kDone, std::memory_order_release);
+      }
+      pc->state.notify_all();
+    }
+    pending.clear();
+  }
+  // Wakes any thread polling or sending on it; the fd closes with the last reference.
+  ::shutdown(c->fd, SHUT_RDWR);
+}
+
+// ------------------------------------------------------------ waiting for replies
+
+bool Client::Impl::dispatch_buffered(Conn& c) {
+  for (;;) {
+    const size_t avail = c.inbuf.size() - c.in_begin;
+    proto::Decoded d = proto::decode(c.inbuf.data() + c.in_begin, avail, UINT32_MAX);
+    if (d.status == proto::DecodeStatus::NEED_MORE) {
+      if (c.in_begin > 0 && (c.in_begin == c.inbuf.size() || c.in_begin > (1u << 16))) {
+        c.inbuf.erase(0, c.in_begin);
+        c.in_begin = 0;
+      }
+      return true;
+    }
+    if (d.status != proto::DecodeStatus::OK) return false;
+    c.in_begin += proto::kHeaderSize + d.header.body_len;
+    if (d.header.kind != proto::FrameKind::REPLY) continue;  // PUSH frames: no subscriptions yet
+    std::lock_guard lk(mu);
+    auto it = pending.find(d.header.id);
+    if (it == pending.end()) continue;
+    PendingCall* pc = it->second;
+    pending.erase(it);
+    pc->reply.status = static_cast<Status>(d.header.code);
+    pc->reply.body.assign(d.body.data(), d.body.size());
+    pc->state.store(kDone, std::memory_order_release);
+    pc->state.notify_one();
+  }
+}
+
+void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
+                             std::optional<SteadyClock::time_point> deadline) {
+  // TimePoint::max() = no limit (a wait without a deadline).
+  const auto give_up = deadline ? *deadline + opt.reply_grace : SteadyClock::time_point::max();
+  const bool bounded = deadline.has_value();
+  auto spin_until = SteadyClock::now() + opt.spin;
+  char tmp[64 * 1024];
+  for (;;) {
+    if (!dispatch_buffered(*c)) {
+      fail(c, "the manager sent a malformed frame");
+      return;
+    }
+    if (mine.state.load(std::memory_order_acquire) != kWaiting) return;
+    ssize_t n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n > 0) {
+      c->inbuf.append(tmp, static_cast<size_t>(n));
+      spin_until = SteadyClock::now() + opt.spin;
+      continue;
+    }
+    if (n == 0) {
+      fail(c, "the manager closed the connection");
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      fail(c, errno_text(errno));
+      return;
+    }
+    if (opt.spin.count() > 0 && SteadyClock::now() < spin_until) continue;
+    pollfd p{c->fd, POLLIN, 0};
+    int timeout = bounded ? ms_until(give_up) : -1;
+    int r = ::poll(&p, 1, timeout);
+    if (r == 0 && bounded && SteadyClock::now() >= give_up) {
+      fail(c, "no reply within " + std::to_string(opt.reply_grace.count()) +
+                  " ms after the request's own timeout");
+      return;
+    }
+  }
+}
+
+void Client::Impl::release_reader(PendingCall& mine) {
+  std::lock_guard lk(mu);
+  reader_active = false;
+  // Hand the role to another caller still waiting, so replies keep flowing.
+  for (auto& [id, pc] : pending) {
+    if (pc == &mine) continue;
+    uint32_t expected = kWaiting;
+    if (pc->state.compare_exchange_strong(expected, kRead, std::memory_order_acq_rel)) {
+      pc->state.notify_one();
+      break;
+    }
+  }
+}
+
+void Client::Impl::wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
+                              std::optional<SteadyClock::time_point> deadline) {
+  for (;;) {
+    uint32_t st = pc.state.load(std::memory_order_acquire);
+    if (st == kDone || st == kResend) return;
+    if (st == kRead) pc.state.compare_exchange_strong(st, kWaiting, std::memory_order_acq_rel);
+    bool become_reader = false;
+    {
+      std::lock_guard lk(mu);
+      st = pc.state.load(std::memory_order_acquire);
+      if (st == kDone || st == kResend) return;
+      if (!reader_active) reader_active = become_reader = true;
+    }
+    if (become_reader) {
+      read_loop(c, pc, deadline);
+      release_reader(pc);
+      continue;
+    }
+    pc.state.wait(kWaiting, std::memory_order_acquire);
+  }
+}
+
+// ------------------------------------------------------------ public API
+
+Client::Client(std::string address, std::string authkey, ClientOptions options)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->address = std::move(address);
+  impl_->authkey = std::move(authkey);
+  impl_->opt = options;
+  if (auto err = proto::parse_address(impl_->address, impl_->addr); !err.empty())
+    throw ConnectionError(Status::OK, err);
+  impl_->conn = impl_->connect_once();
+  impl_->ever_connected = true;
+  impl_->connections = 1;
+}
+
+Client::~Client() {
+  std::shared_ptr<Conn> c;
+  {
+    std::lock_guard lk(impl_->mu);
+    c = std::move(impl_->conn);
+  }
+  if (c) ::shutdown(c->fd, SHUT_RDWR);
+}
+
+const std::string& Client::address() const { return impl_->address; }
+uint64_t Client::connections() const { return impl_->connections; }
+
+Reply Client::call(proto::Op op, std::string_view body, const CallOptions& options) {
+  Impl& im = *impl_;
+  const auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  std::string rebuilt;
+  std::string frame;
+  for (;;) {
+    std::shared_ptr<Conn> c = im.ensure_connected(give_up);
+    PendingCall pc;
+    pc.reissuable = static_cast<bool>(options.rebuild);
+    const uint64_t id = im.next_id.fetch_add(1, std::memory_order_relaxed);
+    frame.clear();
+    proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(op), id, body);
+    {
+      std::lock_guard lk(im.mu);
+      if (im.conn != c) continue;  // lost meanwhile: connect again
+      im.pending.emplace(id, &pc);
+    }
+    bool sent;
+    {
+      std::lock_guard wl(c->write_mu);
+      sent = send_all(c->fd, frame.data(), frame.size());
+    }
+    if (!sent) im.fail(c, "sending failed: " + errno_text(errno));
+    im.wait_reply(c, pc, options.deadline);
+    if (pc.state.load(std::memory_order_acquire) == kDone) {
+      if (pc.lost)
+        throw ConnectionError(Status::OK, "the connection to " + im.where() + " was lost while " +
+                                              std::string(proto::op_name(static_cast<uint8_t>(op))) +
+                                              " was in flight (" + pc.lost_reason +
+                                              "); it may or may not have taken effect");
+      // A parked wait told the manager is stopping delivered nothing: wait on its successor.
+      // The old connection answers SHUTTING_DOWN until the manager closes it; back off.
+      if (pc.reply.status == Status::SHUTTING_DOWN && pc.reissuable && im.opt.reconnect &&
+          SteadyClock::now() < give_up) {
+        std::this_thread::sleep_for(im.opt.reconnect_initial_backoff);
+        rebuilt = options.rebuild(SteadyClock::now());
+        body = rebuilt;
+        continue;
+      }
+      return std::move(pc.reply);
+    }
+    rebuilt = options.rebuild(SteadyClock::now());  // kResend
+    body = rebuilt;
+  }
+}
+
+std::string Client::request(proto::Op op, std::string_view body, const CallOptions& options) {
+  Reply r = call(op, body, options);
+  if (r.status != Status::OK) throw_status(r.status, std::string(proto::error_message(r.body)));
+  return std::move(r.body);
+}
+
+std::chrono::nanoseconds Client::ping() {
+  const auto t0 = SteadyClock::now();
+  request(proto::Op::PING, "ping");
+  return SteadyClock::now() - t0;
+}
+
+std::string Client::stats() {
+  std::string body = request(proto::Op::STATS, {});
+  proto::Reader r(body);
+  return std::string(r.str());
+}
+
+std::vector<ObjectInfo> Client::list() {
+  std::string body = request(proto::Op::LIST, {});
+  proto::Reader r(body);
+  std::vector<ObjectInfo> out;
+  uint32_t n = r.u32();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    ObjectInfo o;
+    o.name = r.str();
+    o.type = r.str();
+    o.size = r.u64();
+    o.state = r.str();
+    out.push_back(std::move(o));
+  }
+  if (!r.at_end()) throw ProtocolError(Status::BAD_REQUEST, "malformed LIST reply from " + impl_->where());
+  return out;
+}
+
+}  // namespace depot

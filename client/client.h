@@ -1,0 +1,128 @@
+// depot::Client: one authenticated connection to a manager, shared by any number of threads.
+//
+//   depot::Client c("127.0.0.1:5000", "abc");   // connects and authenticates, or throws
+//   auto tasks = c.queue<int>("tasks");          // see client/remote_queue.h
+//
+// Thread safety: every method may be called from several threads at once. Requests are
+// pipelined on the one connection and matched to replies by id; while a thread waits, it
+// reads replies for everyone (no extra I/O thread, so a lone caller's round trip costs one
+// wake-up, not two).
+//
+// Connection loss: the client reconnects with capped exponential backoff and authenticates
+// again. A request in flight when the connection dropped fails with ConnectionError, except
+// a parked wait (a get that had not delivered) which is sent again with its remaining
+// timeout, so a worker blocked in get() survives a manager restart.
+//
+// Throws: ConnectionError (cannot connect, or lost and not recovered within
+// reconnect_give_up), AuthError (wrong authkey), and per-call errors (client/errors.h).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/errors.h"
+#include "protocol/frame.h"
+
+namespace depot {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{5'000};  // per connection attempt
+  bool reconnect = true;
+  std::chrono::milliseconds reconnect_initial_backoff{50};
+  std::chrono::milliseconds reconnect_max_backoff{2'000};
+  // How long one call keeps trying to reconnect before it throws ConnectionError.
+  std::chrono::milliseconds reconnect_give_up{60'000};
+  // A reply not seen this long after a request's own timeout means the connection is dead.
+  std::chrono::milliseconds reply_grace{10'000};
+  // A waiting caller polls the socket this long before sleeping in poll(2). Trades CPU for
+  // latency; 0 sleeps at once.
+  std::chrono::microseconds spin{0};
+};
+
+struct ObjectInfo {
+  std::string name;
+  std::string type;
+  uint64_t size = 0;
+  std::string state;
+};
+
+// A raw reply: status and body as the manager sent them.
+struct Reply {
+  Status status = Status::OK;
+  std::string body;
+};
+
+// Describes how a request may be retried after a reconnect. A request is re-sent only when
+// it parked without effect (a get that delivered nothing); `rebuild` re-encodes its body with
+// the time left.
+struct CallOptions {
+  // When the manager will have answered by (its own timeout); nullopt = waits forever.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Non-null for reissuable waits: returns the body for a re-send at `now`.
+  std::function<std::string(std::chrono::steady_clock::time_point now)> rebuild;
+};
+
+template <class T>
+class RemoteQueue;
+struct QueueOptions;
+
+class Client {
+ public:
+  Client(std::string address, std::string authkey, ClientOptions options = {});
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // A handle on a queue; no round trip (the manager creates queues on first use).
+  template <class T>
+  RemoteQueue<T> queue(std::string name);
+  // Declares the queue with options (one round trip); throws ProtocolError if it exists
+  // with a different maxsize.
+  template <class T>
+  RemoteQueue<T> queue(std::string name, const QueueOptions& options);
+
+  // Round trip to the manager; returns the time it took.
+  std::chrono::nanoseconds ping();
+  // The manager's counters as a JSON object.
+  std::string stats();
+  // Every object with its type, size and state.
+  std::vector<ObjectInfo> list();
+
+  // Sends one request and waits for its reply; returns it whatever its status. Throws
+  // ConnectionError only.
+  Reply call(proto::Op op, std::string_view body, const CallOptions& options = {});
+  // As call(), but throws the status' exception unless OK; returns the body.
+  std::string request(proto::Op op, std::string_view body, const CallOptions& options = {});
+
+  const std::string& address() const;
+  // Connections made so far (1 + reconnects).
+  uint64_t connections() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// Body encoding helper for requests: fields in order, as in docs/protocol.md.
+class BodyWriter {
+ public:
+  BodyWriter& u8(uint8_t v) { s_.push_back(static_cast<char>(v)); return *this; }
+  BodyWriter& u32(uint32_t v) { char b[4]; proto::store_u32(b, v); s_.append(b, 4); return *this; }
+  BodyWriter& u64(uint64_t v) { char b[8]; proto::store_u64(b, v); s_.append(b, 8); return *this; }
+  BodyWriter& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
+  BodyWriter& str(std::string_view v) { u32(static_cast<uint32_t>(v.size())); s_.append(v); return *this; }
+  std::string take() { return std::move(s_); }
+  const std::string& view() const { return s_; }
+
+ private:
+  std::string s_;
+};
+
+}  // namespace depot
+
+#include "client/remote_queue.h"

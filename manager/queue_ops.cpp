@@ -1,0 +1,171 @@
+// Handlers for the queue opcodes: decode the body, find or create the queue, call it, and
+// reply (at once or when the parked waiter completes). The dispatcher has already checked
+// the session is authenticated and the opcode exists.
+#include "manager/server.h"
+#include "queue/queue.h"
+
+namespace depot {
+
+namespace {
+
+using proto::Reader;
+
+// Replies BAD_REQUEST when the body did not parse exactly; true when it did.
+bool body_ok(Session& s, const proto::Header& h, const Reader& r, const char* layout) {
+  if (r.at_end()) return true;
+  s.reply_error(h.id, Status::BAD_REQUEST,
+                std::string("malformed ") + std::string(proto::op_name(h.code)) +
+                    " body; expected " + layout + " (see docs/protocol.md)");
+  return false;
+}
+
+// Opens (creating if needed) the queue named in a request; replies the error and returns
+// nullptr when that fails.
+Queue* open_queue(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
+  auto r = srv.registry().open<Queue>(
+      name, [&] { return std::make_unique<Queue>(srv.registry(), std::string(name), 0); });
+  if (!r.ok()) {
+    s.reply_error(h.id, r.status, r.message);
+    return nullptr;
+  }
+  return r.value;
+}
+
+Wait make_wait(const Session& s, int64_t timeout_ms) {
+  if (timeout_ms == 0) return Wait::now_only(s.id());
+  return Wait{s.id(), deadline_after(Clock::now(), timeout_ms), true};
+}
+
+// The completion for put and put_many: OK carries the count for put_many only.
+Queue::PutDone put_reply(Session& s, uint64_t id, bool many) {
+  return [&s, id, many](Status st, uint32_t accepted, std::string_view msg) {
+    if (st == Status::OK) {
+      if (!many) return s.reply(id, Status::OK);
+      auto b = s.begin_reply(id);
+      b.u32(accepted);
+      return s.end_reply(b);
+    }
+    auto b = s.begin_reply(id, st);
+    b.str(msg);
+    if (many) b.u32(accepted);
+    s.end_reply(b);
+  };
+}
+
+Queue::GetDone get_reply(Session& s, uint64_t id, bool many) {
+  return [&s, id, many](Status st, Queue::Items items, std::string_view msg) {
+    if (st != Status::OK) return s.reply_error(id, st, msg);
+    auto b = s.begin_reply(id);
+    if (many) b.u32(static_cast<uint32_t>(items.size()));
+    for (auto item : items) b.str(item);
+    s.end_reply(b);
+  };
+}
+
+void handle_queue_declare(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  auto maxsize = r.u64();
+  if (!body_ok(s, h, r, "str name, u64 maxsize")) return;
+  auto res = srv.registry().open<Queue>(
+      name, [&] { return std::make_unique<Queue>(srv.registry(), std::string(name), maxsize); });
+  if (!res.ok()) return s.reply_error(h.id, res.status, res.message);
+  if (res.value->maxsize() != maxsize)
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "queue '" + std::string(name) + "' exists with maxsize " +
+                             std::to_string(res.value->maxsize()) + ", not " +
+                             std::to_string(maxsize) +
+                             "; declare it with the same maxsize or delete it first");
+  s.reply(h.id, Status::OK);
+}
+
+void handle_queue_put(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  auto timeout = r.i64();
+  auto item = r.str();
+  if (!body_ok(s, h, r, "str name, i64 timeout_ms, str item")) return;
+  if (Queue* q = open_queue(srv, s, h, name)) q->put(item, make_wait(s, timeout), put_reply(s, h.id, false));
+}
+
+void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  auto timeout = r.i64();
+  auto count = r.u32();
+  std::vector<std::string_view> items;
+  // Each item needs at least its 4-byte length: a count beyond that is a lie, not a reserve.
+  if (count > r.remaining() / 4) {
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "malformed QUEUE_PUT_MANY body: count " + std::to_string(count) +
+                             " exceeds the items present");
+  }
+  items.reserve(count);
+  for (uint32_t i = 0; i < count; ++i) items.push_back(r.str());
+  if (!body_ok(s, h, r, "str name, i64 timeout_ms, u32 count, count x str item")) return;
+  if (Queue* q = open_queue(srv, s, h, name)) q->put_many(items, make_wait(s, timeout), put_reply(s, h.id, true));
+}
+
+void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  auto timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
+  if (Queue* q = open_queue(srv, s, h, name)) q->get(make_wait(s, timeout), get_reply(s, h.id, false));
+}
+
+void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  auto max = r.u32();
+  auto timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, u32 max, i64 timeout_ms")) return;
+  if (max == 0)
+    return s.reply_error(h.id, Status::BAD_REQUEST, "QUEUE_GET_MANY needs max >= 1");
+  if (Queue* q = open_queue(srv, s, h, name)) q->get_many(max, make_wait(s, timeout), get_reply(s, h.id, true));
+}
+
+void handle_queue_size(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  auto found = srv.registry().find<Queue>(name);
+  if (found.status == Status::WRONG_TYPE) return s.reply_error(h.id, found.status, found.message);
+  auto b = s.begin_reply(h.id);
+  // A queue that does not exist yet is an empty unbounded queue: it is created on first use.
+  const Queue* q = found.value;
+  b.u64(q ? q->size() : 0).u64(q ? q->maxsize() : 0).u8(q ? 1 : 0);
+  s.end_reply(b);
+}
+
+void handle_queue_delete(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  auto found = srv.registry().find<Queue>(name);
+  if (!found.ok())
+    return s.reply_error(h.id, found.status,
+                         found.status == Status::NOT_FOUND
+                             ? "queue '" + std::string(name) + "' does not exist; nothing to delete"
+                             : found.message);
+  const uint64_t dropped = found.value->size();
+  srv.registry().erase(name);
+  auto b = s.begin_reply(h.id);
+  b.u64(dropped);
+  s.end_reply(b);
+}
+
+}  // namespace
+
+void register_queue_ops(std::array<OpEntry, 256>& t) {
+  using proto::Op;
+  t[static_cast<uint8_t>(Op::QUEUE_DECLARE)] = {handle_queue_declare, "QUEUE_DECLARE"};
+  t[static_cast<uint8_t>(Op::QUEUE_PUT)] = {handle_queue_put, "QUEUE_PUT"};
+  t[static_cast<uint8_t>(Op::QUEUE_GET)] = {handle_queue_get, "QUEUE_GET"};
+  t[static_cast<uint8_t>(Op::QUEUE_PUT_MANY)] = {handle_queue_put_many, "QUEUE_PUT_MANY"};
+  t[static_cast<uint8_t>(Op::QUEUE_GET_MANY)] = {handle_queue_get_many, "QUEUE_GET_MANY"};
+  t[static_cast<uint8_t>(Op::QUEUE_SIZE)] = {handle_queue_size, "QUEUE_SIZE"};
+  t[static_cast<uint8_t>(Op::QUEUE_DELETE)] = {handle_queue_delete, "QUEUE_DELETE"};
+}
+
+}  // namespace depot

@@ -1,0 +1,18 @@
+// "host:port" parsing shared by the manager, the client and the tools.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace depot::proto {
+
+struct Address {
+  std::string host;  // "" means every interface (manager) or localhost (client)
+  uint16_t port = 0;
+};
+
+// Accepts "host:port", ":port", "port", "[v6addr]:port". Returns an empty string and fills
+// `out` on success, else the reason.
+std::string parse_address(std::string_view text, Address& out);
+
+}  // namespace depot::proto

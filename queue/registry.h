@@ -1,0 +1,105 @@
+// The registry names the shared objects and owns the waiter table.
+//
+// One thread owns a Registry (the manager's event loop): nothing here locks. Objects are
+// created on first use; a name used with the wrong type gets WRONG_TYPE. Timeouts are driven
+// from outside: the loop asks next_deadline(), sleeps until then, and calls expire(now), so
+// tests can drive time by hand.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "queue/object.h"
+
+namespace depot {
+
+struct RegistryLimits {
+  // A million names is far beyond any sane deployment and bounds the damage of a client
+  // that creates names in a loop.
+  size_t max_objects = 1'000'000;
+  // Parked waiters per object: each is ~100 bytes plus, for a put, its item.
+  size_t max_waiters_per_object = 100'000;
+};
+
+template <class T>
+struct Result {
+  Status status = Status::OK;
+  T value{};
+  std::string message;
+  bool ok() const { return status == Status::OK; }
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+class Registry {
+ public:
+  explicit Registry(RegistryLimits limits = {}) : limits_(limits) {}
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Finds `name` as a T, creating it with make() when absent. WRONG_TYPE, LIMIT or
+  // BAD_REQUEST (invalid name) otherwise.
+  template <class T, class Make>
+  Result<T*> open(std::string_view name, Make&& make) {
+    auto it = objects_.find(name);
+    if (it != objects_.end()) return typed<T>(it->second.get());
+    if (auto why = check(name); why.status != Status::OK) return {why.status, nullptr, why.message};
+    std::unique_ptr<T> obj = make();
+    T* raw = obj.get();
+    objects_.emplace(std::string(name), std::move(obj));
+    return {Status::OK, raw, {}};
+  }
+  template <class T>
+  Result<T*> find(std::string_view name) {
+    auto it = objects_.find(name);
+    if (it == objects_.end())
+      return {Status::NOT_FOUND, nullptr, "no object named '" + std::string(name) + "'"};
+    return typed<T>(it->second.get());
+  }
+  Object* find_any(std::string_view name);
+
+  // Deletes an object; its waiters fail with NOT_FOUND.
+  Status erase(std::string_view name);
+
+  WaiterTable& waiters() { return waiters_; }
+  const RegistryLimits& limits() const { return limits_; }
+
+  // Removes every waiter a departed session had parked, without completing them.
+  void drop_session(SessionId s);
+  TimePoint next_deadline() const { return waiters_.next_deadline(); }
+  // Fails every waiter whose deadline is <= now with TIMEOUT; returns how many.
+  size_t expire(TimePoint now);
+  // Fails every waiter with SHUTTING_DOWN.
+  void shutdown();
+
+  std::vector<ObjectInfo> list() const;
+  size_t object_count() const { return objects_.size(); }
+
+  // Asked before an item is handed to a parked waiter: an item is never handed to a session
+  // whose peer is gone. The manager installs a check of the socket; the default says alive.
+  std::function<bool(SessionId)> session_alive = [](SessionId) { return true; };
+
+ private:
+  template <class T>
+  Result<T*> typed(Object* o) {
+    if (o->type() != T::kType)
+      return {Status::WRONG_TYPE, nullptr,
+              "'" + o->name() + "' is a " + std::string(o->type_name()) + ", not a " +
+                  std::string(T::kTypeName) + "; use another name or delete it first"};
+    return {Status::OK, static_cast<T*>(o), {}};
+  }
+  Result<bool> check(std::string_view name) const;
+
+  RegistryLimits limits_;
+  WaiterTable waiters_;
+  std::unordered_map<std::string, std::unique_ptr<Object>, StringHash, std::equal_to<>> objects_;
+};
+
+}  // namespace depot

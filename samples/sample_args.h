@@ -1,0 +1,68 @@
+// Command-line handling shared by the samples: --address HOST:PORT, --authkey KEY,
+// --authkey-file FILE, or the DEPOT_AUTHKEY environment variable.
+#pragma once
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+
+namespace sample {
+
+struct Args {
+  std::string address = "127.0.0.1:5000";
+  std::string authkey;
+  std::map<std::string, std::string> extra;  // other --name value pairs; flags map to "1"
+  bool has(const std::string& k) const { return extra.count(k) != 0; }
+  std::string get(const std::string& k, const std::string& dflt) const {
+    auto it = extra.find(k);
+    return it == extra.end() ? dflt : it->second;
+  }
+  long num(const std::string& k, long dflt) const { return std::stol(get(k, std::to_string(dflt))); }
+};
+
+// `flags` lists options that take no value (e.g. "--embedded").
+inline Args parse(int argc, char** argv, const std::string& usage,
+                  std::initializer_list<std::string> flags = {}) {
+  Args a;
+  std::string key_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    if (k == "--help" || k == "-h") {
+      std::cout << usage;
+      std::exit(0);
+    }
+    bool is_flag = false;
+    for (auto& f : flags) is_flag = is_flag || f == k;
+    if (is_flag) {
+      a.extra[k.substr(2)] = "1";
+      continue;
+    }
+    if (k.rfind("--", 0) != 0 || i + 1 >= argc) {
+      std::cerr << usage;
+      std::exit(2);
+    }
+    std::string v = argv[++i];
+    if (k == "--address") a.address = v;
+    else if (k == "--authkey") a.authkey = v;
+    else if (k == "--authkey-file") key_file = v;
+    else a.extra[k.substr(2)] = v;
+  }
+  if (!key_file.empty()) {
+    std::ifstream f(key_file);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    a.authkey = ss.str();
+    while (!a.authkey.empty() && (a.authkey.back() == '\n' || a.authkey.back() == '\r')) a.authkey.pop_back();
+  }
+  if (a.authkey.empty())
+    if (const char* e = std::getenv("DEPOT_AUTHKEY")) a.authkey = e;
+  if (a.authkey.empty()) {
+    std::cerr << "no authkey: pass --authkey KEY, --authkey-file FILE or set DEPOT_AUTHKEY\n" << usage;
+    std::exit(2);
+  }
+  return a;
+}
+
+}  // namespace sample
