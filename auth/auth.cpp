@@ -50,13 +50,15 @@ bool mac_equal(const Mac& expected, std::string_view received) {
 
 std::string read_key_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot read authkey file '" + path + "': " + std::strerror(errno));
+  if (!f)
+    throw std::runtime_error("cannot read authkey file '" + path + "': " + std::strerror(errno));
   std::ostringstream ss;
   ss << f.rdbuf();
   std::string key = ss.str();
   if (!key.empty() && key.back() == '\n') key.pop_back();
   if (!key.empty() && key.back() == '\r') key.pop_back();
-  if (key.empty()) throw std::runtime_error("authkey file '" + path + "' is empty; put the key in it");
+  if (key.empty())
+    throw std::runtime_error("authkey file '" + path + "' is empty; put the key in it");
   return key;
 }
 

@@ -1,8 +1,9 @@
 // The authkey handshake: mutual HMAC-SHA256 challenge-response.
 //
 //   manager -> HELLO   { magic, version, server_nonce[32] }
-//   client  -> AUTH    { version, client_mac = HMAC(key, "depot-client" || server_nonce), client_nonce[32] }
-//   manager -> AUTH_OK { server_mac = HMAC(key, "depot-server" || client_nonce || server_nonce) }
+//   client  -> AUTH    { version, client_mac = HMAC(key, "depot-client" || server_nonce),
+//   client_nonce[32] } manager -> AUTH_OK { server_mac = HMAC(key, "depot-server" || client_nonce
+//   || server_nonce) }
 //           or REPLY AUTH_FAILED and close
 //
 // The labels keep one side's proof from being reflected as the other's; fresh nonces on both

@@ -32,7 +32,9 @@ enum : uint32_t {
   kRead = 3,     // handed the reader role: read replies for everyone
 };
 
-std::string errno_text(int e) { return std::strerror(e); }
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
 
 int ms_until(SteadyClock::time_point t) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - SteadyClock::now()).count();
@@ -141,6 +143,13 @@ bool send_all(int fd, const char* p, size_t n) {
   return true;
 }
 
+// True when the manager has closed a connection (EOF or reset is pending on it).
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 }  // namespace
 
 std::shared_ptr<Conn> Client::Impl::connect_once() {
@@ -157,7 +166,8 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
   std::string last_error = "no address";
   auto c = std::make_shared<Conn>();
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
-    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
     if (fd < 0) {
       last_error = errno_text(errno);
       continue;
@@ -218,10 +228,12 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
   const std::string_view nonce = hello.raw(nonce_len);
   if (d.header.kind != proto::FrameKind::HELLO || !hello.at_end() || magic != proto::kHelloMagic ||
       nonce_len != proto::kNonceBytes)
-    throw ProtocolError(Status::BAD_REQUEST, where() + " sent no valid HELLO; is it a depot manager?");
+    throw ProtocolError(Status::BAD_REQUEST,
+                        where() + " sent no valid HELLO; is it a depot manager?");
   if (version != proto::kVersion)
-    throw ProtocolError(Status::BAD_REQUEST, where() + " speaks protocol version " + std::to_string(version) +
-                                                 ", this client " + std::to_string(proto::kVersion) +
+    throw ProtocolError(Status::BAD_REQUEST, where() + " speaks protocol version " +
+                                                 std::to_string(version) + ", this client " +
+                                                 std::to_string(proto::kVersion) +
                                                  "; upgrade the older side");
   auth::Nonce server_nonce;
   std::memcpy(server_nonce.data(), nonce.data(), server_nonce.size());
@@ -245,13 +257,15 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
     const std::string msg = std::string(proto::error_message(d.body));
     if (s == Status::AUTH_FAILED)
       throw AuthError(s, "authentication with " + where() + " failed: " + msg);
-    throw_status(s == Status::OK ? Status::INTERNAL : s, "handshake with " + where() + " failed: " + msg);
+    throw_status(s == Status::OK ? Status::INTERNAL : s,
+                 "handshake with " + where() + " failed: " + msg);
   }
   if (d.header.kind != proto::FrameKind::AUTH_OK ||
       !auth::mac_equal(auth::server_proof(authkey, client_nonce, server_nonce), d.body))
     throw AuthError(Status::AUTH_FAILED,
-                    where() + " did not prove it knows the authkey; it is not the manager you meant "
-                              "or its key differs");
+                    where() +
+                        " did not prove it knows the authkey; it is not the manager you meant "
+                        "or its key differs");
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
   c->inbuf = std::move(buf);  // anything after AUTH_OK belongs to the session
   return c;
@@ -268,8 +282,9 @@ std::shared_ptr<Conn> Client::Impl::ensure_connected(SteadyClock::time_point giv
     if (conn) return conn;
   }
   if (ever_connected && !opt.reconnect)
-    throw ConnectionError(Status::OK, "the connection to " + where() +
-                                          " was lost and reconnecting is off (ClientOptions::reconnect)");
+    throw ConnectionError(Status::OK,
+                          "the connection to " + where() +
+                              " was lost and reconnecting is off (ClientOptions::reconnect)");
   auto backoff = opt.reconnect_initial_backoff;
   for (;;) {
     try {
@@ -440,16 +455,33 @@ Client::~Client() {
   if (c) ::shutdown(c->fd, SHUT_RDWR);
 }
 
-const std::string& Client::address() const { return impl_->address; }
-uint64_t Client::connections() const { return impl_->connections; }
+const std::string& Client::address() const {
+  return impl_->address;
+}
+uint64_t Client::connections() const {
+  return impl_->connections;
+}
 
 Reply Client::call(proto::Op op, std::string_view body, const CallOptions& options) {
   Impl& im = *impl_;
-  const auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  // A wait with a deadline stops trying to reconnect when its own time is up.
+  auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  if (options.deadline && *options.deadline < give_up) give_up = *options.deadline;
   std::string rebuilt;
   std::string frame;
   for (;;) {
     std::shared_ptr<Conn> c = im.ensure_connected(give_up);
+    // An idle connection may have been closed by a manager that restarted since the last
+    // call: find out before sending, so the request is not lost in a dead socket.
+    bool idle;
+    {
+      std::lock_guard lk(im.mu);
+      idle = im.pending.empty();
+    }
+    if (idle && peer_closed(c->fd)) {
+      im.fail(c, "the manager closed the connection");
+      continue;
+    }
     PendingCall pc;
     pc.reissuable = static_cast<bool>(options.rebuild);
     const uint64_t id = im.next_id.fetch_add(1, std::memory_order_relaxed);
@@ -469,12 +501,14 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
     im.wait_reply(c, pc, options.deadline);
     if (pc.state.load(std::memory_order_acquire) == kDone) {
       if (pc.lost)
-        throw ConnectionError(Status::OK, "the connection to " + im.where() + " was lost while " +
-                                              std::string(proto::op_name(static_cast<uint8_t>(op))) +
-                                              " was in flight (" + pc.lost_reason +
-                                              "); it may or may not have taken effect");
+        throw ConnectionError(Status::OK,
+                              "the connection to " + im.where() + " was lost while " +
+                                  std::string(proto::op_name(static_cast<uint8_t>(op))) +
+                                  " was in flight (" + pc.lost_reason +
+                                  "); it may or may not have taken effect");
       // A parked wait told the manager is stopping delivered nothing: wait on its successor.
-      // The old connection answers SHUTTING_DOWN until the manager closes it; back off.
+      // Told the manager is stopping: back off until it has closed the connection (a re-send
+      // on it meanwhile goes unanswered and fails with it), then wait on its successor.
       if (pc.reply.status == Status::SHUTTING_DOWN && pc.reissuable && im.opt.reconnect &&
           SteadyClock::now() < give_up) {
         std::this_thread::sleep_for(im.opt.reconnect_initial_backoff);
@@ -520,7 +554,8 @@ std::vector<ObjectInfo> Client::list() {
     o.state = r.str();
     out.push_back(std::move(o));
   }
-  if (!r.at_end()) throw ProtocolError(Status::BAD_REQUEST, "malformed LIST reply from " + impl_->where());
+  if (!r.at_end())
+    throw ProtocolError(Status::BAD_REQUEST, "malformed LIST reply from " + impl_->where());
   return out;
 }
 

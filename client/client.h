@@ -111,11 +111,28 @@ class Client {
 // Body encoding helper for requests: fields in order, as in docs/protocol.md.
 class BodyWriter {
  public:
-  BodyWriter& u8(uint8_t v) { s_.push_back(static_cast<char>(v)); return *this; }
-  BodyWriter& u32(uint32_t v) { char b[4]; proto::store_u32(b, v); s_.append(b, 4); return *this; }
-  BodyWriter& u64(uint64_t v) { char b[8]; proto::store_u64(b, v); s_.append(b, 8); return *this; }
+  BodyWriter& u8(uint8_t v) {
+    s_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  BodyWriter& u32(uint32_t v) {
+    char b[4];
+    proto::store_u32(b, v);
+    s_.append(b, 4);
+    return *this;
+  }
+  BodyWriter& u64(uint64_t v) {
+    char b[8];
+    proto::store_u64(b, v);
+    s_.append(b, 8);
+    return *this;
+  }
   BodyWriter& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
-  BodyWriter& str(std::string_view v) { u32(static_cast<uint32_t>(v.size())); s_.append(v); return *this; }
+  BodyWriter& str(std::string_view v) {
+    u32(static_cast<uint32_t>(v.size()));
+    s_.append(v);
+    return *this;
+  }
   std::string take() { return std::move(s_); }
   const std::string& view() const { return s_; }
 

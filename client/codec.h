@@ -58,9 +58,9 @@ struct Codec<std::string> {
 };
 
 template <class B>
-struct Codec<std::vector<B>, std::enable_if_t<std::is_same_v<B, unsigned char> ||
-                                              std::is_same_v<B, char> ||
-                                              std::is_same_v<B, std::byte>>> {
+struct Codec<std::vector<B>,
+             std::enable_if_t<std::is_same_v<B, unsigned char> || std::is_same_v<B, char> ||
+                              std::is_same_v<B, std::byte>>> {
   static std::string encode(const std::vector<B>& v) {
     return std::string(reinterpret_cast<const char*>(v.data()), v.size());
   }
@@ -76,7 +76,8 @@ struct Codec<bool> {
   static bool decode(std::string_view b) {
     if (b == "true" || b == "1") return true;
     if (b == "false" || b == "0") return false;
-    throw CodecError(Status::OK, "'" + std::string(b.substr(0, 64)) + "' is not a bool (true/false)");
+    throw CodecError(Status::OK,
+                     "'" + std::string(b.substr(0, 64)) + "' is not a bool (true/false)");
   }
 };
 
@@ -91,10 +92,10 @@ struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, b
     T v{};
     auto [p, ec] = std::from_chars(b.data(), b.data() + b.size(), v);
     if (ec != std::errc() || p != b.data() + b.size() || b.empty())
-      throw CodecError(Status::OK, "'" + std::string(b.substr(0, 64)) + "' is not a valid " +
-                                       (std::is_integral_v<T> ? "integer" : "number") +
-                                       " of this type" +
-                                       (ec == std::errc::result_out_of_range ? " (out of range)" : ""));
+      throw CodecError(Status::OK,
+                       "'" + std::string(b.substr(0, 64)) + "' is not a valid " +
+                           (std::is_integral_v<T> ? "integer" : "number") + " of this type" +
+                           (ec == std::errc::result_out_of_range ? " (out of range)" : ""));
     return v;
   }
 };

@@ -19,34 +19,55 @@ class Error : public std::runtime_error {
 };
 
 // A blocking call's timeout passed (get on a queue that stayed empty, ...).
-class TimeoutError : public Error { using Error::Error; };
+class TimeoutError : public Error {
+  using Error::Error;
+};
 // A non-blocking get found the queue empty.
-class EmptyError : public Error { using Error::Error; };
+class EmptyError : public Error {
+  using Error::Error;
+};
 // A put found the queue full (at once, or until its timeout). accepted() items of a
 // put_many were enqueued, in order, before it gave up.
 class FullError : public Error {
  public:
-  FullError(Status s, const std::string& m, size_t accepted = 0) : Error(s, m), accepted_(accepted) {}
+  FullError(Status s, const std::string& m, size_t accepted = 0)
+      : Error(s, m), accepted_(accepted) {}
   size_t accepted() const { return accepted_; }
 
  private:
   size_t accepted_;
 };
-class NotFoundError : public Error { using Error::Error; };
-class WrongTypeError : public Error { using Error::Error; };
+class NotFoundError : public Error {
+  using Error::Error;
+};
+class WrongTypeError : public Error {
+  using Error::Error;
+};
 // The authkey was refused, or the manager could not prove it knows it.
-class AuthError : public Error { using Error::Error; };
+class AuthError : public Error {
+  using Error::Error;
+};
 // The request or a frame was malformed, too large, or not understood.
-class ProtocolError : public Error { using Error::Error; };
+class ProtocolError : public Error {
+  using Error::Error;
+};
 // The manager cannot be reached, the connection was lost with this request in flight, or
 // the manager is shutting down.
-class ConnectionError : public Error { using Error::Error; };
+class ConnectionError : public Error {
+  using Error::Error;
+};
 // A configured limit of the manager was hit (connections, parked requests, objects).
-class LimitError : public Error { using Error::Error; };
+class LimitError : public Error {
+  using Error::Error;
+};
 // A value could not be decoded as the handle's type.
-class CodecError : public Error { using Error::Error; };
+class CodecError : public Error {
+  using Error::Error;
+};
 // The manager reported a bug of its own.
-class InternalError : public Error { using Error::Error; };
+class InternalError : public Error {
+  using Error::Error;
+};
 
 // Throws the exception type for `s` (which must not be OK) with `message`.
 [[noreturn]] void throw_status(Status s, const std::string& message, size_t accepted = 0);

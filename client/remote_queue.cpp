@@ -40,7 +40,8 @@ void RawQueue::declare(const QueueOptions& options) {
 }
 
 void RawQueue::put(std::string_view item, Timeout timeout) {
-  Reply r = client_->call(proto::Op::QUEUE_PUT, BodyWriter().str(name_).i64(wire_ms(timeout)).str(item).take());
+  Reply r = client_->call(proto::Op::QUEUE_PUT,
+                          BodyWriter().str(name_).i64(wire_ms(timeout)).str(item).take());
   if (r.status != Status::OK) throw_reply(r);
 }
 
@@ -54,14 +55,16 @@ bool RawQueue::try_put(std::string_view item) {
 std::string RawQueue::get(Timeout timeout) {
   const int64_t ms = wire_ms(timeout);
   auto encode = [this](int64_t t) { return BodyWriter().str(name_).i64(t).take(); };
-  Reply r = ms == 0 ? client_->call(proto::Op::QUEUE_GET, encode(0))
-                    : client_->call(proto::Op::QUEUE_GET, encode(ms), wait_options(timeout, encode));
+  Reply r = ms == 0
+                ? client_->call(proto::Op::QUEUE_GET, encode(0))
+                : client_->call(proto::Op::QUEUE_GET, encode(ms), wait_options(timeout, encode));
   if (r.status == Status::EMPTY && ms != 0)  // a re-sent wait whose time had run out
     throw TimeoutError(Status::TIMEOUT, "queue '" + name_ + "' stayed empty until the timeout");
   if (r.status != Status::OK) throw_reply(r);
   proto::Reader rd(r.body);
   auto item = rd.str();
-  if (!rd.at_end()) throw ProtocolError(Status::BAD_REQUEST, "malformed QUEUE_GET reply for '" + name_ + "'");
+  if (!rd.at_end())
+    throw ProtocolError(Status::BAD_REQUEST, "malformed QUEUE_GET reply for '" + name_ + "'");
   return std::string(item);
 }
 
@@ -88,8 +91,9 @@ std::vector<std::string> RawQueue::get_many(size_t max, Timeout timeout) {
   const int64_t ms = wire_ms(timeout);
   const auto n = static_cast<uint32_t>(std::min<size_t>(max, UINT32_MAX));
   auto encode = [this, n](int64_t t) { return BodyWriter().str(name_).u32(n).i64(t).take(); };
-  Reply r = ms == 0 ? client_->call(proto::Op::QUEUE_GET_MANY, encode(0))
-                    : client_->call(proto::Op::QUEUE_GET_MANY, encode(ms), wait_options(timeout, encode));
+  Reply r =
+      ms == 0 ? client_->call(proto::Op::QUEUE_GET_MANY, encode(0))
+              : client_->call(proto::Op::QUEUE_GET_MANY, encode(ms), wait_options(timeout, encode));
   if (r.status == Status::EMPTY) {
     if (ms == 0) return {};
     throw TimeoutError(Status::TIMEOUT, "queue '" + name_ + "' stayed empty until the timeout");
@@ -100,7 +104,8 @@ std::vector<std::string> RawQueue::get_many(size_t max, Timeout timeout) {
   std::vector<std::string> out;
   out.reserve(std::min<uint32_t>(count, 1 << 20));
   for (uint32_t i = 0; i < count && rd.ok(); ++i) out.emplace_back(rd.str());
-  if (!rd.at_end()) throw ProtocolError(Status::BAD_REQUEST, "malformed QUEUE_GET_MANY reply for '" + name_ + "'");
+  if (!rd.at_end())
+    throw ProtocolError(Status::BAD_REQUEST, "malformed QUEUE_GET_MANY reply for '" + name_ + "'");
   return out;
 }
 

@@ -79,7 +79,8 @@ class RemoteQueue {
   T get() { return Codec<T>::decode(raw_.get()); }
   template <class Rep, class Period>
   T get(std::chrono::duration<Rep, Period> timeout) {
-    return Codec<T>::decode(raw_.get(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+    return Codec<T>::decode(
+        raw_.get(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
   }
   std::optional<T> try_get() {
     auto v = raw_.try_get();
@@ -90,12 +91,14 @@ class RemoteQueue {
   size_t put_many(const std::vector<T>& values) { return raw_.put_many(encode_all(values)); }
   template <class Rep, class Period>
   size_t put_many(const std::vector<T>& values, std::chrono::duration<Rep, Period> timeout) {
-    return raw_.put_many(encode_all(values), std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+    return raw_.put_many(encode_all(values),
+                         std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
   }
   std::vector<T> get_many(size_t max) { return decode_all(raw_.get_many(max)); }
   template <class Rep, class Period>
   std::vector<T> get_many(size_t max, std::chrono::duration<Rep, Period> timeout) {
-    return decode_all(raw_.get_many(max, std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+    return decode_all(
+        raw_.get_many(max, std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
   }
   // Up to max items that are there now; never blocks.
   std::vector<T> try_get_many(size_t max) {

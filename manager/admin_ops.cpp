@@ -30,8 +30,8 @@ std::string json_escape(std::string_view in) {
 
 void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
   if (!body.empty()) return s.reply_error(h.id, Status::BAD_REQUEST, "STATS takes an empty body");
-  const auto up = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
-                                                                  srv.started());
+  const auto up = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - srv.started());
   const Counters& c = srv.counters();
   std::ostringstream o;
   o << "{\"version\":\"" << proto::kVersion << "\",\"address\":\"" << json_escape(srv.address())

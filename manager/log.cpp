@@ -11,15 +11,24 @@ namespace {
 std::atomic<Level> g_level{Level::INFO};
 }
 
-void set_level(Level l) { g_level = l; }
-Level level() { return g_level; }
+void set_level(Level l) {
+  g_level = l;
+}
+Level level() {
+  return g_level;
+}
 
 bool parse_level(std::string_view s, Level& out) {
-  if (s == "error") out = Level::ERROR;
-  else if (s == "warn") out = Level::WARN;
-  else if (s == "info") out = Level::INFO;
-  else if (s == "debug") out = Level::DEBUG;
-  else return false;
+  if (s == "error")
+    out = Level::ERROR;
+  else if (s == "warn")
+    out = Level::WARN;
+  else if (s == "info")
+    out = Level::INFO;
+  else if (s == "debug")
+    out = Level::DEBUG;
+  else
+    return false;
   return true;
 }
 
@@ -27,7 +36,8 @@ void write(Level l, std::string_view message) {
   static constexpr const char* kNames[] = {"error", "warn", "info", "debug"};
   const auto now = std::chrono::system_clock::now();
   const auto t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char ts[32];

@@ -13,9 +13,17 @@ Level level();
 bool parse_level(std::string_view s, Level& out);
 void write(Level l, std::string_view message);
 
-inline void error(std::string_view m) { write(Level::ERROR, m); }
-inline void warn(std::string_view m) { if (level() >= Level::WARN) write(Level::WARN, m); }
-inline void info(std::string_view m) { if (level() >= Level::INFO) write(Level::INFO, m); }
-inline void debug(std::string_view m) { if (level() >= Level::DEBUG) write(Level::DEBUG, m); }
+inline void error(std::string_view m) {
+  write(Level::ERROR, m);
+}
+inline void warn(std::string_view m) {
+  if (level() >= Level::WARN) write(Level::WARN, m);
+}
+inline void info(std::string_view m) {
+  if (level() >= Level::INFO) write(Level::INFO, m);
+}
+inline void debug(std::string_view m) {
+  if (level() >= Level::DEBUG) write(Level::DEBUG, m);
+}
 
 }  // namespace depot::log

@@ -69,21 +69,33 @@ int main(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       return 0;
-    } else if (a == "--address") o.address = value();
-    else if (a == "--authkey") o.authkey = value();
-    else if (a == "--authkey-file") key_file = value();
-    else if (a == "--generate-authkey") generated = true;
-    else if (a == "--max-frame") o.max_frame = static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
-    else if (a == "--max-connections") o.max_connections = parse_number(a, value());
-    else if (a == "--max-objects") o.max_objects = parse_number(a, value());
-    else if (a == "--max-waiters") o.max_waiters = parse_number(a, value());
-    else if (a == "--handshake-timeout") o.handshake_timeout = std::chrono::milliseconds(parse_number(a, value()));
-    else if (a == "--busy-poll-us") o.busy_poll = std::chrono::microseconds(parse_number(a, value()));
+    } else if (a == "--address")
+      o.address = value();
+    else if (a == "--authkey")
+      o.authkey = value();
+    else if (a == "--authkey-file")
+      key_file = value();
+    else if (a == "--generate-authkey")
+      generated = true;
+    else if (a == "--max-frame")
+      o.max_frame = static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
+    else if (a == "--max-connections")
+      o.max_connections = parse_number(a, value());
+    else if (a == "--max-objects")
+      o.max_objects = parse_number(a, value());
+    else if (a == "--max-waiters")
+      o.max_waiters = parse_number(a, value());
+    else if (a == "--handshake-timeout")
+      o.handshake_timeout = std::chrono::milliseconds(parse_number(a, value()));
+    else if (a == "--busy-poll-us")
+      o.busy_poll = std::chrono::microseconds(parse_number(a, value()));
     else if (a == "--log-level") {
       depot::log::Level l;
-      if (!depot::log::parse_level(value(), l)) usage_error("--log-level takes error, warn, info or debug");
+      if (!depot::log::parse_level(value(), l))
+        usage_error("--log-level takes error, warn, info or debug");
       depot::log::set_level(l);
-    } else usage_error("unknown option '" + a + "'");
+    } else
+      usage_error("unknown option '" + a + "'");
   }
   if (!key_file.empty()) {
     try {
@@ -97,7 +109,9 @@ int main(int argc, char** argv) {
     if (const char* env = std::getenv("DEPOT_AUTHKEY")) o.authkey = env;
   }
   if (o.authkey.empty())
-    usage_error("no authkey: pass --authkey KEY, --authkey-file FILE, set DEPOT_AUTHKEY, or use --generate-authkey");
+    usage_error(
+        "no authkey: pass --authkey KEY, --authkey-file FILE, set DEPOT_AUTHKEY, or use "
+        "--generate-authkey");
   try {
     depot::Manager m(o);
     // Bind first so the printed address is the real one (port 0 picks a free port).

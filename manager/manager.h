@@ -28,7 +28,7 @@ struct ManagerOptions {
   size_t max_connections = 10'000;         // accepted sessions at once (--max-connections)
   std::chrono::milliseconds handshake_timeout{10'000};
   size_t max_objects = 1'000'000;
-  size_t max_waiters = 100'000;            // parked requests per object
+  size_t max_waiters = 100'000;  // parked requests per object
   // After the loop goes idle it polls for this long before sleeping in epoll_wait. Waking a
   // sleeping core costs ~30 us on this class of VM; polling briefly keeps a request-reply
   // exchange from paying it every time. 0 disables.
@@ -54,7 +54,7 @@ class Manager {
   // Graceful stop from any thread; returns when the loop has ended.
   void stop();
 
-  uint16_t port() const;       // the bound port (after start/run bound it)
+  uint16_t port() const;        // the bound port (after start/run bound it)
   std::string address() const;  // host:port as bound
 
  private:

@@ -85,7 +85,8 @@ void handle_queue_put(Server& srv, Session& s, const proto::Header& h, std::stri
   auto timeout = r.i64();
   auto item = r.str();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, str item")) return;
-  if (Queue* q = open_queue(srv, s, h, name)) q->put(item, make_wait(s, timeout), put_reply(s, h.id, false));
+  if (Queue* q = open_queue(srv, s, h, name))
+    q->put(item, make_wait(s, timeout), put_reply(s, h.id, false));
 }
 
 void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -103,7 +104,8 @@ void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std:
   items.reserve(count);
   for (uint32_t i = 0; i < count; ++i) items.push_back(r.str());
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, u32 count, count x str item")) return;
-  if (Queue* q = open_queue(srv, s, h, name)) q->put_many(items, make_wait(s, timeout), put_reply(s, h.id, true));
+  if (Queue* q = open_queue(srv, s, h, name))
+    q->put_many(items, make_wait(s, timeout), put_reply(s, h.id, true));
 }
 
 void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -111,7 +113,8 @@ void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::stri
   auto name = r.str();
   auto timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
-  if (Queue* q = open_queue(srv, s, h, name)) q->get(make_wait(s, timeout), get_reply(s, h.id, false));
+  if (Queue* q = open_queue(srv, s, h, name))
+    q->get(make_wait(s, timeout), get_reply(s, h.id, false));
 }
 
 void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -120,9 +123,11 @@ void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std:
   auto max = r.u32();
   auto timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u32 max, i64 timeout_ms")) return;
-  if (max == 0)
-    return s.reply_error(h.id, Status::BAD_REQUEST, "QUEUE_GET_MANY needs max >= 1");
-  if (Queue* q = open_queue(srv, s, h, name)) q->get_many(max, make_wait(s, timeout), get_reply(s, h.id, true));
+  if (max == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "QUEUE_GET_MANY needs max >= 1");
+  // Replies stay within the frame limit clients are told about (--max-frame).
+  const size_t max_bytes = srv.options().max_frame > 64 ? srv.options().max_frame - 64 : 1;
+  if (Queue* q = open_queue(srv, s, h, name))
+    q->get_many(max, make_wait(s, timeout), get_reply(s, h.id, true), max_bytes);
 }
 
 void handle_queue_size(Server& srv, Session& s, const proto::Header& h, std::string_view body) {

@@ -16,6 +16,9 @@ constexpr size_t kReadBudget = 1 << 20;
 constexpr size_t kInitialInBuffer = 64 * 1024;
 // Stop reading from a client whose unread replies exceed this: it must drain first.
 constexpr size_t kMaxPendingOut = 64u << 20;
+// Before authentication only HELLO-sized frames are accepted (AUTH is 16 + 66 bytes), so an
+// unauthenticated peer cannot make the manager reserve --max-frame bytes per connection.
+constexpr uint32_t kMaxHandshakeFrame = 1024;
 }  // namespace
 
 // ---------------------------------------------------------------- Session
@@ -24,7 +27,8 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, SessionId id)
     : server_(server), socket_(std::move(socket)), id_(id), timer_(server.io()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
-  peer_ = ec ? std::string("unknown peer") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  peer_ =
+      ec ? std::string("unknown peer") : ep.address().to_string() + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
   in_.resize(kInitialInBuffer);
@@ -96,7 +100,10 @@ void Session::on_readable(const boost::system::error_code& ec) {
     process_input();
     if (state_ != State::HANDSHAKE && state_ != State::READY) return;
   }
-  if (out_.size() > kMaxPendingOut) return;  // resumed by on_write_done
+  if (out_.size() > kMaxPendingOut) {
+    read_paused_ = true;  // resumed by flush() once the replies are written
+    return;
+  }
   wait_readable();
 }
 
@@ -109,7 +116,9 @@ void Session::process_input() {
       if (skip_ > 0) return;
     }
     const size_t avail = in_end_ - in_begin_;
-    proto::Decoded d = proto::decode(in_.data() + in_begin_, avail, server_.options().max_frame);
+    const uint32_t limit =
+        state_ == State::HANDSHAKE ? kMaxHandshakeFrame : server_.options().max_frame;
+    proto::Decoded d = proto::decode(in_.data() + in_begin_, avail, limit);
     switch (d.status) {
       case proto::DecodeStatus::NEED_MORE:
         if (avail >= proto::kHeaderSize) {  // make room for the whole frame
@@ -131,7 +140,12 @@ void Session::process_input() {
       case proto::DecodeStatus::TOO_LARGE:
         ++server_.counters().protocol_errors;
         if (state_ == State::HANDSHAKE) {
-          reply_error(d.header.id, Status::TOO_LARGE, d.error);
+          log::warn("closing " + peer_ + ": a " + std::to_string(d.header.body_len) +
+                    "-byte frame before authenticating");
+          reply_error(d.header.id, Status::TOO_LARGE,
+                      "a frame of " + std::to_string(d.header.body_len) +
+                          " bytes before authenticating; handshake frames are under " +
+                          std::to_string(kMaxHandshakeFrame) + " bytes");
           close_after_flush();
           return;
         }
@@ -177,13 +191,15 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   const std::string_view client_nonce = r.raw(proto::kNonceBytes);
   if (!r.at_end()) {
     ++server_.counters().auth_failures;
-    reply_error(h.id, Status::BAD_REQUEST, "malformed AUTH frame: expected u16 version, 32-byte mac, 32-byte nonce");
+    reply_error(h.id, Status::BAD_REQUEST,
+                "malformed AUTH frame: expected u16 version, 32-byte mac, 32-byte nonce");
     close_after_flush();
     return;
   }
   if (version != proto::kVersion) {
     reply_error(h.id, Status::BAD_REQUEST,
-                "protocol version " + std::to_string(version) + " is not supported; this manager speaks version " +
+                "protocol version " + std::to_string(version) +
+                    " is not supported; this manager speaks version " +
                     std::to_string(proto::kVersion) + ": upgrade the client or the manager");
     close_after_flush();
     return;
@@ -253,6 +269,10 @@ void Session::flush() {
   if (n == out_.size()) {
     out_.clear();
     if (state_ == State::CLOSING) close("closed after flush");
+    if (read_paused_) {
+      read_paused_ = false;
+      wait_readable();
+    }
     return;
   }
   // The kernel buffer is full: hand the rest to an async write and keep collecting replies.
@@ -276,7 +296,10 @@ void Session::on_write_done(const boost::system::error_code& ec, size_t) {
     return;
   }
   if (!out_.empty() || state_ == State::CLOSING) mark_dirty();
-  if (state_ == State::READY || state_ == State::HANDSHAKE) wait_readable();
+  if (state_ == State::READY || state_ == State::HANDSHAKE) {
+    read_paused_ = false;
+    wait_readable();
+  }
 }
 
 bool Session::alive(bool probe) {
@@ -318,7 +341,8 @@ void Session::close(std::string_view why) {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   out_.clear();
-  if (was_ready) log::debug("session " + std::to_string(id_) + " (" + peer_ + ") closed: " + std::string(why));
+  if (was_ready)
+    log::debug("session " + std::to_string(id_) + " (" + peer_ + ") closed: " + std::string(why));
   server_.remove_session(id_);
 }
 
@@ -361,8 +385,9 @@ void Server::bind() {
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw std::runtime_error("cannot listen on " + options_.address + ": " + ec.message() +
-                             (ec == asio::error::address_in_use ? " (is another manager running there?)" : ""));
+    throw std::runtime_error(
+        "cannot listen on " + options_.address + ": " + ec.message() +
+        (ec == asio::error::address_in_use ? " (is another manager running there?)" : ""));
   auto local = acceptor_.local_endpoint();
   port_ = local.port();
   bound_ = (a.host.empty() ? std::string("0.0.0.0") : a.host) + ":" + std::to_string(port_);
@@ -389,7 +414,8 @@ void Server::accept() {
       boost::system::error_code wec;
       sock.non_blocking(true, wec);
       sock.write_some(asio::buffer(out), wec);
-      log::warn("refused a connection: --max-connections " + std::to_string(options_.max_connections) + " reached");
+      log::warn("refused a connection: --max-connections " +
+                std::to_string(options_.max_connections) + " reached");
       sock.close(wec);
     } else {
       const SessionId id = next_session_++;
@@ -407,19 +433,23 @@ void Server::accept() {
 void Server::dispatch(Session& s, const proto::Header& h, std::string_view body) {
   ++counters_.requests;
   if (shutting_down_) {
-    s.reply_error(h.id, Status::SHUTTING_DOWN, "the manager is shutting down; reconnect to its successor");
+    s.reply_error(h.id, Status::SHUTTING_DOWN,
+                  "the manager is shutting down; reconnect to its successor");
     return;
   }
   const OpEntry& e = ops_[h.code];
   if (!e.handler) {
-    s.reply_error(h.id, Status::BAD_REQUEST,
-                  "unknown opcode " + std::to_string(h.code) + "; see docs/protocol.md for the opcodes");
+    s.reply_error(
+        h.id, Status::BAD_REQUEST,
+        "unknown opcode " + std::to_string(h.code) + "; see docs/protocol.md for the opcodes");
     return;
   }
   e.handler(*this, s, h, body);
 }
 
-void Server::mark_dirty(std::shared_ptr<Session> s) { dirty_.push_back(std::move(s)); }
+void Server::mark_dirty(std::shared_ptr<Session> s) {
+  dirty_.push_back(std::move(s));
+}
 
 void Server::end_pass() {
   // Flushing can close sessions, which can complete waiters of others: loop until quiet.
@@ -509,7 +539,9 @@ struct Manager::Impl {
 
 Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-Manager::~Manager() { stop(); }
+Manager::~Manager() {
+  stop();
+}
 
 void Manager::start() {
   if (!impl_->bound) impl_->server.bind();
@@ -548,7 +580,11 @@ void Manager::stop() {
   impl_->thread.join();
 }
 
-uint16_t Manager::port() const { return impl_->server.port(); }
-std::string Manager::address() const { return impl_->server.address(); }
+uint16_t Manager::port() const {
+  return impl_->server.port();
+}
+std::string Manager::address() const {
+  return impl_->server.address();
+}
 
 }  // namespace depot

@@ -60,6 +60,7 @@ class Session : public std::enable_shared_from_this<Session> {
   State state_ = State::HANDSHAKE;
   bool peer_gone_ = false;
   bool waiting_read_ = false;
+  bool read_paused_ = false;  // too many unwritten replies: reading waits for the writes
   bool dirty_ = false;
   auth::Nonce nonce_{};
   asio::steady_timer timer_;  // handshake deadline, then close grace

@@ -21,7 +21,8 @@ std::string parse_address(std::string_view text, Address& out) {
   unsigned value = 0;
   auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc() || p != port.data() + port.size() || value > 65535)
-    return "address '" + std::string(text) + "' has no valid port (expected host:port, e.g. 127.0.0.1:5000)";
+    return "address '" + std::string(text) +
+           "' has no valid port (expected host:port, e.g. 127.0.0.1:5000)";
   out.host = std::string(host);
   out.port = static_cast<uint16_t>(value);
   return {};

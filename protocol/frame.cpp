@@ -4,16 +4,26 @@ namespace depot::proto {
 
 std::string_view op_name(uint8_t op) {
   switch (static_cast<Op>(op)) {
-    case Op::PING: return "PING";
-    case Op::STATS: return "STATS";
-    case Op::LIST: return "LIST";
-    case Op::QUEUE_DECLARE: return "QUEUE_DECLARE";
-    case Op::QUEUE_PUT: return "QUEUE_PUT";
-    case Op::QUEUE_GET: return "QUEUE_GET";
-    case Op::QUEUE_PUT_MANY: return "QUEUE_PUT_MANY";
-    case Op::QUEUE_GET_MANY: return "QUEUE_GET_MANY";
-    case Op::QUEUE_SIZE: return "QUEUE_SIZE";
-    case Op::QUEUE_DELETE: return "QUEUE_DELETE";
+    case Op::PING:
+      return "PING";
+    case Op::STATS:
+      return "STATS";
+    case Op::LIST:
+      return "LIST";
+    case Op::QUEUE_DECLARE:
+      return "QUEUE_DECLARE";
+    case Op::QUEUE_PUT:
+      return "QUEUE_PUT";
+    case Op::QUEUE_GET:
+      return "QUEUE_GET";
+    case Op::QUEUE_PUT_MANY:
+      return "QUEUE_PUT_MANY";
+    case Op::QUEUE_GET_MANY:
+      return "QUEUE_GET_MANY";
+    case Op::QUEUE_SIZE:
+      return "QUEUE_SIZE";
+    case Op::QUEUE_DELETE:
+      return "QUEUE_DELETE";
   }
   return {};
 }
@@ -33,7 +43,8 @@ Decoded decode(const char* buf, size_t n, uint32_t max_body) {
               std::to_string(kMagic) + "): the peer does not speak the depot protocol";
     return d;
   }
-  if (kind < static_cast<uint8_t>(FrameKind::HELLO) || kind > static_cast<uint8_t>(FrameKind::PUSH)) {
+  if (kind < static_cast<uint8_t>(FrameKind::HELLO) ||
+      kind > static_cast<uint8_t>(FrameKind::PUSH)) {
     d.status = DecodeStatus::MALFORMED;
     d.error = "unknown frame kind " + std::to_string(kind);
     return d;
@@ -52,8 +63,7 @@ Decoded decode(const char* buf, size_t n, uint32_t max_body) {
   return d;
 }
 
-void append_header(std::string& out, FrameKind kind, uint8_t code, uint64_t id,
-                   uint32_t body_len) {
+void append_header(std::string& out, FrameKind kind, uint8_t code, uint64_t id, uint32_t body_len) {
   char h[kHeaderSize];
   store_u32(h, body_len);
   h[4] = static_cast<char>(kMagic);
@@ -75,7 +85,9 @@ FrameBuilder::FrameBuilder(std::string& out, FrameKind kind, uint8_t code, uint6
   append_header(out_, kind, code, id, 0);
 }
 
-void FrameBuilder::finish() { store_u32(out_.data() + start_, static_cast<uint32_t>(body_size())); }
+void FrameBuilder::finish() {
+  store_u32(out_.data() + start_, static_cast<uint32_t>(body_size()));
+}
 
 std::string_view error_message(std::string_view body) {
   Reader r(body);

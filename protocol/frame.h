@@ -68,12 +68,30 @@ struct Header {
   uint64_t id = 0;
 };
 
-inline void store_u16(char* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline void store_u32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
-inline void store_u64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
-inline uint16_t load_u16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
-inline uint32_t load_u32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-inline uint64_t load_u64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+inline void store_u16(char* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+inline void store_u32(char* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+inline void store_u64(char* p, uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
+inline uint16_t load_u16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t load_u32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t load_u64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "depot's wire format is little-endian");
 
 enum class DecodeStatus {
@@ -95,8 +113,7 @@ struct Decoded {
 Decoded decode(const char* buf, size_t n, uint32_t max_body);
 
 // Appends a header for a body of `body_len` bytes.
-void append_header(std::string& out, FrameKind kind, uint8_t code, uint64_t id,
-                   uint32_t body_len);
+void append_header(std::string& out, FrameKind kind, uint8_t code, uint64_t id, uint32_t body_len);
 
 // Appends a whole frame.
 void append_frame(std::string& out, FrameKind kind, uint8_t code, uint64_t id,
@@ -107,10 +124,28 @@ void append_frame(std::string& out, FrameKind kind, uint8_t code, uint64_t id,
 class FrameBuilder {
  public:
   FrameBuilder(std::string& out, FrameKind kind, uint8_t code, uint64_t id);
-  FrameBuilder& u8(uint8_t v) { out_.push_back(static_cast<char>(v)); return *this; }
-  FrameBuilder& u16(uint16_t v) { char b[2]; store_u16(b, v); out_.append(b, 2); return *this; }
-  FrameBuilder& u32(uint32_t v) { char b[4]; store_u32(b, v); out_.append(b, 4); return *this; }
-  FrameBuilder& u64(uint64_t v) { char b[8]; store_u64(b, v); out_.append(b, 8); return *this; }
+  FrameBuilder& u8(uint8_t v) {
+    out_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  FrameBuilder& u16(uint16_t v) {
+    char b[2];
+    store_u16(b, v);
+    out_.append(b, 2);
+    return *this;
+  }
+  FrameBuilder& u32(uint32_t v) {
+    char b[4];
+    store_u32(b, v);
+    out_.append(b, 4);
+    return *this;
+  }
+  FrameBuilder& u64(uint64_t v) {
+    char b[8];
+    store_u64(b, v);
+    out_.append(b, 8);
+    return *this;
+  }
   FrameBuilder& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
   // A length-prefixed byte string: u32 length then the bytes.
   FrameBuilder& str(std::string_view s) {
@@ -118,7 +153,10 @@ class FrameBuilder {
     out_.append(s.data(), s.size());
     return *this;
   }
-  FrameBuilder& raw(std::string_view s) { out_.append(s.data(), s.size()); return *this; }
+  FrameBuilder& raw(std::string_view s) {
+    out_.append(s.data(), s.size());
+    return *this;
+  }
   size_t body_size() const { return out_.size() - start_ - kHeaderSize; }
   void finish();
 

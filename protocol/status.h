@@ -24,23 +24,38 @@ enum class Status : uint8_t {
 
 constexpr std::string_view status_name(Status s) {
   switch (s) {
-    case Status::OK: return "OK";
-    case Status::TIMEOUT: return "TIMEOUT";
-    case Status::EMPTY: return "EMPTY";
-    case Status::FULL: return "FULL";
-    case Status::NOT_FOUND: return "NOT_FOUND";
-    case Status::WRONG_TYPE: return "WRONG_TYPE";
-    case Status::BAD_REQUEST: return "BAD_REQUEST";
-    case Status::TOO_LARGE: return "TOO_LARGE";
-    case Status::AUTH_FAILED: return "AUTH_FAILED";
-    case Status::SHUTTING_DOWN: return "SHUTTING_DOWN";
-    case Status::INTERNAL: return "INTERNAL";
-    case Status::LIMIT: return "LIMIT";
-    case Status::PARKED: return "PARKED";
+    case Status::OK:
+      return "OK";
+    case Status::TIMEOUT:
+      return "TIMEOUT";
+    case Status::EMPTY:
+      return "EMPTY";
+    case Status::FULL:
+      return "FULL";
+    case Status::NOT_FOUND:
+      return "NOT_FOUND";
+    case Status::WRONG_TYPE:
+      return "WRONG_TYPE";
+    case Status::BAD_REQUEST:
+      return "BAD_REQUEST";
+    case Status::TOO_LARGE:
+      return "TOO_LARGE";
+    case Status::AUTH_FAILED:
+      return "AUTH_FAILED";
+    case Status::SHUTTING_DOWN:
+      return "SHUTTING_DOWN";
+    case Status::INTERNAL:
+      return "INTERNAL";
+    case Status::LIMIT:
+      return "LIMIT";
+    case Status::PARKED:
+      return "PARKED";
   }
   return "UNKNOWN";
 }
 
-constexpr bool status_known(uint8_t v) { return v <= static_cast<uint8_t>(Status::LIMIT); }
+constexpr bool status_known(uint8_t v) {
+  return v <= static_cast<uint8_t>(Status::LIMIT);
+}
 
 }  // namespace depot

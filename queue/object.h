@@ -39,9 +39,12 @@ struct Waiter {
   std::multimap<TimePoint, Waiter*>::iterator deadline_pos;
 };
 
-// Converts a wire timeout (ms; -1 forever, 0 no wait) into a deadline.
+// Converts a wire timeout (ms; -1 forever, 0 no wait) into a deadline. A timeout too large
+// for the clock (beyond ~292 years of nanoseconds) waits forever instead of overflowing.
 inline TimePoint deadline_after(TimePoint now, int64_t timeout_ms) {
   if (timeout_ms < 0) return TimePoint::max();
+  const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(TimePoint::max() - now);
+  if (timeout_ms >= room.count()) return TimePoint::max();
   return now + std::chrono::milliseconds(timeout_ms);
 }
 

@@ -91,17 +91,24 @@ Status Queue::put_many(Items items, const Wait& wait, PutDone done) {
   return s;
 }
 
-Status Queue::get_many(uint32_t max, const Wait& wait, GetDone done) {
+Status Queue::get_many(uint32_t max, const Wait& wait, GetDone done, size_t max_bytes) {
   if (max == 0) max = 1;
   if (!items_.empty()) {
-    const size_t n = std::min<size_t>(max, items_.size());
+    size_t n = std::min<size_t>(max, items_.size());
     if (n == 1) {
       const std::string_view one = items_.front();  // the common case: no allocation
       done(Status::OK, Items(&one, 1), {});
     } else {
       std::vector<std::string_view> batch;
       batch.reserve(n);
-      items_.for_first(n, [&](std::string_view v) { batch.push_back(v); });
+      size_t bytes = 0;
+      bool capped = false;  // stop at the first item that does not fit: order is kept
+      items_.for_first(n, [&](std::string_view v) {
+        bytes += v.size() + 4;
+        capped = capped || (!batch.empty() && bytes > max_bytes);
+        if (!capped) batch.push_back(v);
+      });
+      n = batch.size();
       done(Status::OK, batch, {});
     }
     for (size_t i = 0; i < n; ++i) items_.pop();

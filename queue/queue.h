@@ -51,7 +51,9 @@ class Queue : public Object {
   Status put(std::string_view item, const Wait& wait, PutDone done);
   Status put_many(Items items, const Wait& wait, PutDone done);
   Status get(const Wait& wait, GetDone done) { return get_many(1, wait, std::move(done)); }
-  Status get_many(uint32_t max, const Wait& wait, GetDone done);
+  // Takes up to `max` items, fewer if their total size would pass `max_bytes` (always at
+  // least one), so a reply never outgrows a frame.
+  Status get_many(uint32_t max, const Wait& wait, GetDone done, size_t max_bytes = SIZE_MAX);
 
   uint64_t maxsize() const { return maxsize_; }
   uint64_t size() const override { return items_.size(); }

@@ -110,7 +110,8 @@ size_t Registry::expire(TimePoint now) {
 
 void Registry::shutdown() {
   for (auto& [name, obj] : objects_)
-    obj->fail_all(Status::SHUTTING_DOWN, "the manager is shutting down; reconnect to its successor");
+    obj->fail_all(Status::SHUTTING_DOWN,
+                  "the manager is shutting down; reconnect to its successor");
 }
 
 std::vector<ObjectInfo> Registry::list() const {

@@ -27,15 +27,15 @@ int main(int argc, char** argv) {
   auto greetings = client.queue<std::string>("greetings");
   greetings.put("hello");
   greetings.put("world");
-  const std::string first = greetings.get();   // blocks until an item is there
+  const std::string first = greetings.get();  // blocks until an item is there
   const std::string second = greetings.get();
   std::printf("%s %s\n", first.c_str(), second.c_str());
 
   // Numbers travel as text, so the CLI and other languages can read them.
   auto numbers = client.queue<int>("numbers", depot::QueueOptions{.maxsize = 100});
-  numbers.put_many({1, 2, 3, 4, 5});               // one round trip
+  numbers.put_many({1, 2, 3, 4, 5});  // one round trip
   std::printf("qsize: %zu\n", numbers.qsize());
-  auto batch = numbers.get_many(10);                // up to 10, waits for at least one
+  auto batch = numbers.get_many(10);  // up to 10, waits for at least one
   int sum = 0;
   for (int n : batch) sum += n;
   std::printf("sum of %zu numbers: %d\n", batch.size(), sum);

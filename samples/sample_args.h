@@ -19,7 +19,9 @@ struct Args {
     auto it = extra.find(k);
     return it == extra.end() ? dflt : it->second;
   }
-  long num(const std::string& k, long dflt) const { return std::stol(get(k, std::to_string(dflt))); }
+  long num(const std::string& k, long dflt) const {
+    return std::stol(get(k, std::to_string(dflt)));
+  }
 };
 
 // `flags` lists options that take no value (e.g. "--embedded").
@@ -44,22 +46,28 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       std::exit(2);
     }
     std::string v = argv[++i];
-    if (k == "--address") a.address = v;
-    else if (k == "--authkey") a.authkey = v;
-    else if (k == "--authkey-file") key_file = v;
-    else a.extra[k.substr(2)] = v;
+    if (k == "--address")
+      a.address = v;
+    else if (k == "--authkey")
+      a.authkey = v;
+    else if (k == "--authkey-file")
+      key_file = v;
+    else
+      a.extra[k.substr(2)] = v;
   }
   if (!key_file.empty()) {
     std::ifstream f(key_file);
     std::stringstream ss;
     ss << f.rdbuf();
     a.authkey = ss.str();
-    while (!a.authkey.empty() && (a.authkey.back() == '\n' || a.authkey.back() == '\r')) a.authkey.pop_back();
+    while (!a.authkey.empty() && (a.authkey.back() == '\n' || a.authkey.back() == '\r'))
+      a.authkey.pop_back();
   }
   if (a.authkey.empty())
     if (const char* e = std::getenv("DEPOT_AUTHKEY")) a.authkey = e;
   if (a.authkey.empty()) {
-    std::cerr << "no authkey: pass --authkey KEY, --authkey-file FILE or set DEPOT_AUTHKEY\n" << usage;
+    std::cerr << "no authkey: pass --authkey KEY, --authkey-file FILE or set DEPOT_AUTHKEY\n"
+              << usage;
     std::exit(2);
   }
   return a;

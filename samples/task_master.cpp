@@ -13,10 +13,10 @@
 
 int main(int argc, char** argv) {
   const auto args = sample::parse(
-      argc, argv,
-      "usage: task_master --address HOST:PORT --authkey KEY [--tasks N] [--embedded]\n",
+      argc, argv, "usage: task_master --address HOST:PORT --authkey KEY [--tasks N] [--embedded]\n",
       {"--embedded"});
   const long n_tasks = args.num("tasks", 10);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up even when redirected
   try {
     std::unique_ptr<depot::Manager> manager;
     std::string address = args.address;
@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
     if (manager) manager->stop();
     std::printf("master exit.\n");
   } catch (const depot::TimeoutError& e) {
-    std::fprintf(stderr, "task_master: no result within 10 s: %s (are workers running?)\n", e.what());
+    std::fprintf(stderr, "task_master: no result within 10 s: %s (are workers running?)\n",
+                 e.what());
     return 1;
   } catch (const depot::AuthError& e) {
     std::fprintf(stderr, "task_master: %s\n", e.what());

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   const auto args = sample::parse(
       argc, argv, "usage: task_worker --address HOST:PORT --authkey KEY [--work-ms 1000]\n");
   const long work_ms = args.num("work-ms", 1000);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up even when redirected
   try {
     std::printf("Connect to server %s...\n", args.address.c_str());
     depot::Client client(args.address, args.authkey);

@@ -1,0 +1,612 @@
+// depot-benchmark: redis-benchmark for depot.
+//
+// Takes redis-benchmark's flags (-h -p -a -c -n -d -P -t -q --csv) and prints the same
+// reports, so the two can be run side by side with the same -c/-n/-P/-d (bench/compare.sh).
+// Like redis-benchmark with hiredis, ONE thread drives every connection from its own epoll
+// loop and speaks the wire protocol directly (protocol/frame.h, auth/auth.h): no client
+// library, no extra threads, so the figures measure the manager, not a client's locking.
+//
+// Pipelining follows redis-benchmark exactly: a connection writes a batch of -P requests,
+// waits for all -P replies, then writes the next batch. Each request's latency runs from
+// the write of its batch to the read of its reply (what redis-benchmark records), so with
+// -P > 1 latency grows with P while throughput does too.
+//
+// Tests (-t, comma separated):
+//   ping       PING with an empty body
+//   put        QUEUE_PUT of a -d byte item into queue "bench", timeout 0 (like LPUSH)
+//   get        QUEUE_GET from "bench", timeout 0 (like RPOP); EMPTY replies are counted
+//   put_many   QUEUE_PUT_MANY of --batch items per request
+//   get_many   QUEUE_GET_MANY of up to --batch items per request
+// Run put before get, as redis-benchmark runs LPUSH before RPOP: the get test then finds
+// the items the put test left.
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/auth.h"
+#include "protocol/frame.h"
+
+namespace {
+
+namespace proto = depot::proto;
+using depot::Status;
+
+const char* kUsage =
+    R"(Usage: depot-benchmark [-h <host>] [-p <port>] [-c <clients>] [-n <requests>] [-k <boolean>]
+
+ -h <hostname>      Server hostname (default 127.0.0.1)
+ -p <port>          Server port (default 5000)
+ -a <authkey>       The manager's authkey (default: $DEPOT_AUTHKEY)
+ -c <clients>       Number of parallel connections (default 50)
+ -n <requests>      Total number of requests (default 100000)
+ -d <size>          Data size of put payloads in bytes (default 3)
+ -P <numreq>        Pipeline <numreq> requests. Default 1 (no pipeline).
+ -t <tests>         Only run the comma separated list of tests. The test
+                    names are the same as the ones produced as output:
+                    ping, put, get, put_many, get_many (default ping,put,get)
+ -q                 Quiet. Just show query/sec values
+ --csv              Output in CSV format
+ --batch <items>    Items per put_many / get_many request (default 100)
+ --queue <name>     Queue the put/get tests use (default bench)
+ --timeout <sec>    Give up when no reply arrives for this long (default 10)
+ --help             Output this help and exit.
+
+Examples:
+
+ Fill the queue with 1,000,000 16-byte items over one pipelined connection:
+   depot-benchmark -a KEY -t put -c 1 -n 1000000 -d 16 -P 64
+
+ Compare with Redis at the same settings:
+   redis-benchmark -t lpush,rpop -c 50 -n 100000 -P 16 -q
+   depot-benchmark -a KEY -t put,get -c 50 -n 100000 -P 16 -q
+)";
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+struct Config {
+  std::string host = "127.0.0.1";
+  int port = 5000;
+  std::string authkey;
+  int clients = 50;
+  uint64_t requests = 100000;
+  size_t datasize = 3;
+  uint32_t pipeline = 1;
+  std::vector<std::string> tests{"ping", "put", "get"};
+  bool quiet = false;
+  bool csv = false;
+  uint32_t batch = 100;
+  std::string queue = "bench";
+  int timeout_s = 10;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "depot-benchmark: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+// ------------------------------------------------------------------ one test's definition
+
+struct Test {
+  std::string title;   // "PUT", as in the report
+  proto::Op op;        // opcode of every request
+  std::string body;    // the same body for every request
+  uint32_t items = 1;  // items moved per request (for items/s of the *_many tests)
+  bool counts_items = false;
+};
+
+Test make_test(const std::string& name, const Config& cfg) {
+  const std::string payload(cfg.datasize, 'x');  // redis-benchmark's payload is 'x' too
+  std::string body;
+  auto str = [&body](std::string_view s) {
+    char b[4];
+    proto::store_u32(b, static_cast<uint32_t>(s.size()));
+    body.append(b, 4);
+    body.append(s);
+  };
+  auto u32 = [&body](uint32_t v) {
+    char b[4];
+    proto::store_u32(b, v);
+    body.append(b, 4);
+  };
+  auto i64 = [&body](int64_t v) {
+    char b[8];
+    proto::store_u64(b, static_cast<uint64_t>(v));
+    body.append(b, 8);
+  };
+  if (name == "ping") return {"PING", proto::Op::PING, "", 1, false};
+  if (name == "put") {
+    str(cfg.queue);
+    i64(proto::kNoWait);
+    str(payload);
+    return {"PUT", proto::Op::QUEUE_PUT, body, 1, false};
+  }
+  if (name == "get") {
+    str(cfg.queue);
+    i64(proto::kNoWait);
+    return {"GET", proto::Op::QUEUE_GET, body, 1, false};
+  }
+  if (name == "put_many") {
+    str(cfg.queue);
+    i64(proto::kNoWait);
+    u32(cfg.batch);
+    for (uint32_t i = 0; i < cfg.batch; ++i) str(payload);
+    return {"PUT_MANY_" + std::to_string(cfg.batch), proto::Op::QUEUE_PUT_MANY, body, cfg.batch,
+            true};
+  }
+  if (name == "get_many") {
+    str(cfg.queue);
+    u32(cfg.batch);
+    i64(proto::kNoWait);
+    return {"GET_MANY_" + std::to_string(cfg.batch), proto::Op::QUEUE_GET_MANY, body, cfg.batch,
+            true};
+  }
+  die("unknown test '" + name + "'; the tests are ping, put, get, put_many, get_many");
+}
+
+// ------------------------------------------------------------------ connections
+
+struct Conn {
+  int fd = -1;
+  size_t index = 0;  // in Runner::conns_, carried in epoll events
+  std::string out;   // bytes of the current batch not yet written
+  size_t out_off = 0;
+  std::vector<char> in;
+  size_t in_begin = 0, in_end = 0;
+  uint64_t next_id = 1;
+  uint64_t batch_first = 0;  // id of the first request of the batch in flight
+  uint32_t outstanding = 0;  // replies of the batch still to come
+  uint64_t batch_start = 0;  // ns, when the batch was written
+  bool want_write = false;
+  ~Conn() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Reads one whole frame with a blocking socket (handshake only).
+proto::Decoded read_frame(int fd, std::string& buf) {
+  for (;;) {
+    proto::Decoded d = proto::decode(buf.data(), buf.size(), 1u << 20);
+    if (d.status == proto::DecodeStatus::OK) return d;
+    if (d.status != proto::DecodeStatus::NEED_MORE) die("bad frame from the manager: " + d.error);
+    char tmp[4096];
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    if (n == 0) die("the manager closed the connection during the handshake");
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      die(std::string("recv: ") + std::strerror(errno));
+    }
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+void send_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t k = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      die(std::string("send: ") + std::strerror(errno));
+    }
+    off += static_cast<size_t>(k);
+  }
+}
+
+// Connects and authenticates (blocking), then switches the socket to non-blocking.
+std::unique_ptr<Conn> open_conn(const Config& cfg, const addrinfo* ai) {
+  auto c = std::make_unique<Conn>();
+  c->fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+  if (c->fd < 0) die(std::string("socket: ") + std::strerror(errno));
+  if (::connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0)
+    die("cannot connect to " + cfg.host + ":" + std::to_string(cfg.port) + ": " +
+        std::strerror(errno) + " (is depot-manager running there?)");
+  int one = 1;
+  ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  std::string buf;
+  proto::Decoded d = read_frame(c->fd, buf);
+  if (d.header.kind == proto::FrameKind::REPLY)
+    die("the manager refused the connection: " + std::string(proto::error_message(d.body)));
+  proto::Reader hello(d.body);
+  const uint32_t magic = hello.u32();
+  const uint16_t version = hello.u16();
+  const uint16_t nonce_len = hello.u16();
+  const std::string_view nonce = hello.raw(nonce_len);
+  if (d.header.kind != proto::FrameKind::HELLO || !hello.at_end() || magic != proto::kHelloMagic ||
+      nonce_len != proto::kNonceBytes || version != proto::kVersion)
+    die("no valid HELLO from the manager (is it a depot manager of protocol version 1?)");
+  depot::auth::Nonce server_nonce;
+  std::memcpy(server_nonce.data(), nonce.data(), server_nonce.size());
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
+
+  const depot::auth::Nonce client_nonce = depot::auth::random_nonce();
+  std::string out;
+  proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
+  b.u16(proto::kVersion)
+      .raw(depot::auth::as_view(depot::auth::client_proof(cfg.authkey, server_nonce)))
+      .raw(depot::auth::as_view(client_nonce));
+  b.finish();
+  send_all(c->fd, out);
+
+  d = read_frame(c->fd, buf);
+  if (d.header.kind == proto::FrameKind::REPLY)
+    die("authentication failed: " + std::string(proto::error_message(d.body)) +
+        " (check -a / DEPOT_AUTHKEY)");
+  if (d.header.kind != proto::FrameKind::AUTH_OK ||
+      !depot::auth::mac_equal(depot::auth::server_proof(cfg.authkey, client_nonce, server_nonce),
+                              d.body))
+    die("the manager did not prove it knows the authkey");
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
+  if (!buf.empty()) die("unexpected bytes after AUTH_OK");
+
+  ::fcntl(c->fd, F_SETFL, ::fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+  c->in.resize(256 * 1024);
+  return c;
+}
+
+// ------------------------------------------------------------------ the run
+
+struct Result {
+  uint64_t finished = 0;
+  uint64_t items = 0;  // items moved (put_many: accepted; get/get_many: received)
+  uint64_t empty = 0;  // EMPTY replies (get on an empty queue)
+  std::map<Status, uint64_t> errors;
+  std::string first_error;
+  double seconds = 0;
+  std::vector<uint64_t> latency_ns;
+};
+
+class Runner {
+ public:
+  Runner(const Config& cfg, const Test& test) : cfg_(cfg), test_(test) {
+    proto::append_frame(frame_, proto::FrameKind::REQUEST, static_cast<uint8_t>(test.op), 0,
+                        test.body);
+  }
+
+  Result run() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int e = ::getaddrinfo(cfg_.host.c_str(), std::to_string(cfg_.port).c_str(), &hints, &res))
+      die("cannot resolve '" + cfg_.host + "': " + ::gai_strerror(e));
+    for (int i = 0; i < cfg_.clients; ++i) {
+      conns_.push_back(open_conn(cfg_, res));
+      conns_.back()->index = conns_.size() - 1;
+    }
+    ::freeaddrinfo(res);
+
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    if (ep_ < 0) die(std::string("epoll_create1: ") + std::strerror(errno));
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;
+      if (::epoll_ctl(ep_, EPOLL_CTL_ADD, conns_[i]->fd, &ev) < 0)
+        die(std::string("epoll_ctl: ") + std::strerror(errno));
+    }
+    result_.latency_ns.reserve(cfg_.requests);
+
+    const uint64_t start = now_ns();
+    for (auto& c : conns_) issue(*c);
+    std::vector<epoll_event> events(conns_.size());
+    uint64_t last_progress = start;
+    while (result_.finished < cfg_.requests) {
+      int n = ::epoll_wait(ep_, events.data(), static_cast<int>(events.size()), 1000);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        die(std::string("epoll_wait: ") + std::strerror(errno));
+      }
+      const uint64_t before = result_.finished;
+      for (int i = 0; i < n; ++i) {
+        Conn& c = *conns_[events[i].data.u64];
+        if (events[i].events & EPOLLOUT) write_some(c);
+        if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) read_some(c);
+      }
+      const uint64_t t = now_ns();
+      if (result_.finished != before) {
+        last_progress = t;
+      } else if (t - last_progress > static_cast<uint64_t>(cfg_.timeout_s) * 1'000'000'000ull) {
+        die("no reply for " + std::to_string(cfg_.timeout_s) + " s; " +
+            std::to_string(result_.finished) + " of " + std::to_string(cfg_.requests) +
+            " requests finished");
+      }
+    }
+    result_.seconds = static_cast<double>(now_ns() - start) / 1e9;
+    ::close(ep_);
+    conns_.clear();
+    return std::move(result_);
+  }
+
+ private:
+  // Starts the next batch of up to -P requests on a connection, if any are left to issue.
+  void issue(Conn& c) {
+    if (issued_ >= cfg_.requests) return;
+    const uint32_t k =
+        static_cast<uint32_t>(std::min<uint64_t>(cfg_.pipeline, cfg_.requests - issued_));
+    issued_ += k;
+    c.out.clear();
+    c.out_off = 0;
+    c.batch_first = c.next_id;
+    for (uint32_t i = 0; i < k; ++i) {
+      const size_t at = c.out.size();
+      c.out.append(frame_);
+      proto::store_u64(c.out.data() + at + 8, c.next_id++);
+    }
+    c.outstanding = k;
+    c.batch_start = now_ns();
+    write_some(c);
+  }
+
+  void write_some(Conn& c) {
+    while (c.out_off < c.out.size()) {
+      ssize_t k = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        die(std::string("send: ") + std::strerror(errno));
+      }
+      c.out_off += static_cast<size_t>(k);
+    }
+    const bool pending = c.out_off < c.out.size();
+    if (pending != c.want_write) {
+      c.want_write = pending;
+      epoll_event ev{};
+      ev.events = EPOLLIN | (pending ? EPOLLOUT : 0u);
+      ev.data.u64 = c.index;
+      ::epoll_ctl(ep_, EPOLL_CTL_MOD, c.fd, &ev);
+    }
+  }
+
+  void read_some(Conn& c) {
+    for (;;) {
+      if (c.in_begin == c.in_end) c.in_begin = c.in_end = 0;
+      if (c.in.size() - c.in_end < 4096) {
+        std::memmove(c.in.data(), c.in.data() + c.in_begin, c.in_end - c.in_begin);
+        c.in_end -= c.in_begin;
+        c.in_begin = 0;
+        if (c.in.size() - c.in_end < 4096) c.in.resize(c.in.size() * 2);
+      }
+      const size_t space = c.in.size() - c.in_end;
+      ssize_t n = ::recv(c.fd, c.in.data() + c.in_end, space, 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        die(std::string("recv: ") + std::strerror(errno));
+      }
+      if (n == 0) die("the manager closed a connection");
+      const uint64_t t = now_ns();
+      c.in_end += static_cast<size_t>(n);
+      for (;;) {
+        proto::Decoded d =
+            proto::decode(c.in.data() + c.in_begin, c.in_end - c.in_begin, UINT32_MAX);
+        if (d.status == proto::DecodeStatus::NEED_MORE) {
+          const size_t need = proto::kHeaderSize + d.header.body_len;
+          if (c.in_end - c.in_begin >= proto::kHeaderSize && c.in.size() - c.in_begin < need) {
+            std::memmove(c.in.data(), c.in.data() + c.in_begin, c.in_end - c.in_begin);
+            c.in_end -= c.in_begin;
+            c.in_begin = 0;
+            if (c.in.size() < need) c.in.resize(need + 4096);
+          }
+          break;
+        }
+        if (d.status != proto::DecodeStatus::OK) die("bad frame from the manager: " + d.error);
+        c.in_begin += proto::kHeaderSize + d.header.body_len;
+        on_reply(c, d, t);
+      }
+      // A short read drained the socket: skip the recv that would say EAGAIN (epoll is
+      // level-triggered, so anything that arrives later wakes us again), as hiredis does.
+      if (static_cast<size_t>(n) < space) return;
+    }
+  }
+
+  void on_reply(Conn& c, const proto::Decoded& d, uint64_t t) {
+    if (d.header.kind != proto::FrameKind::REPLY) return;  // PUSH frames: none expected
+    if (d.header.id < c.batch_first || d.header.id >= c.next_id || c.outstanding == 0)
+      die("reply with unexpected id " + std::to_string(d.header.id));
+    const auto st = static_cast<Status>(d.header.code);
+    if (st == Status::OK) {
+      if (!test_.counts_items) {
+        result_.items += 1;
+      } else if (test_.op == proto::Op::QUEUE_PUT_MANY || test_.op == proto::Op::QUEUE_GET_MANY) {
+        proto::Reader r(d.body);
+        result_.items += r.u32();
+      }
+    } else if (st == Status::EMPTY) {
+      ++result_.empty;
+    } else {
+      if (result_.errors.empty())
+        result_.first_error =
+            std::string(depot::status_name(st)) + ": " + std::string(proto::error_message(d.body));
+      ++result_.errors[st];
+    }
+    result_.latency_ns.push_back(t - c.batch_start);
+    ++result_.finished;
+    if (--c.outstanding == 0) issue(c);
+  }
+
+  const Config& cfg_;
+  const Test& test_;
+  std::string frame_;  // one request; its id is patched per copy
+  std::vector<std::unique_ptr<Conn>> conns_;
+  int ep_ = -1;
+  uint64_t issued_ = 0;
+  Result result_;
+};
+
+// ------------------------------------------------------------------ reporting
+
+struct Summary {
+  double rps, avg, min, p50, p95, p99, max;  // latencies in ms
+};
+
+Summary summarize(Result& r) {
+  auto& v = r.latency_ns;
+  std::sort(v.begin(), v.end());
+  auto pct = [&v](double p) {
+    if (v.empty()) return 0.0;
+    size_t rank = static_cast<size_t>(p / 100.0 * static_cast<double>(v.size()) + 0.999999);
+    rank = std::clamp<size_t>(rank, 1, v.size());
+    return static_cast<double>(v[rank - 1]) / 1e6;
+  };
+  double sum = 0;
+  for (uint64_t x : v) sum += static_cast<double>(x);
+  Summary s{};
+  s.rps = r.seconds > 0 ? static_cast<double>(r.finished) / r.seconds : 0;
+  s.avg = v.empty() ? 0 : sum / static_cast<double>(v.size()) / 1e6;
+  s.min = pct(0);
+  s.p50 = pct(50);
+  s.p95 = pct(95);
+  s.p99 = pct(99);
+  s.max = pct(100);
+  return s;
+}
+
+void report(const Config& cfg, const Test& t, Result& r) {
+  const Summary s = summarize(r);
+  if (cfg.csv) {
+    std::printf("\"%s\",\"%.2f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\",\"%.3f\"\n",
+                t.title.c_str(), s.rps, s.avg, s.min, s.p50, s.p95, s.p99, s.max);
+  } else if (cfg.quiet) {
+    std::printf("%s: %.2f requests per second, p50=%.3f msec", t.title.c_str(), s.rps, s.p50);
+    if (t.counts_items)
+      std::printf(", %.2f items per second", static_cast<double>(r.items) / r.seconds);
+    std::printf("\n");
+  } else {
+    std::printf("====== %s ======\n", t.title.c_str());
+    std::printf("  %llu requests completed in %.2f seconds\n",
+                static_cast<unsigned long long>(r.finished), r.seconds);
+    std::printf("  %d parallel clients\n", cfg.clients);
+    std::printf("  %zu bytes payload\n", cfg.datasize);
+    std::printf("  pipeline: %u\n", cfg.pipeline);
+    if (t.counts_items)
+      std::printf("  %u items per request, %llu items moved: %.2f items per second\n", t.items,
+                  static_cast<unsigned long long>(r.items),
+                  static_cast<double>(r.items) / r.seconds);
+    std::printf("\nSummary:\n");
+    std::printf("  throughput summary: %.2f requests per second\n", s.rps);
+    std::printf("  latency summary (msec):\n");
+    std::printf("    %9s %9s %9s %9s %9s %9s\n", "avg", "min", "p50", "p95", "p99", "max");
+    std::printf("    %9.3f %9.3f %9.3f %9.3f %9.3f %9.3f\n\n", s.avg, s.min, s.p50, s.p95, s.p99,
+                s.max);
+  }
+  // Misses and errors go to stderr so that --csv output stays machine-readable.
+  if (r.empty > 0)
+    std::fprintf(stderr, "depot-benchmark: %s: %llu of %llu replies were EMPTY (run put first)\n",
+                 t.title.c_str(), static_cast<unsigned long long>(r.empty),
+                 static_cast<unsigned long long>(r.finished));
+  for (auto& [st, n] : r.errors)
+    std::fprintf(stderr, "depot-benchmark: %s: %llu replies with status %s\n", t.title.c_str(),
+                 static_cast<unsigned long long>(n), std::string(depot::status_name(st)).c_str());
+  if (!r.first_error.empty())
+    std::fprintf(stderr, "depot-benchmark: %s: first error: %s\n", t.title.c_str(),
+                 r.first_error.c_str());
+  std::fflush(stdout);
+}
+
+uint64_t parse_num(const std::string& flag, const char* v, uint64_t min) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v, &end, 10);
+  if (errno || end == v || *end != '\0' || n < min)
+    die(flag + " needs a whole number >= " + std::to_string(min) + ", got '" + v + "'");
+  return n;
+}
+
+Config parse_args(int argc, char** argv) {
+  Config cfg;
+  if (const char* env = std::getenv("DEPOT_AUTHKEY")) cfg.authkey = env;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) die(a + " needs a value (see --help)");
+      return argv[++i];
+    };
+    if (a == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "-h") {
+      cfg.host = value();
+    } else if (a == "-p") {
+      cfg.port = static_cast<int>(parse_num(a, value(), 1));
+    } else if (a == "-a") {
+      cfg.authkey = value();
+    } else if (a == "-c") {
+      cfg.clients = static_cast<int>(parse_num(a, value(), 1));
+    } else if (a == "-n") {
+      cfg.requests = parse_num(a, value(), 1);
+    } else if (a == "-d") {
+      cfg.datasize = parse_num(a, value(), 0);
+    } else if (a == "-P") {
+      cfg.pipeline = static_cast<uint32_t>(parse_num(a, value(), 1));
+    } else if (a == "-t") {
+      cfg.tests.clear();
+      std::string list = value();
+      size_t pos = 0;
+      while (pos <= list.size()) {
+        size_t comma = list.find(',', pos);
+        if (comma == std::string::npos) comma = list.size();
+        std::string name = list.substr(pos, comma - pos);
+        for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (!name.empty()) cfg.tests.push_back(name);
+        pos = comma + 1;
+      }
+    } else if (a == "-q") {
+      cfg.quiet = true;
+    } else if (a == "--csv") {
+      cfg.csv = true;
+    } else if (a == "--batch") {
+      cfg.batch = static_cast<uint32_t>(parse_num(a, value(), 1));
+    } else if (a == "--queue") {
+      cfg.queue = value();
+    } else if (a == "--timeout") {
+      cfg.timeout_s = static_cast<int>(parse_num(a, value(), 1));
+    } else {
+      die("unrecognized option or bad number of args for: '" + a + "' (see --help)");
+    }
+  }
+  if (cfg.authkey.empty()) die("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
+  if (auto err = proto::check_name(cfg.queue); !err.empty()) die("--queue: " + err);
+  return cfg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Config cfg = parse_args(argc, argv);
+  std::vector<Test> tests;
+  for (const auto& name : cfg.tests) tests.push_back(make_test(name, cfg));
+  if (cfg.csv)
+    std::printf(
+        "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\","
+        "\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"\n");
+  for (const Test& t : tests) {
+    Runner runner(cfg, t);
+    Result r = runner.run();
+    report(cfg, t, r);
+  }
+  return 0;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# run_all.sh: every depot benchmark in sequence (the Makefile's `bench` target):
+#   1. compare.sh           depot-benchmark vs redis-benchmark, tcp-pingpong baseline
+#   2. compare_managers.sh  seed 004 exchange: Python multiprocessing.managers vs depot
+#   3. memory.sh            RSS per queued item, depot vs Redis
+# Prints markdown (the tables of bench/RESULTS.md). Builds nothing: build the targets
+# depot-manager depot-benchmark tcp-pingpong depot-pair-bench first, then
+#   BUILD=path/to/build bench/run_all.sh
+# The environment variables of each script pass through (DEPOT_MANAGER_FLAGS, RUNS, ...).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/compare.sh"
+echo
+"$here/compare_managers.sh"
+echo
+"$here/memory.sh"

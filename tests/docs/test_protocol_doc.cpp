@@ -1,0 +1,584 @@
+// Keeps docs/protocol.md honest. Every hex example in it must be exactly the bytes that the
+// encoders in protocol/frame.h and auth/auth.h build from the fields the example describes,
+// and its tables of frame kinds, status codes and opcodes must match the enums. A protocol
+// change that forgets the document (or a document edit that gets a byte wrong) fails here.
+//
+// What the test looks for in the document:
+//   <!-- frame: NAME -->  then a ```hex block holding one whole frame
+//   <!-- bytes: NAME -->  then a ```hex block holding a byte string (the HMAC inputs/outputs)
+//   <!-- table: NAME -->  then a Markdown table: first column the value, second the `NAME`
+// Inside a hex block everything after '#' is a comment; the rest must be two-digit hex bytes
+// separated by white space. Markers and blocks may be indented (inside list items).
+#include <catch2/catch.hpp>
+
+#include <cctype>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/auth.h"
+#include "protocol/frame.h"
+
+namespace {
+
+using depot::Status;
+using depot::auth::Nonce;
+using depot::proto::FrameBuilder;
+using depot::proto::FrameKind;
+using depot::proto::Op;
+
+constexpr const char* kDocPath = DEPOT_SOURCE_DIR "/docs/protocol.md";
+
+// ------------------------------------------------------------ reading the document
+
+struct Block {
+  std::string kind;  // "frame" or "bytes"
+  std::string name;
+  int line = 0;  // of the marker, 1-based
+  std::string bytes;
+};
+
+struct Table {
+  std::string name;
+  int line = 0;
+  std::vector<std::pair<std::string, std::string>> rows;  // first two cells of each data row
+};
+
+struct Doc {
+  bool found = false;
+  std::vector<Block> blocks;
+  std::vector<Table> tables;
+  std::vector<std::string> errors;  // "line N: what is wrong"
+};
+
+std::string trim(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && std::isspace(static_cast<unsigned char>(s[b]))) ++b;
+  while (e > b && std::isspace(static_cast<unsigned char>(s[e - 1]))) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Appends the bytes of one hex line to `out`; returns an error text, empty when fine.
+std::string parse_hex_line(std::string_view line, std::string& out) {
+  if (auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+  std::istringstream in{std::string(line)};
+  std::string token;
+  while (in >> token) {
+    if (token.size() != 2 || hex_digit(token[0]) < 0 || hex_digit(token[1]) < 0)
+      return "'" + token + "' is not a two-digit hex byte (comments start with '#')";
+    out.push_back(static_cast<char>(hex_digit(token[0]) * 16 + hex_digit(token[1])));
+  }
+  return {};
+}
+
+// "<!-- frame: QUEUE_PUT request -->" -> {"frame", "QUEUE_PUT request"}; empty kind otherwise.
+std::pair<std::string, std::string> parse_marker(const std::string& line) {
+  if (line.rfind("<!--", 0) != 0 || line.size() < 7 || line.substr(line.size() - 3) != "-->")
+    return {};
+  const std::string inner = trim(std::string_view(line).substr(4, line.size() - 7));
+  const auto colon = inner.find(':');
+  if (colon == std::string::npos) return {};
+  return {trim(std::string_view(inner).substr(0, colon)),
+          trim(std::string_view(inner).substr(colon + 1))};
+}
+
+std::vector<std::string> table_cells(const std::string& row) {
+  std::vector<std::string> cells;
+  std::string_view r(row);
+  if (!r.empty() && r.front() == '|') r.remove_prefix(1);
+  if (!r.empty() && r.back() == '|') r.remove_suffix(1);
+  size_t start = 0;
+  for (size_t i = 0; i <= r.size(); ++i) {
+    if (i == r.size() || r[i] == '|') {
+      cells.push_back(trim(r.substr(start, i - start)));
+      start = i + 1;
+    }
+  }
+  return cells;
+}
+
+Doc read_doc() {
+  Doc doc;
+  std::ifstream f(kDocPath, std::ios::binary);
+  if (!f) return doc;
+  doc.found = true;
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(f, l);) lines.push_back(trim(l));
+  auto error = [&](size_t i, const std::string& what) {
+    doc.errors.push_back("line " + std::to_string(i + 1) + ": " + what);
+  };
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const auto [kind, name] = parse_marker(lines[i]);
+    if (kind.empty()) continue;
+    const size_t marker = i;
+    size_t j = i + 1;
+    while (j < lines.size() && lines[j].empty()) ++j;
+    if (kind == "frame" || kind == "bytes") {
+      if (j >= lines.size() || lines[j] != "```hex") {
+        error(marker, "marker '" + name + "' is not followed by a ```hex block");
+        continue;
+      }
+      Block b{kind, name, static_cast<int>(marker + 1), {}};
+      for (++j; j < lines.size() && lines[j] != "```"; ++j) {
+        if (auto why = parse_hex_line(lines[j], b.bytes); !why.empty()) error(j, why);
+      }
+      if (j >= lines.size()) error(marker, "the hex block of '" + name + "' is never closed");
+      doc.blocks.push_back(std::move(b));
+      i = j;
+    } else if (kind == "table") {
+      Table t{name, static_cast<int>(marker + 1), {}};
+      for (; j < lines.size() && !lines[j].empty() && lines[j].front() == '|'; ++j) {
+        auto cells = table_cells(lines[j]);
+        if (cells.size() < 2) continue;
+        t.rows.emplace_back(cells[0], cells[1]);
+      }
+      if (t.rows.empty()) error(marker, "marker '" + name + "' is not followed by a table");
+      doc.tables.push_back(std::move(t));
+      i = j;
+    }
+  }
+  return doc;
+}
+
+const Doc& doc() {
+  static const Doc d = read_doc();
+  return d;
+}
+
+std::string hex(std::string_view bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    if (i > 0) s += (i % 16 == 0) ? '\n' : ' ';
+    s += digits[b >> 4];
+    s += digits[b & 15];
+  }
+  return s;
+}
+
+// A table's data rows as value -> name: the header row and the |---| row are skipped, a
+// backticked name loses its backticks, "0x11" and "17" both read as 17.
+std::map<unsigned, std::string> table_values(const Table& t, std::vector<std::string>& bad) {
+  std::map<unsigned, std::string> out;
+  for (const auto& [value, name] : t.rows) {
+    if (value.empty() || value.find_first_not_of("-: ") == std::string::npos) continue;
+    unsigned long v = 0;
+    size_t used = 0;
+    try {
+      v = std::stoul(value, &used, 0);
+    } catch (const std::exception&) {
+      continue;  // the header row
+    }
+    if (used != value.size() || v > 255) {
+      bad.push_back(value);
+      continue;
+    }
+    std::string n = name;
+    if (n.size() >= 2 && n.front() == '`' && n.back() == '`') n = n.substr(1, n.size() - 2);
+    if (!out.emplace(static_cast<unsigned>(v), n).second) bad.push_back(value + " (twice)");
+  }
+  return out;
+}
+
+const Table* find_table(const std::string& name) {
+  for (const auto& t : doc().tables)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+// ------------------------------------------------------------ what the examples must be
+
+using Body = std::function<void(FrameBuilder&)>;
+
+std::string build(FrameKind kind, uint8_t code, uint64_t id, const Body& body) {
+  std::string out;
+  FrameBuilder b(out, kind, code, id);
+  body(b);
+  b.finish();
+  return out;
+}
+
+std::string request(Op op, uint64_t id, const Body& body) {
+  return build(FrameKind::REQUEST, static_cast<uint8_t>(op), id, body);
+}
+
+std::string reply(Status s, uint64_t id, const Body& body) {
+  return build(FrameKind::REPLY, static_cast<uint8_t>(s), id, body);
+}
+
+// An error reply: str message, then the opcode's tail if any (as the manager's reply_error).
+std::string error_reply(
+    Status s, uint64_t id, std::string_view message, const Body& tail = [](FrameBuilder&) {}) {
+  return reply(s, id, [&](FrameBuilder& b) {
+    b.str(message);
+    tail(b);
+  });
+}
+
+// A frame with a fixed body, through append_frame rather than FrameBuilder.
+std::string whole(FrameKind kind, uint8_t code, uint64_t id, std::string_view body = {}) {
+  std::string out;
+  depot::proto::append_frame(out, kind, code, id, body);
+  return out;
+}
+
+uint8_t code(Op op) {
+  return static_cast<uint8_t>(op);
+}
+uint8_t code(Status s) {
+  return static_cast<uint8_t>(s);
+}
+
+// The handshake example: key "abc", server nonce 00..1f, client nonce 20..3f.
+const std::string kKey = "abc";
+
+Nonce nonce_from(uint8_t first) {
+  Nonce n{};
+  for (size_t i = 0; i < n.size(); ++i) n[i] = static_cast<uint8_t>(first + i);
+  return n;
+}
+
+const Nonce kServerNonce = nonce_from(0x00);
+const Nonce kClientNonce = nonce_from(0x20);
+
+std::string cat(std::initializer_list<std::string_view> parts) {
+  std::string s;
+  for (auto p : parts) s.append(p);
+  return s;
+}
+
+// Every example the document must show, by marker name ("frame: X" or "bytes: X").
+std::map<std::string, std::string> expected_examples() {
+  using depot::auth::as_view;
+  using depot::auth::client_proof;
+  using depot::auth::server_proof;
+  namespace proto = depot::proto;
+  const auto client_mac = client_proof(kKey, kServerNonce);
+  const auto server_mac = server_proof(kKey, kClientNonce, kServerNonce);
+  std::map<std::string, std::string> e;
+  auto frame = [&e](const std::string& name, std::string bytes) {
+    e.emplace("frame: " + name, std::move(bytes));
+  };
+  auto bytes = [&e](const std::string& name, std::string b) {
+    e.emplace("bytes: " + name, std::move(b));
+  };
+
+  // Handshake, as manager/server.cpp (Session::start, handle_auth) and client/client.cpp
+  // (connect_once) build it.
+  frame("HELLO", build(FrameKind::HELLO, 0, 0, [&](FrameBuilder& b) {
+          b.u32(proto::kHelloMagic)
+              .u16(proto::kVersion)
+              .u16(proto::kNonceBytes)
+              .raw(as_view(kServerNonce));
+        }));
+  frame("AUTH", build(FrameKind::AUTH, 0, 0, [&](FrameBuilder& b) {
+          b.u16(proto::kVersion).raw(as_view(client_mac)).raw(as_view(kClientNonce));
+        }));
+  frame("AUTH_OK",
+        build(FrameKind::AUTH_OK, 0, 0, [&](FrameBuilder& b) { b.raw(as_view(server_mac)); }));
+  bytes("client_mac input", cat({"depot-client", as_view(kServerNonce)}));
+  bytes("client_mac", std::string(as_view(client_mac)));
+  bytes("server_mac input", cat({"depot-server", as_view(kClientNonce), as_view(kServerNonce)}));
+  bytes("server_mac", std::string(as_view(server_mac)));
+  frame("AUTH_FAILED reply",
+        error_reply(Status::AUTH_FAILED, 0,
+                    "authentication failed: the authkey does not match the manager's; check "
+                    "--authkey"));
+  frame("max-connections refusal",
+        error_reply(Status::LIMIT, 0,
+                    "the manager has 10000 connections, its limit (--max-connections); retry "
+                    "later"));
+
+  // Errors any request may get.
+  frame("unknown opcode request", whole(FrameKind::REQUEST, 0x7f, 11));
+  frame("unknown opcode reply",
+        error_reply(Status::BAD_REQUEST, 11,
+                    "unknown opcode 127; see docs/protocol.md for the opcodes"));
+  frame("TOO_LARGE reply",
+        error_reply(Status::TOO_LARGE, 12,
+                    "frame body of 67108865 bytes exceeds the limit of 67108864 bytes; send "
+                    "smaller items or raise the manager's --max-frame"));
+
+  // PING, STATS, LIST.
+  frame("PING request", whole(FrameKind::REQUEST, code(Op::PING), 1, "ping"));
+  frame("PING reply", whole(FrameKind::REPLY, code(Status::OK), 1, "ping"));
+  frame("STATS request", whole(FrameKind::REQUEST, code(Op::STATS), 2));
+  frame("STATS reply", reply(Status::OK, 2, [](FrameBuilder& b) {
+          b.str(R"({"version":"1","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
+                R"("connections_total":1,"auth_failures":0,"requests":3,"protocol_errors":0,)"
+                R"("objects":1,"parked":0})");
+        }));
+  frame("LIST request", whole(FrameKind::REQUEST, code(Op::LIST), 3));
+  frame("LIST reply", reply(Status::OK, 3, [](FrameBuilder& b) {
+          b.u32(1).str("tasks").str("queue").u64(1).str("maxsize=2 bytes=5 getters=0 putters=0");
+        }));
+
+  // Queue operations.
+  frame("QUEUE_DECLARE request",
+        request(Op::QUEUE_DECLARE, 4, [](FrameBuilder& b) { b.str("tasks").u64(2); }));
+  frame("QUEUE_DECLARE reply", whole(FrameKind::REPLY, code(Status::OK), 4));
+  frame("QUEUE_DECLARE reply BAD_REQUEST",
+        error_reply(Status::BAD_REQUEST, 4,
+                    "queue 'tasks' exists with maxsize 0, not 2; declare it with the same "
+                    "maxsize or delete it first"));
+  frame("QUEUE_PUT request", request(Op::QUEUE_PUT, 5, [](FrameBuilder& b) {
+          b.str("tasks").i64(proto::kWaitForever).str("job-1");
+        }));
+  frame("QUEUE_PUT reply", whole(FrameKind::REPLY, code(Status::OK), 5));
+  frame("QUEUE_GET request",
+        request(Op::QUEUE_GET, 6, [](FrameBuilder& b) { b.str("tasks").i64(1000); }));
+  frame("QUEUE_GET reply", reply(Status::OK, 6, [](FrameBuilder& b) { b.str("job-1"); }));
+  frame("QUEUE_GET reply TIMEOUT",
+        error_reply(Status::TIMEOUT, 6, "queue 'tasks' stayed empty until the timeout"));
+  frame("parked QUEUE_GET reply NOT_FOUND",
+        error_reply(Status::NOT_FOUND, 6, "'tasks' was deleted while this request waited"));
+  frame("QUEUE_PUT_MANY request", request(Op::QUEUE_PUT_MANY, 7, [](FrameBuilder& b) {
+          b.str("tasks").i64(proto::kNoWait).u32(3).str("a").str("b").str("c");
+        }));
+  frame("QUEUE_PUT_MANY reply", reply(Status::OK, 7, [](FrameBuilder& b) { b.u32(3); }));
+  frame("QUEUE_PUT_MANY reply FULL",
+        error_reply(Status::FULL, 7,
+                    "queue 'tasks' is full (maxsize 2); 2 of 3 items were put; retry later or "
+                    "put with a timeout",
+                    [](FrameBuilder& b) { b.u32(2); }));
+  frame("QUEUE_GET_MANY request", request(Op::QUEUE_GET_MANY, 8, [](FrameBuilder& b) {
+          b.str("tasks").u32(10).i64(proto::kNoWait);
+        }));
+  frame("QUEUE_GET_MANY reply",
+        reply(Status::OK, 8, [](FrameBuilder& b) { b.u32(2).str("a").str("b"); }));
+  frame("QUEUE_GET_MANY reply EMPTY", error_reply(Status::EMPTY, 8, "queue 'tasks' is empty"));
+  frame("QUEUE_SIZE request", request(Op::QUEUE_SIZE, 9, [](FrameBuilder& b) { b.str("tasks"); }));
+  frame("QUEUE_SIZE reply", reply(Status::OK, 9, [](FrameBuilder& b) { b.u64(1).u64(2).u8(1); }));
+  frame("QUEUE_DELETE request",
+        request(Op::QUEUE_DELETE, 10, [](FrameBuilder& b) { b.str("tasks"); }));
+  frame("QUEUE_DELETE reply", reply(Status::OK, 10, [](FrameBuilder& b) { b.u64(1); }));
+  frame("QUEUE_DELETE reply NOT_FOUND",
+        error_reply(Status::NOT_FOUND, 10, "queue 'tasks' does not exist; nothing to delete"));
+  return e;
+}
+
+const Block* find_block(const std::string& kind, const std::string& name) {
+  for (const auto& b : doc().blocks)
+    if (b.kind == kind && b.name == name) return &b;
+  return nullptr;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ scenarios
+
+SCENARIO("docs/protocol.md's examples are all well-formed hex blocks", "[protocol]") {
+  GIVEN("the protocol document") {
+    REQUIRE(doc().found);
+    WHEN("its example markers and hex blocks are read") {
+      THEN("every marker has a closed block of two-digit hex bytes") {
+        for (const auto& e : doc().errors) FAIL_CHECK("docs/protocol.md " << e);
+        REQUIRE(doc().errors.empty());
+      }
+      THEN("no example name is used twice") {
+        std::set<std::string> seen;
+        for (const auto& b : doc().blocks) {
+          INFO("docs/protocol.md line " << b.line << ": " << b.kind << ": " << b.name);
+          CHECK(seen.insert(b.kind + ": " + b.name).second);
+        }
+      }
+    }
+  }
+}
+
+SCENARIO("docs/protocol.md shows exactly the examples this test builds", "[protocol]") {
+  GIVEN("the document's examples and the frames built here") {
+    REQUIRE(doc().found);
+    const auto expected = expected_examples();
+    std::set<std::string> in_doc;
+    for (const auto& b : doc().blocks) in_doc.insert(b.kind + ": " + b.name);
+    THEN("every example built here is in the document") {
+      for (const auto& [name, bytes] : expected) {
+        INFO("missing from docs/protocol.md: <!-- " << name << " -->");
+        CHECK(in_doc.count(name) == 1);
+      }
+    }
+    THEN("every example in the document is built here") {
+      for (const auto& name : in_doc) {
+        INFO("docs/protocol.md has <!-- " << name << " --> but the test does not build it");
+        CHECK(expected.count(name) == 1);
+      }
+    }
+  }
+}
+
+SCENARIO("every hex example in docs/protocol.md is byte for byte what the encoders build",
+         "[protocol]") {
+  GIVEN("the examples built with FrameBuilder, append_frame and the auth proofs") {
+    REQUIRE(doc().found);
+    const auto expected = expected_examples();
+    WHEN("each example of the document is compared with its built bytes") {
+      THEN("they are equal") {
+        for (const auto& b : doc().blocks) {
+          auto it = expected.find(b.kind + ": " + b.name);
+          if (it == expected.end()) continue;  // reported by the scenario above
+          INFO("docs/protocol.md line " << b.line << ": " << b.kind << ": " << b.name);
+          CHECK(hex(b.bytes) == hex(it->second));
+        }
+      }
+    }
+  }
+}
+
+SCENARIO("every frame example in docs/protocol.md is one whole frame to the decoder",
+         "[protocol]") {
+  GIVEN("the document's frame examples") {
+    REQUIRE(doc().found);
+    WHEN("each is decoded with the default frame limit") {
+      THEN("it is a valid frame whose body ends exactly where the example ends") {
+        for (const auto& b : doc().blocks) {
+          if (b.kind != "frame") continue;
+          INFO("docs/protocol.md line " << b.line << ": " << b.name);
+          const auto d =
+              depot::proto::decode(b.bytes.data(), b.bytes.size(), depot::proto::kDefaultMaxFrame);
+          REQUIRE(d.status == depot::proto::DecodeStatus::OK);
+          CHECK(depot::proto::kHeaderSize + d.header.body_len == b.bytes.size());
+          CHECK(d.header.flags == 0);
+          if (d.header.kind == FrameKind::REPLY) CHECK(depot::status_known(d.header.code));
+          if (d.header.kind == FrameKind::REQUEST && b.name != "unknown opcode request")
+            CHECK(!depot::proto::op_name(d.header.code).empty());
+        }
+      }
+    }
+  }
+}
+
+SCENARIO("the handshake example's MACs are the proofs for key \"abc\" and its nonces",
+         "[protocol]") {
+  GIVEN("the HELLO, AUTH and AUTH_OK frames and the MAC blocks of the document") {
+    REQUIRE(doc().found);
+    const Block* hello = find_block("frame", "HELLO");
+    const Block* auth = find_block("frame", "AUTH");
+    const Block* auth_ok = find_block("frame", "AUTH_OK");
+    const Block* client_input = find_block("bytes", "client_mac input");
+    const Block* client_mac = find_block("bytes", "client_mac");
+    const Block* server_input = find_block("bytes", "server_mac input");
+    const Block* server_mac = find_block("bytes", "server_mac");
+    REQUIRE(hello);
+    REQUIRE(auth);
+    REQUIRE(auth_ok);
+    REQUIRE(client_input);
+    REQUIRE(client_mac);
+    REQUIRE(server_input);
+    REQUIRE(server_mac);
+    REQUIRE(hello->bytes.size() == 16 + 40);
+    REQUIRE(auth->bytes.size() == 16 + 66);
+    REQUIRE(auth_ok->bytes.size() == 16 + 32);
+
+    WHEN("the nonces are read from the frames as a client and the manager would") {
+      depot::proto::Reader h(std::string_view(hello->bytes).substr(16));
+      CHECK(h.u32() == depot::proto::kHelloMagic);
+      CHECK(h.u16() == depot::proto::kVersion);
+      CHECK(h.u16() == depot::proto::kNonceBytes);
+      Nonce sn{};
+      std::memcpy(sn.data(), h.raw(sn.size()).data(), sn.size());
+      depot::proto::Reader a(std::string_view(auth->bytes).substr(16));
+      CHECK(a.u16() == depot::proto::kVersion);
+      const std::string_view doc_client_mac = a.raw(depot::proto::kMacBytes);
+      Nonce cn{};
+      std::memcpy(cn.data(), a.raw(cn.size()).data(), cn.size());
+      REQUIRE(h.at_end());
+      REQUIRE(a.at_end());
+      const std::string_view doc_server_mac = std::string_view(auth_ok->bytes).substr(16);
+
+      THEN("the AUTH frame carries client_proof(\"abc\", server_nonce)") {
+        CHECK(depot::auth::mac_equal(depot::auth::client_proof(kKey, sn), doc_client_mac));
+        CHECK(hex(doc_client_mac) == hex(client_mac->bytes));
+      }
+      THEN("the AUTH_OK frame carries server_proof(\"abc\", client_nonce, server_nonce)") {
+        CHECK(depot::auth::mac_equal(depot::auth::server_proof(kKey, cn, sn), doc_server_mac));
+        CHECK(hex(doc_server_mac) == hex(server_mac->bytes));
+      }
+      THEN("the documented MAC inputs are the label followed by the nonces in that order") {
+        CHECK(client_input->bytes == cat({"depot-client", depot::auth::as_view(sn)}));
+        CHECK(server_input->bytes ==
+              cat({"depot-server", depot::auth::as_view(cn), depot::auth::as_view(sn)}));
+      }
+      THEN("HMAC-SHA256 of each documented input with key \"abc\" is the documented MAC") {
+        CHECK(hex(depot::auth::as_view(depot::auth::hmac_sha256(kKey, client_input->bytes))) ==
+              hex(client_mac->bytes));
+        CHECK(hex(depot::auth::as_view(depot::auth::hmac_sha256(kKey, server_input->bytes))) ==
+              hex(server_mac->bytes));
+      }
+      THEN("a wrong key does not produce the documented proofs") {
+        CHECK_FALSE(depot::auth::mac_equal(depot::auth::client_proof("abd", sn), doc_client_mac));
+        CHECK_FALSE(
+            depot::auth::mac_equal(depot::auth::server_proof("abd", cn, sn), doc_server_mac));
+      }
+    }
+  }
+}
+
+SCENARIO("the document's tables of frame kinds, status codes and opcodes match protocol/",
+         "[protocol]") {
+  GIVEN("the tables marked in docs/protocol.md") {
+    REQUIRE(doc().found);
+    WHEN("the frame kind table is read") {
+      const Table* t = find_table("frame kinds");
+      REQUIRE(t);
+      std::vector<std::string> bad;
+      const auto rows = table_values(*t, bad);
+      THEN("it lists every FrameKind with its value, and nothing else") {
+        CHECK(bad.empty());
+        const std::map<unsigned, std::string> kinds = {
+            {static_cast<unsigned>(FrameKind::HELLO), "HELLO"},
+            {static_cast<unsigned>(FrameKind::AUTH), "AUTH"},
+            {static_cast<unsigned>(FrameKind::AUTH_OK), "AUTH_OK"},
+            {static_cast<unsigned>(FrameKind::REQUEST), "REQUEST"},
+            {static_cast<unsigned>(FrameKind::REPLY), "REPLY"},
+            {static_cast<unsigned>(FrameKind::PUSH), "PUSH"},
+        };
+        CHECK(rows == kinds);
+      }
+    }
+    WHEN("the status code table is read") {
+      const Table* t = find_table("status codes");
+      REQUIRE(t);
+      std::vector<std::string> bad;
+      const auto rows = table_values(*t, bad);
+      THEN("it lists every status sent on the wire, with status.h's name and value") {
+        CHECK(bad.empty());
+        std::map<unsigned, std::string> statuses;
+        for (unsigned v = 0; v < 256; ++v)
+          if (depot::status_known(static_cast<uint8_t>(v)))
+            statuses.emplace(v, std::string(depot::status_name(static_cast<Status>(v))));
+        CHECK(rows == statuses);
+      }
+    }
+    WHEN("the opcode table is read") {
+      const Table* t = find_table("opcodes");
+      REQUIRE(t);
+      std::vector<std::string> bad;
+      const auto rows = table_values(*t, bad);
+      THEN("it lists every opcode of frame.h with its name and value") {
+        CHECK(bad.empty());
+        std::map<unsigned, std::string> ops;
+        for (unsigned v = 0; v < 256; ++v) {
+          const auto name = depot::proto::op_name(static_cast<uint8_t>(v));
+          if (!name.empty()) ops.emplace(v, std::string(name));
+        }
+        CHECK(rows == ops);
+      }
+    }
+  }
+}

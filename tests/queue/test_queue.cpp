@@ -1,0 +1,464 @@
+// Queue semantics without a network: the object layer alone, time driven by hand.
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+#include "queue/item_store.h"
+#include "queue/queue.h"
+
+using namespace depot;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Records what a completion received.
+struct GetLog {
+  int calls = 0;
+  Status status = Status::PARKED;
+  std::vector<std::string> items;
+  std::string message;
+  Queue::GetDone fn() {
+    return [this](Status s, Queue::Items it, std::string_view m) {
+      ++calls;
+      status = s;
+      items.assign(it.begin(), it.end());
+      message = m;
+    };
+  }
+};
+
+struct PutLog {
+  int calls = 0;
+  Status status = Status::PARKED;
+  uint32_t accepted = 0;
+  std::string message;
+  Queue::PutDone fn() {
+    return [this](Status s, uint32_t a, std::string_view m) {
+      ++calls;
+      status = s;
+      accepted = a;
+      message = m;
+    };
+  }
+};
+
+Queue::PutDone ignore_put() {
+  return [](Status, uint32_t, std::string_view) {};
+}
+
+Queue* make_queue(Registry& reg, const std::string& name, uint64_t maxsize = 0) {
+  auto r = reg.open<Queue>(name, [&] { return std::make_unique<Queue>(reg, name, maxsize); });
+  REQUIRE(r.ok());
+  return r.value;
+}
+
+const TimePoint t0 = TimePoint{} + 1000s;
+
+Wait until(SessionId s, TimePoint deadline) {
+  return Wait{s, deadline, true};
+}
+Wait forever(SessionId s) {
+  return Wait{s, TimePoint::max(), true};
+}
+
+// A stand-in object of another type, to check names are typed.
+struct Gadget : Object {
+  static constexpr ObjectType kType = ObjectType::TEST;
+  static constexpr std::string_view kTypeName = "gadget";
+  using Object::Object;
+  ObjectType type() const override { return kType; }
+  std::string_view type_name() const override { return kTypeName; }
+  uint64_t size() const override { return 0; }
+  std::string state() const override { return {}; }
+  size_t waiter_count() const override { return 0; }
+  void cancel(Waiter*, Status, std::string_view) override {}
+  void fail_all(Status, std::string_view) override {}
+};
+
+}  // namespace
+
+SCENARIO("an item store keeps items in order across chunks", "[queue]") {
+  GIVEN("a store filled past several chunks, with empty and large items") {
+    ItemStore s;
+    std::vector<std::string> expect;
+    for (int i = 0; i < 5000; ++i) {
+      std::string v = i % 97 == 0 ? std::string() : "item-" + std::to_string(i);
+      if (i == 1234) v = std::string(ItemStore::kChunkBytes * 2, 'x');  // its own chunk
+      expect.push_back(v);
+      s.push(v);
+    }
+    THEN("size and bytes add up and items come out first in, first out") {
+      size_t bytes = 0;
+      for (auto& e : expect) bytes += e.size();
+      REQUIRE(s.size() == expect.size());
+      REQUIRE(s.bytes() == bytes);
+      std::vector<std::string> first3;
+      s.for_first(3, [&](std::string_view v) { first3.emplace_back(v); });
+      REQUIRE(first3 == std::vector<std::string>(expect.begin(), expect.begin() + 3));
+      for (auto& e : expect) {
+        REQUIRE(s.front() == e);
+        s.pop();
+      }
+      REQUIRE(s.empty());
+      REQUIRE(s.bytes() == 0);
+    }
+  }
+  GIVEN("a store that oscillates around empty") {
+    ItemStore s;
+    THEN("it keeps working through many fill/drain cycles") {
+      for (int round = 0; round < 100; ++round) {
+        for (int i = 0; i < 1000; ++i) s.push(std::to_string(round * 1000 + i));
+        for (int i = 0; i < 1000; ++i) {
+          REQUIRE(s.front() == std::to_string(round * 1000 + i));
+          s.pop();
+        }
+      }
+      REQUIRE(s.empty());
+    }
+  }
+}
+
+SCENARIO("a queue hands out items first in, first out", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "tasks");
+  GIVEN("three items put") {
+    for (auto v : {"a", "b", "c"}) REQUIRE(q->put(v, forever(1), ignore_put()) == Status::OK);
+    WHEN("they are taken one by one") {
+      std::vector<std::string> got;
+      for (int i = 0; i < 3; ++i) {
+        GetLog g;
+        REQUIRE(q->get(Wait::now_only(2), g.fn()) == Status::OK);
+        got.push_back(g.items.at(0));
+      }
+      THEN("they come out in put order and the queue is empty") {
+        REQUIRE(got == std::vector<std::string>{"a", "b", "c"});
+        REQUIRE(q->size() == 0);
+        GetLog g;
+        REQUIRE(q->get(Wait::now_only(2), g.fn()) == Status::EMPTY);
+        REQUIRE(g.status == Status::EMPTY);
+        REQUIRE(g.message.find("'tasks'") != std::string::npos);
+      }
+    }
+  }
+}
+
+SCENARIO("a get on an empty queue waits for the next put", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "tasks");
+  GIVEN("an empty queue with one parked get") {
+    GetLog g;
+    REQUIRE(q->get(forever(1), g.fn()) == Status::PARKED);
+    REQUIRE(q->getters() == 1);
+    WHEN("a put arrives") {
+      PutLog p;
+      REQUIRE(q->put("task-1", forever(2), p.fn()) == Status::OK);
+      THEN("the parked get receives the item and no waiter is left") {
+        REQUIRE(g.calls == 1);
+        REQUIRE(g.items == std::vector<std::string>{"task-1"});
+        REQUIRE(q->size() == 0);
+        REQUIRE(q->waiter_count() == 0);
+        REQUIRE(reg.waiters().size() == 0);
+      }
+    }
+  }
+}
+
+SCENARIO("parked getters are served first come, first served", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "tasks");
+  GIVEN("three getters parked in order") {
+    GetLog g1, g2, g3;
+    q->get(forever(1), g1.fn());
+    q->get(forever(2), g2.fn());
+    q->get(forever(3), g3.fn());
+    WHEN("two items are put") {
+      q->put("x", forever(9), ignore_put());
+      q->put("y", forever(9), ignore_put());
+      THEN("the two oldest getters got them in order and the third still waits") {
+        REQUIRE(g1.items == std::vector<std::string>{"x"});
+        REQUIRE(g2.items == std::vector<std::string>{"y"});
+        REQUIRE(g3.calls == 0);
+        REQUIRE(q->getters() == 1);
+      }
+    }
+  }
+}
+
+SCENARIO("a bounded queue blocks putters while full", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "bounded", 2);
+  GIVEN("a queue of maxsize 2 holding 2 items") {
+    REQUIRE(q->put("1", forever(1), ignore_put()) == Status::OK);
+    REQUIRE(q->put("2", forever(1), ignore_put()) == Status::OK);
+    WHEN("a non-blocking put arrives") {
+      PutLog p;
+      REQUIRE(q->put("3", Wait::now_only(1), p.fn()) == Status::FULL);
+      THEN("it fails FULL at once and nothing is added") {
+        REQUIRE(p.status == Status::FULL);
+        REQUIRE(p.message.find("maxsize 2") != std::string::npos);
+        REQUIRE(q->size() == 2);
+      }
+    }
+    WHEN("two blocking puts park and a get frees room") {
+      PutLog p3, p4;
+      REQUIRE(q->put("3", forever(1), p3.fn()) == Status::PARKED);
+      REQUIRE(q->put("4", forever(2), p4.fn()) == Status::PARKED);
+      GetLog g;
+      q->get(Wait::now_only(3), g.fn());
+      THEN("the oldest putter's item moves in; the other still waits") {
+        REQUIRE(g.items == std::vector<std::string>{"1"});
+        REQUIRE(p3.status == Status::OK);
+        REQUIRE(p4.calls == 0);
+        REQUIRE(q->size() == 2);
+        AND_THEN("order is kept: 2, 3, then 4 after more room") {
+          GetLog a, b, c;
+          q->get(Wait::now_only(3), a.fn());
+          q->get(Wait::now_only(3), b.fn());
+          q->get(Wait::now_only(3), c.fn());
+          REQUIRE(a.items.at(0) == "2");
+          REQUIRE(b.items.at(0) == "3");
+          REQUIRE(c.items.at(0) == "4");
+          REQUIRE(p4.status == Status::OK);
+          REQUIRE(q->waiter_count() == 0);
+        }
+      }
+    }
+    WHEN("a new put arrives while a putter is parked and room appears later") {
+      PutLog p3;
+      q->put("3", forever(1), p3.fn());
+      GetLog g;
+      q->get(Wait::now_only(3), g.fn());  // room for "3"
+      PutLog p4;
+      REQUIRE(q->put("4", Wait::now_only(4), p4.fn()) == Status::FULL);
+      THEN("the new put did not overtake the parked one") {
+        REQUIRE(p3.status == Status::OK);
+      }
+    }
+  }
+}
+
+SCENARIO("timeouts fire from the registry's clock", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "slow", 1);
+  GIVEN("a get parked until t0+1s and a put parked until t0+2s on a full queue") {
+    Queue* empty = make_queue(reg, "empty");
+    GetLog g;
+    REQUIRE(empty->get(until(1, t0 + 1s), g.fn()) == Status::PARKED);
+    q->put("full", forever(1), ignore_put());
+    PutLog p;
+    REQUIRE(q->put("more", until(2, t0 + 2s), p.fn()) == Status::PARKED);
+    REQUIRE(reg.next_deadline() == t0 + 1s);
+    WHEN("time reaches t0+1s") {
+      REQUIRE(reg.expire(t0 + 1s) == 1);
+      THEN("the get fails TIMEOUT naming the queue; the put still waits") {
+        REQUIRE(g.status == Status::TIMEOUT);
+        REQUIRE(g.message.find("'empty'") != std::string::npos);
+        REQUIRE(p.calls == 0);
+        REQUIRE(reg.next_deadline() == t0 + 2s);
+      }
+    }
+    WHEN("time reaches t0+5s") {
+      REQUIRE(reg.expire(t0 + 5s) == 2);
+      THEN("the put fails FULL with nothing accepted and no waiter is left") {
+        REQUIRE(p.status == Status::FULL);
+        REQUIRE(p.accepted == 0);
+        REQUIRE(reg.waiters().size() == 0);
+        REQUIRE(reg.next_deadline() == TimePoint::max());
+        REQUIRE(q->size() == 1);
+      }
+    }
+  }
+}
+
+SCENARIO("put_many and get_many move batches", "[queue]") {
+  Registry reg;
+  GIVEN("an unbounded queue") {
+    Queue* q = make_queue(reg, "batch");
+    std::vector<std::string> owned;
+    for (int i = 0; i < 10; ++i) owned.push_back(std::to_string(i));
+    std::vector<std::string_view> items(owned.begin(), owned.end());
+    PutLog p;
+    REQUIRE(q->put_many(items, forever(1), p.fn()) == Status::OK);
+    REQUIRE(p.accepted == 10);
+    WHEN("get_many asks for 4, then 100") {
+      GetLog a, b;
+      q->get_many(4, Wait::now_only(2), a.fn());
+      q->get_many(100, Wait::now_only(2), b.fn());
+      THEN("it gets 4, then the remaining 6, in order") {
+        REQUIRE(a.items == std::vector<std::string>(owned.begin(), owned.begin() + 4));
+        REQUIRE(b.items == std::vector<std::string>(owned.begin() + 4, owned.end()));
+      }
+    }
+  }
+  GIVEN("a parked get_many for up to 5 and a put_many of 8") {
+    Queue* q = make_queue(reg, "batch2");
+    GetLog g;
+    REQUIRE(q->get_many(5, forever(1), g.fn()) == Status::PARKED);
+    std::vector<std::string> owned = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    std::vector<std::string_view> items(owned.begin(), owned.end());
+    q->put_many(items, forever(2), ignore_put());
+    THEN("the getter receives the first 5 and 3 stay queued") {
+      REQUIRE(g.items == std::vector<std::string>{"a", "b", "c", "d", "e"});
+      REQUIRE(q->size() == 3);
+    }
+  }
+  GIVEN("a bounded queue of 3 and a put_many of 5 that may wait until t0+1s") {
+    Queue* q = make_queue(reg, "b3", 3);
+    std::vector<std::string> owned = {"1", "2", "3", "4", "5"};
+    std::vector<std::string_view> items(owned.begin(), owned.end());
+    PutLog p;
+    REQUIRE(q->put_many(items, until(1, t0 + 1s), p.fn()) == Status::PARKED);
+    REQUIRE(q->size() == 3);
+    WHEN("one item is taken and then the deadline passes") {
+      GetLog g;
+      q->get(Wait::now_only(2), g.fn());
+      reg.expire(t0 + 1s);
+      THEN("FULL reports that 4 of 5 were accepted, in order") {
+        REQUIRE(p.status == Status::FULL);
+        REQUIRE(p.accepted == 4);
+        REQUIRE(p.message.find("4 of 5") != std::string::npos);
+        std::vector<std::string> rest;
+        GetLog all;
+        q->get_many(10, Wait::now_only(2), all.fn());
+        REQUIRE(all.items == std::vector<std::string>{"2", "3", "4"});
+      }
+    }
+  }
+}
+
+SCENARIO("get_many keeps a batch within a byte budget, in order", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "sized");
+  for (auto v : {"aaaa", "bbbbbbbbbbbbbbbbbbbb", "cc", "dd"}) q->put(v, forever(1), ignore_put());
+  GetLog g;
+  q->get_many(10, Wait::now_only(2), g.fn(), 20);  // 4+4 fits, +20+4 does not
+  REQUIRE(g.items == std::vector<std::string>{"aaaa"});
+  GetLog big;
+  q->get_many(10, Wait::now_only(2), big.fn(), 1);  // one item is always given
+  REQUIRE(big.items == std::vector<std::string>{"bbbbbbbbbbbbbbbbbbbb"});
+  REQUIRE(q->size() == 2);
+}
+
+SCENARIO("a timeout too large for the clock waits forever instead of expiring", "[queue]") {
+  REQUIRE(deadline_after(t0, INT64_MAX) == TimePoint::max());
+  REQUIRE(deadline_after(t0, int64_t{1} << 62) == TimePoint::max());
+  REQUIRE(deadline_after(t0, -1) == TimePoint::max());
+  REQUIRE(deadline_after(t0, 1500) == t0 + 1500ms);
+}
+
+SCENARIO("deleting a queue fails its parked requests", "[queue]") {
+  Registry reg;
+  GIVEN("a queue with two parked gets") {
+    Queue* q = make_queue(reg, "doomed");
+    GetLog g1, g2;
+    q->get(forever(1), g1.fn());
+    q->get(until(2, t0 + 1s), g2.fn());
+    WHEN("it is deleted") {
+      REQUIRE(reg.erase("doomed") == Status::OK);
+      THEN("both get NOT_FOUND naming the queue, and nothing is left parked") {
+        REQUIRE(g1.status == Status::NOT_FOUND);
+        REQUIRE(g2.status == Status::NOT_FOUND);
+        REQUIRE(g1.message.find("'doomed' was deleted") != std::string::npos);
+        REQUIRE(reg.waiters().size() == 0);
+        REQUIRE(reg.next_deadline() == TimePoint::max());
+        REQUIRE(reg.find_any("doomed") == nullptr);
+        REQUIRE(reg.erase("doomed") == Status::NOT_FOUND);
+      }
+    }
+  }
+}
+
+SCENARIO("a departed session leaves nothing behind and swallows no item", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "tasks");
+  GIVEN("session 1 and then session 2 parked on get") {
+    GetLog g1, g2;
+    q->get(until(1, t0 + 1s), g1.fn());
+    q->get(forever(2), g2.fn());
+    WHEN("session 1 is dropped and an item is put") {
+      reg.drop_session(1);
+      q->put("job", forever(3), ignore_put());
+      THEN("session 2 gets it; session 1 was never called") {
+        REQUIRE(g1.calls == 0);
+        REQUIRE(g2.items == std::vector<std::string>{"job"});
+        REQUIRE(reg.waiters().size() == 0);
+        REQUIRE(reg.next_deadline() == TimePoint::max());
+      }
+    }
+    WHEN("session 1's peer is gone but not yet dropped when the item arrives") {
+      reg.session_alive = [](SessionId s) { return s != 1; };
+      q->put("job", forever(3), ignore_put());
+      THEN("the item skips the dead session and goes to session 2") {
+        REQUIRE(g1.calls == 0);
+        REQUIRE(g2.items == std::vector<std::string>{"job"});
+        REQUIRE(q->getters() == 0);
+      }
+    }
+    WHEN("every getter's session is gone") {
+      reg.session_alive = [](SessionId) { return false; };
+      q->put("job", forever(3), ignore_put());
+      THEN("the item stays in the queue") {
+        REQUIRE(q->size() == 1);
+        REQUIRE(q->getters() == 0);
+      }
+    }
+  }
+}
+
+SCENARIO("a shutdown fails every parked request", "[queue]") {
+  Registry reg;
+  Queue* q = make_queue(reg, "a");
+  GetLog g;
+  q->get(forever(1), g.fn());
+  reg.shutdown();
+  REQUIRE(g.status == Status::SHUTTING_DOWN);
+  REQUIRE(reg.waiters().size() == 0);
+}
+
+SCENARIO("names are typed, checked and bounded", "[queue]") {
+  GIVEN("a registry with a queue and another object type") {
+    Registry reg(RegistryLimits{3, 2});
+    make_queue(reg, "q");
+    auto gad = reg.open<Gadget>("g", [&] { return std::make_unique<Gadget>(reg, "g"); });
+    REQUIRE(gad.ok());
+    THEN("using the queue's name as another type is WRONG_TYPE, and the reverse") {
+      auto r = reg.open<Gadget>("q", [&] { return std::make_unique<Gadget>(reg, "q"); });
+      REQUIRE(r.status == Status::WRONG_TYPE);
+      REQUIRE(r.message.find("'q' is a queue") != std::string::npos);
+      auto r2 = reg.find<Queue>("g");
+      REQUIRE(r2.status == Status::WRONG_TYPE);
+    }
+    THEN("an empty or over-long name or one with control characters is BAD_REQUEST") {
+      auto mk = [&](std::string n) {
+        return reg.open<Queue>(n, [&] { return std::make_unique<Queue>(reg, n, 0); }).status;
+      };
+      REQUIRE(mk("") == Status::BAD_REQUEST);
+      REQUIRE(mk(std::string(256, 'x')) == Status::BAD_REQUEST);
+      REQUIRE(mk("bad\nname") == Status::BAD_REQUEST);
+    }
+    THEN("the object limit is enforced with LIMIT") {
+      make_queue(reg, "third");
+      auto r = reg.open<Queue>("fourth", [&] { return std::make_unique<Queue>(reg, "fourth", 0); });
+      REQUIRE(r.status == Status::LIMIT);
+    }
+    THEN("the waiter limit per object is enforced with LIMIT") {
+      Queue* q = reg.find<Queue>("q").value;
+      GetLog a, b, c;
+      REQUIRE(q->get(forever(1), a.fn()) == Status::PARKED);
+      REQUIRE(q->get(forever(1), b.fn()) == Status::PARKED);
+      REQUIRE(q->get(forever(1), c.fn()) == Status::LIMIT);
+      REQUIRE(c.status == Status::LIMIT);
+      REQUIRE(q->waiter_count() == 2);
+    }
+    THEN("the listing shows every object with its type and size") {
+      auto l = reg.list();
+      REQUIRE(l.size() == 2);
+      REQUIRE(l[0].name == "g");
+      REQUIRE(l[0].type == "gadget");
+      REQUIRE(l[1].name == "q");
+      REQUIRE(l[1].type == "queue");
+      REQUIRE(l[1].state.find("maxsize=0") != std::string::npos);
+    }
+  }
+}

@@ -1,0 +1,277 @@
+// Helpers shared by the tests: an embedded manager on a free port, subprocesses with their
+// output captured, bounded polling, and a raw protocol connection for frame-level tests.
+#pragma once
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth/auth.h"
+#include "manager/manager.h"
+#include "protocol/frame.h"
+
+extern char** environ;
+
+namespace test {
+
+inline std::string bin(const std::string& rel) {
+  return std::string(DEPOT_BIN_DIR) + "/" + rel;
+}
+
+// An embedded manager on 127.0.0.1:<free port>, stopped when the object goes away.
+struct TestManager {
+  explicit TestManager(std::string key = "test-key",
+                       std::function<void(depot::ManagerOptions&)> tweak = nullptr)
+      : authkey(std::move(key)) {
+    depot::log::set_level(depot::log::Level::ERROR);
+    depot::ManagerOptions o;
+    o.address = "127.0.0.1:0";
+    o.authkey = authkey;
+    if (tweak) tweak(o);
+    manager = std::make_unique<depot::Manager>(o);
+    manager->start();
+    address = "127.0.0.1:" + std::to_string(manager->port());
+  }
+  ~TestManager() { manager->stop(); }
+  std::string authkey;
+  std::string address;
+  std::unique_ptr<depot::Manager> manager;
+};
+
+// Polls `cond` every 5 ms until it holds or `limit` passes; returns whether it held.
+inline bool eventually(const std::function<bool()>& cond,
+                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+
+// A child process with stdout and stderr captured to temporary files.
+class Process {
+ public:
+  Process(const std::vector<std::string>& argv, const std::vector<std::string>& env_extra = {}) {
+    static int counter = 0;
+    const std::string base =
+        "/tmp/depot-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    out_path_ = base + ".out";
+    err_path_ = base + ".err";
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e; ++e) env_store.emplace_back(*e);
+    for (auto& e : env_extra) env_store.push_back(e);
+    std::vector<char*> envp;
+    for (auto& e : env_store) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    if (posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), envp.data()) != 0)
+      throw std::runtime_error("cannot start " + argv[0]);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      int st;
+      ::waitpid(pid_, &st, 0);
+    }
+    ::unlink(out_path_.c_str());
+    ::unlink(err_path_.c_str());
+  }
+  // Waits up to `limit` for the exit; returns the exit code, or -1 (killed) on timeout.
+  int wait(std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!exited_) {
+      int st = 0;
+      pid_t r = ::waitpid(pid_, &st, WNOHANG);
+      if (r == pid_) {
+        exited_ = true;
+        code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        break;
+      }
+      if (std::chrono::steady_clock::now() > end) {
+        ::kill(pid_, SIGKILL);
+        continue;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return code_;
+  }
+  void kill(int sig) { ::kill(pid_, sig); }
+  bool running() {
+    if (exited_) return false;
+    int st = 0;
+    if (::waitpid(pid_, &st, WNOHANG) == pid_) {
+      exited_ = true;
+      code_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    return !exited_;
+  }
+  std::string out() const { return slurp(out_path_); }
+  std::string err() const { return slurp(err_path_); }
+  pid_t pid() const { return pid_; }
+
+ private:
+  static std::string slurp(const std::string& path) {
+    std::string s;
+    int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) return s;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+    return s;
+  }
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int code_ = -1;
+  std::string out_path_, err_path_;
+};
+
+inline size_t count_of(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+// A raw TCP connection speaking frames, for tests below the client library.
+class RawConn {
+ public:
+  explicit RawConn(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw std::runtime_error("connect failed");
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~RawConn() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void send(std::string_view bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      off += static_cast<size_t>(n);
+    }
+  }
+  // Reads one frame (up to `limit`). Returns false on EOF, timeout or a bad frame.
+  bool read(depot::proto::Header& h, std::string& body,
+            std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      auto d = depot::proto::decode(buf_.data(), buf_.size(), UINT32_MAX);
+      if (d.status == depot::proto::DecodeStatus::OK) {
+        h = d.header;
+        body.assign(d.body);
+        buf_.erase(0, depot::proto::kHeaderSize + d.header.body_len);
+        return true;
+      }
+      if (d.status != depot::proto::DecodeStatus::NEED_MORE) return false;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+      char tmp[65536];
+      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (n <= 0) return false;
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+  }
+  // True when the peer closed the connection within `limit` (EOF or reset).
+  bool closed_by_peer(std::chrono::milliseconds limit = std::chrono::seconds(10)) {
+    depot::proto::Header h;
+    std::string b;
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      char tmp[4096];
+      ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
+      if (n <= 0) return true;
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+    return false;
+  }
+  // Runs the handshake; returns the AUTH reply header (AUTH_OK or REPLY with an error).
+  depot::proto::Header handshake(const std::string& key, std::string* hello_nonce = nullptr,
+                                 std::string* auth_frame = nullptr) {
+    using namespace depot;
+    proto::Header h;
+    std::string body;
+    if (!read(h, body) || h.kind != proto::FrameKind::HELLO) throw std::runtime_error("no HELLO");
+    proto::Reader r(body);
+    r.u32();
+    r.u16();
+    auto n = r.u16();
+    auto nonce_view = r.raw(n);
+    auth::Nonce sn;
+    std::memcpy(sn.data(), nonce_view.data(), sn.size());
+    if (hello_nonce) *hello_nonce = std::string(nonce_view);
+    auth::Nonce cn = auth::random_nonce();
+    std::string out;
+    proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
+    b.u16(proto::kVersion).raw(auth::as_view(auth::client_proof(key, sn))).raw(auth::as_view(cn));
+    b.finish();
+    if (auth_frame) *auth_frame = out;
+    send(out);
+    if (!read(h, body)) throw std::runtime_error("no handshake reply");
+    if (h.kind == proto::FrameKind::AUTH_OK &&
+        !auth::mac_equal(auth::server_proof(key, cn, sn), body))
+      throw std::runtime_error("bad server proof");
+    return h;
+  }
+  // Reads the HELLO frame only, returning its nonce.
+  std::string read_hello() {
+    depot::proto::Header h;
+    std::string body;
+    if (!read(h, body) || h.kind != depot::proto::FrameKind::HELLO)
+      throw std::runtime_error("no HELLO");
+    return body.substr(8);
+  }
+  // Sends one request and reads the next frame.
+  std::pair<depot::Status, std::string> call(depot::proto::Op op, const std::string& body,
+                                             uint64_t id = 7) {
+    std::string f;
+    depot::proto::append_frame(f, depot::proto::FrameKind::REQUEST, static_cast<uint8_t>(op), id,
+                               body);
+    send(f);
+    depot::proto::Header h;
+    std::string rb;
+    if (!read(h, rb)) throw std::runtime_error("no reply");
+    return {static_cast<depot::Status>(h.code), rb};
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+}  // namespace test
