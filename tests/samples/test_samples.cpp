@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "support.h"
 
@@ -136,6 +137,25 @@ SCENARIO("the quickstart runs as the README shows", "[samples]") {
   REQUIRE_THAT(out, Catch::Contains("sum of 5 numbers: 15"));
   REQUIRE_THAT(out, Catch::Contains("numbers is empty"));
   REQUIRE_THAT(out, Catch::Contains("timeout: queue 'numbers' stayed empty"));
+}
+
+SCENARIO("the README shows samples/quickstart.cpp byte for byte", "[samples][docs]") {
+  auto slurp = [](const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  const std::string readme = slurp(std::string(DEPOT_SOURCE_DIR) + "/README.md");
+  const std::string code = slurp(std::string(DEPOT_SOURCE_DIR) + "/samples/quickstart.cpp");
+  const std::string marker = "<!-- quickstart.cpp";
+  auto at = readme.find(marker);
+  REQUIRE(at != std::string::npos);
+  auto begin = readme.find("```cpp\n", at);
+  REQUIRE(begin != std::string::npos);
+  begin += 7;
+  auto end = readme.find("```", begin);
+  REQUIRE(readme.substr(begin, end - begin) == code);
 }
 
 SCENARIO("depot-manager takes its key from a flag, a file or the environment", "[samples]") {
