@@ -10,7 +10,7 @@
 # Environment:
 #   BUILD                 build directory (default: ../build next to this script)
 #   DEPOT_MANAGER_FLAGS   manager flag sets to compare, separated by ';', one fresh manager
-#                         each (default "--busy-poll-us 0;--busy-poll-us 50;--busy-poll-us 200")
+#                         each (default "--busy-poll-us 50;--busy-poll-us 0": the default, then off)
 #   DATASIZE              payload bytes, -d (default 16)
 #   N_C50 N_C50_P16 N_C1  -n of the three configurations (default 100000 1000000 20000)
 #   RUNS                  runs per figure; the median run (by rps) is reported (default 3)
@@ -18,7 +18,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need "$MANAGER" "$DEPOT_BENCHMARK" "$TCP_PINGPONG" redis-server redis-benchmark redis-cli
 
-DEPOT_MANAGER_FLAGS=${DEPOT_MANAGER_FLAGS:-"--busy-poll-us 0;--busy-poll-us 50;--busy-poll-us 200"}
+DEPOT_MANAGER_FLAGS=${DEPOT_MANAGER_FLAGS:-"--busy-poll-us 50;--busy-poll-us 0"}
 DATASIZE=${DATASIZE:-16}
 N_C50=${N_C50:-100000}
 N_C50_P16=${N_C50_P16:-1000000}
@@ -29,7 +29,8 @@ CONFIGS=("50 1 $N_C50" "50 16 $N_C50_P16" "1 1 $N_C1")
 LIMIT=${LIMIT:-120}
 
 IFS=';' read -r -a FLAGSETS <<<"$DEPOT_MANAGER_FLAGS"
-RESULTS=$WORK/results.tsv  # server c P n test rps avg min p50 p95 p99 max
+RESULTS=$WORK/results.tsv  # server c P n test rps avg min p50 p95 p99 max cpu_us_per_req
+CLK_TCK=$(getconf CLK_TCK)
 : >"$RESULTS"
 
 # csv_to_tsv SERVER C P N: turns benchmark --csv output on stdin into result rows.
@@ -72,17 +73,26 @@ for flags in "${FLAGSETS[@]}"; do
 done
 S=${#LABELS[@]}
 
-# run_server K C P N: one run of server K's benchmark, as result rows.
+# run_server K C P N: one run of server K's benchmark, as result rows; each row ends with
+# the server's CPU time (user + system, from /proc) per request over the run's two tests.
 run_server() {
-  local k=$1 c=$2 p=$3 n=$4
+  local k=$1 c=$2 p=$3 n=$4 pid t0 t1 out
+  out=$WORK/run.out
   if ((k == 0)); then
+    pid=$REDIS_PID
     redis-cli -p "$REDIS_PORT" flushall >/dev/null
+    t0=$(cpu_ticks "$pid")
     timeout "$LIMIT" redis-benchmark -p "${PORTS[0]}" -t lpush,rpop -c "$c" -n "$n" -P "$p" \
-      -d "$DATASIZE" --csv | csv_to_tsv redis "$c" "$p" "$n"
+      -d "$DATASIZE" --csv | csv_to_tsv redis "$c" "$p" "$n" >"$out"
   else
+    pid=${MPIDS[k - 1]}
+    t0=$(cpu_ticks "$pid")
     timeout "$LIMIT" "$DEPOT_BENCHMARK" -p "${PORTS[k]}" -a "$AUTHKEY" -t put,get -c "$c" \
-      -n "$n" -P "$p" -d "$DATASIZE" --csv | csv_to_tsv "${LABELS[k]}" "$c" "$p" "$n"
+      -n "$n" -P "$p" -d "$DATASIZE" --csv | csv_to_tsv "${LABELS[k]}" "$c" "$p" "$n" >"$out"
   fi
+  t1=$(cpu_ticks "$pid")
+  awk -v OFS='\t' -v us="$(((t1 - t0) * 1000000 / CLK_TCK))" -v reqs="$((2 * n))" \
+    '{print $0, sprintf("%.2f", us / reqs)}' "$out"
 }
 
 PP=$WORK/pp.tsv  # blocking, busy: one pair per -c 1 round
@@ -111,8 +121,10 @@ PP_BUSY=$(cut -f2 "$PP" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) 
 # ---------------------------------------------------------------- tables
 echo "## Throughput and latency (ratio = depot rps / redis rps for the matching test)"
 echo
-echo "| -c | -P | -n | test | server | rps | ratio | avg ms | p50 ms | p99 ms | max ms |"
-echo "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"
+echo "Server CPU = the server process' user + system time per request over the run (both tests)."
+echo
+echo "| -c | -P | -n | test | server | rps | ratio | avg ms | p50 ms | p99 ms | max ms | server CPU us/req |"
+echo "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
   for pair in "LPUSH PUT" "RPOP GET"; do
@@ -123,8 +135,8 @@ for cfg in "${CONFIGS[@]}"; do
         for (i = 1; i <= k; i++) {
           split(rows[i], f, "\t")
           ratio = (f[5] == dt && base > 0) ? sprintf("%.2fx", f[6] / base) : "-"
-          printf "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s |\n",
-            f[2], f[3], f[4], f[5], f[1], f[6], ratio, f[7], f[9], f[11], f[12]
+          printf "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n",
+            f[2], f[3], f[4], f[5], f[1], f[6], ratio, f[7], f[9], f[11], f[12], f[13]
         }
       }' "$RESULTS"
   done

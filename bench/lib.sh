@@ -97,6 +97,11 @@ stop_pid() {
   wait "$1" 2>/dev/null || true
 }
 
+# CPU time (user + system) a process has used, in clock ticks (getconf CLK_TCK per second).
+cpu_ticks() {
+  awk '{print $14 + $15}' "/proc/$1/stat"
+}
+
 # VmRSS of a process in KiB.
 rss_kib() {
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status"

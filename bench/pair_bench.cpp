@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "client/client.h"
@@ -46,6 +47,8 @@ struct Args {
   long timeout_ms = 1000;
   long first_timeout_ms = 10000;
   std::string queue;
+  long spin_us = 50;     // ClientOptions::spin
+  bool overlap = false;  // --overlap 1: put and get loops of the master on two threads
 };
 
 [[noreturn]] void usage() {
@@ -54,6 +57,12 @@ struct Args {
                "[--tasks N] [--batch B] [--prefix P] [--timeout-ms T] [--first-timeout-ms T]\n"
                "       depot-pair-bench size --address HOST:PORT --authkey KEY --queue NAME\n");
   std::exit(2);
+}
+
+depot::ClientOptions options(const Args& a) {
+  depot::ClientOptions o;
+  o.spin = std::chrono::microseconds(a.spin_us);
+  return o;
 }
 
 Args parse(int argc, char** argv) {
@@ -82,6 +91,10 @@ Args parse(int argc, char** argv) {
       a.first_timeout_ms = std::atol(v.c_str());
     else if (k == "--queue")
       a.queue = v;
+    else if (k == "--overlap")
+      a.overlap = v == "1";
+    else if (k == "--spin-us")
+      a.spin_us = std::atol(v.c_str());
     else
       usage();
   }
@@ -90,7 +103,7 @@ Args parse(int argc, char** argv) {
 }
 
 int run_master(const Args& a) {
-  depot::Client client(a.address, a.authkey);
+  depot::Client client(a.address, a.authkey, options(a));
   auto task = client.queue<int>(a.prefix + "tasks");
   auto result = client.queue<long>(a.prefix + "results");
   std::mt19937 rng(std::random_device{}());
@@ -106,7 +119,16 @@ int run_master(const Args& a) {
   const double cpu0 = cpu_seconds();
   const auto t0 = Clock::now();
   auto t_put = t0;
-  if (a.batch == 0) {
+  if (a.batch == 0 && a.overlap) {
+    // The same per-item calls, with the put loop on a second thread sharing the client:
+    // results are collected while tasks are still being put, pipelined on one connection.
+    std::thread putter([&] {
+      for (int v : values) task.put(v);
+      t_put = Clock::now();
+    });
+    for (long i = 0; i < a.tasks; ++i) sum += result.get(result_timeout);
+    putter.join();
+  } else if (a.batch == 0) {
     for (int v : values) task.put(v);
     t_put = Clock::now();
     for (long i = 0; i < a.tasks; ++i) sum += result.get(result_timeout);
@@ -133,8 +155,9 @@ int run_master(const Args& a) {
     return 1;
   }
   std::printf("depot %s: %ld tasks in %.4f s: %.1f tasks/s\n",
-              a.batch == 0 ? "per-item" : ("batch " + std::to_string(a.batch)).c_str(), a.tasks,
-              secs, static_cast<double>(a.tasks) / secs);
+              a.batch == 0 ? (a.overlap ? "per-item, overlapped" : "per-item")
+                           : ("batch " + std::to_string(a.batch)).c_str(),
+              a.tasks, secs, static_cast<double>(a.tasks) / secs);
   std::printf("  puts %.4f s, then results %.4f s; master CPU %.4f s (%.1f us per task)\n",
               std::chrono::duration<double>(t_put - t0).count(),
               std::chrono::duration<double>(t1 - t_put).count(), cpu,
@@ -144,7 +167,7 @@ int run_master(const Args& a) {
 }
 
 int run_worker(const Args& a) {
-  depot::Client client(a.address, a.authkey);
+  depot::Client client(a.address, a.authkey, options(a));
   auto task = client.queue<int>(a.prefix + "tasks");
   auto result = client.queue<long>(a.prefix + "results");
   long done = 0;
@@ -177,7 +200,7 @@ int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   try {
     if (a.mode == "size") {
-      depot::Client client(a.address, a.authkey);
+      depot::Client client(a.address, a.authkey, options(a));
       std::printf("%zu\n", client.queue<std::string>(a.queue).qsize());
       return 0;
     }

@@ -369,7 +369,14 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
       return;
     }
     if (mine.state.load(std::memory_order_acquire) != kWaiting) return;
-    ssize_t n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    const bool spinning = opt.spin.count() > 0 && SteadyClock::now() < spin_until;
+    ssize_t n;
+    if (spinning || bounded) {
+      n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    } else {
+      // Nothing to time out and no spinning: one blocking recv is the cheapest wait.
+      n = ::recv(c->fd, tmp, sizeof tmp, 0);
+    }
     if (n > 0) {
       c->inbuf.append(tmp, static_cast<size_t>(n));
       spin_until = SteadyClock::now() + opt.spin;
@@ -384,11 +391,13 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
       fail(c, errno_text(errno));
       return;
     }
-    if (opt.spin.count() > 0 && SteadyClock::now() < spin_until) continue;
+    if (spinning) {
+      std::this_thread::yield();  // let other runnable work (a worker, the manager) go first
+      continue;
+    }
     pollfd p{c->fd, POLLIN, 0};
-    int timeout = bounded ? ms_until(give_up) : -1;
-    int r = ::poll(&p, 1, timeout);
-    if (r == 0 && bounded && SteadyClock::now() >= give_up) {
+    int r = ::poll(&p, 1, ms_until(give_up));
+    if (r == 0 && SteadyClock::now() >= give_up) {
       fail(c, "no reply within " + std::to_string(opt.reply_grace.count()) +
                   " ms after the request's own timeout");
       return;

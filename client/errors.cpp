@@ -23,6 +23,10 @@ void throw_status(Status s, const std::string& m, size_t accepted) {
       throw ConnectionError(s, m);
     case Status::LIMIT:
       throw LimitError(s, m);
+    case Status::NOT_OWNER:
+      throw NotOwnerError(s, m);
+    case Status::BROKEN:
+      throw BrokenError(s, m);
     case Status::INTERNAL:
       throw InternalError(s, m);
     case Status::OK:

@@ -60,6 +60,15 @@ class ConnectionError : public Error {
 class LimitError : public Error {
   using Error::Error;
 };
+// Release of a lock or semaphore lease that this client does not hold (any more: its lease
+// may have expired, or its session ended and the lock passed on).
+class NotOwnerError : public Error {
+  using Error::Error;
+};
+// A barrier was broken: a party timed out or disconnected, or it was reset.
+class BrokenError : public Error {
+  using Error::Error;
+};
 // A value could not be decoded as the handle's type.
 class CodecError : public Error {
   using Error::Error;

@@ -23,7 +23,7 @@ Serves depot's named queues to authenticated clients.
   --max-objects N           named objects at once (default 1000000)
   --max-waiters N           parked requests per object (default 100000)
   --handshake-timeout MS    close peers that have not authenticated by then (default 10000)
-  --busy-poll-us US         poll this long before sleeping when idle (default 0 = off)
+  --busy-poll-us US         poll this long before sleeping when idle (default 50; 0 = off)
   --log-level LEVEL         error, warn, info (default) or debug
   --help                    this text
 )";

@@ -29,10 +29,11 @@ struct ManagerOptions {
   std::chrono::milliseconds handshake_timeout{10'000};
   size_t max_objects = 1'000'000;
   size_t max_waiters = 100'000;  // parked requests per object
-  // After the loop goes idle it polls for this long before sleeping in epoll_wait. Waking a
-  // sleeping core costs ~30 us on this class of VM; polling briefly keeps a request-reply
-  // exchange from paying it every time. 0 disables.
-  std::chrono::microseconds busy_poll{0};
+  // After the loop goes idle it polls for this long (yielding the core to any other runnable
+  // thread between polls) before sleeping in epoll_wait. Waking a sleeping core costs 30 us
+  // or more on this class of VM, more than a loopback round trip; polling briefly keeps a
+  // request-reply exchange from paying it every time (bench/RESULTS.md). 0 disables.
+  std::chrono::microseconds busy_poll{50};
   std::chrono::milliseconds shutdown_grace{2'000};  // flush time for replies at stop()
 };
 

@@ -36,27 +36,30 @@ Wait make_wait(const Session& s, int64_t timeout_ms) {
   return Wait{s.id(), deadline_after(Clock::now(), timeout_ms), true};
 }
 
-// The completion for put and put_many: OK carries the count for put_many only.
-Queue::PutDone put_reply(Session& s, uint64_t id, bool many) {
-  return [&s, id, many](Status st, uint32_t accepted, std::string_view msg) {
+// The completion for put and put_many: OK carries the count for put_many only. The captures
+// are kept to two words so std::function stores them inline (no allocation per request).
+template <bool kMany>
+Queue::PutDone put_reply(Session& s, uint64_t id) {
+  return [&s, id](Status st, uint32_t accepted, std::string_view msg) {
     if (st == Status::OK) {
-      if (!many) return s.reply(id, Status::OK);
+      if (!kMany) return s.reply(id, Status::OK);
       auto b = s.begin_reply(id);
       b.u32(accepted);
       return s.end_reply(b);
     }
     auto b = s.begin_reply(id, st);
     b.str(msg);
-    if (many) b.u32(accepted);
+    if (kMany) b.u32(accepted);
     s.end_reply(b);
   };
 }
 
-Queue::GetDone get_reply(Session& s, uint64_t id, bool many) {
-  return [&s, id, many](Status st, Queue::Items items, std::string_view msg) {
+template <bool kMany>
+Queue::GetDone get_reply(Session& s, uint64_t id) {
+  return [&s, id](Status st, Queue::Items items, std::string_view msg) {
     if (st != Status::OK) return s.reply_error(id, st, msg);
     auto b = s.begin_reply(id);
-    if (many) b.u32(static_cast<uint32_t>(items.size()));
+    if (kMany) b.u32(static_cast<uint32_t>(items.size()));
     for (auto item : items) b.str(item);
     s.end_reply(b);
   };
@@ -86,7 +89,7 @@ void handle_queue_put(Server& srv, Session& s, const proto::Header& h, std::stri
   auto item = r.str();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, str item")) return;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->put(item, make_wait(s, timeout), put_reply(s, h.id, false));
+    q->put(item, make_wait(s, timeout), put_reply<false>(s, h.id));
 }
 
 void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -105,7 +108,7 @@ void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std:
   for (uint32_t i = 0; i < count; ++i) items.push_back(r.str());
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, u32 count, count x str item")) return;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->put_many(items, make_wait(s, timeout), put_reply(s, h.id, true));
+    q->put_many(items, make_wait(s, timeout), put_reply<true>(s, h.id));
 }
 
 void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -114,7 +117,7 @@ void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::stri
   auto timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->get(make_wait(s, timeout), get_reply(s, h.id, false));
+    q->get(make_wait(s, timeout), get_reply<false>(s, h.id));
 }
 
 void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -127,7 +130,7 @@ void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std:
   // Replies stay within the frame limit clients are told about (--max-frame).
   const size_t max_bytes = srv.options().max_frame > 64 ? srv.options().max_frame - 64 : 1;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->get_many(max, make_wait(s, timeout), get_reply(s, h.id, true), max_bytes);
+    q->get_many(max, make_wait(s, timeout), get_reply<true>(s, h.id), max_bytes);
 }
 
 void handle_queue_size(Server& srv, Session& s, const proto::Header& h, std::string_view body) {

@@ -95,10 +95,15 @@ void Session::on_readable(const boost::system::error_code& ec) {
       close(rec == asio::error::eof ? "peer closed the connection" : rec.message());
       return;
     }
+    const bool drained = n < in_.size() - in_end_;  // the kernel had no more for now
     in_end_ += n;
     budget -= std::min(budget, n);
     process_input();
     if (state_ != State::HANDSHAKE && state_ != State::READY) return;
+    // A short read means the socket is empty: skip the read that would only say EAGAIN.
+    // Safe with Asio's reactor: re-arming the wait (epoll_ctl MOD) reports data that came
+    // in meanwhile.
+    if (drained) break;
   }
   if (out_.size() > kMaxPendingOut) {
     read_paused_ = true;  // resumed by flush() once the replies are written
@@ -208,7 +213,7 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
     ++server_.counters().auth_failures;
     log::warn("authentication failed from " + peer_ + ": wrong authkey");
     reply_error(h.id, Status::AUTH_FAILED,
-                "authentication failed: the authkey does not match the manager's; check --authkey");
+                "the authkey does not match the manager's; check the key you gave");
     close_after_flush();
     return;
   }
@@ -454,9 +459,9 @@ void Server::mark_dirty(std::shared_ptr<Session> s) {
 void Server::end_pass() {
   // Flushing can close sessions, which can complete waiters of others: loop until quiet.
   while (!dirty_.empty()) {
-    auto batch = std::move(dirty_);
-    dirty_.clear();
-    for (auto& s : batch) s->flush();
+    flushing_.swap(dirty_);  // both vectors keep their capacity: no allocation per pass
+    for (auto& s : flushing_) s->flush();
+    flushing_.clear();
   }
   arm_timer();
   if (shutting_down_ && sessions_.empty()) {
@@ -521,7 +526,11 @@ void Server::run_loop() {
   while (!io_.stopped()) {
     if (io_.poll() > 0) {
       last_work = Clock::now();
-    } else if (Clock::now() - last_work > options_.busy_poll) {
+    } else if (Clock::now() - last_work <= options_.busy_poll) {
+      // Polling, but a runnable client or worker on this core goes first: on a small
+      // machine the spinning manager must not starve the programs it is waiting for.
+      std::this_thread::yield();
+    } else {
       io_.run_one();
       last_work = Clock::now();
     }
@@ -561,7 +570,8 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
                              bool handle_signals) {
   if (!impl_->bound) impl_->server.bind();
   impl_->bound = true;
-  if (ready) ready(impl_->server.address());
+  // Signals are caught before "ready" is announced: a supervisor may send SIGTERM as soon
+  // as it reads it, and that must already mean a graceful stop.
   std::unique_ptr<asio::signal_set> signals;
   if (handle_signals) {
     signals = std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM);
@@ -571,6 +581,7 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
       impl_->server.request_stop();
     });
   }
+  if (ready) ready(impl_->server.address());
   impl_->server.run_loop();
 }
 

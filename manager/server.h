@@ -128,6 +128,7 @@ class Server {
   Registry registry_;
   std::unordered_map<SessionId, std::shared_ptr<Session>> sessions_;
   std::vector<std::shared_ptr<Session>> dirty_;
+  std::vector<std::shared_ptr<Session>> flushing_;
   std::array<OpEntry, 256> ops_{};
   SessionId next_session_ = 1;
   bool shutting_down_ = false;

@@ -19,6 +19,8 @@ enum class Status : uint8_t {
   SHUTTING_DOWN = 9,  // the manager is stopping
   INTERNAL = 10,      // a bug in the manager; the message says where
   LIMIT = 11,         // a configured limit was hit (connections, waiters, ...)
+  NOT_OWNER = 12,     // release of a lock or lease this session does not hold
+  BROKEN = 13,        // a barrier was broken by a party that left or timed out
   PARKED = 255,       // internal only: the operation parked a waiter; never sent
 };
 
@@ -48,6 +50,10 @@ constexpr std::string_view status_name(Status s) {
       return "INTERNAL";
     case Status::LIMIT:
       return "LIMIT";
+    case Status::NOT_OWNER:
+      return "NOT_OWNER";
+    case Status::BROKEN:
+      return "BROKEN";
     case Status::PARKED:
       return "PARKED";
   }
@@ -55,7 +61,7 @@ constexpr std::string_view status_name(Status s) {
 }
 
 constexpr bool status_known(uint8_t v) {
-  return v <= static_cast<uint8_t>(Status::LIMIT);
+  return v <= static_cast<uint8_t>(Status::BROKEN);
 }
 
 }  // namespace depot

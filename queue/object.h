@@ -15,6 +15,7 @@
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "protocol/status.h"
 
@@ -48,6 +49,14 @@ inline TimePoint deadline_after(TimePoint now, int64_t timeout_ms) {
   return now + std::chrono::milliseconds(timeout_ms);
 }
 
+// What a blocking operation may do: which session asks, and until when it may wait.
+struct Wait {
+  SessionId session = 0;
+  TimePoint deadline = TimePoint::max();
+  bool may_wait = true;  // false: complete at once (timeout 0)
+  static Wait now_only(SessionId s) { return {s, TimePoint::max(), false}; }
+};
+
 class WaiterTable;
 
 // The waiters of one object, in arrival order (first come, first served).
@@ -63,6 +72,13 @@ class WaitList {
   std::unique_ptr<Waiter> take(Waiter* w);
   // Fails every waiter with s (delete, shutdown).
   void fail_all(Status s, std::string_view message);
+  // The waiters in arrival order (a copy, so the caller may take() from the list).
+  std::vector<Waiter*> snapshot() const {
+    std::vector<Waiter*> out;
+    out.reserve(items_.size());
+    for (auto& w : items_) out.push_back(w.get());
+    return out;
+  }
 
  private:
   WaiterTable& table_;
@@ -89,7 +105,17 @@ class WaiterTable {
   size_t count_ = 0;
 };
 
-enum class ObjectType : uint8_t { QUEUE = 1, TEST = 250 };
+enum class ObjectType : uint8_t {
+  QUEUE = 1,
+  LOCK = 2,  // Lock and RLock (Lock::reentrant)
+  SEMAPHORE = 3,
+  EVENT = 4,
+  BARRIER = 5,
+  VARIABLE = 6,
+  COUNTER = 7,
+  TOPIC = 8,
+  TEST = 250,
+};
 
 struct ObjectInfo {
   std::string name;
@@ -117,6 +143,11 @@ class Object {
   virtual void cancel(Waiter* w, Status s, std::string_view message) = 0;
   // The object is being deleted or the manager stops: fail every waiter.
   virtual void fail_all(Status s, std::string_view message) = 0;
+  // A session that held something here (Registry::hold: a lock, a lease) has ended: give
+  // back whatever it held, as if it had released it.
+  virtual void release_session(SessionId) {}
+  // A timer set with Registry::set_timer is due.
+  virtual void on_timer(uint64_t /*tag*/) {}
 
   const std::string& name() const { return name_; }
   Registry& registry() { return registry_; }

@@ -23,14 +23,6 @@
 
 namespace depot {
 
-// What a blocking operation may do: which session asks, and until when it may wait.
-struct Wait {
-  SessionId session = 0;
-  TimePoint deadline = TimePoint::max();
-  bool may_wait = true;  // false: complete at once (timeout 0)
-  static Wait now_only(SessionId s) { return {s, TimePoint::max(), false}; }
-};
-
 class Queue : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::QUEUE;

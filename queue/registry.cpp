@@ -92,20 +92,52 @@ Status Registry::erase(std::string_view name) {
   std::unique_ptr<Object> obj = std::move(it->second);
   objects_.erase(it);
   obj->fail_all(Status::NOT_FOUND, "'" + obj->name() + "' was deleted while this request waited");
+  // Forget its leases and timers: nothing may point at it once it is gone.
+  for (auto h = holds_.begin(); h != holds_.end();) {
+    h->second.erase(obj.get());
+    h = h->second.empty() ? holds_.erase(h) : std::next(h);
+  }
+  for (auto t = timers_.begin(); t != timers_.end();)
+    t = t->second.first == obj.get() ? timers_.erase(t) : std::next(t);
   return Status::OK;
+}
+
+void Registry::unhold(SessionId s, Object* o) {
+  auto it = holds_.find(s);
+  if (it == holds_.end()) return;
+  it->second.erase(o);
+  if (it->second.empty()) holds_.erase(it);
 }
 
 void Registry::drop_session(SessionId s) {
   for (Waiter* w : waiters_.of_session(s)) w->object->cancel(w, Status::OK, {});
+  auto it = holds_.find(s);
+  if (it == holds_.end()) return;
+  const std::unordered_set<Object*> held = std::move(it->second);
+  holds_.erase(it);
+  for (Object* o : held) o->release_session(s);
+}
+
+TimePoint Registry::next_deadline() const {
+  const TimePoint t = timers_.empty() ? TimePoint::max() : timers_.begin()->first;
+  return std::min(t, waiters_.next_deadline());
 }
 
 size_t Registry::expire(TimePoint now) {
   size_t n = 0;
-  while (Waiter* w = waiters_.due(now)) {
-    w->object->cancel(w, Status::TIMEOUT, {});
+  for (;;) {
+    Waiter* w = waiters_.due(now);
+    const bool timer_due = !timers_.empty() && timers_.begin()->first <= now;
+    if (!w && !timer_due) return n;
     ++n;
+    if (timer_due && (!w || timers_.begin()->first <= w->deadline)) {
+      auto [obj, tag] = timers_.begin()->second;
+      timers_.erase(timers_.begin());
+      obj->on_timer(tag);
+    } else {
+      w->object->cancel(w, Status::TIMEOUT, {});
+    }
   }
-  return n;
 }
 
 void Registry::shutdown() {

@@ -71,11 +71,33 @@ class Registry {
   WaiterTable& waiters() { return waiters_; }
   const RegistryLimits& limits() const { return limits_; }
 
-  // Removes every waiter a departed session had parked, without completing them.
+  // Removes every waiter a departed session had parked, without completing them, then
+  // releases what it held (Object::release_session).
   void drop_session(SessionId s);
-  TimePoint next_deadline() const { return waiters_.next_deadline(); }
-  // Fails every waiter whose deadline is <= now with TIMEOUT; returns how many.
+  // The earliest waiter deadline or object timer.
+  TimePoint next_deadline() const;
+  // Fails every waiter whose deadline is <= now with TIMEOUT and fires every due timer, in
+  // deadline order; returns how many.
   size_t expire(TimePoint now);
+
+  // Session leases: an object records that a session holds something in it, so that the
+  // session's end releases it. hold() is idempotent; unhold() when it holds nothing more.
+  void hold(SessionId s, Object* o) { holds_[s].insert(o); }
+  void unhold(SessionId s, Object* o);
+  size_t sessions_holding() const { return holds_.size(); }
+
+  // Object timers (lock lease TTLs and the like): on_timer(tag) is called at `at`.
+  using TimerId = std::multimap<TimePoint, std::pair<Object*, uint64_t>>::iterator;
+  TimerId set_timer(TimePoint at, Object* o, uint64_t tag) {
+    return timers_.emplace(at, std::make_pair(o, tag));
+  }
+  void cancel_timer(TimerId id) { timers_.erase(id); }
+  TimerId no_timer() { return timers_.end(); }
+  size_t timer_count() const { return timers_.size(); }
+
+  // Strictly increasing across every object and for the manager's lifetime: fencing tokens,
+  // lease ids, variable versions.
+  uint64_t next_token() { return ++tokens_; }
   // Fails every waiter with SHUTTING_DOWN.
   void shutdown();
 
@@ -99,6 +121,9 @@ class Registry {
 
   RegistryLimits limits_;
   WaiterTable waiters_;
+  std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
+  std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;
+  uint64_t tokens_ = 0;
   std::unordered_map<std::string, std::unique_ptr<Object>, StringHash, std::equal_to<>> objects_;
 };
 

@@ -38,7 +38,8 @@ inline Args parse(int argc, char** argv, const std::string& usage,
     bool is_flag = false;
     for (auto& f : flags) is_flag = is_flag || f == k;
     if (is_flag) {
-      a.extra[k.substr(2)] = "1";
+      // (GCC 12 at -O3 warns falsely on assigning a literal here: PR105651.)
+      a.extra.insert_or_assign(k.substr(2), std::string(1, '1'));
       continue;
     }
     if (k.rfind("--", 0) != 0 || i + 1 >= argc) {

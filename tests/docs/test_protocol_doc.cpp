@@ -297,8 +297,7 @@ std::map<std::string, std::string> expected_examples() {
   bytes("server_mac", std::string(as_view(server_mac)));
   frame("AUTH_FAILED reply",
         error_reply(Status::AUTH_FAILED, 0,
-                    "authentication failed: the authkey does not match the manager's; check "
-                    "--authkey"));
+                    "the authkey does not match the manager's; check the key you gave"));
   frame("max-connections refusal",
         error_reply(Status::LIMIT, 0,
                     "the manager has 10000 connections, its limit (--max-connections); retry "
