@@ -58,6 +58,7 @@ struct Conn {
   std::mutex write_mu;
   std::string inbuf;  // touched only by the thread holding the reader role
   size_t in_begin = 0;
+  std::chrono::milliseconds session_lease{0};  // from AUTH_OK: heartbeat well within it
   ~Conn() {
     if (fd >= 0) ::close(fd);
   }
@@ -260,14 +261,19 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
     throw_status(s == Status::OK ? Status::INTERNAL : s,
                  "handshake with " + where() + " failed: " + msg);
   }
-  if (d.header.kind != proto::FrameKind::AUTH_OK ||
-      !auth::mac_equal(auth::server_proof(authkey, client_nonce, server_nonce), d.body))
+  // AUTH_OK: the manager's proof, then its session lease (how often to heartbeat).
+  proto::Reader ok(d.body);
+  const std::string_view server_mac = ok.raw(proto::kMacBytes);
+  const uint32_t lease_ms = ok.u32();
+  if (d.header.kind != proto::FrameKind::AUTH_OK || !ok.at_end() ||
+      !auth::mac_equal(auth::server_proof(authkey, client_nonce, server_nonce), server_mac))
     throw AuthError(Status::AUTH_FAILED,
                     where() +
                         " did not prove it knows the authkey; it is not the manager you meant "
                         "or its key differs");
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
   c->inbuf = std::move(buf);  // anything after AUTH_OK belongs to the session
+  c->session_lease = std::chrono::milliseconds(lease_ms);
   return c;
 }
 

@@ -39,7 +39,10 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
     << ",\"connections_total\":" << c.connections_total << ",\"auth_failures\":" << c.auth_failures
     << ",\"requests\":" << c.requests << ",\"protocol_errors\":" << c.protocol_errors
     << ",\"objects\":" << srv.registry().object_count()
-    << ",\"parked\":" << srv.registry().waiters().size() << "}";
+    << ",\"parked\":" << srv.registry().waiters().size()
+    << ",\"sessions_holding\":" << srv.registry().sessions_holding()
+    << ",\"subscriptions\":" << srv.pubsub().subscription_count()
+    << ",\"pubsub_buffered_bytes\":" << srv.pubsub().buffered_bytes() << "}";
   auto b = s.begin_reply(h.id);
   b.str(o.str());
   s.end_reply(b);
@@ -48,6 +51,7 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
 void handle_list(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
   if (!body.empty()) return s.reply_error(h.id, Status::BAD_REQUEST, "LIST takes an empty body");
   auto infos = srv.registry().list();
+  for (auto& t : srv.pubsub().list()) infos.push_back(std::move(t));
   auto b = s.begin_reply(h.id);
   b.u32(static_cast<uint32_t>(infos.size()));
   for (auto& i : infos) b.str(i.name).str(i.type).u64(i.size).str(i.state);

@@ -35,6 +35,9 @@ struct ManagerOptions {
   // request-reply exchange from paying it every time (bench/RESULTS.md). 0 disables.
   std::chrono::microseconds busy_poll{50};
   std::chrono::milliseconds shutdown_grace{2'000};  // flush time for replies at stop()
+  // A session from which nothing (no request, no heartbeat) arrives for this long is closed,
+  // releasing its locks and leases (--session-lease). The C++ client heartbeats at a third.
+  std::chrono::milliseconds session_lease{10'000};
 };
 
 class Manager {

@@ -1,7 +1,7 @@
 // Handlers for the queue opcodes: decode the body, find or create the queue, call it, and
 // reply (at once or when the parked waiter completes). The dispatcher has already checked
 // the session is authenticated and the opcode exists.
-#include "manager/server.h"
+#include "manager/ops_util.h"
 #include "queue/queue.h"
 
 namespace depot {
@@ -10,30 +10,11 @@ namespace {
 
 using proto::Reader;
 
-// Replies BAD_REQUEST when the body did not parse exactly; true when it did.
-bool body_ok(Session& s, const proto::Header& h, const Reader& r, const char* layout) {
-  if (r.at_end()) return true;
-  s.reply_error(h.id, Status::BAD_REQUEST,
-                std::string("malformed ") + std::string(proto::op_name(h.code)) +
-                    " body; expected " + layout + " (see docs/protocol.md)");
-  return false;
-}
-
-// Opens (creating if needed) the queue named in a request; replies the error and returns
-// nullptr when that fails.
+// Opens (creating if needed, unbounded) the queue named in a request.
 Queue* open_queue(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
-  auto r = srv.registry().open<Queue>(
-      name, [&] { return std::make_unique<Queue>(srv.registry(), std::string(name), 0); });
-  if (!r.ok()) {
-    s.reply_error(h.id, r.status, r.message);
-    return nullptr;
-  }
-  return r.value;
-}
-
-Wait make_wait(const Session& s, int64_t timeout_ms) {
-  if (timeout_ms == 0) return Wait::now_only(s.id());
-  return Wait{s.id(), deadline_after(Clock::now(), timeout_ms), true};
+  return open_object<Queue>(srv, s, h, name, [&] {
+    return std::make_unique<Queue>(srv.registry(), std::string(name), 0);
+  });
 }
 
 // The completion for put and put_many: OK carries the count for put_many only. The captures

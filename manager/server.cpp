@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <thread>
 
@@ -19,6 +20,10 @@ constexpr size_t kMaxPendingOut = 64u << 20;
 // Before authentication only HELLO-sized frames are accepted (AUTH is 16 + 66 bytes), so an
 // unauthenticated peer cannot make the manager reserve --max-frame bytes per connection.
 constexpr uint32_t kMaxHandshakeFrame = 1024;
+// Pushes (pub/sub messages) are moved from subscription buffers into the output only while
+// it holds less than this, so a subscriber that does not read keeps its messages in its own
+// bounded buffer, where the slow-subscriber policy applies, not in an unbounded output.
+constexpr size_t kPushBudget = 256 * 1024;
 }  // namespace
 
 // ---------------------------------------------------------------- Session
@@ -96,6 +101,7 @@ void Session::on_readable(const boost::system::error_code& ec) {
       return;
     }
     const bool drained = n < in_.size() - in_end_;  // the kernel had no more for now
+    last_rx_ = std::chrono::steady_clock::now();
     in_end_ += n;
     budget -= std::min(budget, n);
     process_input();
@@ -222,6 +228,7 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   const auth::Mac proof = auth::server_proof(server_.options().authkey, cn, nonce_);
   proto::FrameBuilder b(out_, proto::FrameKind::AUTH_OK, 0, h.id);
   b.raw(auth::as_view(proof));
+  b.u32(static_cast<uint32_t>(server_.options().session_lease.count()));
   b.finish();
   mark_dirty();
   state_ = State::READY;
@@ -258,8 +265,42 @@ void Session::mark_dirty() {
   server_.mark_dirty(shared_from_this());
 }
 
+void Session::remove_subscription(uint64_t id) {
+  subs_.erase(std::remove(subs_.begin(), subs_.end(), id), subs_.end());
+}
+
+void Session::overflowed() {
+  if (state_ != State::READY) return;
+  log::warn("closing " + peer_ + ": a subscriber too slow for its buffer (policy: disconnect)");
+  peer_gone_ = true;  // nothing more is delivered to it
+  asio::post(server_.io(), [self = shared_from_this()] {
+    self->close("slow subscriber");
+    self->server_.end_pass();
+  });
+}
+
+void Session::pump_pushes() {
+  if (subs_.empty() || peer_gone_) return;
+  bool more = true;
+  while (more && out_.size() < kPushBudget) {
+    more = false;
+    for (uint64_t id : subs_) {  // round robin over this session's subscriptions
+      Subscription* sub = server_.pubsub().find(id);
+      Subscription::Message m;
+      if (!sub || !server_.pubsub().pop(*sub, m)) continue;
+      proto::FrameBuilder b(out_, proto::FrameKind::PUSH,
+                            static_cast<uint8_t>(proto::Push::MESSAGE), id);
+      b.str(m.topic).u64(sub->dropped).str(m.payload);
+      b.finish();
+      more = more || !sub->buffer.empty();
+      if (out_.size() >= kPushBudget) break;
+    }
+  }
+}
+
 void Session::flush() {
   dirty_ = false;
+  if (state_ == State::READY && !write_in_flight_) pump_pushes();
   if (state_ == State::CLOSED || write_in_flight_ || out_.empty()) {
     if (state_ == State::CLOSING && !write_in_flight_ && out_.empty()) close("closed after flush");
     return;
@@ -274,6 +315,14 @@ void Session::flush() {
   if (n == out_.size()) {
     out_.clear();
     if (state_ == State::CLOSING) close("closed after flush");
+    if (!subs_.empty() && state_ == State::READY) {
+      // Buffered messages may remain: deliver them in a later pass (others go first).
+      for (uint64_t id : subs_)
+        if (auto* sub = server_.pubsub().find(id); sub && !sub->buffer.empty()) {
+          mark_dirty();
+          break;
+        }
+    }
     if (read_paused_) {
       read_paused_ = false;
       wait_readable();
@@ -328,6 +377,8 @@ void Session::close_after_flush() {
   if (state_ == State::CLOSED || state_ == State::CLOSING) return;
   state_ = State::CLOSING;
   server_.registry().drop_session(id_);
+  server_.pubsub().drop_session(id_);
+  subs_.clear();
   mark_dirty();
   // A peer that never reads must not keep the session forever.
   timer_.expires_after(std::chrono::seconds(2));
@@ -341,6 +392,8 @@ void Session::close(std::string_view why) {
   const bool was_ready = state_ == State::READY || state_ == State::CLOSING;
   state_ = State::CLOSED;
   server_.registry().drop_session(id_);
+  server_.pubsub().drop_session(id_);
+  subs_.clear();
   boost::system::error_code ec;
   timer_.cancel();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
@@ -359,9 +412,11 @@ Server::Server(ManagerOptions options)
       acceptor_(io_),
       deadline_timer_(io_),
       shutdown_timer_(io_),
+      lease_timer_(io_),
       registry_(RegistryLimits{options_.max_objects, options_.max_waiters}) {
   register_admin_ops(ops_);
   register_queue_ops(ops_);
+  register_coord_ops(ops_);
   registry_.session_alive = [this](SessionId id) {
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
@@ -397,6 +452,7 @@ void Server::bind() {
   port_ = local.port();
   bound_ = (a.host.empty() ? std::string("0.0.0.0") : a.host) + ":" + std::to_string(port_);
   accept();
+  sweep_silent_sessions();
 }
 
 void Server::accept() {
@@ -435,8 +491,31 @@ void Server::accept() {
   });
 }
 
+void Server::sweep_silent_sessions() {
+  // Checked a few times per lease, so a silent session ends within ~1.25 leases.
+  const auto period = std::max<std::chrono::milliseconds>(options_.session_lease / 4,
+                                                          std::chrono::milliseconds(10));
+  lease_timer_.expires_after(period);
+  lease_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || shutting_down_) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<Session>> silent;
+    for (auto& [id, s] : sessions_)
+      if (s->ready() && now - s->last_heard() > options_.session_lease) silent.push_back(s);
+    for (auto& s : silent) {
+      log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() +
+                "): silent for longer than the " + std::to_string(options_.session_lease.count()) +
+                " ms session lease; releasing what it held");
+      s->close("session lease expired");
+    }
+    end_pass();
+    sweep_silent_sessions();
+  });
+}
+
 void Server::dispatch(Session& s, const proto::Header& h, std::string_view body) {
   ++counters_.requests;
+  if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // reading it was the point
   if (shutting_down_) {
     s.reply_error(h.id, Status::SHUTTING_DOWN,
                   "the manager is shutting down; reconnect to its successor");
@@ -506,6 +585,7 @@ void Server::begin_shutdown() {
             std::to_string(registry_.waiters().size()) + " parked requests get SHUTTING_DOWN");
   boost::system::error_code ec;
   acceptor_.close(ec);
+  lease_timer_.cancel();
   registry_.shutdown();
   for (auto& [id, s] : std::unordered_map(sessions_)) s->close_after_flush();
   shutdown_timer_.expires_after(options_.shutdown_grace);

@@ -11,6 +11,7 @@
 #include "manager/manager.h"
 #include "protocol/frame.h"
 #include "queue/registry.h"
+#include "queue/topic.h"
 
 namespace depot {
 
@@ -19,7 +20,7 @@ class Server;
 // One client connection. Reads with async_wait + non-blocking read_some so that a burst of
 // pipelined requests is parsed and answered in one pass; replies accumulate in out_ and are
 // written once per pass (Server::flush_dirty), like Redis' beforeSleep write.
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public SubscriberSink {
  public:
   Session(Server& server, asio::ip::tcp::socket socket, SessionId id);
   void start();
@@ -39,6 +40,15 @@ class Session : public std::enable_shared_from_this<Session> {
   // False once the peer is known to be gone; peeks at the socket when asked to.
   bool alive(bool probe);
 
+  // Pub/sub: this session's subscriptions; their messages are written as PUSH frames
+  // whenever the output buffer has room.
+  void add_subscription(uint64_t id) { subs_.push_back(id); }
+  void remove_subscription(uint64_t id);
+  void messages_pending() override { mark_dirty(); }
+  void overflowed() override;
+  // Time of the last bytes received (requests or heartbeats), for the session lease.
+  std::chrono::steady_clock::time_point last_heard() const { return last_rx_; }
+
   SessionId id() const { return id_; }
   const std::string& peer() const { return peer_; }
   bool ready() const { return state_ == State::READY; }
@@ -52,6 +62,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void handle_auth(const proto::Header& h, std::string_view body);
   void on_write_done(const boost::system::error_code& ec, size_t n);
   void mark_dirty();
+  void pump_pushes();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
@@ -70,6 +81,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string out_;
   std::string writing_;  // owned by an async_write in flight
   bool write_in_flight_ = false;
+  std::vector<uint64_t> subs_;
+  std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
 };
 
 using Handler = void (*)(Server&, Session&, const proto::Header&, std::string_view body);
@@ -82,6 +95,7 @@ struct OpEntry {
 // Registration tables, one per *_ops.cpp file.
 void register_admin_ops(std::array<OpEntry, 256>& table);
 void register_queue_ops(std::array<OpEntry, 256>& table);
+void register_coord_ops(std::array<OpEntry, 256>& table);
 
 struct Counters {
   uint64_t connections_total = 0;
@@ -100,6 +114,7 @@ class Server {
 
   asio::io_context& io() { return io_; }
   Registry& registry() { return registry_; }
+  PubSub& pubsub() { return pubsub_; }
   const ManagerOptions& options() const { return options_; }
   Counters& counters() { return counters_; }
   bool shutting_down() const { return shutting_down_; }
@@ -117,6 +132,7 @@ class Server {
  private:
   void accept();
   void arm_timer();
+  void sweep_silent_sessions();
   void begin_shutdown();
 
   ManagerOptions options_;
@@ -124,8 +140,10 @@ class Server {
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer deadline_timer_;
   asio::steady_timer shutdown_timer_;
+  asio::steady_timer lease_timer_;
   TimePoint armed_ = TimePoint::max();
   Registry registry_;
+  PubSub pubsub_{registry_};
   std::unordered_map<SessionId, std::shared_ptr<Session>> sessions_;
   std::vector<std::shared_ptr<Session>> dirty_;
   std::vector<std::shared_ptr<Session>> flushing_;

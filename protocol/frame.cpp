@@ -10,6 +10,10 @@ std::string_view op_name(uint8_t op) {
       return "STATS";
     case Op::LIST:
       return "LIST";
+    case Op::HEARTBEAT:
+      return "HEARTBEAT";
+    case Op::DELETE:
+      return "DELETE";
     case Op::QUEUE_DECLARE:
       return "QUEUE_DECLARE";
     case Op::QUEUE_PUT:
@@ -24,6 +28,42 @@ std::string_view op_name(uint8_t op) {
       return "QUEUE_SIZE";
     case Op::QUEUE_DELETE:
       return "QUEUE_DELETE";
+    case Op::LOCK_ACQUIRE:
+      return "LOCK_ACQUIRE";
+    case Op::LOCK_RELEASE:
+      return "LOCK_RELEASE";
+    case Op::SEM_ACQUIRE:
+      return "SEM_ACQUIRE";
+    case Op::SEM_RELEASE:
+      return "SEM_RELEASE";
+    case Op::EVENT_SET:
+      return "EVENT_SET";
+    case Op::EVENT_CLEAR:
+      return "EVENT_CLEAR";
+    case Op::EVENT_WAIT:
+      return "EVENT_WAIT";
+    case Op::BARRIER_WAIT:
+      return "BARRIER_WAIT";
+    case Op::BARRIER_RESET:
+      return "BARRIER_RESET";
+    case Op::VAR_SET:
+      return "VAR_SET";
+    case Op::VAR_GET:
+      return "VAR_GET";
+    case Op::VAR_CAS:
+      return "VAR_CAS";
+    case Op::VAR_WAIT:
+      return "VAR_WAIT";
+    case Op::VAR_DELETE:
+      return "VAR_DELETE";
+    case Op::COUNTER_ADD:
+      return "COUNTER_ADD";
+    case Op::PUBLISH:
+      return "PUBLISH";
+    case Op::SUBSCRIBE:
+      return "SUBSCRIBE";
+    case Op::UNSUBSCRIBE:
+      return "UNSUBSCRIBE";
   }
   return {};
 }

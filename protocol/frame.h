@@ -44,6 +44,8 @@ enum class Op : uint8_t {
   PING = 0x01,
   STATS = 0x02,
   LIST = 0x03,
+  HEARTBEAT = 0x04,  // keeps the session alive; the only request that gets no reply
+  DELETE = 0x05,     // deletes any object by name
   QUEUE_DECLARE = 0x10,
   QUEUE_PUT = 0x11,
   QUEUE_GET = 0x12,
@@ -51,6 +53,29 @@ enum class Op : uint8_t {
   QUEUE_GET_MANY = 0x14,
   QUEUE_SIZE = 0x15,
   QUEUE_DELETE = 0x16,
+  LOCK_ACQUIRE = 0x20,
+  LOCK_RELEASE = 0x21,
+  SEM_ACQUIRE = 0x22,
+  SEM_RELEASE = 0x23,
+  EVENT_SET = 0x24,
+  EVENT_CLEAR = 0x25,
+  EVENT_WAIT = 0x26,
+  BARRIER_WAIT = 0x27,
+  BARRIER_RESET = 0x28,
+  VAR_SET = 0x29,
+  VAR_GET = 0x2A,
+  VAR_CAS = 0x2B,
+  VAR_WAIT = 0x2C,
+  VAR_DELETE = 0x2D,
+  COUNTER_ADD = 0x2E,
+  PUBLISH = 0x30,
+  SUBSCRIBE = 0x31,
+  UNSUBSCRIBE = 0x32,
+};
+
+// Push frame codes (FrameKind::PUSH): the frame's id is the subscription id.
+enum class Push : uint8_t {
+  MESSAGE = 1,  // str topic, u64 dropped so far, str payload
 };
 
 std::string_view op_name(uint8_t op);  // "QUEUE_PUT", or "" for an unknown opcode

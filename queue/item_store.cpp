@@ -4,14 +4,40 @@
 
 namespace depot {
 
-uint32_t ItemStore::read_len(const Chunk& c, uint32_t off) {
-  uint32_t len;
-  std::memcpy(&len, c.data.get() + off, 4);
-  return len;
+uint32_t ItemStore::read_len(const Chunk& c, uint32_t off, uint32_t& hdr) {
+  const auto* p = reinterpret_cast<const unsigned char*>(c.data.get() + off);
+  uint32_t len = 0;
+  hdr = 0;
+  for (int shift = 0;; shift += 7) {
+    const unsigned char b = p[hdr++];
+    len |= static_cast<uint32_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return len;
+  }
 }
 
+namespace {
+// Writes `len` as LEB128 at p; returns the bytes written (1..5).
+uint32_t write_len(char* p, uint32_t len) {
+  uint32_t n = 0;
+  do {
+    unsigned char b = len & 0x7f;
+    len >>= 7;
+    if (len) b |= 0x80;
+    p[n++] = static_cast<char>(b);
+  } while (len);
+  return n;
+}
+uint32_t len_size(size_t len) {
+  return len < (1u << 7)    ? 1
+         : len < (1u << 14) ? 2
+         : len < (1u << 21) ? 3
+         : len < (1u << 28) ? 4
+                            : 5;
+}
+}  // namespace
+
 void ItemStore::push(std::string_view item) {
-  const size_t need = 4 + item.size();
+  const size_t need = len_size(item.size()) + item.size();
   if (chunks_.empty() || chunks_.back().cap - chunks_.back().tail < need) {
     Chunk c;
     if (need <= kChunkBytes && spare_.data) {
@@ -26,8 +52,8 @@ void ItemStore::push(std::string_view item) {
   }
   Chunk& c = chunks_.back();
   const auto len = static_cast<uint32_t>(item.size());
-  std::memcpy(c.data.get() + c.tail, &len, 4);
-  if (len) std::memcpy(c.data.get() + c.tail + 4, item.data(), len);
+  const uint32_t hdr = write_len(c.data.get() + c.tail, len);
+  if (len) std::memcpy(c.data.get() + c.tail + hdr, item.data(), len);
   c.tail += static_cast<uint32_t>(need);
   ++count_;
   bytes_ += item.size();
@@ -35,13 +61,16 @@ void ItemStore::push(std::string_view item) {
 
 std::string_view ItemStore::front() const {
   const Chunk& c = chunks_.front();
-  return {c.data.get() + c.head + 4, read_len(c, c.head)};
+  uint32_t hdr = 0;
+  const uint32_t len = read_len(c, c.head, hdr);
+  return {c.data.get() + c.head + hdr, len};
 }
 
 void ItemStore::pop() {
   Chunk& c = chunks_.front();
-  const uint32_t len = read_len(c, c.head);
-  c.head += 4 + len;
+  uint32_t hdr = 0;
+  const uint32_t len = read_len(c, c.head, hdr);
+  c.head += hdr + len;
   --count_;
   bytes_ -= len;
   if (c.head == c.tail) {

@@ -1,10 +1,10 @@
 // A FIFO of opaque byte strings packed into chunks.
 //
-// Items are stored back to back as [u32 length][bytes] in chunks of kChunkBytes (an item
-// larger than that gets a chunk of its own). A 16-byte item costs 20 bytes plus a share of
-// the chunk bookkeeping, against ~64 for a std::deque<std::string> (string header + heap
-// block). Emptied chunks are freed, except one spare kept to avoid malloc churn when a
-// queue oscillates around empty.
+// Items are stored back to back as [varint length][bytes] in chunks of kChunkBytes (an item
+// larger than that gets a chunk of its own). The length is LEB128: one byte below 128, so a
+// 16-byte item costs 17 bytes plus a share of the chunk bookkeeping, against ~64 for a
+// std::deque<std::string> (string header + heap block) and ~18 in a Redis listpack. Emptied chunks
+// are freed, except one spare kept to avoid malloc churn when a queue oscillates around empty.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -33,9 +33,10 @@ class ItemStore {
     for (const Chunk& c : chunks_) {
       uint32_t off = c.head;
       while (off < c.tail && n > 0) {
-        uint32_t len = read_len(c, off);
-        f(std::string_view(c.data.get() + off + 4, len));
-        off += 4 + len;
+        uint32_t hdr = 0;
+        uint32_t len = read_len(c, off, hdr);
+        f(std::string_view(c.data.get() + off + hdr, len));
+        off += hdr + len;
         --n;
       }
       if (n == 0) return;
@@ -49,7 +50,8 @@ class ItemStore {
     uint32_t head = 0;  // offset of the oldest item
     uint32_t tail = 0;  // end of the newest item
   };
-  static uint32_t read_len(const Chunk& c, uint32_t off);
+  // Decodes the length at `off`; `hdr` receives the length's own size in bytes.
+  static uint32_t read_len(const Chunk& c, uint32_t off, uint32_t& hdr);
   std::deque<Chunk> chunks_;
   Chunk spare_;
   size_t count_ = 0;

@@ -289,8 +289,8 @@ std::map<std::string, std::string> expected_examples() {
   frame("AUTH", build(FrameKind::AUTH, 0, 0, [&](FrameBuilder& b) {
           b.u16(proto::kVersion).raw(as_view(client_mac)).raw(as_view(kClientNonce));
         }));
-  frame("AUTH_OK",
-        build(FrameKind::AUTH_OK, 0, 0, [&](FrameBuilder& b) { b.raw(as_view(server_mac)); }));
+  frame("AUTH_OK", build(FrameKind::AUTH_OK, 0, 0,
+                         [&](FrameBuilder& b) { b.raw(as_view(server_mac)).u32(10000); }));
   bytes("client_mac input", cat({"depot-client", as_view(kServerNonce)}));
   bytes("client_mac", std::string(as_view(client_mac)));
   bytes("server_mac input", cat({"depot-server", as_view(kClientNonce), as_view(kServerNonce)}));
@@ -482,7 +482,7 @@ SCENARIO("the handshake example's MACs are the proofs for key \"abc\" and its no
     REQUIRE(server_mac);
     REQUIRE(hello->bytes.size() == 16 + 40);
     REQUIRE(auth->bytes.size() == 16 + 66);
-    REQUIRE(auth_ok->bytes.size() == 16 + 32);
+    REQUIRE(auth_ok->bytes.size() == 16 + 32 + 4);
 
     WHEN("the nonces are read from the frames as a client and the manager would") {
       depot::proto::Reader h(std::string_view(hello->bytes).substr(16));
@@ -498,7 +498,7 @@ SCENARIO("the handshake example's MACs are the proofs for key \"abc\" and its no
       std::memcpy(cn.data(), a.raw(cn.size()).data(), cn.size());
       REQUIRE(h.at_end());
       REQUIRE(a.at_end());
-      const std::string_view doc_server_mac = std::string_view(auth_ok->bytes).substr(16);
+      const std::string_view doc_server_mac = std::string_view(auth_ok->bytes).substr(16, 32);
 
       THEN("the AUTH frame carries client_proof(\"abc\", server_nonce)") {
         CHECK(depot::auth::mac_equal(depot::auth::client_proof(kKey, sn), doc_client_mac));

@@ -85,6 +85,9 @@ SCENARIO("an item store keeps items in order across chunks", "[queue]") {
     for (int i = 0; i < 5000; ++i) {
       std::string v = i % 97 == 0 ? std::string() : "item-" + std::to_string(i);
       if (i == 1234) v = std::string(ItemStore::kChunkBytes * 2, 'x');  // its own chunk
+      // Lengths at the edges of the 1-, 2- and 3-byte length prefixes.
+      for (size_t edge : {127, 128, 16383, 16384})
+        if (i == static_cast<int>(edge)) v = std::string(edge, 'e');
       expect.push_back(v);
       s.push(v);
     }
