@@ -257,7 +257,7 @@ std::unique_ptr<Conn> open_conn(const Config& cfg, const addrinfo* ai) {
         " (check -a / DEPOT_AUTHKEY)");
   if (d.header.kind != proto::FrameKind::AUTH_OK ||
       !depot::auth::mac_equal(depot::auth::server_proof(cfg.authkey, client_nonce, server_nonce),
-                              d.body))
+                              d.body.substr(0, proto::kMacBytes)))  // then u32 session lease
     die("the manager did not prove it knows the authkey");
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
   if (!buf.empty()) die("unexpected bytes after AUTH_OK");
