@@ -1,19 +1,25 @@
 #include "client/client.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "auth/auth.h"
 #include "protocol/address.h"
@@ -41,10 +47,44 @@ int ms_until(SteadyClock::time_point t) {
   return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1'000'000));
 }
 
+// Waits while `a` holds `expected`, until woken or `deadline` (none: forever). The C++20
+// atomic wait has no timeout; a subscription's next(timeout) needs one.
+void futex_wait(std::atomic<uint32_t>& a, uint32_t expected,
+                std::optional<SteadyClock::time_point> deadline) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (deadline) {
+    auto left = *deadline - SteadyClock::now();
+    if (left <= SteadyClock::duration::zero()) return;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&a), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr,
+            0);
+}
+
+void futex_wake(std::atomic<uint32_t>& a) {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&a), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+            nullptr, 0);
+}
+
+// Moves a slot to `to` and wakes its thread.
+void signal(std::atomic<uint32_t>& state, uint32_t to) {
+  state.store(to, std::memory_order_release);
+  futex_wake(state);
+}
+
 }  // namespace
 
-struct PendingCall {
+// A thread waiting for something the reader will hand it: a reply or a pushed message.
+struct Slot {
   std::atomic<uint32_t> state{kWaiting};
+};
+
+struct PendingCall : Slot {
   Reply reply;
   bool reissuable = false;
   bool lost = false;
@@ -64,6 +104,19 @@ struct Conn {
   }
 };
 
+// A subscription's client side: messages pushed for it wait here until next() takes them.
+struct SubState {
+  std::string pattern;
+  SubscribeOptions options;
+  uint64_t id = 0;           // the manager's subscription id on `conn`
+  std::weak_ptr<Conn> conn;  // the connection it was made on; another one needs a new SUBSCRIBE
+  std::deque<RawMessage> queue;
+  uint64_t local_dropped = 0;  // dropped here because the local buffer was full
+  uint64_t manager_dropped = 0;
+  Slot* waiter = nullptr;  // the thread in next(), if any
+  bool closed = false;
+};
+
 struct Client::Impl {
   std::string address;
   proto::Address addr;
@@ -73,7 +126,20 @@ struct Client::Impl {
   std::mutex mu;  // guards conn, pending, reader_active
   std::shared_ptr<Conn> conn;
   std::unordered_map<uint64_t, PendingCall*> pending;
+  std::unordered_map<uint64_t, std::shared_ptr<SubState>> subs;  // by the manager's id
+  std::unordered_set<Slot*> push_waiters;  // threads in a subscription's next()
   bool reader_active = false;
+
+  // Heartbeats: a background thread keeps the session alive while the program computes.
+  std::thread keeper;
+  std::mutex keeper_mu;
+  std::condition_variable keeper_cv;
+  bool stopping = false;
+  std::atomic<int64_t> last_send_ns{0};
+  void keep_alive();
+  void note_send() {
+    last_send_ns.store(SteadyClock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
 
   std::mutex connect_mu;
   std::atomic<uint64_t> next_id{1};
@@ -85,10 +151,14 @@ struct Client::Impl {
   void fail(const std::shared_ptr<Conn>& c, const std::string& reason);
   void wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
                   std::optional<SteadyClock::time_point> deadline);
-  void read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
-                 std::optional<SteadyClock::time_point> deadline);
-  void release_reader(PendingCall& mine);
+  // Reads for everyone until `mine` leaves kWaiting. With fail_on_deadline, a reply not seen
+  // by deadline + reply_grace means the connection is dead; without, the deadline just ends
+  // the wait (a subscription's next(timeout)).
+  void read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
+                 std::optional<SteadyClock::time_point> deadline, bool fail_on_deadline = true);
+  void release_reader(Slot& mine);
   bool dispatch_buffered(Conn& c);
+  void dispatch_push(const proto::Header& h, std::string_view body);
   std::string where() const { return "the manager at " + address; }
 };
 
@@ -326,9 +396,10 @@ void Client::Impl::fail(const std::shared_ptr<Conn>& c, const std::string& reaso
         pc->lost_reason = reason;
         pc->state.store(kDone, std::memory_order_release);
       }
-      pc->state.notify_all();
+      futex_wake(pc->state);
     }
     pending.clear();
+    for (Slot* w : push_waiters) signal(w->state, kResend);  // they subscribe again
   }
   // Wakes any thread polling or sending on it; the fd closes with the last reference.
   ::shutdown(c->fd, SHUT_RDWR);
@@ -349,7 +420,11 @@ bool Client::Impl::dispatch_buffered(Conn& c) {
     }
     if (d.status != proto::DecodeStatus::OK) return false;
     c.in_begin += proto::kHeaderSize + d.header.body_len;
-    if (d.header.kind != proto::FrameKind::REPLY) continue;  // PUSH frames: no subscriptions yet
+    if (d.header.kind == proto::FrameKind::PUSH) {
+      dispatch_push(d.header, d.body);
+      continue;
+    }
+    if (d.header.kind != proto::FrameKind::REPLY) continue;
     std::lock_guard lk(mu);
     auto it = pending.find(d.header.id);
     if (it == pending.end()) continue;
@@ -357,15 +432,41 @@ bool Client::Impl::dispatch_buffered(Conn& c) {
     pending.erase(it);
     pc->reply.status = static_cast<Status>(d.header.code);
     pc->reply.body.assign(d.body.data(), d.body.size());
-    pc->state.store(kDone, std::memory_order_release);
-    pc->state.notify_one();
+    signal(pc->state, kDone);
   }
 }
 
-void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
-                             std::optional<SteadyClock::time_point> deadline) {
+void Client::Impl::dispatch_push(const proto::Header& h, std::string_view body) {
+  if (h.code != static_cast<uint8_t>(proto::Push::MESSAGE)) return;  // a kind this client predates
+  proto::Reader r(body);
+  RawMessage m;
+  m.topic = r.str();
+  const uint64_t dropped = r.u64();
+  m.payload = r.str();
+  if (!r.at_end()) return;
+  std::lock_guard lk(mu);
+  auto it = subs.find(h.id);
+  if (it == subs.end()) return;  // unsubscribed meanwhile
+  SubState& st = *it->second;
+  st.manager_dropped = dropped;
+  // Nobody may be taking messages: the local buffer is bounded like the manager's.
+  if (st.queue.size() >= st.options.buffer) {
+    ++st.local_dropped;
+    if (st.options.overflow == Overflow::DropNewest) return;
+    st.queue.pop_front();
+  }
+  m.dropped = st.manager_dropped + st.local_dropped;
+  st.queue.push_back(std::move(m));
+  if (st.waiter) signal(st.waiter->state, kDone);
+}
+
+void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
+                             std::optional<SteadyClock::time_point> deadline,
+                             bool fail_on_deadline) {
   // TimePoint::max() = no limit (a wait without a deadline).
-  const auto give_up = deadline ? *deadline + opt.reply_grace : SteadyClock::time_point::max();
+  const auto give_up =
+      deadline ? *deadline + (fail_on_deadline ? opt.reply_grace : SteadyClock::duration::zero())
+               : SteadyClock::time_point::max();
   const bool bounded = deadline.has_value();
   auto spin_until = SteadyClock::now() + opt.spin;
   char tmp[64 * 1024];
@@ -404,6 +505,7 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
     pollfd p{c->fd, POLLIN, 0};
     int r = ::poll(&p, 1, ms_until(give_up));
     if (r == 0 && SteadyClock::now() >= give_up) {
+      if (!fail_on_deadline) return;
       fail(c, "no reply within " + std::to_string(opt.reply_grace.count()) +
                   " ms after the request's own timeout");
       return;
@@ -411,18 +513,21 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, PendingCall& mine,
   }
 }
 
-void Client::Impl::release_reader(PendingCall& mine) {
+void Client::Impl::release_reader(Slot& mine) {
   std::lock_guard lk(mu);
   reader_active = false;
-  // Hand the role to another caller still waiting, so replies keep flowing.
-  for (auto& [id, pc] : pending) {
-    if (pc == &mine) continue;
+  // Hand the role to another thread still waiting, so replies and pushes keep flowing.
+  auto hand_to = [&](Slot* s) {
+    if (s == &mine) return false;
     uint32_t expected = kWaiting;
-    if (pc->state.compare_exchange_strong(expected, kRead, std::memory_order_acq_rel)) {
-      pc->state.notify_one();
-      break;
-    }
-  }
+    if (!s->state.compare_exchange_strong(expected, kRead, std::memory_order_acq_rel)) return false;
+    futex_wake(s->state);
+    return true;
+  };
+  for (auto& [id, pc] : pending)
+    if (hand_to(pc)) return;
+  for (Slot* w : push_waiters)
+    if (hand_to(w)) return;
 }
 
 void Client::Impl::wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
@@ -443,7 +548,7 @@ void Client::Impl::wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
       release_reader(pc);
       continue;
     }
-    pc.state.wait(kWaiting, std::memory_order_acquire);
+    futex_wait(pc.state, kWaiting, std::nullopt);
   }
 }
 
@@ -459,15 +564,53 @@ Client::Client(std::string address, std::string authkey, ClientOptions options)
   impl_->conn = impl_->connect_once();
   impl_->ever_connected = true;
   impl_->connections = 1;
+  impl_->note_send();
+  impl_->keeper = std::thread([im = impl_.get()] { im->keep_alive(); });
 }
 
 Client::~Client() {
+  {
+    std::lock_guard lk(impl_->keeper_mu);
+    impl_->stopping = true;
+  }
+  impl_->keeper_cv.notify_all();
+  impl_->keeper.join();
   std::shared_ptr<Conn> c;
   {
     std::lock_guard lk(impl_->mu);
     c = std::move(impl_->conn);
   }
   if (c) ::shutdown(c->fd, SHUT_RDWR);
+}
+
+void Client::Impl::keep_alive() {
+  // Sends a HEARTBEAT when nothing else was sent for a third of the session lease, so a
+  // program that computes for minutes while holding a lock never loses it.
+  std::string frame;
+  proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::HEARTBEAT),
+                      0, {});
+  std::unique_lock lk(keeper_mu);
+  for (;;) {
+    std::shared_ptr<Conn> c;
+    {
+      std::lock_guard g(mu);
+      c = conn;
+    }
+    const auto lease =
+        c && c->session_lease.count() > 0 ? c->session_lease : std::chrono::milliseconds(10'000);
+    const auto every = std::max<std::chrono::milliseconds>(lease / 3, std::chrono::milliseconds(5));
+    if (keeper_cv.wait_for(lk, every / 2, [&] { return stopping; })) return;
+    if (!c) continue;
+    const auto since = SteadyClock::now().time_since_epoch().count() -
+                       last_send_ns.load(std::memory_order_relaxed);
+    if (std::chrono::nanoseconds(since) < every) continue;
+    std::lock_guard wl(c->write_mu);
+    // Never block here: a full socket means requests are flowing, which keeps the session.
+    const ssize_t n = ::send(c->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0 && static_cast<size_t>(n) < frame.size())  // never leave half a frame behind
+      send_all(c->fd, frame.data() + n, frame.size() - static_cast<size_t>(n));
+    if (n > 0) note_send();
+  }
 }
 
 const std::string& Client::address() const {
@@ -512,6 +655,7 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
       std::lock_guard wl(c->write_mu);
       sent = send_all(c->fd, frame.data(), frame.size());
     }
+    im.note_send();
     if (!sent) im.fail(c, "sending failed: " + errno_text(errno));
     im.wait_reply(c, pc, options.deadline);
     if (pc.state.load(std::memory_order_acquire) == kDone) {
@@ -572,6 +716,109 @@ std::vector<ObjectInfo> Client::list() {
   if (!r.at_end())
     throw ProtocolError(Status::BAD_REQUEST, "malformed LIST reply from " + impl_->where());
   return out;
+}
+
+// ------------------------------------------------------------ subscriptions
+
+RawSubscription::RawSubscription(Client& client, std::string pattern, SubscribeOptions options)
+    : client_(&client), st_(std::make_shared<SubState>()) {
+  if (options.buffer == 0) options.buffer = 1024;
+  st_->pattern = std::move(pattern);
+  st_->options = options;
+  subscribe_on_current();
+}
+
+RawSubscription::~RawSubscription() {
+  try {
+    unsubscribe();
+  } catch (...) {  // best effort: the session's end removes it anyway
+  }
+}
+
+void RawSubscription::subscribe_on_current() {
+  Client::Impl& im = *client_->impl_;
+  std::string body = BodyWriter()
+                         .str(st_->pattern)
+                         .u32(st_->options.buffer)
+                         .u8(static_cast<uint8_t>(st_->options.overflow))
+                         .take();
+  std::string reply = client_->request(proto::Op::SUBSCRIBE, body);
+  proto::Reader r(reply);
+  const uint64_t id = r.u64();
+  std::lock_guard lk(im.mu);
+  if (st_->id) im.subs.erase(st_->id);
+  st_->id = id;
+  st_->conn = im.conn;
+  im.subs[id] = st_;
+}
+
+std::optional<RawMessage> RawSubscription::next(Timeout timeout) {
+  Client::Impl& im = *client_->impl_;
+  std::optional<SteadyClock::time_point> deadline;
+  if (timeout) deadline = SteadyClock::now() + *timeout;
+  for (;;) {
+    std::shared_ptr<Conn> c;
+    bool stale;
+    {
+      std::lock_guard lk(im.mu);
+      if (!st_->queue.empty()) {
+        RawMessage m = std::move(st_->queue.front());
+        st_->queue.pop_front();
+        return m;
+      }
+      if (st_->closed) return std::nullopt;
+      c = im.conn;
+      stale = !c || st_->conn.lock() != c;
+    }
+    if (deadline && SteadyClock::now() >= *deadline) return std::nullopt;
+    if (stale) {  // a new connection: the manager forgot the subscription with the old session
+      subscribe_on_current();
+      continue;
+    }
+    Slot slot;
+    bool become_reader = false;
+    {
+      std::lock_guard lk(im.mu);
+      if (!st_->queue.empty() || im.conn != c) continue;
+      st_->waiter = &slot;
+      im.push_waiters.insert(&slot);
+      if (!im.reader_active) im.reader_active = become_reader = true;
+    }
+    if (become_reader) {
+      im.read_loop(c, slot, deadline, /*fail_on_deadline=*/false);
+      im.release_reader(slot);
+    } else {
+      futex_wait(slot.state, kWaiting, deadline);
+    }
+    std::lock_guard lk(im.mu);
+    st_->waiter = nullptr;
+    im.push_waiters.erase(&slot);
+  }
+}
+
+uint64_t RawSubscription::dropped() const {
+  std::lock_guard lk(client_->impl_->mu);
+  return st_->manager_dropped + st_->local_dropped;
+}
+
+const std::string& RawSubscription::pattern() const {
+  return st_->pattern;
+}
+
+void RawSubscription::unsubscribe() {
+  Client::Impl& im = *client_->impl_;
+  uint64_t id;
+  bool current;
+  {
+    std::lock_guard lk(im.mu);
+    if (st_->closed) return;
+    st_->closed = true;
+    id = st_->id;
+    im.subs.erase(id);
+    current = im.conn && st_->conn.lock() == im.conn;
+    if (st_->waiter) signal(st_->waiter->state, kDone);
+  }
+  if (current) client_->request(proto::Op::UNSUBSCRIBE, BodyWriter().u64(id).take());
 }
 
 }  // namespace depot

@@ -71,6 +71,38 @@ struct CallOptions {
 template <class T>
 class RemoteQueue;
 struct QueueOptions;
+class Lock;
+class Semaphore;
+class Event;
+class Barrier;
+class Counter;
+template <class T>
+class Variable;
+template <class T>
+class Topic;
+class RawSubscription;
+using Timeout = std::optional<std::chrono::nanoseconds>;  // nullopt = wait forever
+
+// What the manager does when a subscriber reads slower than messages are published and its
+// buffer there is full (the same bound applies to the client's local buffer).
+enum class Overflow : uint8_t {
+  DropOldest = 0,  // make room by dropping the oldest buffered message
+  DropNewest = 1,  // drop the new message
+  Disconnect = 2,  // close the slow subscriber's connection (it reconnects and resubscribes)
+};
+
+struct SubscribeOptions {
+  uint32_t buffer = 1024;  // messages held for this subscriber (manager side, and locally)
+  Overflow overflow = Overflow::DropOldest;
+};
+
+// A message as it arrived: its topic (useful with patterns), payload, and how many messages
+// this subscription has lost so far to a full buffer.
+struct RawMessage {
+  std::string topic;
+  std::string payload;
+  uint64_t dropped = 0;
+};
 
 class Client {
  public:
@@ -86,6 +118,20 @@ class Client {
   // with a different maxsize.
   template <class T>
   RemoteQueue<T> queue(std::string name, const QueueOptions& options);
+
+  // Coordination objects (client/coord.h): no round trip until used.
+  Lock lock(std::string name);
+  Lock rlock(std::string name);  // reentrant
+  Semaphore semaphore(std::string name, uint32_t max_leases);
+  Event event(std::string name);
+  Barrier barrier(std::string name, uint32_t parties);
+  Counter counter(std::string name);
+  template <class T>
+  Variable<T> variable(std::string name);
+  template <class T>
+  Topic<T> topic(std::string name);
+  // Deletes any object by name (its parked requests get NotFoundError); returns its type.
+  std::string remove(std::string_view name);
 
   // Round trip to the manager; returns the time it took.
   std::chrono::nanoseconds ping();
@@ -105,8 +151,33 @@ class Client {
   uint64_t connections() const;
 
  private:
+  friend class RawSubscription;
   struct Impl;
   std::shared_ptr<Impl> impl_;
+};
+
+// A subscription to a topic or glob pattern (`sensors.*`): the manager pushes matching
+// messages; next() takes them in order. Messages published while the client is disconnected
+// are not kept for it (the subscription is renewed on the new connection). Thread-safe,
+// but one thread at a time should call next(). Topic<T>::subscribe wraps it with a codec.
+class RawSubscription {
+ public:
+  RawSubscription(Client& client, std::string pattern, SubscribeOptions options = {});
+  ~RawSubscription();  // unsubscribes
+  RawSubscription(const RawSubscription&) = delete;
+  RawSubscription& operator=(const RawSubscription&) = delete;
+
+  // The next message; nullopt when the timeout passes first (or after unsubscribe()).
+  std::optional<RawMessage> next(Timeout timeout = std::nullopt);
+  // Messages lost so far to a full buffer (the manager's and the local one).
+  uint64_t dropped() const;
+  const std::string& pattern() const;
+  void unsubscribe();
+
+ private:
+  void subscribe_on_current();
+  Client* client_;
+  std::shared_ptr<struct SubState> st_;
 };
 
 // Body encoding helper for requests: fields in order, as in docs/protocol.md.
@@ -143,4 +214,16 @@ class BodyWriter {
 
 }  // namespace depot
 
+#include "client/coord_typed.h"
 #include "client/remote_queue.h"
+
+namespace depot {
+template <class T>
+Variable<T> Client::variable(std::string name) {
+  return Variable<T>(*this, std::move(name));
+}
+template <class T>
+Topic<T> Client::topic(std::string name) {
+  return Topic<T>(*this, std::move(name));
+}
+}  // namespace depot

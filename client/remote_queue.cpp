@@ -1,39 +1,10 @@
-#include "client/client.h"
+#include "client/call_util.h"
 
 namespace depot {
 
-namespace {
-
-using SteadyClock = std::chrono::steady_clock;
-
-// Wire timeout: -1 forever, 0 no wait, else milliseconds rounded up.
-int64_t wire_ms(Timeout t) {
-  if (!t) return proto::kWaitForever;
-  if (t->count() <= 0) return 0;
-  return (t->count() + 999'999) / 1'000'000;
-}
-
-CallOptions wait_options(Timeout t, std::function<std::string(int64_t)> encode) {
-  CallOptions o;
-  if (t) o.deadline = SteadyClock::now() + *t;
-  auto deadline = o.deadline;
-  o.rebuild = [encode = std::move(encode), deadline](SteadyClock::time_point now) {
-    if (!deadline) return encode(proto::kWaitForever);
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now).count();
-    return encode(left > 0 ? left : 0);
-  };
-  return o;
-}
-
-[[noreturn]] void throw_reply(const Reply& r, bool count_tail = false) {
-  proto::Reader rd(r.body);
-  std::string msg(rd.str());
-  size_t accepted = count_tail ? rd.u32() : 0;
-  if (!rd.ok()) msg = std::string(r.body);
-  throw_status(r.status, msg, accepted);
-}
-
-}  // namespace
+using detail::throw_reply;
+using detail::wait_options;
+using detail::wire_ms;
 
 void RawQueue::declare(const QueueOptions& options) {
   client_->request(proto::Op::QUEUE_DECLARE, BodyWriter().str(name_).u64(options.maxsize).take());

@@ -35,8 +35,6 @@ struct QueueSize {
   bool exists = false;
 };
 
-using Timeout = std::optional<std::chrono::nanoseconds>;  // nullopt = wait forever
-
 // The untyped operations: items are byte strings.
 class RawQueue {
  public:
