@@ -1,29 +1,41 @@
-// depot-cli: the manager's queues from a shell, in the spirit of redis-cli.
+// depot-cli: the manager's objects from a shell, in the spirit of redis-cli.
 //
 //   depot-cli [-a HOST:PORT] [-k KEY | --authkey-file FILE] COMMAND ARGS...
 //
 // One command per run, one connection per run. Values are the raw bytes of the arguments
-// (RawQueue), so `depot-cli put tasks 42` feeds a C++ RemoteQueue<int>: the arithmetic codec
-// is decimal text (client/codec.h).
+// (RawQueue, RawVariable, Topic<std::string>), so `depot-cli put tasks 42` feeds a C++
+// RemoteQueue<int>: the arithmetic codec is decimal text (client/codec.h).
 //
-// The exit code is the interface for scripts (docs/cli.md): 0 done, 1 nothing to get or no
-// room to put (empty, timeout, full), 2 the command line is wrong, 3 the manager cannot be
-// reached or refused the authkey, 4 the manager refused the request for another reason.
-// Messages go to stderr as "depot-cli: <the manager's message>"; stdout carries only results,
-// so `item=$(depot-cli get q --timeout 1)` captures the item and nothing else.
+// The exit code is the interface for scripts (docs/cli.md): 0 done, 1 nothing to get, no
+// room to put, not acquired, not set, not held: "not now" (empty, full, timeout); 2 the
+// command line is wrong, 3 the manager cannot be reached or refused the authkey, 4 the
+// manager refused the request for another reason. Messages go to stderr as
+// "depot-cli: <the manager's message>"; stdout carries only results, so
+// `item=$(depot-cli get q --timeout 1)` captures the item and nothing else.
+//
+// `lock acquire` and `semaphore acquire` hold what they got while they run: until --hold
+// passes or SIGINT/SIGTERM arrives, then they release it and exit 0. `subscribe` runs until
+// --count messages came or SIGINT/SIGTERM. Both take those signals on a thread of their own
+// (sigwait), since the client's blocking calls cannot be interrupted.
+#include <pthread.h>
+#include <signal.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "auth/auth.h"
@@ -33,21 +45,22 @@
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitEmpty = 1;  // empty, timeout, full: "try again later", not a failure
+constexpr int kExitEmpty = 1;  // empty, timeout, full, not acquired: "not now", not a failure
 constexpr int kExitUsage = 2;
 constexpr int kExitConnection = 3;  // cannot connect, connection lost, wrong authkey
 constexpr int kExitError = 4;       // any other error the manager (or the client) reported
 
-// The longest --timeout accepted: ~31 years, far below the int64 nanoseconds (292 years) the
-// client converts it to. Waiting longer than this is waiting forever: omit --timeout.
-constexpr double kMaxTimeoutSeconds = 1e9;
+// The longest --timeout (or --hold, --ttl) accepted: ~31 years, far below the int64
+// nanoseconds (292 years) the client converts it to. Waiting longer than this is waiting
+// forever: omit the option.
+constexpr double kMaxSeconds = 1e9;
 
 const char* kUsage =
     R"(usage: depot-cli [-a HOST:PORT] [-k KEY | --authkey-file FILE] COMMAND [ARGS...]
 
 Talks to a depot manager: one command per run, results on stdout, errors on stderr.
 
-Commands:
+Queues:
   put QUEUE VALUE [VALUE...] [--timeout S]   append the values (several: one put_many);
                                              waits while the queue is full
   get QUEUE [--timeout S] [--count N]        take the first item (up to N items with --count)
@@ -56,6 +69,45 @@ Commands:
   qsize QUEUE                                print the number of items in the queue
   declare QUEUE [--maxsize N]                create the queue bounded to N items (0 = unbounded)
   delete QUEUE                               delete the queue; print how many items it dropped
+
+Locks and semaphores (held until --hold S passes, or until SIGINT/SIGTERM; then released):
+  lock acquire NAME [--timeout S] [--hold S] [--ttl S]
+                                             wait for the lock, print its fencing token,
+                                             hold it, release it
+  lock release NAME                          force the lock free whoever holds it (operator
+                                             tool); print the fencing token it broke
+  semaphore acquire NAME MAX [--timeout S] [--hold S]
+                                             take one of MAX leases, print its id, hold it,
+                                             release it
+
+Events and barriers:
+  event set NAME                             set the event (wakes every waiter)
+  event clear NAME                           clear it
+  event wait NAME [--timeout S]              wait until the event is set
+  event is-set NAME                          exit 0 if the event is set, 1 if not
+  barrier wait NAME PARTIES [--timeout S]    wait until PARTIES parties arrived; print this
+                                             one's arrival index (0 = first)
+  barrier reset NAME                         make a broken barrier usable again
+
+Variables and counters:
+  var set NAME VALUE                         set the value; print its new version
+  var get NAME [--timeout S]                 print the value; waits until there is one
+  var wait NAME --after V [--timeout S]      wait until the version is above V; print
+                                             "VERSION VALUE", or "VERSION" alone if the
+                                             change was a delete
+  var delete NAME                            remove the value; print the new version
+  counter add NAME N                         add N (may be negative); print the new value
+  counter get NAME                           print the value
+
+Publish/subscribe:
+  publish TOPIC MESSAGE                      print how many subscribers took the message
+  subscribe PATTERN [--count N] [--timeout S]
+                                             print each message on its own line as it
+                                             arrives; "depot-cli: subscribed to ..." goes to
+                                             stderr once messages are being received
+
+Any object:
+  rm NAME                                    delete any object; print its type
   ls                                         list every object: name, type, size, state
   ping                                       print PONG and the round trip time
   stats                                      print the manager's counters as JSON
@@ -65,33 +117,47 @@ Options:
   -k, --authkey KEY         the shared secret (else --authkey-file, else $DEPOT_AUTHKEY)
       --authkey-file FILE   read the key from FILE (one trailing newline is ignored)
       --timeout S           seconds to wait, fractions allowed (0.5); 0 = do not wait at all;
-                            without it put and get wait forever
-      --count N             get up to N items in one request (at least one, unless --timeout)
+                            without it every command waits as long as it takes
+      --hold S              seconds to hold a lock or lease before releasing it (0 = release
+                            at once); without it: until SIGINT or SIGTERM
+      --ttl S               the lock's lease: the manager frees it by itself after S seconds
+      --after V             the version var wait waits to see passed (0: any value)
+      --count N             get: up to N items in one request; subscribe: exit after N
       --maxsize N           the bound for declare
       --                    the arguments after it are values, even if they start with '-'
   -h, --help                this text
 
 Exit codes:
-  0  done
-  1  the queue was empty (get) or full (put), at once or until --timeout
+  0  done (also: a holder or subscriber ended by SIGINT/SIGTERM)
+  1  not now: the queue was empty (get) or full (put), the lock or lease was not acquired,
+     the event not set, the variable had no value or did not change, no message came,
+     the barrier did not fill - at once or until --timeout; lock release: it was not held
   2  usage error: unknown command or option, missing or malformed argument
   3  cannot connect to the manager, or it refused the authkey
-  4  any other error from the manager (wrong type, not found, conflicting declare, ...)
+  4  any other error from the manager (wrong type, not found, conflicting declare, a broken
+     barrier, a hold that was lost before its release, ...)
 )";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The request was served but had nothing to give ("not acquired", "not set"): exit 1.
+struct NotNow : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 // Bits of Command::options: which of the command options a command accepts.
-constexpr unsigned kOptTimeout = 1, kOptCount = 2, kOptMaxsize = 4;
+constexpr unsigned kOptTimeout = 1, kOptCount = 2, kOptMaxsize = 4, kOptHold = 8, kOptTtl = 16,
+                   kOptAfter = 32;
 
 struct Command {
-  std::string_view name;
+  std::string_view name;  // "lock acquire": a group and its subcommand
   size_t min_args;
   size_t max_args;  // SIZE_MAX: any number
   unsigned options;
   std::string_view synopsis;
+  bool takes_signals = false;  // ends on SIGINT/SIGTERM itself (a hold, a subscription)
 };
 
 constexpr Command kCommands[] = {
@@ -100,10 +166,34 @@ constexpr Command kCommands[] = {
     {"qsize", 1, 1, 0, "qsize QUEUE"},
     {"declare", 1, 1, kOptMaxsize, "declare QUEUE [--maxsize N]"},
     {"delete", 1, 1, 0, "delete QUEUE"},
+    {"lock acquire", 1, 1, kOptTimeout | kOptHold | kOptTtl,
+     "lock acquire NAME [--timeout S] [--hold S] [--ttl S]", true},
+    {"lock release", 1, 1, 0, "lock release NAME"},
+    {"semaphore acquire", 2, 2, kOptTimeout | kOptHold,
+     "semaphore acquire NAME MAX [--timeout S] [--hold S]", true},
+    {"event set", 1, 1, 0, "event set NAME"},
+    {"event clear", 1, 1, 0, "event clear NAME"},
+    {"event wait", 1, 1, kOptTimeout, "event wait NAME [--timeout S]"},
+    {"event is-set", 1, 1, 0, "event is-set NAME"},
+    {"barrier wait", 2, 2, kOptTimeout, "barrier wait NAME PARTIES [--timeout S]"},
+    {"barrier reset", 1, 1, 0, "barrier reset NAME"},
+    {"var set", 2, 2, 0, "var set NAME VALUE"},
+    {"var get", 1, 1, kOptTimeout, "var get NAME [--timeout S]"},
+    {"var wait", 1, 1, kOptTimeout | kOptAfter, "var wait NAME --after VERSION [--timeout S]"},
+    {"var delete", 1, 1, 0, "var delete NAME"},
+    {"counter add", 2, 2, 0, "counter add NAME N"},
+    {"counter get", 1, 1, 0, "counter get NAME"},
+    {"publish", 2, 2, 0, "publish TOPIC MESSAGE"},
+    {"subscribe", 1, 1, kOptTimeout | kOptCount, "subscribe PATTERN [--count N] [--timeout S]",
+     true},
+    {"rm", 1, 1, 0, "rm NAME"},
     {"ls", 0, 0, 0, "ls"},
     {"ping", 0, 0, 0, "ping"},
     {"stats", 0, 0, 0, "stats"},
 };
+
+// The first words of the two-word commands.
+constexpr std::string_view kGroups[] = {"lock", "semaphore", "event", "barrier", "var", "counter"};
 
 struct Invocation {
   std::string address = "127.0.0.1:5000";
@@ -112,8 +202,13 @@ struct Invocation {
   const Command* command = nullptr;
   std::vector<std::string> args;
   depot::Timeout timeout;  // nullopt: wait forever
+  depot::Timeout hold;     // nullopt: until a signal
+  std::chrono::milliseconds ttl{0};
+  std::optional<uint64_t> after;
   std::optional<uint64_t> count;
   uint64_t maxsize = 0;
+  uint32_t parties = 0;  // semaphore MAX, barrier PARTIES
+  int64_t delta = 0;     // counter add N
 };
 
 const Command* find_command(std::string_view name) {
@@ -122,22 +217,47 @@ const Command* find_command(std::string_view name) {
   return nullptr;
 }
 
-depot::Timeout parse_timeout(const std::string& v) {
+bool is_group(std::string_view word) {
+  return std::find(std::begin(kGroups), std::end(kGroups), word) != std::end(kGroups);
+}
+
+// "acquire, release" for "lock".
+std::string subcommands_of(std::string_view group) {
+  std::string out;
+  for (const Command& c : kCommands) {
+    if (c.name.size() <= group.size() || c.name.compare(0, group.size(), group) != 0 ||
+        c.name[group.size()] != ' ')
+      continue;
+    if (!out.empty()) out += ", ";
+    out += c.name.substr(group.size() + 1);
+  }
+  return out;
+}
+
+// Seconds with fractions ("2", "0.5") for --timeout, --hold and --ttl.
+std::chrono::nanoseconds parse_seconds(const std::string& flag, const std::string& v) {
   double s = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), s);
   if (v.empty() || ec != std::errc() || p != v.data() + v.size() || !std::isfinite(s) || s < 0)
-    throw UsageError("--timeout takes seconds >= 0 (e.g. 2 or 0.5), got '" + v + "'");
-  if (s > kMaxTimeoutSeconds)
-    throw UsageError("--timeout " + v + " is too long; omit --timeout to wait forever");
+    throw UsageError(flag + " takes seconds >= 0 (e.g. 2 or 0.5), got '" + v + "'");
+  if (s > kMaxSeconds) throw UsageError(flag + " " + v + " is too long; omit " + flag + " instead");
   return std::chrono::nanoseconds(static_cast<int64_t>(std::ceil(s * 1e9)));
 }
 
-uint64_t parse_count(const std::string& flag, const std::string& v, uint64_t min, uint64_t max) {
+uint64_t parse_count(const std::string& what, const std::string& v, uint64_t min, uint64_t max) {
   uint64_t n = 0;
   auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
   if (v.empty() || ec != std::errc() || p != v.data() + v.size() || n < min || n > max)
-    throw UsageError(flag + " takes a whole number from " + std::to_string(min) + " to " +
+    throw UsageError(what + " takes a whole number from " + std::to_string(min) + " to " +
                      std::to_string(max) + ", got '" + v + "'");
+  return n;
+}
+
+int64_t parse_delta(const std::string& v) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc() || p != v.data() + v.size())
+    throw UsageError("counter add: N must be a whole number (may be negative), got '" + v + "'");
   return n;
 }
 
@@ -166,8 +286,15 @@ Invocation parse(int argc, char** argv) {
     }
   }
   if (i >= argc) throw UsageError("no command given");
-  inv.command = find_command(argv[i]);
-  if (!inv.command) throw UsageError("unknown command '" + std::string(argv[i]) + "'");
+  std::string name = argv[i];
+  if (is_group(name)) {
+    if (i + 1 >= argc || argv[i + 1][0] == '-')
+      throw UsageError(name + " needs a subcommand: " + subcommands_of(name));
+    name += " ";
+    name += argv[++i];
+  }
+  inv.command = find_command(name);
+  if (!inv.command) throw UsageError("unknown command '" + name + "'");
   const Command& cmd = *inv.command;
 
   bool only_values = false;
@@ -196,6 +323,9 @@ Invocation parse(int argc, char** argv) {
     unsigned which = flag == "--timeout"   ? kOptTimeout
                      : flag == "--count"   ? kOptCount
                      : flag == "--maxsize" ? kOptMaxsize
+                     : flag == "--hold"    ? kOptHold
+                     : flag == "--ttl"     ? kOptTtl
+                     : flag == "--after"   ? kOptAfter
                                            : 0;
     if (which == 0)
       throw UsageError("unknown option '" + flag + "' for " + std::string(cmd.name) +
@@ -203,7 +333,14 @@ Invocation parse(int argc, char** argv) {
     if (!(cmd.options & which))
       throw UsageError(std::string(cmd.name) + " does not take " + flag +
                        "; usage: " + std::string(cmd.synopsis));
-    if (which == kOptTimeout) inv.timeout = parse_timeout(take());
+    if (which == kOptTimeout) inv.timeout = parse_seconds(flag, take());
+    if (which == kOptHold) inv.hold = parse_seconds(flag, take());
+    if (which == kOptTtl) {
+      // The lease is whole milliseconds on the wire: round up, so 0.0001 is 1 ms, not none.
+      const auto ns = parse_seconds(flag, take());
+      inv.ttl = std::chrono::ceil<std::chrono::milliseconds>(ns);
+    }
+    if (which == kOptAfter) inv.after = parse_count(flag, take(), 0, UINT64_MAX);
     if (which == kOptCount) inv.count = parse_count(flag, take(), 1, UINT32_MAX);
     if (which == kOptMaxsize) inv.maxsize = parse_count(flag, take(), 0, UINT64_MAX);
   }
@@ -211,6 +348,14 @@ Invocation parse(int argc, char** argv) {
     throw UsageError(std::string(cmd.name) + ": " +
                      (inv.args.size() < cmd.min_args ? "missing" : "too many") +
                      " arguments; usage: " + std::string(cmd.synopsis));
+  if (cmd.name == "semaphore acquire")
+    inv.parties = static_cast<uint32_t>(parse_count("semaphore MAX", inv.args[1], 1, UINT32_MAX));
+  if (cmd.name == "barrier wait")
+    inv.parties = static_cast<uint32_t>(parse_count("barrier PARTIES", inv.args[1], 1, UINT32_MAX));
+  if (cmd.name == "counter add") inv.delta = parse_delta(inv.args[1]);
+  if (cmd.name == "var wait" && !inv.after)
+    throw UsageError("var wait needs --after VERSION (0: wait for any value); usage: " +
+                     std::string(cmd.synopsis));
 
   depot::proto::Address parsed;
   if (auto err = depot::proto::parse_address(inv.address, parsed); !err.empty())
@@ -237,9 +382,106 @@ std::string resolve_authkey(const Invocation& inv) {
   throw UsageError("no authkey: pass -k KEY, --authkey-file FILE or set DEPOT_AUTHKEY");
 }
 
+// ---------------------------------------------------------------- signals
+
+// SIGINT and SIGTERM for the commands that end on them (a hold, a subscription). They are
+// blocked in every thread (so start() must run before the Client starts its heartbeat
+// thread) and taken by a thread of their own with sigwait, which acts by the mode:
+//   Die     as if not caught: the process ends by the signal (waiting for a lock, say;
+//           nothing is held yet, and the manager forgets the wait when the connection closes)
+//   Notify  wake wait_for_signal() (the hold ends and is released); a second signal dies
+//   Exit0   exit 0 at once, between two messages (a subscription: nothing to release)
+// A signal the shell set to be ignored (`cmd &` in a script ignores SIGINT) stays ignored.
+class Signals {
+ public:
+  enum class Mode { Die, Notify, Exit0 };
+
+  static Signals& start() {
+    static Signals* s = new Signals;  // never destroyed: its thread outlives main()
+    return *s;
+  }
+  void set_mode(Mode m) {
+    std::lock_guard lk(mu_);
+    mode_ = m;
+  }
+  // True when a signal came, false when `d` passed first (nullopt: wait for a signal).
+  bool wait_for_signal(depot::Timeout d) {
+    std::unique_lock lk(mu_);
+    auto came = [this] { return signal_ != 0; };
+    if (!d) {
+      cv_.wait(lk, came);
+      return true;
+    }
+    return cv_.wait_for(lk, *d, came);
+  }
+  // Held while a message is written, so Exit0 never cuts one in half.
+  std::timed_mutex& output() { return out_mu_; }
+
+ private:
+  Signals() {
+    sigemptyset(&set_);
+    for (int sig : {SIGINT, SIGTERM}) {
+      struct sigaction old {};
+      if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+      sigaddset(&set_, sig);
+    }
+    ::pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    std::thread([this] { take_signals(); }).detach();
+  }
+
+  void take_signals() {
+    for (;;) {
+      int sig = 0;
+      if (::sigwait(&set_, &sig) != 0) continue;
+      std::unique_lock lk(mu_);
+      if (mode_ == Mode::Notify && signal_ == 0) {
+        signal_ = sig;
+        cv_.notify_all();
+        continue;
+      }
+      if (mode_ == Mode::Exit0) {
+        // Wait for a message being written to be complete; a reader that stopped reading
+        // does not keep us alive for long.
+        const bool locked = out_mu_.try_lock_for(std::chrono::seconds(1));
+        std::fflush(stdout);
+        if (locked) out_mu_.unlock();
+        std::_Exit(kExitOk);
+      }
+      lk.unlock();
+      ::signal(sig, SIG_DFL);
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, sig);
+      ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+      ::raise(sig);  // to this thread, where it is now unblocked: the default action
+    }
+  }
+
+  sigset_t set_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Mode mode_ = Mode::Die;
+  int signal_ = 0;
+  std::timed_mutex out_mu_;
+};
+
+// ---------------------------------------------------------------- output
+
 void print_item(std::string_view item) {
   std::fwrite(item.data(), 1, item.size(), stdout);
   std::fputc('\n', stdout);
+}
+
+void print_u64(uint64_t v) {
+  std::printf("%llu\n", static_cast<unsigned long long>(v));
+}
+
+// Makes what was printed so far reach the reader now (a token a script waits for); throws
+// when it cannot.
+void flush_stdout() {
+  if (std::fflush(stdout) != 0 || std::ferror(stdout))
+    throw std::runtime_error(std::string("cannot write the result to stdout: ") +
+                             std::strerror(errno));
 }
 
 void print_objects(const std::vector<depot::ObjectInfo>& objects) {
@@ -264,10 +506,168 @@ void print_objects(const std::vector<depot::ObjectInfo>& objects) {
     row(objects[k].name, objects[k].type, sizes[k], objects[k].state);
 }
 
+// ---------------------------------------------------------------- commands
+
+bool no_wait(const Invocation& inv) {
+  return inv.timeout && inv.timeout->count() == 0;
+}
+
+// Holds what was acquired (its id already printed) until --hold passes or a signal comes.
+void hold(Signals& signals, const Invocation& inv) {
+  flush_stdout();
+  signals.wait_for_signal(inv.hold);
+}
+
+void lock_acquire(depot::Client& client, Signals& signals, const Invocation& inv) {
+  const std::string& name = inv.args[0];
+  depot::Lock lock = client.lock(name);
+  if (inv.ttl.count() > 0) lock.lease(inv.ttl);
+  const std::optional<uint64_t> token = inv.timeout ? lock.acquire(*inv.timeout) : lock.acquire();
+  if (!token)
+    throw NotNow("lock '" + name + "' " +
+                 (no_wait(inv) ? "is held by another holder"
+                               : "was still held by another holder when the timeout passed"));
+  signals.set_mode(Signals::Mode::Notify);
+  print_u64(*token);
+  try {
+    hold(signals, inv);
+  } catch (...) {
+    lock.release();
+    throw;
+  }
+  // NotOwnerError when the hold was lost meanwhile (--ttl passed, `lock release`, the
+  // session ended): the caller's critical section was not protected to its end.
+  lock.release();
+}
+
+void semaphore_acquire(depot::Client& client, Signals& signals, const Invocation& inv) {
+  const std::string& name = inv.args[0];
+  depot::Semaphore sem = client.semaphore(name, inv.parties);
+  const std::optional<uint64_t> lease = inv.timeout ? sem.acquire(*inv.timeout) : sem.acquire();
+  if (!lease)
+    throw NotNow("semaphore '" + name + "' " +
+                 (no_wait(inv) ? "has all " + std::to_string(inv.parties) + " leases taken"
+                               : "had no free lease until the timeout (all " +
+                                     std::to_string(inv.parties) + " taken)"));
+  signals.set_mode(Signals::Mode::Notify);
+  print_u64(*lease);
+  try {
+    hold(signals, inv);
+  } catch (...) {
+    sem.release(*lease);
+    throw;
+  }
+  sem.release(*lease);
+}
+
+// A forced release (token 0): frees the lock whoever holds it and replies the token broken.
+void lock_release(depot::Client& client, const Invocation& inv) {
+  const depot::Reply r = client.call(depot::proto::Op::LOCK_RELEASE,
+                                     depot::BodyWriter().str(inv.args[0]).u64(0).take());
+  if (r.status == depot::Status::OK) {
+    depot::proto::Reader rd(r.body);
+    rd.u32();  // the hold count left: always 0
+    const uint64_t broken = rd.u64();
+    if (!rd.at_end())
+      throw depot::ProtocolError(depot::Status::BAD_REQUEST, "malformed LOCK_RELEASE reply");
+    print_u64(broken);
+    return;
+  }
+  const std::string message(depot::proto::error_message(r.body));
+  // Not held, or never used (a lock that does not exist is not held either): nothing to do.
+  if (r.status == depot::Status::NOT_OWNER || r.status == depot::Status::NOT_FOUND)
+    throw NotNow(message);
+  depot::throw_status(r.status, message);
+}
+
+void event_command(depot::Client& client, std::string_view sub, const Invocation& inv) {
+  const std::string& name = inv.args[0];
+  depot::Event event = client.event(name);
+  if (sub == "set") {
+    event.set();
+  } else if (sub == "clear") {
+    event.clear();
+  } else if (sub == "is-set") {
+    if (!event.is_set()) throw NotNow("event '" + name + "' is not set");
+  } else if (sub == "wait") {
+    if (!inv.timeout) {
+      event.wait();
+    } else if (!event.wait(*inv.timeout)) {
+      throw NotNow("event '" + name + "' " +
+                   (no_wait(inv) ? "is not set" : "was not set before the timeout"));
+    }
+  }
+}
+
+void var_command(depot::Client& client, std::string_view sub, const Invocation& inv) {
+  const std::string& name = inv.args[0];
+  depot::RawVariable var(client, name);
+  if (sub == "set") {
+    print_u64(var.set(inv.args[1]));
+  } else if (sub == "get") {
+    if (no_wait(inv)) {
+      // get() with no time to wait reports "no value" as NotFoundError: ask try_get instead.
+      auto v = var.try_get();
+      if (!v || !v->value) throw NotNow("variable '" + name + "' has no value");
+      print_item(*v->value);
+    } else {
+      print_item(*var.get(inv.timeout).value);
+    }
+  } else if (sub == "wait") {
+    const depot::RawVersioned v = var.wait_for_change(*inv.after, inv.timeout);
+    std::string line = std::to_string(v.version);
+    if (v.value) line += " " + *v.value;
+    print_item(line);
+  } else if (sub == "delete") {
+    // RawVariable::erase() does not return the new version: ask for it directly.
+    const depot::Reply r =
+        client.call(depot::proto::Op::VAR_DELETE, depot::BodyWriter().str(name).take());
+    if (r.status == depot::Status::NOT_FOUND)
+      throw NotNow(std::string(depot::proto::error_message(r.body)) + "; nothing to delete");
+    if (r.status != depot::Status::OK)
+      depot::throw_status(r.status, std::string(depot::proto::error_message(r.body)));
+    depot::proto::Reader rd(r.body);
+    const bool existed = rd.u8() != 0;
+    const uint64_t version = rd.u64();
+    if (!rd.at_end())
+      throw depot::ProtocolError(depot::Status::BAD_REQUEST, "malformed VAR_DELETE reply");
+    if (!existed) throw NotNow("variable '" + name + "' has no value; nothing to delete");
+    print_u64(version);
+  }
+}
+
+void subscribe(depot::Client& client, Signals& signals, const Invocation& inv) {
+  const std::string& pattern = inv.args[0];
+  signals.set_mode(Signals::Mode::Exit0);
+  depot::RawSubscription sub(client, pattern);
+  std::fprintf(stderr, "depot-cli: subscribed to '%s'\n", pattern.c_str());
+  uint64_t reported_drops = 0;
+  for (uint64_t n = 0; !inv.count || n < *inv.count; ++n) {
+    std::optional<depot::RawMessage> m = sub.next(inv.timeout);
+    if (!m)
+      throw NotNow("no message on '" + pattern + "' " +
+                   (no_wait(inv) ? "was waiting" : "came before the timeout") + " (" +
+                   std::to_string(n) + " received)");
+    std::lock_guard out(signals.output());
+    print_item(m->payload);
+    flush_stdout();
+    if (m->dropped > reported_drops) {
+      std::fprintf(stderr,
+                   "depot-cli: the subscription to '%s' has lost %llu messages so far "
+                   "(its buffer was full)\n",
+                   pattern.c_str(), static_cast<unsigned long long>(m->dropped));
+      reported_drops = m->dropped;
+    }
+  }
+}
+
 int run(const Invocation& inv, const std::string& authkey) {
+  // Before the Client: its heartbeat thread must start with the signals blocked.
+  Signals* signals = inv.command->takes_signals ? &Signals::start() : nullptr;
   depot::Client client(inv.address, authkey);
   const std::string_view cmd = inv.command->name;
   const auto& args = inv.args;
+  const std::string_view sub = cmd.substr(cmd.find(' ') + 1);  // "acquire" of "lock acquire"
 
   if (cmd == "put") {
     depot::RawQueue q(client, args[0]);
@@ -288,13 +688,36 @@ int run(const Invocation& inv, const std::string& authkey) {
       for (const auto& item : items) print_item(item);
     }
   } else if (cmd == "qsize") {
-    std::printf("%llu\n",
-                static_cast<unsigned long long>(depot::RawQueue(client, args[0]).size().size));
+    print_u64(depot::RawQueue(client, args[0]).size().size);
   } else if (cmd == "declare") {
     depot::RawQueue(client, args[0]).declare(depot::QueueOptions{.maxsize = inv.maxsize});
   } else if (cmd == "delete") {
-    std::printf("%llu\n",
-                static_cast<unsigned long long>(depot::RawQueue(client, args[0]).destroy()));
+    print_u64(depot::RawQueue(client, args[0]).destroy());
+  } else if (cmd == "lock acquire") {
+    lock_acquire(client, *signals, inv);
+  } else if (cmd == "lock release") {
+    lock_release(client, inv);
+  } else if (cmd == "semaphore acquire") {
+    semaphore_acquire(client, *signals, inv);
+  } else if (cmd.starts_with("event ")) {
+    event_command(client, sub, inv);
+  } else if (cmd == "barrier wait") {
+    depot::Barrier b = client.barrier(args[0], inv.parties);
+    print_u64(inv.timeout ? b.wait(*inv.timeout) : b.wait());
+  } else if (cmd == "barrier reset") {
+    client.barrier(args[0], 1).reset();  // the party count is not part of a reset
+  } else if (cmd.starts_with("var ")) {
+    var_command(client, sub, inv);
+  } else if (cmd == "counter add") {
+    std::printf("%lld\n", static_cast<long long>(client.counter(args[0]).add(inv.delta)));
+  } else if (cmd == "counter get") {
+    std::printf("%lld\n", static_cast<long long>(client.counter(args[0]).value()));
+  } else if (cmd == "publish") {
+    print_u64(client.topic<std::string>(args[0]).publish(args[1]));
+  } else if (cmd == "subscribe") {
+    subscribe(client, *signals, inv);
+  } else if (cmd == "rm") {
+    print_item(client.remove(args[0]));
   } else if (cmd == "ls") {
     print_objects(client.list());
   } else if (cmd == "ping") {
@@ -339,6 +762,8 @@ int main(int argc, char** argv) {
   }
   try {
     return run(inv, authkey);
+  } catch (const NotNow& e) {
+    return fail(kExitEmpty, e.what());
   } catch (const depot::EmptyError& e) {
     return fail(kExitEmpty, e.what());
   } catch (const depot::TimeoutError& e) {

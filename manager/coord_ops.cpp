@@ -30,8 +30,8 @@ void handle_lock_acquire(Server& srv, Session& s, const proto::Header& h, std::s
   if (!body_ok(s, h, r, "str name, u8 reentrant, u64 owner, i64 timeout_ms, i64 ttl_ms")) return;
   if (ttl < 0)
     return s.reply_error(h.id, Status::BAD_REQUEST, "ttl_ms must be 0 (no lease) or positive");
-  Lock* lock = open_object<Lock>(srv, s, h, name, [&] {
-    return std::make_unique<Lock>(srv.registry(), std::string(name), reentrant);
+  LockObject* lock = open_object<LockObject>(srv, s, h, name, [&] {
+    return std::make_unique<LockObject>(srv.registry(), std::string(name), reentrant);
   });
   if (!lock) return;
   if (lock->reentrant() != reentrant)
@@ -40,7 +40,7 @@ void handle_lock_acquire(Server& srv, Session& s, const proto::Header& h, std::s
                              (reentrant ? " lock, not an rlock" : "n rlock, not a lock") +
                              "; use another name or delete it first");
   lock->acquire(make_wait(s, timeout), owner, std::chrono::milliseconds(ttl),
-                [&s, id = h.id](Status st, Lock::Grant g, std::string_view msg) {
+                [&s, id = h.id](Status st, LockObject::Grant g, std::string_view msg) {
                   if (st != Status::OK) return s.reply_error(id, st, msg);
                   auto b = s.begin_reply(id);
                   b.u64(g.token).u32(g.count);
@@ -53,7 +53,7 @@ void handle_lock_release(Server& srv, Session& s, const proto::Header& h, std::s
   auto name = r.str();
   const uint64_t token = r.u64();
   if (!body_ok(s, h, r, "str name, u64 token")) return;
-  Lock* lock = find_object<Lock>(srv, s, h, name);
+  LockObject* lock = find_object<LockObject>(srv, s, h, name);
   if (!lock) return;
   uint32_t remaining = 0;
   std::string message;
@@ -88,8 +88,8 @@ void handle_sem_acquire(Server& srv, Session& s, const proto::Header& h, std::st
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u32 max, i64 timeout_ms")) return;
   if (max == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "a semaphore needs max >= 1");
-  Semaphore* sem = open_object<Semaphore>(srv, s, h, name, [&] {
-    return std::make_unique<Semaphore>(srv.registry(), std::string(name), max);
+  SemaphoreObject* sem = open_object<SemaphoreObject>(srv, s, h, name, [&] {
+    return std::make_unique<SemaphoreObject>(srv.registry(), std::string(name), max);
   });
   if (!sem) return;
   if (sem->max() != max)
@@ -111,7 +111,7 @@ void handle_sem_release(Server& srv, Session& s, const proto::Header& h, std::st
   auto name = r.str();
   const uint64_t lease = r.u64();
   if (!body_ok(s, h, r, "str name, u64 lease")) return;
-  Semaphore* sem = find_object<Semaphore>(srv, s, h, name);
+  SemaphoreObject* sem = find_object<SemaphoreObject>(srv, s, h, name);
   if (!sem) return;
   std::string message;
   Status st = sem->release(s.id(), lease, message);
@@ -121,16 +121,17 @@ void handle_sem_release(Server& srv, Session& s, const proto::Header& h, std::st
 
 // ---------------------------------------------------------------- events and barriers
 
-Event* open_event(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
-  return open_object<Event>(
-      srv, s, h, name, [&] { return std::make_unique<Event>(srv.registry(), std::string(name)); });
+EventObject* open_event(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
+  return open_object<EventObject>(srv, s, h, name, [&] {
+    return std::make_unique<EventObject>(srv.registry(), std::string(name));
+  });
 }
 
 void handle_event_set(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
   Reader r(body);
   auto name = r.str();
   if (!body_ok(s, h, r, "str name")) return;
-  if (Event* e = open_event(srv, s, h, name)) {
+  if (EventObject* e = open_event(srv, s, h, name)) {
     e->set();
     reply_ok_empty(s, h.id);
   }
@@ -140,7 +141,7 @@ void handle_event_clear(Server& srv, Session& s, const proto::Header& h, std::st
   Reader r(body);
   auto name = r.str();
   if (!body_ok(s, h, r, "str name")) return;
-  if (Event* e = open_event(srv, s, h, name)) {
+  if (EventObject* e = open_event(srv, s, h, name)) {
     e->clear();
     reply_ok_empty(s, h.id);
   }
@@ -151,7 +152,7 @@ void handle_event_wait(Server& srv, Session& s, const proto::Header& h, std::str
   auto name = r.str();
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
-  if (Event* e = open_event(srv, s, h, name))
+  if (EventObject* e = open_event(srv, s, h, name))
     e->wait(make_wait(s, timeout), [&s, id = h.id](Status st, std::string_view msg) {
       if (st != Status::OK) return s.reply_error(id, st, msg);
       reply_ok_empty(s, id);
@@ -165,8 +166,8 @@ void handle_barrier_wait(Server& srv, Session& s, const proto::Header& h, std::s
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u32 parties, i64 timeout_ms")) return;
   if (parties == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "a barrier needs parties >= 1");
-  Barrier* b = open_object<Barrier>(srv, s, h, name, [&] {
-    return std::make_unique<Barrier>(srv.registry(), std::string(name), parties);
+  BarrierObject* b = open_object<BarrierObject>(srv, s, h, name, [&] {
+    return std::make_unique<BarrierObject>(srv.registry(), std::string(name), parties);
   });
   if (!b) return;
   if (b->parties() != parties)
@@ -186,7 +187,7 @@ void handle_barrier_reset(Server& srv, Session& s, const proto::Header& h, std::
   Reader r(body);
   auto name = r.str();
   if (!body_ok(s, h, r, "str name")) return;
-  if (Barrier* b = find_object<Barrier>(srv, s, h, name)) {
+  if (BarrierObject* b = find_object<BarrierObject>(srv, s, h, name)) {
     b->reset();
     reply_ok_empty(s, h.id);
   }
@@ -194,15 +195,16 @@ void handle_barrier_reset(Server& srv, Session& s, const proto::Header& h, std::
 
 // ---------------------------------------------------------------- variables and counters
 
-Variable* open_variable(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
-  return open_object<Variable>(srv, s, h, name, [&] {
-    return std::make_unique<Variable>(srv.registry(), std::string(name));
+VariableObject* open_variable(Server& srv, Session& s, const proto::Header& h,
+                              std::string_view name) {
+  return open_object<VariableObject>(srv, s, h, name, [&] {
+    return std::make_unique<VariableObject>(srv.registry(), std::string(name));
   });
 }
 
 // OK body of VAR_GET and VAR_WAIT: u64 version, u8 exists, str value.
-Variable::Done variable_reply(Session& s, uint64_t id) {
-  return [&s, id](Status st, const Variable::Snapshot& snap, std::string_view msg) {
+VariableObject::Done variable_reply(Session& s, uint64_t id) {
+  return [&s, id](Status st, const VariableObject::Snapshot& snap, std::string_view msg) {
     if (st != Status::OK) return s.reply_error(id, st, msg);
     auto b = s.begin_reply(id);
     b.u64(snap.version).u8(snap.exists ? 1 : 0).str(snap.value);
@@ -215,7 +217,7 @@ void handle_var_set(Server& srv, Session& s, const proto::Header& h, std::string
   auto name = r.str();
   auto value = r.str();
   if (!body_ok(s, h, r, "str name, str value")) return;
-  if (Variable* v = open_variable(srv, s, h, name)) {
+  if (VariableObject* v = open_variable(srv, s, h, name)) {
     const uint64_t version = v->set(value);
     auto b = s.begin_reply(h.id);
     b.u64(version);
@@ -228,7 +230,7 @@ void handle_var_get(Server& srv, Session& s, const proto::Header& h, std::string
   auto name = r.str();
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
-  if (Variable* v = open_variable(srv, s, h, name))
+  if (VariableObject* v = open_variable(srv, s, h, name))
     v->get(make_wait(s, timeout), variable_reply(s, h.id));
 }
 
@@ -238,7 +240,7 @@ void handle_var_cas(Server& srv, Session& s, const proto::Header& h, std::string
   const uint64_t expected = r.u64();
   auto value = r.str();
   if (!body_ok(s, h, r, "str name, u64 expected_version, str value")) return;
-  if (Variable* v = open_variable(srv, s, h, name)) {
+  if (VariableObject* v = open_variable(srv, s, h, name)) {
     uint64_t version = 0;
     const bool swapped = v->compare_and_set(expected, value, version);
     auto b = s.begin_reply(h.id);
@@ -253,7 +255,7 @@ void handle_var_wait(Server& srv, Session& s, const proto::Header& h, std::strin
   const uint64_t after = r.u64();
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u64 after_version, i64 timeout_ms")) return;
-  if (Variable* v = open_variable(srv, s, h, name))
+  if (VariableObject* v = open_variable(srv, s, h, name))
     v->wait_for_change(after, make_wait(s, timeout), variable_reply(s, h.id));
 }
 
@@ -261,7 +263,7 @@ void handle_var_delete(Server& srv, Session& s, const proto::Header& h, std::str
   Reader r(body);
   auto name = r.str();
   if (!body_ok(s, h, r, "str name")) return;
-  if (Variable* v = find_object<Variable>(srv, s, h, name)) {
+  if (VariableObject* v = find_object<VariableObject>(srv, s, h, name)) {
     const bool existed = v->erase_value();
     auto b = s.begin_reply(h.id);
     b.u8(existed ? 1 : 0).u64(v->version());
@@ -274,8 +276,8 @@ void handle_counter_add(Server& srv, Session& s, const proto::Header& h, std::st
   auto name = r.str();
   const int64_t delta = r.i64();
   if (!body_ok(s, h, r, "str name, i64 delta")) return;
-  Counter* c = open_object<Counter>(srv, s, h, name, [&] {
-    return std::make_unique<Counter>(srv.registry(), std::string(name));
+  CounterObject* c = open_object<CounterObject>(srv, s, h, name, [&] {
+    return std::make_unique<CounterObject>(srv.registry(), std::string(name));
   });
   if (!c) return;
   bool saturated = false;

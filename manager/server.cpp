@@ -279,6 +279,13 @@ void Session::overflowed() {
   });
 }
 
+bool Session::pushes_pending() {
+  if (state_ != State::READY) return false;
+  for (uint64_t id : subs_)
+    if (auto* sub = server_.pubsub().find(id); sub && !sub->buffer.empty()) return true;
+  return false;
+}
+
 void Session::pump_pushes() {
   if (subs_.empty() || peer_gone_) return;
   bool more = true;
@@ -315,14 +322,8 @@ void Session::flush() {
   if (n == out_.size()) {
     out_.clear();
     if (state_ == State::CLOSING) close("closed after flush");
-    if (!subs_.empty() && state_ == State::READY) {
-      // Buffered messages may remain: deliver them in a later pass (others go first).
-      for (uint64_t id : subs_)
-        if (auto* sub = server_.pubsub().find(id); sub && !sub->buffer.empty()) {
-          mark_dirty();
-          break;
-        }
-    }
+    // Buffered messages may remain: deliver them in a later pass (others go first).
+    if (pushes_pending()) mark_dirty();
     if (read_paused_) {
       read_paused_ = false;
       wait_readable();
@@ -349,7 +350,7 @@ void Session::on_write_done(const boost::system::error_code& ec, size_t) {
     close(ec.message());
     return;
   }
-  if (!out_.empty() || state_ == State::CLOSING) mark_dirty();
+  if (!out_.empty() || state_ == State::CLOSING || pushes_pending()) mark_dirty();
   if (state_ == State::READY || state_ == State::HANDSHAKE) {
     read_paused_ = false;
     wait_readable();

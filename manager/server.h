@@ -63,6 +63,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   void on_write_done(const boost::system::error_code& ec, size_t n);
   void mark_dirty();
   void pump_pushes();
+  bool pushes_pending();
 
   Server& server_;
   asio::ip::tcp::socket socket_;

@@ -2,19 +2,19 @@
 
 namespace depot {
 
-struct Event::Waiting : Waiter {
+struct EventObject::Waiting : Waiter {
   WaitDone done;
   void fail(Status s, std::string_view message) override { done(s, message); }
 };
 
-Event::Event(Registry& registry, std::string name)
+EventObject::EventObject(Registry& registry, std::string name)
     : Object(registry, std::move(name)), waiters_(registry.waiters()) {}
 
-std::string Event::state() const {
+std::string EventObject::state() const {
   return std::string(set_ ? "set" : "clear") + " waiters=" + std::to_string(waiters_.size());
 }
 
-void Event::set() {
+void EventObject::set() {
   set_ = true;
   while (!waiters_.empty()) {
     auto* w = static_cast<Waiting*>(waiters_.front());
@@ -23,7 +23,7 @@ void Event::set() {
   }
 }
 
-Status Event::wait(const Wait& wait, WaitDone done) {
+Status EventObject::wait(const Wait& wait, WaitDone done) {
   if (set_) {
     done(Status::OK, {});
     return Status::OK;
@@ -45,7 +45,7 @@ Status Event::wait(const Wait& wait, WaitDone done) {
   return Status::PARKED;
 }
 
-void Event::cancel(Waiter* w, Status s, std::string_view message) {
+void EventObject::cancel(Waiter* w, Status s, std::string_view message) {
   auto owned = waiters_.take(w);
   if (s == Status::OK) return;
   if (s == Status::TIMEOUT && message.empty()) {
@@ -55,21 +55,21 @@ void Event::cancel(Waiter* w, Status s, std::string_view message) {
   w->fail(s, message);
 }
 
-struct Barrier::Party : Waiter {
+struct BarrierObject::Party : Waiter {
   uint32_t index = 0;
   WaitDone done;
   void fail(Status s, std::string_view message) override { done(s, index, message); }
 };
 
-Barrier::Barrier(Registry& registry, std::string name, uint32_t parties)
+BarrierObject::BarrierObject(Registry& registry, std::string name, uint32_t parties)
     : Object(registry, std::move(name)), parties_(parties), waiters_(registry.waiters()) {}
 
-std::string Barrier::state() const {
+std::string BarrierObject::state() const {
   return "parties=" + std::to_string(parties_) + " waiting=" + std::to_string(waiters_.size()) +
          (broken_ ? " broken" : "");
 }
 
-Status Barrier::wait(const Wait& wait, WaitDone done) {
+Status BarrierObject::wait(const Wait& wait, WaitDone done) {
   if (broken_) {
     done(Status::BROKEN, 0, what() + " is broken (" + broken_why_ + "); reset it to use it again");
     return Status::BROKEN;
@@ -99,19 +99,19 @@ Status Barrier::wait(const Wait& wait, WaitDone done) {
   return Status::PARKED;
 }
 
-void Barrier::break_barrier(const std::string& why) {
+void BarrierObject::break_barrier(const std::string& why) {
   broken_ = true;
   broken_why_ = why;
   waiters_.fail_all(Status::BROKEN, what() + " is broken: " + why + "; reset it to use it again");
 }
 
-void Barrier::reset() {
+void BarrierObject::reset() {
   waiters_.fail_all(Status::BROKEN, what() + " was reset while this party waited");
   broken_ = false;
   broken_why_.clear();
 }
 
-void Barrier::cancel(Waiter* w, Status s, std::string_view message) {
+void BarrierObject::cancel(Waiter* w, Status s, std::string_view message) {
   auto owned = waiters_.take(w);
   if (s == Status::OK) {  // its session ended: the others can never complete
     break_barrier("a waiting party disconnected");

@@ -1,5 +1,5 @@
-// Event: a flag that sessions set, clear and wait for (threading.Event across machines).
-// set() wakes every waiter at once; wait() on a set event returns at once.
+// EventObject: a flag that sessions set, clear and wait for (threading.EventObject across
+// machines). set() wakes every waiter at once; wait() on a set event returns at once.
 #pragma once
 #include <functional>
 
@@ -7,13 +7,13 @@
 
 namespace depot {
 
-class Event : public Object {
+class EventObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::EVENT;
   static constexpr std::string_view kTypeName = "event";
   using WaitDone = std::function<void(Status, std::string_view message)>;
 
-  Event(Registry& registry, std::string name);
+  EventObject(Registry& registry, std::string name);
   void set();
   void clear() { set_ = false; }
   bool is_set() const { return set_; }
@@ -34,17 +34,17 @@ class Event : public Object {
   WaitList waiters_;
 };
 
-// Barrier: `parties` sessions wait until all have arrived, then all proceed (cyclic, like
-// threading.Barrier). Each gets its arrival index (0 = first). A party that times out or
+// BarrierObject: `parties` sessions wait until all have arrived, then all proceed (cyclic, like
+// threading.BarrierObject). Each gets its arrival index (0 = first). A party that times out or
 // whose session ends while waiting breaks the barrier: the others get BROKEN, and so does
 // every later wait until reset().
-class Barrier : public Object {
+class BarrierObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::BARRIER;
   static constexpr std::string_view kTypeName = "barrier";
   using WaitDone = std::function<void(Status, uint32_t index, std::string_view message)>;
 
-  Barrier(Registry& registry, std::string name, uint32_t parties);
+  BarrierObject(Registry& registry, std::string name, uint32_t parties);
   uint32_t parties() const { return parties_; }
   bool broken() const { return broken_; }
   Status wait(const Wait& wait, WaitDone done);

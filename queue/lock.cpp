@@ -2,21 +2,21 @@
 
 namespace depot {
 
-struct Lock::Acquirer : Waiter {
+struct LockObject::Acquirer : Waiter {
   uint64_t owner = 0;
   std::chrono::milliseconds ttl{0};
   AcquireDone done;
   void fail(Status s, std::string_view message) override { done(s, {}, message); }
 };
 
-Lock::Lock(Registry& registry, std::string name, bool reentrant)
+LockObject::LockObject(Registry& registry, std::string name, bool reentrant)
     : Object(registry, std::move(name)), reentrant_(reentrant), waiters_(registry.waiters()) {}
 
-Lock::~Lock() {
+LockObject::~LockObject() {
   if (holder_.has_lease) registry_.cancel_timer(holder_.lease);
 }
 
-std::string Lock::state() const {
+std::string LockObject::state() const {
   if (!held()) return "free waiters=" + std::to_string(waiters_.size());
   return "held session=" + std::to_string(holder_.session) +
          " token=" + std::to_string(holder_.token) +
@@ -24,8 +24,8 @@ std::string Lock::state() const {
          (holder_.has_lease ? " lease=yes" : "") + " waiters=" + std::to_string(waiters_.size());
 }
 
-void Lock::grant(SessionId session, uint64_t owner, std::chrono::milliseconds ttl,
-                 const AcquireDone& done) {
+void LockObject::grant(SessionId session, uint64_t owner, std::chrono::milliseconds ttl,
+                       const AcquireDone& done) {
   holder_.session = session;
   holder_.owner = owner;
   holder_.token = registry_.next_token();
@@ -37,8 +37,8 @@ void Lock::grant(SessionId session, uint64_t owner, std::chrono::milliseconds tt
   done(Status::OK, Grant{holder_.token, 1}, {});
 }
 
-Status Lock::acquire(const Wait& wait, uint64_t owner, std::chrono::milliseconds ttl,
-                     AcquireDone done) {
+Status LockObject::acquire(const Wait& wait, uint64_t owner, std::chrono::milliseconds ttl,
+                           AcquireDone done) {
   if (!held()) {
     grant(wait.session, owner, ttl, done);
     return Status::OK;
@@ -69,7 +69,8 @@ Status Lock::acquire(const Wait& wait, uint64_t owner, std::chrono::milliseconds
   return Status::PARKED;
 }
 
-Status Lock::release(SessionId session, uint64_t token, uint32_t& remaining, std::string& message) {
+Status LockObject::release(SessionId session, uint64_t token, uint32_t& remaining,
+                           std::string& message) {
   if (!held() || holder_.token != token || holder_.session != session) {
     message = what() + (held() ? " is held under another fencing token" : " is not held") +
               " (yours was " + std::to_string(token) +
@@ -85,7 +86,7 @@ Status Lock::release(SessionId session, uint64_t token, uint32_t& remaining, std
   return Status::OK;
 }
 
-void Lock::free_and_pass(const char*) {
+void LockObject::free_and_pass(const char*) {
   registry_.unhold(holder_.session, this);
   if (holder_.has_lease) registry_.cancel_timer(holder_.lease);
   holder_ = Holder{};
@@ -98,7 +99,7 @@ void Lock::free_and_pass(const char*) {
   }
 }
 
-void Lock::cancel(Waiter* w, Status s, std::string_view message) {
+void LockObject::cancel(Waiter* w, Status s, std::string_view message) {
   auto owned = waiters_.take(w);
   if (s == Status::OK) return;
   if (s == Status::TIMEOUT && message.empty()) {
@@ -108,15 +109,15 @@ void Lock::cancel(Waiter* w, Status s, std::string_view message) {
   w->fail(s, message);
 }
 
-void Lock::fail_all(Status s, std::string_view message) {
+void LockObject::fail_all(Status s, std::string_view message) {
   waiters_.fail_all(s, message);
 }
 
-void Lock::release_session(SessionId s) {
+void LockObject::release_session(SessionId s) {
   if (held() && holder_.session == s) free_and_pass("session ended");
 }
 
-void Lock::on_timer(uint64_t tag) {
+void LockObject::on_timer(uint64_t tag) {
   if (!held() || holder_.token != tag) return;
   holder_.has_lease = false;  // this timer is the one firing: nothing to cancel
   free_and_pass("lease expired");

@@ -1,4 +1,4 @@
-// Lock and RLock: mutual exclusion between sessions, with fencing tokens.
+// Lock and RLock (the manager side): mutual exclusion between sessions, with fencing tokens.
 //
 // Semantics:
 // - acquire grants at once when the lock is free, else parks the request; waiters are served
@@ -22,7 +22,7 @@
 
 namespace depot {
 
-class Lock : public Object {
+class LockObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::LOCK;
   static constexpr std::string_view kTypeName = "lock";
@@ -34,8 +34,8 @@ class Lock : public Object {
   // On OK `grant` is the hold; otherwise `message` says why (TIMEOUT, NOT_FOUND, ...).
   using AcquireDone = std::function<void(Status, Grant grant, std::string_view message)>;
 
-  Lock(Registry& registry, std::string name, bool reentrant);
-  ~Lock() override;
+  LockObject(Registry& registry, std::string name, bool reentrant);
+  ~LockObject() override;
 
   // `owner` identifies the holder within its session; `ttl` of zero means no lease.
   Status acquire(const Wait& wait, uint64_t owner, std::chrono::milliseconds ttl, AcquireDone done);

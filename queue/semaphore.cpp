@@ -2,27 +2,27 @@
 
 namespace depot {
 
-struct Semaphore::Acquirer : Waiter {
+struct SemaphoreObject::Acquirer : Waiter {
   AcquireDone done;
   void fail(Status s, std::string_view message) override { done(s, 0, message); }
 };
 
-Semaphore::Semaphore(Registry& registry, std::string name, uint32_t max)
+SemaphoreObject::SemaphoreObject(Registry& registry, std::string name, uint32_t max)
     : Object(registry, std::move(name)), max_(max), waiters_(registry.waiters()) {}
 
-std::string Semaphore::state() const {
+std::string SemaphoreObject::state() const {
   return "leases=" + std::to_string(leases_.size()) + "/" + std::to_string(max_) +
          " waiters=" + std::to_string(waiters_.size());
 }
 
-void Semaphore::grant(SessionId s, const AcquireDone& done) {
+void SemaphoreObject::grant(SessionId s, const AcquireDone& done) {
   const uint64_t id = registry_.next_token();
   leases_.emplace(id, s);
   registry_.hold(s, this);
   done(Status::OK, id, {});
 }
 
-Status Semaphore::acquire(const Wait& wait, AcquireDone done) {
+Status SemaphoreObject::acquire(const Wait& wait, AcquireDone done) {
   if (leases_.size() < max_ && waiters_.empty()) {
     grant(wait.session, done);
     return Status::OK;
@@ -44,7 +44,7 @@ Status Semaphore::acquire(const Wait& wait, AcquireDone done) {
   return Status::PARKED;
 }
 
-Status Semaphore::release(SessionId session, uint64_t lease, std::string& message) {
+Status SemaphoreObject::release(SessionId session, uint64_t lease, std::string& message) {
   auto it = leases_.find(lease);
   if (it == leases_.end() || it->second != session) {
     message = what() + " has no lease " + std::to_string(lease) +
@@ -59,7 +59,7 @@ Status Semaphore::release(SessionId session, uint64_t lease, std::string& messag
   return Status::OK;
 }
 
-void Semaphore::pass_on() {
+void SemaphoreObject::pass_on() {
   while (leases_.size() < max_ && !waiters_.empty()) {
     auto* a = static_cast<Acquirer*>(waiters_.front());
     auto owned = waiters_.take(a);
@@ -68,7 +68,7 @@ void Semaphore::pass_on() {
   }
 }
 
-void Semaphore::cancel(Waiter* w, Status s, std::string_view message) {
+void SemaphoreObject::cancel(Waiter* w, Status s, std::string_view message) {
   auto owned = waiters_.take(w);
   if (s == Status::OK) return;
   if (s == Status::TIMEOUT && message.empty()) {
@@ -78,11 +78,11 @@ void Semaphore::cancel(Waiter* w, Status s, std::string_view message) {
   w->fail(s, message);
 }
 
-void Semaphore::fail_all(Status s, std::string_view message) {
+void SemaphoreObject::fail_all(Status s, std::string_view message) {
   waiters_.fail_all(s, message);
 }
 
-void Semaphore::release_session(SessionId s) {
+void SemaphoreObject::release_session(SessionId s) {
   for (auto it = leases_.begin(); it != leases_.end();)
     it = it->second == s ? leases_.erase(it) : std::next(it);
   pass_on();

@@ -1,4 +1,4 @@
-// Semaphore: at most `max` leases held at once, across sessions.
+// SemaphoreObject: at most `max` leases held at once, across sessions.
 //
 // - acquire grants a lease (an id from Registry::next_token) while fewer than `max` are
 //   held, else parks the request; waiters are served first come, first served.
@@ -14,14 +14,14 @@
 
 namespace depot {
 
-class Semaphore : public Object {
+class SemaphoreObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::SEMAPHORE;
   static constexpr std::string_view kTypeName = "semaphore";
   using AcquireDone = std::function<void(Status, uint64_t lease, std::string_view message)>;
 
-  Semaphore(Registry& registry, std::string name, uint32_t max);
-  ~Semaphore() override = default;
+  SemaphoreObject(Registry& registry, std::string name, uint32_t max);
+  ~SemaphoreObject() override = default;
 
   uint32_t max() const { return max_; }
   Status acquire(const Wait& wait, AcquireDone done);

@@ -2,22 +2,22 @@
 
 namespace depot {
 
-struct Variable::Watcher : Waiter {
+struct VariableObject::Watcher : Waiter {
   bool want_value = false;  // get: any value; else wait_for_change
   uint64_t after = 0;
   Done done;
   void fail(Status s, std::string_view message) override { done(s, Snapshot{}, message); }
 };
 
-Variable::Variable(Registry& registry, std::string name)
+VariableObject::VariableObject(Registry& registry, std::string name)
     : Object(registry, std::move(name)), waiters_(registry.waiters()) {}
 
-std::string Variable::state() const {
+std::string VariableObject::state() const {
   return std::string(exists_ ? "set" : "unset") + " version=" + std::to_string(version_) +
          " watchers=" + std::to_string(waiters_.size());
 }
 
-uint64_t Variable::set(std::string_view value) {
+uint64_t VariableObject::set(std::string_view value) {
   value_.assign(value);
   exists_ = true;
   version_ = registry_.next_token();
@@ -25,7 +25,7 @@ uint64_t Variable::set(std::string_view value) {
   return version_;
 }
 
-bool Variable::compare_and_set(uint64_t expected, std::string_view value, uint64_t& version) {
+bool VariableObject::compare_and_set(uint64_t expected, std::string_view value, uint64_t& version) {
   const uint64_t current = exists_ ? version_ : 0;
   if (current != expected) {
     version = current;
@@ -35,7 +35,7 @@ bool Variable::compare_and_set(uint64_t expected, std::string_view value, uint64
   return true;
 }
 
-bool Variable::erase_value() {
+bool VariableObject::erase_value() {
   if (!exists_) return false;
   exists_ = false;
   value_.clear();
@@ -44,7 +44,7 @@ bool Variable::erase_value() {
   return true;
 }
 
-void Variable::changed() {
+void VariableObject::changed() {
   // Serve every watcher whose condition now holds, in arrival order; the rest keep waiting.
   std::vector<std::unique_ptr<Waiter>> done;
   for (Waiter* w : waiters_.snapshot()) {
@@ -56,7 +56,7 @@ void Variable::changed() {
   for (auto& w : done) static_cast<Watcher*>(w.get())->done(Status::OK, snap, {});
 }
 
-Status Variable::park(const Wait& wait, bool want_value, uint64_t after, Done done) {
+Status VariableObject::park(const Wait& wait, bool want_value, uint64_t after, Done done) {
   if (!wait.may_wait) {
     if (want_value) {
       done(Status::NOT_FOUND, {}, what() + " has no value");
@@ -80,7 +80,7 @@ Status Variable::park(const Wait& wait, bool want_value, uint64_t after, Done do
   return Status::PARKED;
 }
 
-Status Variable::get(const Wait& wait, Done done) {
+Status VariableObject::get(const Wait& wait, Done done) {
   if (exists_) {
     done(Status::OK, snapshot(), {});
     return Status::OK;
@@ -88,7 +88,7 @@ Status Variable::get(const Wait& wait, Done done) {
   return park(wait, true, 0, std::move(done));
 }
 
-Status Variable::wait_for_change(uint64_t after, const Wait& wait, Done done) {
+Status VariableObject::wait_for_change(uint64_t after, const Wait& wait, Done done) {
   if (version_ > after) {
     done(Status::OK, snapshot(), {});
     return Status::OK;
@@ -96,7 +96,7 @@ Status Variable::wait_for_change(uint64_t after, const Wait& wait, Done done) {
   return park(wait, false, after, std::move(done));
 }
 
-void Variable::cancel(Waiter* w, Status s, std::string_view message) {
+void VariableObject::cancel(Waiter* w, Status s, std::string_view message) {
   auto owned = waiters_.take(w);
   if (s == Status::OK) return;
   if (s == Status::TIMEOUT && message.empty()) {
@@ -108,7 +108,7 @@ void Variable::cancel(Waiter* w, Status s, std::string_view message) {
   w->fail(s, message);
 }
 
-int64_t Counter::add(int64_t delta, bool& saturated) {
+int64_t CounterObject::add(int64_t delta, bool& saturated) {
   int64_t out;
   saturated = __builtin_add_overflow(value_, delta, &out);
   if (saturated) out = delta > 0 ? INT64_MAX : INT64_MIN;

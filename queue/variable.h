@@ -1,4 +1,4 @@
-// Variable: a named value with a version, for configuration and state shared by sessions.
+// VariableObject: a named value with a version, for configuration and state shared by sessions.
 //
 // - Every change (set, a successful compare_and_set, delete) takes a new version from
 //   Registry::next_token, so versions strictly increase, even across a delete.
@@ -7,7 +7,7 @@
 // - compare_and_set(expected, value) succeeds only when the current version is `expected`
 //   (0 = "only if it has no value"), the building block for optimistic updates.
 //
-// Counter: a named 64-bit integer changed only by atomic add (the lock-free way to count).
+// CounterObject: a named 64-bit integer changed only by atomic add (the lock-free way to count).
 #pragma once
 #include <functional>
 #include <string>
@@ -16,7 +16,7 @@
 
 namespace depot {
 
-class Variable : public Object {
+class VariableObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::VARIABLE;
   static constexpr std::string_view kTypeName = "variable";
@@ -27,7 +27,7 @@ class Variable : public Object {
   };
   using Done = std::function<void(Status, const Snapshot&, std::string_view message)>;
 
-  Variable(Registry& registry, std::string name);
+  VariableObject(Registry& registry, std::string name);
   uint64_t set(std::string_view value);
   // True and the new version when the current version equals `expected`; else false and the
   // current version.
@@ -63,11 +63,11 @@ class Variable : public Object {
   WaitList waiters_;
 };
 
-class Counter : public Object {
+class CounterObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::COUNTER;
   static constexpr std::string_view kTypeName = "counter";
-  Counter(Registry& registry, std::string name) : Object(registry, std::move(name)) {}
+  CounterObject(Registry& registry, std::string name) : Object(registry, std::move(name)) {}
   // Adds delta (wrapping like two's complement would be surprising: it saturates instead,
   // and reports the saturation through `saturated`).
   int64_t add(int64_t delta, bool& saturated);
