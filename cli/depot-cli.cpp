@@ -121,7 +121,7 @@ Options:
       --hold S              seconds to hold a lock or lease before releasing it (0 = release
                             at once); without it: until SIGINT or SIGTERM
       --ttl S               the lock's lease: the manager frees it by itself after S seconds
-      --after V             the version var wait waits to see passed (0: any value)
+      --after V             var wait: wait for a version above V (0: for any value)
       --count N             get: up to N items in one request; subscribe: exit after N
       --maxsize N           the bound for declare
       --                    the arguments after it are values, even if they start with '-'

@@ -128,6 +128,12 @@ struct Client::Impl {
   std::unordered_map<uint64_t, PendingCall*> pending;
   std::unordered_map<uint64_t, std::shared_ptr<SubState>> subs;  // by the manager's id
   std::unordered_set<Slot*> push_waiters;  // threads in a subscription's next()
+  // Pushes can arrive right behind a SUBSCRIBE's reply, before the subscription is known
+  // here: while any SUBSCRIBE is in flight, pushes for unknown ids wait in `orphans` for the
+  // subscription to claim them.
+  int subscribing = 0;
+  std::unordered_map<uint64_t, std::deque<RawMessage>> orphans;
+  size_t orphan_count = 0;
   bool reader_active = false;
 
   // Heartbeats: a background thread keeps the session alive while the program computes.
@@ -157,6 +163,10 @@ struct Client::Impl {
   void read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
                  std::optional<SteadyClock::time_point> deadline, bool fail_on_deadline = true);
   void release_reader(Slot& mine);
+  // A waiter handed the reader role (kRead) that will not read after all (its wait ended)
+  // must pass it on, or the others would wait with nobody reading.
+  void pass_baton(Slot& mine);
+  void hand_on(Slot& mine);  // with mu held and no reader active
   bool dispatch_buffered(Conn& c);
   void dispatch_push(const proto::Header& h, std::string_view body);
   std::string where() const { return "the manager at " + address; }
@@ -446,7 +456,15 @@ void Client::Impl::dispatch_push(const proto::Header& h, std::string_view body) 
   if (!r.at_end()) return;
   std::lock_guard lk(mu);
   auto it = subs.find(h.id);
-  if (it == subs.end()) return;  // unsubscribed meanwhile
+  if (it == subs.end()) {
+    // Bounded like a subscription buffer; beyond it they are not ours to keep.
+    if (subscribing > 0 && orphan_count < 1'000'000) {
+      m.dropped = dropped;
+      orphans[h.id].push_back(std::move(m));
+      ++orphan_count;
+    }
+    return;  // else: unsubscribed meanwhile
+  }
   SubState& st = *it->second;
   st.manager_dropped = dropped;
   // Nobody may be taking messages: the local buffer is bounded like the manager's.
@@ -516,6 +534,15 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
 void Client::Impl::release_reader(Slot& mine) {
   std::lock_guard lk(mu);
   reader_active = false;
+  hand_on(mine);
+}
+
+void Client::Impl::pass_baton(Slot& mine) {
+  std::lock_guard lk(mu);
+  if (!reader_active) hand_on(mine);
+}
+
+void Client::Impl::hand_on(Slot& mine) {
   // Hand the role to another thread still waiting, so replies and pushes keep flowing.
   auto hand_to = [&](Slot* s) {
     if (s == &mine) return false;
@@ -742,7 +769,21 @@ void RawSubscription::subscribe_on_current() {
                          .u32(st_->options.buffer)
                          .u8(static_cast<uint8_t>(st_->options.overflow))
                          .take();
-  std::string reply = client_->request(proto::Op::SUBSCRIBE, body);
+  {
+    std::lock_guard lk(im.mu);
+    ++im.subscribing;
+  }
+  std::string reply;
+  try {
+    reply = client_->request(proto::Op::SUBSCRIBE, body);
+  } catch (...) {
+    std::lock_guard lk(im.mu);
+    if (--im.subscribing == 0) {
+      im.orphans.clear();
+      im.orphan_count = 0;
+    }
+    throw;
+  }
   proto::Reader r(reply);
   const uint64_t id = r.u64();
   std::lock_guard lk(im.mu);
@@ -750,6 +791,19 @@ void RawSubscription::subscribe_on_current() {
   st_->id = id;
   st_->conn = im.conn;
   im.subs[id] = st_;
+  // Messages that arrived before we knew the id are the subscription's first ones.
+  if (auto o = im.orphans.find(id); o != im.orphans.end()) {
+    for (auto& m : o->second) {
+      st_->manager_dropped = m.dropped;
+      st_->queue.push_back(std::move(m));
+    }
+    im.orphan_count -= o->second.size();
+    im.orphans.erase(o);
+  }
+  if (--im.subscribing == 0) {
+    im.orphans.clear();
+    im.orphan_count = 0;
+  }
 }
 
 std::optional<RawMessage> RawSubscription::next(Timeout timeout) {
@@ -790,9 +844,12 @@ std::optional<RawMessage> RawSubscription::next(Timeout timeout) {
     } else {
       futex_wait(slot.state, kWaiting, deadline);
     }
-    std::lock_guard lk(im.mu);
-    st_->waiter = nullptr;
-    im.push_waiters.erase(&slot);
+    {
+      std::lock_guard lk(im.mu);
+      st_->waiter = nullptr;
+      im.push_waiters.erase(&slot);
+    }
+    if (slot.state.load(std::memory_order_acquire) == kRead) im.pass_baton(slot);
   }
 }
 

@@ -18,6 +18,7 @@ struct LockState {
   std::chrono::milliseconds ttl{0};
   std::mutex mu;
   std::unordered_map<std::thread::id, uint64_t> tokens;  // each thread's hold
+  std::string unlock_error;
 };
 
 struct SemaphoreState {
@@ -26,6 +27,7 @@ struct SemaphoreState {
   uint32_t max;
   std::mutex mu;
   std::unordered_map<std::thread::id, std::vector<uint64_t>> leases;
+  std::string unlock_error;
 };
 
 }  // namespace detail
@@ -159,6 +161,20 @@ void Lock::release() {
   throw_reply(r);
 }
 
+void Lock::unlock() noexcept {
+  try {
+    release();
+  } catch (const std::exception& e) {
+    std::lock_guard lk(st_->mu);
+    st_->unlock_error = e.what();
+  }
+}
+
+std::string Lock::unlock_error() const {
+  std::lock_guard lk(st_->mu);
+  return st_->unlock_error;
+}
+
 // ---------------------------------------------------------------- Semaphore
 
 Semaphore::Semaphore(Client& client, std::string name, uint32_t max)
@@ -220,6 +236,20 @@ void Semaphore::release(uint64_t lease) {
     }
   }
   if (r.status != Status::OK) throw_reply(r);
+}
+
+void Semaphore::unlock() noexcept {
+  try {
+    release();
+  } catch (const std::exception& e) {
+    std::lock_guard lk(st_->mu);
+    st_->unlock_error = e.what();
+  }
+}
+
+std::string Semaphore::unlock_error() const {
+  std::lock_guard lk(st_->mu);
+  return st_->unlock_error;
 }
 
 // ---------------------------------------------------------------- Event, Barrier, Counter
@@ -298,8 +328,7 @@ RawVersioned versioned_of(const Reply& r) {
 RawVersioned RawVariable::get(Timeout timeout) {
   auto encode = [this](int64_t t) { return BodyWriter().str(name_).i64(t).take(); };
   Reply r = call_wait(*client_, proto::Op::VAR_GET, timeout, encode);
-  if (r.status == Status::NOT_FOUND && timeout &&
-      timeout->count() > 0)  // re-sent with no time left
+  if (r.status == Status::NOT_FOUND && timeout)  // no value within the timeout (0 included)
     throw TimeoutError(Status::TIMEOUT, "variable '" + name_ + "' had no value before the timeout");
   if (r.status != Status::OK) throw_reply(r);
   return versioned_of(r);

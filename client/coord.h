@@ -54,9 +54,13 @@ class Lock {
   uint64_t token() const;
   const std::string& name() const;
 
-  // TimedLockable
+  // TimedLockable. unlock() never throws, because lock guards call it from destructors: if
+  // the hold was lost meanwhile (lease expired, session ended, connection lost) it records
+  // why, for unlock_error(), instead of throwing as release() does.
   void lock() { acquire(); }
-  void unlock() { release(); }
+  void unlock() noexcept;
+  // Why the last unlock() of this handle found the hold already lost; empty if it did not.
+  std::string unlock_error() const;
   bool try_lock() { return try_acquire().has_value(); }
   template <class Rep, class Period>
   bool try_lock_for(std::chrono::duration<Rep, Period> d) {
@@ -84,7 +88,8 @@ class Semaphore {
   void release(uint64_t lease);  // a lease this client holds
   uint32_t max() const;
   void lock() { acquire(); }
-  void unlock() { release(); }
+  void unlock() noexcept;  // like Lock::unlock: never throws, see unlock_error()
+  std::string unlock_error() const;
 
  private:
   std::optional<uint64_t> acquire_for(std::optional<std::chrono::nanoseconds> timeout);

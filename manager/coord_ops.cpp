@@ -280,9 +280,9 @@ void handle_counter_add(Server& srv, Session& s, const proto::Header& h, std::st
     return std::make_unique<CounterObject>(srv.registry(), std::string(name));
   });
   if (!c) return;
-  bool saturated = false;
-  const int64_t value = c->add(delta, saturated);
-  if (saturated)
+  bool overflow = false;
+  const int64_t value = c->add(delta, overflow);
+  if (overflow)
     return s.reply_error(h.id, Status::BAD_REQUEST,
                          "counter '" + std::string(name) +
                              "' would overflow 64 bits; it stays at " + std::to_string(value));

@@ -23,6 +23,8 @@ Serves depot's named queues to authenticated clients.
   --max-objects N           named objects at once (default 1000000)
   --max-waiters N           parked requests per object (default 100000)
   --handshake-timeout MS    close peers that have not authenticated by then (default 10000)
+  --session-lease MS        close a session silent this long, releasing its locks and leases
+                            (default 10000; clients heartbeat at a third of it)
   --busy-poll-us US         poll this long before sleeping when idle (default 50; 0 = off)
   --log-level LEVEL         error, warn, info (default) or debug
   --help                    this text
@@ -87,7 +89,11 @@ int main(int argc, char** argv) {
       o.max_waiters = parse_number(a, value());
     else if (a == "--handshake-timeout")
       o.handshake_timeout = std::chrono::milliseconds(parse_number(a, value()));
-    else if (a == "--busy-poll-us")
+    else if (a == "--session-lease") {
+      o.session_lease = std::chrono::milliseconds(parse_number(a, value()));
+      if (o.session_lease.count() < 100 || o.session_lease.count() > 86'400'000)
+        usage_error("--session-lease takes 100 ms to 86400000 ms (one day)");
+    } else if (a == "--busy-poll-us")
       o.busy_poll = std::chrono::microseconds(parse_number(a, value()));
     else if (a == "--log-level") {
       depot::log::Level l;

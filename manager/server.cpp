@@ -1,5 +1,6 @@
 #include "manager/server.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -155,7 +156,7 @@ void Session::process_input() {
                     "-byte frame before authenticating");
           reply_error(d.header.id, Status::TOO_LARGE,
                       "a frame of " + std::to_string(d.header.body_len) +
-                          " bytes before authenticating; handshake frames are under " +
+                          " bytes before authenticating; handshake frame bodies are at most " +
                           std::to_string(kMaxHandshakeFrame) + " bytes");
           close_after_flush();
           return;
@@ -228,7 +229,8 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   const auth::Mac proof = auth::server_proof(server_.options().authkey, cn, nonce_);
   proto::FrameBuilder b(out_, proto::FrameKind::AUTH_OK, 0, h.id);
   b.raw(auth::as_view(proof));
-  b.u32(static_cast<uint32_t>(server_.options().session_lease.count()));
+  b.u32(static_cast<uint32_t>(
+      std::min<int64_t>(server_.options().session_lease.count(), UINT32_MAX)));
   b.finish();
   mark_dirty();
   state_ = State::READY;
@@ -442,6 +444,8 @@ void Server::bind() {
     throw std::runtime_error("cannot resolve address '" + options_.address + "': " + ec.message());
   auto ep = results.begin()->endpoint();
   acceptor_.open(ep.protocol(), ec);
+  // Not inherited by programs an embedding process starts: a child must not keep the port.
+  if (!ec) ::fcntl(acceptor_.native_handle(), F_SETFD, FD_CLOEXEC);
   if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) acceptor_.bind(ep, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
@@ -480,6 +484,7 @@ void Server::accept() {
                 std::to_string(options_.max_connections) + " reached");
       sock.close(wec);
     } else {
+      ::fcntl(sock.native_handle(), F_SETFD, FD_CLOEXEC);  // see bind()
       const SessionId id = next_session_++;
       auto s = std::make_shared<Session>(*this, std::move(sock), id);
       sessions_.emplace(id, s);
@@ -502,7 +507,10 @@ void Server::sweep_silent_sessions() {
     const auto now = std::chrono::steady_clock::now();
     std::vector<std::shared_ptr<Session>> silent;
     for (auto& [id, s] : sessions_)
-      if (s->ready() && now - s->last_heard() > options_.session_lease) silent.push_back(s);
+      // A session whose reading we paused (its replies pile up unread) is not silent: we are
+      // the ones not listening.
+      if (s->ready() && !s->reading_paused() && now - s->last_heard() > options_.session_lease)
+        silent.push_back(s);
     for (auto& s : silent) {
       log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() +
                 "): silent for longer than the " + std::to_string(options_.session_lease.count()) +

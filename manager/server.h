@@ -49,6 +49,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   // Time of the last bytes received (requests or heartbeats), for the session lease.
   std::chrono::steady_clock::time_point last_heard() const { return last_rx_; }
 
+  bool reading_paused() const { return read_paused_; }
   SessionId id() const { return id_; }
   const std::string& peer() const { return peer_; }
   bool ready() const { return state_ == State::READY; }

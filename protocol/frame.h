@@ -19,7 +19,8 @@
 
 namespace depot::proto {
 
-constexpr uint16_t kVersion = 1;
+// 2: AUTH_OK carries the session lease; HEARTBEAT, coordination objects and PUSH frames.
+constexpr uint16_t kVersion = 2;
 constexpr uint8_t kMagic = 0xD7;
 constexpr size_t kHeaderSize = 16;
 // Default limit of one frame's body: large enough for any reasonable task payload, small

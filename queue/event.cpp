@@ -84,6 +84,10 @@ Status BarrierObject::wait(const Wait& wait, WaitDone done) {
     done(Status::OK, index, {});
     return Status::OK;
   }
+  if (waiters_.size() >= registry_.limits().max_waiters_per_object) {
+    done(Status::LIMIT, index, what() + " has too many waiting parties; raise --max-waiters");
+    return Status::LIMIT;
+  }
   if (!wait.may_wait) {
     break_barrier("a party would not wait");
     done(Status::BROKEN, index, what() + " is broken: a party arrived with no time to wait");

@@ -30,9 +30,11 @@ void LockObject::grant(SessionId session, uint64_t owner, std::chrono::milliseco
   holder_.owner = owner;
   holder_.token = registry_.next_token();
   holder_.count = 1;
-  holder_.has_lease = ttl.count() > 0;
-  if (holder_.has_lease)
-    holder_.lease = registry_.set_timer(Clock::now() + ttl, this, holder_.token);
+  // A TTL too large for the clock means no lease at all (it saturates like a wait's timeout).
+  const TimePoint until =
+      ttl.count() > 0 ? deadline_after(Clock::now(), ttl.count()) : TimePoint::max();
+  holder_.has_lease = until != TimePoint::max();
+  if (holder_.has_lease) holder_.lease = registry_.set_timer(until, this, holder_.token);
   registry_.hold(session, this);
   done(Status::OK, Grant{holder_.token, 1}, {});
 }

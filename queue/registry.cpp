@@ -1,6 +1,7 @@
 #include "queue/registry.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "protocol/frame.h"
 
@@ -55,6 +56,11 @@ Waiter* WaiterTable::due(TimePoint now) const {
   return deadlines_.begin()->second;
 }
 
+Waiter* WaiterTable::first_of_session(SessionId s) const {
+  auto it = by_session_.find(s);
+  return it == by_session_.end() || it->second.empty() ? nullptr : *it->second.begin();
+}
+
 std::vector<Waiter*> WaiterTable::of_session(SessionId s) const {
   auto it = by_session_.find(s);
   if (it == by_session_.end()) return {};
@@ -65,6 +71,12 @@ std::vector<Waiter*> WaiterTable::all() const {
   std::vector<Waiter*> out;
   for (auto& [s, set] : by_session_) out.insert(out.end(), set.begin(), set.end());
   return out;
+}
+
+uint64_t Registry::initial_token() {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  return ns.count() > 0 ? static_cast<uint64_t>(ns.count()) : 1;
 }
 
 Registry::~Registry() {
@@ -92,13 +104,16 @@ Status Registry::erase(std::string_view name) {
   std::unique_ptr<Object> obj = std::move(it->second);
   objects_.erase(it);
   obj->fail_all(Status::NOT_FOUND, "'" + obj->name() + "' was deleted while this request waited");
-  // Forget its leases and timers: nothing may point at it once it is gone.
+  // Forget its leases and timers: nothing may point at it once it is gone. Its destructor
+  // cancels the timers it knows of first; any left are removed after.
+  const auto gone = reinterpret_cast<std::uintptr_t>(obj.get());
   for (auto h = holds_.begin(); h != holds_.end();) {
     h->second.erase(obj.get());
     h = h->second.empty() ? holds_.erase(h) : std::next(h);
   }
+  obj.reset();
   for (auto t = timers_.begin(); t != timers_.end();)
-    t = t->second.first == obj.get() ? timers_.erase(t) : std::next(t);
+    t = reinterpret_cast<std::uintptr_t>(t->second.first) == gone ? timers_.erase(t) : std::next(t);
   return Status::OK;
 }
 
@@ -110,7 +125,9 @@ void Registry::unhold(SessionId s, Object* o) {
 }
 
 void Registry::drop_session(SessionId s) {
-  for (Waiter* w : waiters_.of_session(s)) w->object->cancel(w, Status::OK, {});
+  // One at a time, looked up afresh: cancelling one waiter may end others of the same
+  // session (a barrier breaks and fails all its parties).
+  while (Waiter* w = waiters_.first_of_session(s)) w->object->cancel(w, Status::OK, {});
   auto it = holds_.find(s);
   if (it == holds_.end()) return;
   const std::unordered_set<Object*> held = std::move(it->second);

@@ -95,8 +95,11 @@ class Registry {
   TimerId no_timer() { return timers_.end(); }
   size_t timer_count() const { return timers_.size(); }
 
-  // Strictly increasing across every object and for the manager's lifetime: fencing tokens,
-  // lease ids, variable versions.
+  // Strictly increasing across every object: fencing tokens, lease ids, variable versions.
+  // The counter starts at the wall clock in nanoseconds, so tokens keep increasing across a
+  // manager restart too (storage that fences on them must not accept an old holder's writes
+  // from before the restart); it would take more than one token per nanosecond, or a clock
+  // set back, to break that.
   uint64_t next_token() { return ++tokens_; }
   // Fails every waiter with SHUTTING_DOWN.
   void shutdown();
@@ -123,7 +126,8 @@ class Registry {
   WaiterTable waiters_;
   std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
   std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;
-  uint64_t tokens_ = 0;
+  uint64_t tokens_ = initial_token();
+  static uint64_t initial_token();
   std::unordered_map<std::string, std::unique_ptr<Object>, StringHash, std::equal_to<>> objects_;
 };
 

@@ -28,7 +28,9 @@ Status SemaphoreObject::acquire(const Wait& wait, AcquireDone done) {
     return Status::OK;
   }
   if (!wait.may_wait) {
-    done(Status::TIMEOUT, 0, what() + " has all " + std::to_string(max_) + " leases taken");
+    done(Status::TIMEOUT, 0,
+         what() + " has no lease for a new acquire (" + std::to_string(leases_.size()) + " of " +
+             std::to_string(max_) + " held, " + std::to_string(waiters_.size()) + " waiting)");
     return Status::TIMEOUT;
   }
   if (waiters_.size() >= registry_.limits().max_waiters_per_object) {

@@ -26,9 +26,11 @@ uint64_t VariableObject::set(std::string_view value) {
 }
 
 bool VariableObject::compare_and_set(uint64_t expected, std::string_view value, uint64_t& version) {
-  const uint64_t current = exists_ ? version_ : 0;
-  if (current != expected) {
-    version = current;
+  // The current version, whatever made it (a delete too, as wait_for_change reports it); and
+  // 0 stands for "no value" whatever the version of the delete was.
+  const bool match = expected == version_ || (expected == 0 && !exists_);
+  if (!match) {
+    version = version_;
     return false;
   }
   version = set(value);
@@ -108,11 +110,10 @@ void VariableObject::cancel(Waiter* w, Status s, std::string_view message) {
   w->fail(s, message);
 }
 
-int64_t CounterObject::add(int64_t delta, bool& saturated) {
+int64_t CounterObject::add(int64_t delta, bool& overflow) {
   int64_t out;
-  saturated = __builtin_add_overflow(value_, delta, &out);
-  if (saturated) out = delta > 0 ? INT64_MAX : INT64_MIN;
-  value_ = out;
+  overflow = __builtin_add_overflow(value_, delta, &out);
+  if (!overflow) value_ = out;  // an add that would overflow changes nothing
   return value_;
 }
 

@@ -5,7 +5,8 @@
 // - get waits until the variable has a value; wait_for_change(after) waits until the
 //   version passes `after` (and then reports the value, or that it was deleted).
 // - compare_and_set(expected, value) succeeds only when the current version is `expected`
-//   (0 = "only if it has no value"), the building block for optimistic updates.
+//   (the version of the last change, a delete included), or when `expected` is 0 and there
+//   is no value: the building block for optimistic updates.
 //
 // CounterObject: a named 64-bit integer changed only by atomic add (the lock-free way to count).
 #pragma once
@@ -68,9 +69,8 @@ class CounterObject : public Object {
   static constexpr ObjectType kType = ObjectType::COUNTER;
   static constexpr std::string_view kTypeName = "counter";
   CounterObject(Registry& registry, std::string name) : Object(registry, std::move(name)) {}
-  // Adds delta (wrapping like two's complement would be surprising: it saturates instead,
-  // and reports the saturation through `saturated`).
-  int64_t add(int64_t delta, bool& saturated);
+  // Adds delta. One that would overflow 64 bits changes nothing and sets `overflow`.
+  int64_t add(int64_t delta, bool& overflow);
   int64_t value() const { return value_; }
 
   ObjectType type() const override { return kType; }

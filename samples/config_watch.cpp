@@ -65,8 +65,8 @@ uint64_t watch(const std::string& address, const std::string& authkey, long id, 
   uint64_t seen = 0;
   if (auto current = config.try_get_versioned()) {
     seen = current->version;
-    std::printf("watcher %ld: current version %llu: %s\n", id, static_cast<unsigned long long>(seen),
-                current->value->c_str());
+    std::printf("watcher %ld: current version %llu: %s\n", id,
+                static_cast<unsigned long long>(seen), current->value->c_str());
   } else {
     std::printf("watcher %ld: no value yet\n", id);
   }
@@ -78,7 +78,8 @@ uint64_t watch(const std::string& address, const std::string& authkey, long id, 
     depot::Versioned<std::string> next = config.wait_for_change(seen);  // blocks
     seen = next.version;
     if (!next.value) {
-      std::printf("watcher %ld: version %llu: deleted\n", id, static_cast<unsigned long long>(seen));
+      std::printf("watcher %ld: version %llu: deleted\n", id,
+                  static_cast<unsigned long long>(seen));
     } else {
       std::printf("watcher %ld: version %llu: %s\n", id, static_cast<unsigned long long>(seen),
                   next.value->c_str());

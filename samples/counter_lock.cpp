@@ -122,8 +122,8 @@ int run_parent(const sample::Args& args, const std::string& address) {
   ::setenv("DEPOT_AUTHKEY", args.authkey.c_str(), 1);
   std::vector<pid_t> pids;
   for (long i = 1; i <= workers; ++i) {
-    std::vector<std::string> wargs = {"--worker",     std::to_string(i), "--address",
-                                      address,        "--increments",    std::to_string(increments)};
+    std::vector<std::string> wargs = {"--worker", std::to_string(i), "--address",
+                                      address,    "--increments",    std::to_string(increments)};
     if (args.has("unlocked")) wargs.push_back("--unlocked");
     pids.push_back(spawn_self(wargs));
   }
@@ -150,7 +150,8 @@ int run_parent(const sample::Args& args, const std::string& address) {
 int main(int argc, char** argv) {
   // Without --address this program runs a manager of its own; then it needs no key.
   bool have_address = false;
-  for (int i = 1; i < argc; ++i) have_address = have_address || std::strcmp(argv[i], "--address") == 0;
+  for (int i = 1; i < argc; ++i)
+    have_address = have_address || std::strcmp(argv[i], "--address") == 0;
   if (!have_address) ::setenv("DEPOT_AUTHKEY", "counter-lock-sample", 0);
   const auto args = sample::parse(argc, argv, kUsage, {"--unlocked"});
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // whole lines, even when redirected

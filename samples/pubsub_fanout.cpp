@@ -13,7 +13,7 @@
 // order. It prints what each subscriber received:
 //
 //   publish sensors.temp 'temp 1' -> 5 subscribers
-//   publish sensors.humidity 'humidity 1' -> 1 subscribers
+//   publish sensors.humidity 'humidity 1' -> 1 subscriber
 //   ...
 //   temp-1: temp 1, temp 2, temp 3, temp 4, temp 5, end (in order)
 //   slow: temp 5, end; dropped 4
@@ -86,19 +86,20 @@ int run(const std::string& address, const std::string& authkey, long n_subscribe
   std::vector<std::string> all_sensors;  // guarded by mu
   std::promise<void> all_sensors_done;
   // The callback runs on the subscription's own thread, one message at a time.
-  auto pattern_sub = pattern_client.topic<std::string>("sensors.*").subscribe(
-      [&](const depot::Message<std::string>& m) {
-        std::lock_guard lk(mu);
-        all_sensors.push_back(m.topic + "=" + m.value);
-        if (m.topic == "sensors.temp" && m.value == kEnd) all_sensors_done.set_value();
-      });
+  auto pattern_sub = pattern_client.topic<std::string>("sensors.*")
+                         .subscribe([&](const depot::Message<std::string>& m) {
+                           std::lock_guard lk(mu);
+                           all_sensors.push_back(m.topic + "=" + m.value);
+                           if (m.topic == "sensors.temp" && m.value == kEnd)
+                             all_sensors_done.set_value();
+                         });
 
   depot::Client slow_client(address, authkey);
-  auto slow_sub = slow_client.topic<std::string>("sensors.temp")
-                      .subscribe(depot::SubscribeOptions{.buffer = 2,
-                                                         .overflow = depot::Overflow::DropOldest});
+  auto slow_sub =
+      slow_client.topic<std::string>("sensors.temp")
+          .subscribe(depot::SubscribeOptions{.buffer = 2, .overflow = depot::Overflow::DropOldest});
 
-  std::vector<std::thread> threads;
+  std::vector<std::jthread> threads;  // joined on the way out, even on an error
   for (auto& t : temps) threads.emplace_back([&t] { t->run(); });
 
   // 2. Publish readings on two topics, one message nobody listens to, and the end marker.
@@ -110,8 +111,8 @@ int run(const std::string& address, const std::string& authkey, long n_subscribe
   std::vector<std::string> all_sent;
   auto publish = [&](depot::Topic<std::string>& topic, const std::string& value) {
     const uint32_t receivers = topic.publish(value);
-    std::printf("publish %s '%s' -> %u subscribers\n", topic.name().c_str(), value.c_str(),
-                receivers);
+    std::printf("publish %s '%s' -> %u subscriber%s\n", topic.name().c_str(), value.c_str(),
+                receivers, receivers == 1 ? "" : "s");
     if (topic.name() == "sensors.temp") temp_sent.push_back(value);
     if (topic.name().rfind("sensors.", 0) == 0) all_sent.push_back(topic.name() + "=" + value);
   };
@@ -134,8 +135,9 @@ int run(const std::string& address, const std::string& authkey, long n_subscribe
       std::fprintf(stderr, "pubsub_fanout: temp-%zu: %s\n", i + 1, temps[i]->error.c_str());
   }
 
-  const bool pattern_done = all_sensors_done.get_future().wait_for(10s) == std::future_status::ready;
-  pattern_sub.unsubscribe();  // stops its thread
+  const bool pattern_done =
+      all_sensors_done.get_future().wait_for(10s) == std::future_status::ready;
+  pattern_sub.unsubscribe();        // stops its thread
   pattern_sub.rethrow_if_failed();  // what the callback threw, if anything
   {
     std::lock_guard lk(mu);
@@ -185,7 +187,7 @@ int main(int argc, char** argv) {
       address = manager->address();
     }
     return run(address, args.authkey, args.num("subscribers", 3), args.num("messages", 5));
-  } catch (const depot::Error& e) {
+  } catch (const std::exception& e) {  // depot::Error, or what a callback threw
     std::fprintf(stderr, "pubsub_fanout: %s\n", e.what());
     return 1;
   }

@@ -15,6 +15,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -66,15 +69,28 @@ class CliProcess {
     for (auto& e : env_s) env_p.push_back(e.data());
     env_p.push_back(nullptr);
 
-    const int rc = ::posix_spawn(&pid_, kCli.c_str(), &fa, nullptr, argv_p.data(), env_p.data());
+    // Whatever the test runner inherited, the CLI starts with no signal blocked or ignored.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, dfl;
+    sigemptyset(&none);
+    sigemptyset(&dfl);
+    for (int sig : {SIGINT, SIGTERM, SIGPIPE}) sigaddset(&dfl, sig);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    const int rc = ::posix_spawn(&pid_, kCli.c_str(), &fa, &attr, argv_p.data(), env_p.data());
     posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
     ::close(out[1]);
     ::close(err[1]);
-    out_fd_ = out[0];
-    err_fd_ = err[0];
+    fd_[0] = out[0];
+    fd_[1] = err[0];
     if (rc != 0) {
-      ::close(out_fd_);
-      ::close(err_fd_);
+      ::close(fd_[0]);
+      ::close(fd_[1]);
+      fd_[0] = fd_[1] = -1;
       throw std::runtime_error("cannot start " + kCli + ": " + std::strerror(rc));
     }
   }
@@ -85,47 +101,76 @@ class CliProcess {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
-    if (out_fd_ >= 0) ::close(out_fd_);
-    if (err_fd_ >= 0) ::close(err_fd_);
+    for (int fd : fd_)
+      if (fd >= 0) ::close(fd);
   }
+
+  // The next line the CLI writes on stdout (or stderr), without its newline: waits for it.
+  // nullopt when the stream ends first, or after the hang guard.
+  std::optional<std::string> read_line() { return read_line_of(0); }
+  std::optional<std::string> read_err_line() { return read_line_of(1); }
+
+  void signal(int sig) { ::kill(pid_, sig); }
 
   // Reads both pipes to their end, then reaps the process. A CLI still running after the
   // hang guard is killed (exit code 128 + SIGKILL), so a bug fails the test instead of
-  // stalling it; the guard is far above anything these tests wait for.
+  // stalling it; the guard is far above anything these tests wait for. out and err hold
+  // everything the CLI wrote, including lines already taken by read_line().
   CliResult wait() {
-    CliResult r;
     const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (out_fd_ >= 0 || err_fd_ >= 0) {
-      pollfd p[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
-      const int n = ::poll(p, 2, 100);
-      if (n == 0 && std::chrono::steady_clock::now() > guard) {
+    while (fd_[0] >= 0 || fd_[1] >= 0) {
+      if (!pump(100) && std::chrono::steady_clock::now() > guard) {
         ::kill(pid_, SIGKILL);
         guard_fired_ = true;
       }
-      for (int k = 0; k < 2; ++k) {
-        if (p[k].fd < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-        char buf[4096];
-        const ssize_t got = ::read(p[k].fd, buf, sizeof buf);
-        if (got > 0) {
-          (k == 0 ? r.out : r.err).append(buf, static_cast<size_t>(got));
-        } else if (got == 0 || errno != EINTR) {
-          ::close(p[k].fd);
-          (k == 0 ? out_fd_ : err_fd_) = -1;
-        }
-      }
     }
+    CliResult r;
     int status = 0;
     ::waitpid(pid_, &status, 0);
     pid_ = -1;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = text_[0];
+    r.err = text_[1];
     if (guard_fired_) r.err += "\n[test: depot-cli did not finish and was killed]";
     return r;
   }
 
  private:
+  // Reads what is there on either pipe, waiting up to `ms`; false when nothing came.
+  bool pump(int ms) {
+    pollfd p[2] = {{fd_[0], POLLIN, 0}, {fd_[1], POLLIN, 0}};
+    if (::poll(p, 2, ms) <= 0) return false;
+    for (int k = 0; k < 2; ++k) {
+      if (p[k].fd < 0 || !(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      char buf[4096];
+      const ssize_t got = ::read(p[k].fd, buf, sizeof buf);
+      if (got > 0) {
+        text_[k].append(buf, static_cast<size_t>(got));
+      } else if (got == 0 || errno != EINTR) {
+        ::close(p[k].fd);
+        fd_[k] = -1;
+      }
+    }
+    return true;
+  }
+
+  std::optional<std::string> read_line_of(int k) {
+    const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    for (;;) {
+      if (auto nl = text_[k].find('\n', pos_[k]); nl != std::string::npos) {
+        std::string line = text_[k].substr(pos_[k], nl - pos_[k]);
+        pos_[k] = nl + 1;
+        return line;
+      }
+      if (fd_[k] < 0 || std::chrono::steady_clock::now() > guard) return std::nullopt;
+      pump(100);
+    }
+  }
+
   pid_t pid_ = -1;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
+  int fd_[2] = {-1, -1};  // stdout, stderr
+  std::string text_[2];
+  size_t pos_[2] = {0, 0};
   bool guard_fired_ = false;
 };
 
@@ -143,6 +188,11 @@ class TestManager {
   CliResult cli(std::vector<std::string> args) const {
     args.insert(args.begin(), {"-a", address(), "-k", kKey});
     return run_cli(args);
+  }
+  // depot-cli started with this manager's address and key, left running.
+  std::unique_ptr<CliProcess> start(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"-a", address(), "-k", kKey});
+    return std::make_unique<CliProcess>(args);
   }
 
  private:
@@ -210,6 +260,22 @@ long stats_field(depot::Client& c, const std::string& field) {
   const auto at = json.find("\"" + field + "\":");
   if (at == std::string::npos) throw std::runtime_error("no " + field + " in stats: " + json);
   return std::stol(json.substr(at + field.size() + 3));
+}
+
+// Waits (bounded) until the manager's stats show `field` at `value`: for a CLI to have
+// parked its request or subscribed. True when it did.
+bool stats_reach(depot::Client& c, const std::string& field, long value) {
+  for (int i = 0; i < 2000; ++i) {
+    if (stats_field(c, field) == value) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return stats_field(c, field) == value;
+}
+
+// A whole decimal number (a token, a lease id, a version), else 0.
+uint64_t number(const std::string& text) {
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return std::stoull(text);
 }
 
 }  // namespace
@@ -495,7 +561,10 @@ SCENARIO("a wrong depot-cli command line exits 2 with the list of commands", "[c
     auto r = run_cli(args, {"DEPOT_AUTHKEY=" + kKey});
     CHECK(r.exit_code == 2);
     CHECK(r.out.empty());
-    for (const char* c : {"put ", "get ", "qsize ", "declare ", "delete ", "ls", "ping", "stats"})
+    for (const char* c :
+         {"put ", "get ", "qsize ", "declare ", "delete ", "lock acquire ", "lock release ",
+          "semaphore acquire ", "event wait ", "barrier wait ", "var set ", "var wait ",
+          "counter add ", "publish ", "subscribe ", "rm ", "ls", "ping", "stats"})
       CHECK_THAT(r.err, Catch::Contains(c));
     return r.err;
   };
@@ -523,6 +592,25 @@ SCENARIO("a wrong depot-cli command line exits 2 with the list of commands", "[c
       CHECK_THAT(usage_error({"get", "q", "--timeout", "-1"}), Catch::Contains("'-1'"));
       CHECK_THAT(usage_error({"get", "q", "--count", "0"}), Catch::Contains("--count"));
       CHECK_THAT(usage_error({"-a", "nowhere", "ping"}), Catch::Contains("'nowhere'"));
+      CHECK_THAT(usage_error({"event", "set", "E", "--timeout", "1"}),
+                 Catch::Contains("--timeout"));
+      CHECK_THAT(usage_error({"lock", "acquire", "L", "--hold", "soon"}),
+                 Catch::Contains("--hold") && Catch::Contains("'soon'"));
+      CHECK_THAT(usage_error({"lock", "acquire", "L", "--after", "1"}), Catch::Contains("--after"));
+    }
+  }
+  WHEN("a coordination command is incomplete or its numbers are wrong") {
+    THEN("the message says what is missing") {
+      CHECK_THAT(usage_error({"lock"}),
+                 Catch::Contains("lock needs a subcommand") && Catch::Contains("acquire, release"));
+      CHECK_THAT(usage_error({"lock", "frob", "L"}), Catch::Contains("'lock frob'"));
+      CHECK_THAT(usage_error({"semaphore", "acquire", "S"}),
+                 Catch::Contains("semaphore acquire NAME MAX"));
+      CHECK_THAT(usage_error({"semaphore", "acquire", "S", "0"}), Catch::Contains("MAX"));
+      CHECK_THAT(usage_error({"barrier", "wait", "B", "two"}), Catch::Contains("'two'"));
+      CHECK_THAT(usage_error({"var", "wait", "cfg"}), Catch::Contains("--after"));
+      CHECK_THAT(usage_error({"counter", "add", "c", "1.5"}), Catch::Contains("'1.5'"));
+      CHECK_THAT(usage_error({"publish", "t"}), Catch::Contains("publish TOPIC MESSAGE"));
     }
   }
   WHEN("--help is asked for") {
@@ -532,6 +620,431 @@ SCENARIO("a wrong depot-cli command line exits 2 with the list of commands", "[c
       CHECK(r.err.empty());
       CHECK_THAT(r.out, Catch::StartsWith("usage: depot-cli") && Catch::Contains("Exit codes") &&
                             Catch::Contains("DEPOT_AUTHKEY"));
+    }
+  }
+}
+
+SCENARIO("depot-cli lock acquire prints a fencing token and holds the lock until signalled",
+         "[cli]") {
+  TestManager m;
+  depot::Client client(m.address(), kKey);
+  GIVEN("depot-cli lock acquire holding 'L' (no --hold: until a signal)") {
+    auto holder = m.start({"lock", "acquire", "L"});
+    const auto line = holder->read_line();
+    REQUIRE(line);
+    const uint64_t token = number(*line);
+    REQUIRE(token > 0);
+
+    WHEN("another lock acquire --timeout 0.2 is run") {
+      auto r = m.cli({"lock", "acquire", "L", "--timeout", "0.2"});
+      THEN("it exits 1 with nothing on stdout, naming the lock") {
+        CHECK(r.exit_code == 1);
+        CHECK(r.out.empty());
+        CHECK_THAT(r.err, Catch::StartsWith("depot-cli: ") && Catch::Contains("'L'") &&
+                              Catch::Contains("held"));
+      }
+    }
+    WHEN("another lock acquire --timeout 0 is run") {
+      THEN("it exits 1 at once") {
+        CHECK(m.cli({"lock", "acquire", "L", "--timeout", "0"}).exit_code == 1);
+      }
+    }
+    WHEN("a waiter is parked on the lock") {
+      auto waiter = m.start({"lock", "acquire", "L", "--hold", "0"});
+      REQUIRE(stats_reach(client, "parked", 1));
+
+      AND_WHEN("the holder gets SIGTERM") {
+        holder->signal(SIGTERM);
+        auto h = holder->wait();
+        auto w = waiter->wait();
+        THEN("the holder releases and exits 0; the waiter gets a larger token") {
+          CHECK(h.exit_code == 0);
+          CHECK(h.out == std::to_string(token) + "\n");
+          CHECK(h.err.empty());
+          CHECK(w.exit_code == 0);
+          CHECK(number(lines(w.out).at(0)) > token);
+        }
+      }
+      AND_WHEN("the holder gets SIGINT") {
+        holder->signal(SIGINT);
+        auto h = holder->wait();
+        auto w = waiter->wait();
+        THEN("the same: released, exit 0, the waiter gets it") {
+          CHECK(h.exit_code == 0);
+          CHECK(w.exit_code == 0);
+          CHECK(number(lines(w.out).at(0)) > token);
+        }
+      }
+      AND_WHEN("the holder is killed with SIGKILL") {
+        holder->signal(SIGKILL);
+        auto h = holder->wait();
+        auto w = waiter->wait();
+        THEN("the manager frees the lock with the connection; the waiter gets a larger token") {
+          CHECK(h.exit_code == 128 + SIGKILL);
+          CHECK(w.exit_code == 0);
+          CHECK(number(lines(w.out).at(0)) > token);
+        }
+      }
+      AND_WHEN("the waiter gets SIGTERM before it has the lock") {
+        waiter->signal(SIGTERM);
+        auto w = waiter->wait();
+        THEN("it ends by the signal, holding nothing, and its wait is gone") {
+          CHECK(w.exit_code == 128 + SIGTERM);
+          CHECK(w.out.empty());
+          CHECK(stats_reach(client, "parked", 0));
+        }
+      }
+    }
+  }
+  GIVEN("lock acquire --hold 0") {
+    auto first = m.cli({"lock", "acquire", "L", "--hold", "0"});
+    THEN("it prints a token, releases at once and exits 0") {
+      REQUIRE(first.exit_code == 0);
+      CHECK(first.err.empty());
+      const uint64_t token = number(lines(first.out).at(0));
+      CHECK(token > 0);
+      auto again = m.cli({"lock", "acquire", "L", "--timeout", "0", "--hold", "0.05"});
+      CHECK(again.exit_code == 0);
+      CHECK(number(lines(again.out).at(0)) > token);
+    }
+  }
+  GIVEN("a holder whose lock has a --ttl 0.2 lease, and a waiter") {
+    auto holder = m.start({"lock", "acquire", "L", "--ttl", "0.2"});
+    const auto line = holder->read_line();
+    REQUIRE(line);
+    auto w = m.cli({"lock", "acquire", "L", "--hold", "0"});
+    THEN("the lease ends the hold: the waiter gets the lock with a larger token") {
+      CHECK(w.exit_code == 0);
+      CHECK(number(lines(w.out).at(0)) > number(*line));
+      AND_WHEN("the first holder is then told to release") {
+        holder->signal(SIGTERM);
+        auto h = holder->wait();
+        THEN("its release fails: exit 4, saying the lock was lost") {
+          CHECK(h.exit_code == 4);
+          CHECK_THAT(h.err, Catch::StartsWith("depot-cli: ") && Catch::Contains("'L'") &&
+                                Catch::Contains("not held"));
+        }
+      }
+    }
+  }
+}
+
+SCENARIO("depot-cli lock release frees a lock whoever holds it", "[cli]") {
+  TestManager m;
+  GIVEN("a lock held by depot-cli lock acquire") {
+    auto holder = m.start({"lock", "acquire", "L"});
+    const auto line = holder->read_line();
+    REQUIRE(line);
+    const uint64_t token = number(*line);
+
+    WHEN("lock release is run") {
+      auto r = m.cli({"lock", "release", "L"});
+      THEN("it prints the token it broke, and the lock is free") {
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == std::to_string(token) + "\n");
+        CHECK(r.err.empty());
+        auto next = m.cli({"lock", "acquire", "L", "--timeout", "0", "--hold", "0"});
+        CHECK(next.exit_code == 0);
+        CHECK(number(lines(next.out).at(0)) > token);
+      }
+      AND_WHEN("it is run again") {
+        auto again = m.cli({"lock", "release", "L"});
+        THEN("there is nothing to release: exit 1") {
+          CHECK(again.exit_code == 1);
+          CHECK(again.out.empty());
+          CHECK_THAT(again.err, Catch::Contains("'L'") && Catch::Contains("not held"));
+        }
+      }
+      AND_WHEN("the former holder ends") {
+        holder->signal(SIGTERM);
+        auto h = holder->wait();
+        THEN("its own release fails: exit 4 with the manager's message") {
+          CHECK(h.exit_code == 4);
+          CHECK_THAT(h.err, Catch::StartsWith("depot-cli: ") && Catch::Contains("'L'"));
+        }
+      }
+    }
+  }
+  WHEN("a lock that was never used is released") {
+    auto r = m.cli({"lock", "release", "never"});
+    THEN("exit 1: it is not held") {
+      CHECK(r.exit_code == 1);
+      CHECK_THAT(r.err, Catch::Contains("'never'"));
+    }
+  }
+  WHEN("the name is a queue's") {
+    REQUIRE(m.cli({"put", "q", "x"}).exit_code == 0);
+    auto r = m.cli({"lock", "release", "q"});
+    THEN("exit 4: the wrong type") {
+      CHECK(r.exit_code == 4);
+      CHECK_THAT(r.err, Catch::Contains("'q'"));
+    }
+  }
+}
+
+SCENARIO("depot-cli semaphore acquire holds one of MAX leases", "[cli]") {
+  TestManager m;
+  GIVEN("two holders of a semaphore with MAX 2") {
+    auto a = m.start({"semaphore", "acquire", "S", "2"});
+    auto b = m.start({"semaphore", "acquire", "S", "2"});
+    const auto la = a->read_line();
+    const auto lb = b->read_line();
+    REQUIRE(la);
+    REQUIRE(lb);
+    THEN("each printed its own lease id") {
+      CHECK(number(*la) > 0);
+      CHECK(number(*lb) > 0);
+      CHECK(*la != *lb);
+    }
+    WHEN("a third asks with --timeout 0.2") {
+      auto r = m.cli({"semaphore", "acquire", "S", "2", "--timeout", "0.2"});
+      THEN("it exits 1 naming the semaphore") {
+        CHECK(r.exit_code == 1);
+        CHECK(r.out.empty());
+        CHECK_THAT(r.err, Catch::StartsWith("depot-cli: ") && Catch::Contains("'S'"));
+      }
+    }
+    WHEN("one asks with another MAX") {
+      auto r = m.cli({"semaphore", "acquire", "S", "3", "--timeout", "0"});
+      THEN("the manager refuses: exit 4") {
+        CHECK(r.exit_code == 4);
+        CHECK_THAT(r.err, Catch::Contains("'S'") && Catch::Contains("max 2"));
+      }
+    }
+    WHEN("one holder ends") {
+      a->signal(SIGTERM);
+      CHECK(a->wait().exit_code == 0);
+      THEN("its lease is free again") {
+        auto r = m.cli({"semaphore", "acquire", "S", "2", "--timeout", "0", "--hold", "0"});
+        CHECK(r.exit_code == 0);
+        CHECK(number(lines(r.out).at(0)) > 0);
+      }
+    }
+  }
+}
+
+SCENARIO("depot-cli event set, clear, is-set and wait", "[cli]") {
+  TestManager m;
+  depot::Client client(m.address(), kKey);
+  GIVEN("an event never set") {
+    THEN("is-set exits 1 and wait --timeout 0.2 exits 1") {
+      auto is = m.cli({"event", "is-set", "E"});
+      CHECK(is.exit_code == 1);
+      CHECK_THAT(is.err, Catch::Contains("'E'") && Catch::Contains("not set"));
+      auto w = m.cli({"event", "wait", "E", "--timeout", "0.2"});
+      CHECK(w.exit_code == 1);
+      CHECK_THAT(w.err, Catch::Contains("'E'"));
+    }
+    WHEN("a waiter is parked and the event is set") {
+      auto waiter = m.start({"event", "wait", "E"});
+      REQUIRE(stats_reach(client, "parked", 1));
+      auto set = m.cli({"event", "set", "E"});
+      THEN("the waiter exits 0, and is-set exits 0 until the event is cleared") {
+        CHECK(set.exit_code == 0);
+        CHECK(set.out.empty());
+        auto w = waiter->wait();
+        CHECK(w.exit_code == 0);
+        CHECK(w.out.empty());
+        CHECK(m.cli({"event", "is-set", "E"}).exit_code == 0);
+        CHECK(m.cli({"event", "wait", "E", "--timeout", "0"}).exit_code == 0);
+        CHECK(m.cli({"event", "clear", "E"}).exit_code == 0);
+        CHECK(m.cli({"event", "is-set", "E"}).exit_code == 1);
+      }
+    }
+  }
+}
+
+SCENARIO("depot-cli var set, get, wait and delete with versions", "[cli]") {
+  TestManager m;
+  depot::Client client(m.address(), kKey);
+  GIVEN("a variable set by depot-cli var set") {
+    auto set1 = m.cli({"var", "set", "cfg", "a=1"});
+    REQUIRE(set1.exit_code == 0);
+    const uint64_t v1 = number(lines(set1.out).at(0));
+    REQUIRE(v1 > 0);
+
+    THEN("var get prints the value, and var wait --after 0 the version and the value") {
+      auto g = m.cli({"var", "get", "cfg"});
+      CHECK(g.exit_code == 0);
+      CHECK(g.out == "a=1\n");
+      auto w = m.cli({"var", "wait", "cfg", "--after", "0"});
+      CHECK(w.exit_code == 0);
+      CHECK(w.out == std::to_string(v1) + " a=1\n");
+      CHECK(m.cli({"var", "wait", "cfg", "--after", std::to_string(v1), "--timeout", "0.1"})
+                .exit_code == 1);
+    }
+    WHEN("a var wait --after that version is parked and the value changes") {
+      auto waiter = m.start({"var", "wait", "cfg", "--after", std::to_string(v1)});
+      REQUIRE(stats_reach(client, "parked", 1));
+      auto set2 = m.cli({"var", "set", "cfg", "a=2"});
+      const uint64_t v2 = number(lines(set2.out).at(0));
+      THEN("it prints the new version and value") {
+        CHECK(v2 > v1);
+        auto w = waiter->wait();
+        CHECK(w.exit_code == 0);
+        CHECK(w.out == std::to_string(v2) + " a=2\n");
+      }
+      AND_WHEN("the variable is deleted") {
+        auto del = m.cli({"var", "delete", "cfg"});
+        REQUIRE(del.exit_code == 0);
+        const uint64_t v3 = number(lines(del.out).at(0));
+        THEN("delete printed a newer version; var wait shows the delete as the version alone") {
+          CHECK(v3 > v2);
+          auto w = m.cli({"var", "wait", "cfg", "--after", std::to_string(v2)});
+          CHECK(w.exit_code == 0);
+          CHECK(w.out == std::to_string(v3) + "\n");
+        }
+        THEN("get finds no value and delete nothing to delete: exit 1") {
+          auto g0 = m.cli({"var", "get", "cfg", "--timeout", "0"});
+          CHECK(g0.exit_code == 1);
+          CHECK_THAT(g0.err, Catch::Contains("'cfg'") && Catch::Contains("no value"));
+          CHECK(m.cli({"var", "get", "cfg", "--timeout", "0.1"}).exit_code == 1);
+          auto d = m.cli({"var", "delete", "cfg"});
+          CHECK(d.exit_code == 1);
+          CHECK_THAT(d.err, Catch::Contains("'cfg'"));
+        }
+      }
+    }
+  }
+  GIVEN("a var get without --timeout parked on a variable with no value") {
+    auto getter = m.start({"var", "get", "later"});
+    REQUIRE(stats_reach(client, "parked", 1));
+    WHEN("it is set") {
+      REQUIRE(m.cli({"var", "set", "later", "x y"}).exit_code == 0);
+      THEN("the getter prints the value") {
+        auto g = getter->wait();
+        CHECK(g.exit_code == 0);
+        CHECK(g.out == "x y\n");
+      }
+    }
+  }
+  WHEN("a variable that never existed is deleted") {
+    auto d = m.cli({"var", "delete", "nothing"});
+    THEN("exit 1") {
+      CHECK(d.exit_code == 1);
+      CHECK_THAT(d.err, Catch::Contains("'nothing'"));
+    }
+  }
+}
+
+SCENARIO("depot-cli counter add and get", "[cli]") {
+  TestManager m;
+  WHEN("a counter is added to, also negatively") {
+    auto a = m.cli({"counter", "add", "hits", "5"});
+    auto b = m.cli({"counter", "add", "hits", "-2"});
+    THEN("each prints the new value, and get the current one") {
+      CHECK(a.exit_code == 0);
+      CHECK(a.out == "5\n");
+      CHECK(b.exit_code == 0);
+      CHECK(b.out == "3\n");
+      auto g = m.cli({"counter", "get", "hits"});
+      CHECK(g.exit_code == 0);
+      CHECK(g.out == "3\n");
+    }
+  }
+  WHEN("an add would overflow 64 bits") {
+    REQUIRE(m.cli({"counter", "add", "big", "9223372036854775000"}).exit_code == 0);
+    auto r = m.cli({"counter", "add", "big", "1000"});
+    THEN("it is refused with exit 4 and the counter is unchanged") {
+      CHECK(r.exit_code == 4);
+      CHECK(r.out.empty());
+      CHECK_THAT(r.err, Catch::Contains("'big'") && Catch::Contains("overflow"));
+      CHECK(m.cli({"counter", "get", "big"}).out == "9223372036854775000\n");
+    }
+  }
+}
+
+SCENARIO("depot-cli subscribe prints what depot-cli publish sends, in order", "[cli]") {
+  TestManager m;
+  depot::Client client(m.address(), kKey);
+  GIVEN("depot-cli subscribe --count 2 running") {
+    auto sub = m.start({"subscribe", "news", "--count", "2"});
+    // Ready when it says so on stderr (after that no message can miss it), and the manager
+    // agrees.
+    const auto ready = sub->read_err_line();
+    REQUIRE(ready);
+    CHECK_THAT(*ready, Catch::Contains("subscribed") && Catch::Contains("'news'"));
+    REQUIRE(stats_reach(client, "subscriptions", 1));
+
+    WHEN("two messages are published") {
+      auto p1 = m.cli({"publish", "news", "first"});
+      auto p2 = m.cli({"publish", "news", "second message"});
+      THEN("each publish counted one receiver; the subscriber printed both and exited 0") {
+        CHECK(p1.exit_code == 0);
+        CHECK(p1.out == "1\n");
+        CHECK(p2.out == "1\n");
+        auto r = sub->wait();
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "first\nsecond message\n");
+        CHECK(stats_reach(client, "subscriptions", 0));
+      }
+    }
+  }
+  GIVEN("depot-cli subscribe to a pattern, without --count") {
+    auto sub = m.start({"subscribe", "sensors.*"});
+    REQUIRE(sub->read_err_line());
+    WHEN("a matching message is published, and the subscriber gets SIGTERM") {
+      CHECK(m.cli({"publish", "sensors.t1", "21.5"}).out == "1\n");
+      CHECK(m.cli({"publish", "other", "x"}).out == "0\n");
+      const auto line = sub->read_line();
+      sub->signal(SIGTERM);
+      auto r = sub->wait();
+      THEN("it printed the message and exits 0") {
+        CHECK(line == std::optional<std::string>("21.5"));
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "21.5\n");
+      }
+    }
+  }
+  WHEN("nothing is published within subscribe --timeout 0.2") {
+    auto r = m.cli({"subscribe", "quiet", "--timeout", "0.2"});
+    THEN("it exits 1") {
+      CHECK(r.exit_code == 1);
+      CHECK(r.out.empty());
+      CHECK_THAT(r.err, Catch::Contains("'quiet'") && Catch::Contains("timeout"));
+    }
+  }
+}
+
+SCENARIO("depot-cli barrier wait lets PARTIES processes through together", "[cli]") {
+  TestManager m;
+  WHEN("two depot-cli barrier wait B 2 run") {
+    auto a = m.start({"barrier", "wait", "B", "2"});
+    auto b = m.start({"barrier", "wait", "B", "2"});
+    auto ra = a->wait();
+    auto rb = b->wait();
+    THEN("both exit 0 and print the arrival indexes 0 and 1") {
+      CHECK(ra.exit_code == 0);
+      CHECK(rb.exit_code == 0);
+      CHECK(std::set<std::string>{ra.out, rb.out} == std::set<std::string>{"0\n", "1\n"});
+    }
+  }
+  WHEN("a lone party times out") {
+    auto r = m.cli({"barrier", "wait", "T", "2", "--timeout", "0.1"});
+    THEN("it exits 1; the barrier is broken (exit 4) until barrier reset") {
+      CHECK(r.exit_code == 1);
+      CHECK_THAT(r.err, Catch::Contains("'T'"));
+      auto broken = m.cli({"barrier", "wait", "T", "2", "--timeout", "5"});
+      CHECK(broken.exit_code == 4);
+      CHECK_THAT(broken.err, Catch::Contains("broken"));
+      CHECK(m.cli({"barrier", "reset", "T"}).exit_code == 0);
+    }
+  }
+}
+
+SCENARIO("depot-cli rm deletes any object", "[cli]") {
+  TestManager m;
+  GIVEN("a variable") {
+    REQUIRE(m.cli({"var", "set", "x", "1"}).exit_code == 0);
+    WHEN("it is removed") {
+      auto r = m.cli({"rm", "x"});
+      THEN("its type is printed; removing it again is exit 4") {
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "variable\n");
+        auto again = m.cli({"rm", "x"});
+        CHECK(again.exit_code == 4);
+        CHECK_THAT(again.err, Catch::Contains("'x'"));
+      }
     }
   }
 }

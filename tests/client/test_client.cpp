@@ -265,20 +265,14 @@ SCENARIO("a client killed while parked on get does not swallow the next item", "
   TestManager m;
   Client c(m.address, m.authkey);
   GIVEN("another process parked on get") {
-    pid_t child = ::fork();
-    if (child == 0) {
-      try {
-        Client victim(m.address, m.authkey);
-        victim.queue<std::string>("precious").get();
-      } catch (...) {
-      }
-      ::_exit(0);
-    }
+    // A separate program (fork + exec): a forked copy of this process, which runs a manager
+    // thread, could inherit a lock that thread holds.
+    test::Process victim(
+        {test::bin("tests/coord/depot-test-helper"), "park-get", m.address, m.authkey, "precious"});
     REQUIRE(test::eventually([&] { return has_getter(c, "precious"); }));
     WHEN("it is killed with SIGKILL and an item is put") {
-      ::kill(child, SIGKILL);
-      int st;
-      ::waitpid(child, &st, 0);
+      victim.kill(SIGKILL);
+      victim.wait();
       c.queue<std::string>("precious").put("the only copy");
       THEN("the item is still there for the next get") {
         REQUIRE(c.queue<std::string>("precious").get(5s) == "the only copy");

@@ -2,6 +2,7 @@
 // against a real manager, including processes that die while holding things.
 #include <catch2/catch.hpp>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -18,46 +19,21 @@ using test::TestManager;
 
 namespace {
 
-// A pipe a forked child writes one line to, and the parent reads.
-struct Pipe {
-  int fd[2];
-  Pipe() { REQUIRE(::pipe(fd) == 0); }
-  ~Pipe() {
-    ::close(fd[0]);
-    ::close(fd[1]);
-  }
-  void write_line(const std::string& s) {
-    std::string l = s + "\n";
-    (void)!::write(fd[1], l.data(), l.size());
-  }
-  std::string read_line() {
-    std::string out;
-    char c;
-    pollfd p{fd[0], POLLIN, 0};
-    while (::poll(&p, 1, 10'000) > 0 && ::read(fd[0], &c, 1) == 1 && c != '\n') out += c;
-    return out;
-  }
-};
-
-// Forks a child that runs `body` and exits; returns its pid.
-template <class F>
-pid_t spawn(F&& body) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int code = 0;
-    try {
-      body();
-    } catch (...) {
-      code = 1;
-    }
-    ::_exit(code);
-  }
-  return pid;
+// Starts depot-test-helper (tests/coord/coord_helper.cpp) as another process.
+std::unique_ptr<test::Process> helper(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {test::bin("tests/coord/depot-test-helper")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return std::make_unique<test::Process>(argv);
 }
 
-void reap(pid_t pid) {
-  int st;
-  ::waitpid(pid, &st, 0);
+// The first line the helper printed, once it has printed one.
+std::string first_line(test::Process& p) {
+  REQUIRE(
+      test::eventually([&] { return p.out().find('\n') != std::string::npos || !p.running(); }));
+  INFO("helper stderr: " << p.err());
+  const std::string out = p.out();
+  REQUIRE(out.find('\n') != std::string::npos);
+  return out.substr(0, out.find('\n'));
 }
 
 std::string state_of(Client& c, const std::string& name) {
@@ -123,13 +99,8 @@ SCENARIO("a reentrant lock counts the same thread's holds", "[coord][net]") {
 SCENARIO("a lock holder killed with SIGKILL releases its lock to a waiter in another process",
          "[coord][net]") {
   TestManager m;
-  Pipe pipe;
-  pid_t child = spawn([&] {
-    Client c(m.address, m.authkey);
-    pipe.write_line(std::to_string(c.lock("shared").acquire()));
-    for (;;) ::pause();
-  });
-  const uint64_t child_token = std::stoull(pipe.read_line());
+  auto child = helper({"hold-lock", m.address, m.authkey, "shared"});
+  const uint64_t child_token = std::stoull(first_line(*child));
   Client me(m.address, m.authkey);
   auto lock = me.lock("shared");
   REQUIRE_FALSE(lock.try_acquire());
@@ -137,33 +108,28 @@ SCENARIO("a lock holder killed with SIGKILL releases its lock to a waiter in ano
   std::thread waiter([&] { mine = lock.acquire(20s); });
   REQUIRE(test::eventually(
       [&] { return state_of(me, "shared").find("waiters=1") != std::string::npos; }));
-  ::kill(child, SIGKILL);
-  reap(child);
+  child->kill(SIGKILL);
+  child->wait();
   waiter.join();
   REQUIRE(mine);
   REQUIRE(*mine > child_token);
 }
 
-SCENARIO("a frozen holder loses its lock after the session lease; a busy one keeps it",
+SCENARIO("a frozen holder loses its lock after the session lease but a busy one keeps it",
          "[coord][net]") {
   TestManager m("k", [](ManagerOptions& o) { o.session_lease = 400ms; });
   GIVEN("a holder stopped with SIGSTOP (no requests, no heartbeats)") {
-    Pipe pipe;
-    pid_t child = spawn([&] {
-      Client c(m.address, "k");
-      pipe.write_line(std::to_string(c.lock("frozen").acquire()));
-      for (;;) ::pause();
-    });
-    const uint64_t frozen_token = std::stoull(pipe.read_line());
-    ::kill(child, SIGSTOP);
+    auto child = helper({"hold-lock", m.address, "k", "frozen"});
+    const uint64_t frozen_token = std::stoull(first_line(*child));
+    child->kill(SIGSTOP);
     Client me(m.address, "k");
     THEN("a waiter gets the lock once the lease passes") {
       auto got = me.lock("frozen").acquire(20s);
       REQUIRE(got);
       REQUIRE(*got > frozen_token);
     }
-    ::kill(child, SIGKILL);
-    reap(child);
+    child->kill(SIGKILL);
+    child->wait();
   }
   GIVEN("a holder that computes for several leases without calling the manager") {
     Client holder(m.address, "k");
@@ -191,43 +157,56 @@ SCENARIO("a lock lease TTL frees a hung holder's lock", "[coord][net]") {
   REQUIRE_THROWS_AS(la.release(), NotOwnerError);
 }
 
+SCENARIO("a lock guard whose hold was lost does not terminate the program", "[coord][net]") {
+  TestManager m;
+  Client a(m.address, m.authkey), b(m.address, m.authkey);
+  auto la = a.lock("guarded");
+  la.lease(50ms);
+  {
+    std::scoped_lock guard(la);
+    auto t = b.lock("guarded").acquire(10s);  // granted once the lease ran out
+    REQUIRE(t);
+  }  // the guard's unlock finds the hold gone: recorded, not thrown
+  REQUIRE_THAT(la.unlock_error(), Catch::Contains("lock 'guarded'"));
+  REQUIRE_THROWS_AS(la.release(), NotOwnerError);
+}
+
 SCENARIO("50 contending processes: never two inside the critical section", "[coord][net][slow]") {
   TestManager m;
   constexpr int kProcs = 50, kRounds = 10;
-  // Shared memory the test itself uses to check exclusion, independent of depot.
+  // Shared memory the test itself uses to check exclusion, independent of depot: a file the
+  // helpers map too.
   struct Shared {
     std::atomic<int> inside;
     std::atomic<int> violations;
     long unprotected_count;  // incremented without atomics: exact only under mutual exclusion
   };
+  const std::string path = "/tmp/depot-contend-" + std::to_string(::getpid());
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::ftruncate(fd, sizeof(Shared)) == 0);
   auto* sh = static_cast<Shared*>(
-      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+      ::mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
   REQUIRE(sh != MAP_FAILED);
   new (sh) Shared{{0}, {0}, 0};
-  std::vector<pid_t> kids;
+  std::vector<std::unique_ptr<test::Process>> kids;
   for (int p = 0; p < kProcs; ++p)
-    kids.push_back(spawn([&] {
-      Client c(m.address, m.authkey);
-      auto lock = c.lock("critical");
-      for (int i = 0; i < kRounds; ++i) {
-        std::scoped_lock guard(lock);
-        if (sh->inside.fetch_add(1) != 0) sh->violations.fetch_add(1);
-        const long v = sh->unprotected_count;
-        std::this_thread::yield();  // widen the window a race would need
-        sh->unprotected_count = v + 1;
-        sh->inside.fetch_sub(1);
-      }
-    }));
+    kids.push_back(
+        helper({"contend", m.address, m.authkey, "critical", std::to_string(kRounds), path}));
   int failed = 0;
-  for (pid_t k : kids) {
-    int st;
-    ::waitpid(k, &st, 0);
-    failed += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  for (auto& k : kids) {
+    const int code = k->wait(std::chrono::seconds(120));
+    if (code != 0) {
+      ++failed;
+      WARN("helper exited " << code << ": " << k->err());
+    }
   }
   REQUIRE(failed == 0);
   REQUIRE(sh->violations.load() == 0);
   REQUIRE(sh->unprotected_count == kProcs * kRounds);
   ::munmap(sh, sizeof(Shared));
+  ::close(fd);
+  ::unlink(path.c_str());
 }
 
 SCENARIO("a semaphore bounds concurrent leases and returns a dead session's", "[coord][net]") {
@@ -248,17 +227,11 @@ SCENARIO("a semaphore bounds concurrent leases and returns a dead session's", "[
     REQUIRE(b.semaphore("slots", 2).try_acquire());
   }
   THEN("a dead holder's leases come back") {
-    Pipe pipe;
-    pid_t child = spawn([&] {
-      Client c(m.address, m.authkey);
-      c.semaphore("pool", 1).acquire();
-      pipe.write_line("held");
-      for (;;) ::pause();
-    });
-    REQUIRE(pipe.read_line() == "held");
+    auto child = helper({"hold-sem", m.address, m.authkey, "pool", "1"});
+    REQUIRE(first_line(*child) == "held");
     REQUIRE_FALSE(b.semaphore("pool", 1).try_acquire());
-    ::kill(child, SIGKILL);
-    reap(child);
+    child->kill(SIGKILL);
+    child->wait();
     REQUIRE(b.semaphore("pool", 1).acquire(10s));
   }
 }
@@ -304,13 +277,8 @@ SCENARIO("a barrier releases its parties together and breaks when one dies", "[c
     }
   }
   WHEN("one party dies while the others wait") {
-    Pipe pipe;
-    pid_t child = spawn([&] {
-      Client c(m.address, m.authkey);
-      pipe.write_line("waiting");
-      c.barrier("doomed", 3).wait();
-    });
-    REQUIRE(pipe.read_line() == "waiting");
+    auto child = helper({"barrier", m.address, m.authkey, "doomed", "3"});
+    REQUIRE(first_line(*child) == "waiting");
     Client me(m.address, m.authkey);
     std::string error;
     std::thread t([&] {
@@ -322,8 +290,8 @@ SCENARIO("a barrier releases its parties together and breaks when one dies", "[c
     });
     REQUIRE(test::eventually(
         [&] { return state_of(me, "doomed").find("waiting=2") != std::string::npos; }));
-    ::kill(child, SIGKILL);
-    reap(child);
+    child->kill(SIGKILL);
+    child->wait();
     t.join();
     THEN("the survivor gets BrokenError saying why, until reset") {
       REQUIRE(error.find("disconnected") != std::string::npos);
@@ -418,6 +386,57 @@ SCENARIO("published messages reach every subscriber in order, patterns included"
     pattern.unsubscribe();
     REQUIRE(test::eventually([&] { return pub.list().empty(); }));
     REQUIRE(pub.topic<int>("sensors.temp").publish(5) == 0);
+  }
+}
+
+SCENARIO("a subscription made while messages flow receives the first one delivered to it",
+         "[coord][net][pubsub]") {
+  TestManager m;
+  Client sub(m.address, m.authkey);
+  std::atomic<bool> stop{false};
+  std::atomic<uint32_t> last_receivers{1};
+  std::mutex mu;
+  std::vector<int> first_delivered;  // per round: the first value publish() says reached it
+  std::thread publisher([&] {
+    Client p(m.address, m.authkey);
+    uint32_t before = 0;
+    for (int v = 0; !stop; ++v) {
+      const uint32_t n = p.topic<int>("stream").publish(v);
+      if (n == 1 && before == 0) {
+        std::lock_guard lk(mu);
+        first_delivered.push_back(v);
+      }
+      before = n;
+      last_receivers = n;
+    }
+  });
+  struct Join {  // stops the publisher however the scenario ends
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop = true;
+      t.join();
+    }
+  } join{stop, publisher};
+  constexpr int kRounds = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    // The publisher has seen this subscriber gone, so the next "1" starts this round.
+    REQUIRE(test::eventually([&] { return last_receivers == 0; }));
+    std::optional<Message<int>> first;
+    {
+      auto s = sub.topic<int>("stream").subscribe();
+      first = s.next(10s);
+      REQUIRE(first);
+      auto second = s.next(10s);  // and the ones after follow without a gap
+      REQUIRE(second);
+      REQUIRE(second->value == first->value + 1);
+    }  // unsubscribed
+    REQUIRE(test::eventually([&] {
+      std::lock_guard lk(mu);
+      return first_delivered.size() > static_cast<size_t>(round);
+    }));
+    std::lock_guard lk(mu);
+    REQUIRE(first->value == first_delivered[round]);
   }
 }
 

@@ -7,6 +7,8 @@
 //   <!-- frame: NAME -->  then a ```hex block holding one whole frame
 //   <!-- bytes: NAME -->  then a ```hex block holding a byte string (the HMAC inputs/outputs)
 //   <!-- table: NAME -->  then a Markdown table: first column the value, second the `NAME`
+//                         (frame kinds, status codes, opcodes, push codes, slow-subscriber
+//                         policies)
 // Inside a hex block everything after '#' is a comment; the rest must be two-digit hex bytes
 // separated by white space. Markers and blocks may be indented (inside list items).
 #include <catch2/catch.hpp>
@@ -24,7 +26,10 @@
 #include <vector>
 
 #include "auth/auth.h"
+#include "manager/manager.h"
 #include "protocol/frame.h"
+#include "queue/registry.h"
+#include "queue/topic.h"
 
 namespace {
 
@@ -33,6 +38,7 @@ using depot::auth::Nonce;
 using depot::proto::FrameBuilder;
 using depot::proto::FrameKind;
 using depot::proto::Op;
+using depot::proto::Push;
 
 constexpr const char* kDocPath = DEPOT_SOURCE_DIR "/docs/protocol.md";
 
@@ -244,6 +250,19 @@ uint8_t code(Status s) {
   return static_cast<uint8_t>(s);
 }
 
+// Tokens, lease ids, versions and subscription ids in the examples. They come from the
+// registry's one counter (Registry::next_token), which starts at the wall clock in
+// nanoseconds; the document's examples start it at 2025-11-22 00:00 UTC.
+constexpr uint64_t kTokenBase = 1763769600000000000ull;
+uint64_t tok(uint64_t n) {
+  return kTokenBase + n;
+}
+
+// A PUSH frame, as Session::pump_pushes builds it: the id is the subscription's.
+std::string push(Push type, uint64_t subscription, const Body& body) {
+  return build(FrameKind::PUSH, static_cast<uint8_t>(type), subscription, body);
+}
+
 // The handshake example: key "abc", server nonce 00..1f, client nonce 20..3f.
 const std::string kKey = "abc";
 
@@ -318,9 +337,10 @@ std::map<std::string, std::string> expected_examples() {
   frame("PING reply", whole(FrameKind::REPLY, code(Status::OK), 1, "ping"));
   frame("STATS request", whole(FrameKind::REQUEST, code(Op::STATS), 2));
   frame("STATS reply", reply(Status::OK, 2, [](FrameBuilder& b) {
-          b.str(R"({"version":"1","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
+          b.str(R"({"version":"2","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
                 R"("connections_total":1,"auth_failures":0,"requests":3,"protocol_errors":0,)"
-                R"("objects":1,"parked":0})");
+                R"("objects":1,"parked":0,"sessions_holding":0,"subscriptions":0,)"
+                R"("pubsub_buffered_bytes":0})");
         }));
   frame("LIST request", whole(FrameKind::REQUEST, code(Op::LIST), 3));
   frame("LIST reply", reply(Status::OK, 3, [](FrameBuilder& b) {
@@ -368,6 +388,110 @@ std::map<std::string, std::string> expected_examples() {
   frame("QUEUE_DELETE reply", reply(Status::OK, 10, [](FrameBuilder& b) { b.u64(1); }));
   frame("QUEUE_DELETE reply NOT_FOUND",
         error_reply(Status::NOT_FOUND, 10, "queue 'tasks' does not exist; nothing to delete"));
+
+  // HEARTBEAT (no reply, id 0 as client/client.cpp's keep_alive sends it) and DELETE, as
+  // manager/server.cpp (Server::dispatch) and manager/coord_ops.cpp (handle_delete) do them.
+  frame("HEARTBEAT request", whole(FrameKind::REQUEST, code(Op::HEARTBEAT), 0));
+  frame("DELETE request", request(Op::DELETE, 13, [](FrameBuilder& b) { b.str("tasks"); }));
+  frame("DELETE reply", reply(Status::OK, 13, [](FrameBuilder& b) { b.str("queue"); }));
+  frame("DELETE reply NOT_FOUND",
+        error_reply(Status::NOT_FOUND, 13, "no object named 'tasks'; nothing to delete"));
+
+  // Locks and semaphores (manager/coord_ops.cpp, queue/lock.cpp, queue/semaphore.cpp).
+  frame("LOCK_ACQUIRE request", request(Op::LOCK_ACQUIRE, 14, [](FrameBuilder& b) {
+          b.str("db").u8(0).u64(1).i64(5000).i64(30000);
+        }));
+  frame("LOCK_ACQUIRE reply",
+        reply(Status::OK, 14, [](FrameBuilder& b) { b.u64(tok(17)).u32(1); }));
+  frame("LOCK_ACQUIRE reply TIMEOUT",
+        error_reply(Status::TIMEOUT, 14, "lock 'db' was still held when the timeout passed"));
+  frame("LOCK_RELEASE request",
+        request(Op::LOCK_RELEASE, 15, [](FrameBuilder& b) { b.str("db").u64(tok(17)); }));
+  frame("LOCK_RELEASE reply",
+        reply(Status::OK, 15, [](FrameBuilder& b) { b.u32(0).u64(tok(17)); }));
+  frame("LOCK_RELEASE reply NOT_OWNER",
+        error_reply(Status::NOT_OWNER, 15,
+                    "lock 'db' is held under another fencing token (yours was " +
+                        std::to_string(tok(17)) +
+                        "); its lease may have expired or its session ended, so another holder "
+                        "may have it"));
+  frame("LOCK_RELEASE forced request",
+        request(Op::LOCK_RELEASE, 16, [](FrameBuilder& b) { b.str("db").u64(0); }));
+  frame("LOCK_RELEASE forced reply",
+        reply(Status::OK, 16, [](FrameBuilder& b) { b.u32(0).u64(tok(21)); }));
+  frame("SEM_ACQUIRE request", request(Op::SEM_ACQUIRE, 17, [](FrameBuilder& b) {
+          b.str("slots").u32(3).i64(proto::kNoWait);
+        }));
+  frame("SEM_ACQUIRE reply", reply(Status::OK, 17, [](FrameBuilder& b) { b.u64(tok(22)); }));
+  frame("SEM_ACQUIRE reply TIMEOUT",
+        error_reply(Status::TIMEOUT, 17,
+                    "semaphore 'slots' has no lease for a new acquire (3 of 3 held, 0 waiting)"));
+  frame("SEM_RELEASE request",
+        request(Op::SEM_RELEASE, 18, [](FrameBuilder& b) { b.str("slots").u64(tok(22)); }));
+  frame("SEM_RELEASE reply", whole(FrameKind::REPLY, code(Status::OK), 18));
+
+  // Events and barriers (queue/event.cpp).
+  frame("EVENT_SET request", request(Op::EVENT_SET, 19, [](FrameBuilder& b) { b.str("ready"); }));
+  frame("EVENT_SET reply", whole(FrameKind::REPLY, code(Status::OK), 19));
+  frame("EVENT_WAIT request",
+        request(Op::EVENT_WAIT, 20, [](FrameBuilder& b) { b.str("ready").i64(2000); }));
+  frame("EVENT_WAIT reply", whole(FrameKind::REPLY, code(Status::OK), 20));
+  frame("EVENT_WAIT reply TIMEOUT",
+        error_reply(Status::TIMEOUT, 20, "event 'ready' was not set before the timeout"));
+  frame("BARRIER_WAIT request",
+        request(Op::BARRIER_WAIT, 21, [](FrameBuilder& b) { b.str("start").u32(3).i64(10000); }));
+  frame("BARRIER_WAIT reply", reply(Status::OK, 21, [](FrameBuilder& b) { b.u32(2); }));
+  frame("BARRIER_WAIT reply BROKEN",
+        error_reply(Status::BROKEN, 21,
+                    "barrier 'start' is broken: a party timed out; reset it to use it again"));
+
+  // Variables and counters (queue/variable.cpp).
+  frame("VAR_SET request",
+        request(Op::VAR_SET, 22, [](FrameBuilder& b) { b.str("config").str("v=1"); }));
+  frame("VAR_SET reply", reply(Status::OK, 22, [](FrameBuilder& b) { b.u64(tok(30)); }));
+  frame("VAR_GET request",
+        request(Op::VAR_GET, 23, [](FrameBuilder& b) { b.str("config").i64(proto::kNoWait); }));
+  frame("VAR_GET reply",
+        reply(Status::OK, 23, [](FrameBuilder& b) { b.u64(tok(30)).u8(1).str("v=1"); }));
+  frame("VAR_GET reply NOT_FOUND",
+        error_reply(Status::NOT_FOUND, 23, "variable 'config' has no value"));
+  frame("VAR_CAS request",
+        request(Op::VAR_CAS, 24, [](FrameBuilder& b) { b.str("config").u64(tok(30)).str("v=2"); }));
+  frame("VAR_CAS reply", reply(Status::OK, 24, [](FrameBuilder& b) { b.u8(1).u64(tok(31)); }));
+  frame("VAR_CAS reply not swapped",
+        reply(Status::OK, 24, [](FrameBuilder& b) { b.u8(0).u64(tok(31)); }));
+  frame("VAR_WAIT request", request(Op::VAR_WAIT, 25, [](FrameBuilder& b) {
+          b.str("config").u64(tok(31)).i64(proto::kWaitForever);
+        }));
+  frame("VAR_WAIT reply",
+        reply(Status::OK, 25, [](FrameBuilder& b) { b.u64(tok(32)).u8(1).str("v=3"); }));
+  frame("VAR_DELETE request",
+        request(Op::VAR_DELETE, 26, [](FrameBuilder& b) { b.str("config"); }));
+  frame("VAR_DELETE reply", reply(Status::OK, 26, [](FrameBuilder& b) { b.u8(1).u64(tok(33)); }));
+  frame("COUNTER_ADD request",
+        request(Op::COUNTER_ADD, 27, [](FrameBuilder& b) { b.str("hits").i64(5); }));
+  frame("COUNTER_ADD reply", reply(Status::OK, 27, [](FrameBuilder& b) { b.i64(5); }));
+
+  // Pub/sub (manager/coord_ops.cpp, queue/topic.cpp) and the push of manager/server.cpp.
+  frame("SUBSCRIBE request", request(Op::SUBSCRIBE, 28, [](FrameBuilder& b) {
+          b.str("sensors.*").u32(0).u8(static_cast<uint8_t>(depot::SlowPolicy::DROP_OLDEST));
+        }));
+  frame("SUBSCRIBE reply", reply(Status::OK, 28, [](FrameBuilder& b) { b.u64(tok(34)); }));
+  frame("SUBSCRIBE reply BAD_REQUEST",
+        error_reply(Status::BAD_REQUEST, 28,
+                    "unknown slow-subscriber policy 3 (0 drop oldest, 1 drop newest, 2 "
+                    "disconnect)"));
+  frame("PUBLISH request",
+        request(Op::PUBLISH, 29, [](FrameBuilder& b) { b.str("sensors.temp").str("21.5"); }));
+  frame("PUBLISH reply", reply(Status::OK, 29, [](FrameBuilder& b) { b.u32(1); }));
+  frame("PUSH MESSAGE", push(Push::MESSAGE, tok(34),
+                             [](FrameBuilder& b) { b.str("sensors.temp").u64(0).str("21.5"); }));
+  frame("UNSUBSCRIBE request",
+        request(Op::UNSUBSCRIBE, 30, [](FrameBuilder& b) { b.u64(tok(34)); }));
+  frame("UNSUBSCRIBE reply", whole(FrameKind::REPLY, code(Status::OK), 30));
+  frame("UNSUBSCRIBE reply NOT_FOUND",
+        error_reply(Status::NOT_FOUND, 30,
+                    "no subscription " + std::to_string(tok(34)) + " on this connection"));
   return e;
 }
 
@@ -456,6 +580,8 @@ SCENARIO("every frame example in docs/protocol.md is one whole frame to the deco
           if (d.header.kind == FrameKind::REPLY) CHECK(depot::status_known(d.header.code));
           if (d.header.kind == FrameKind::REQUEST && b.name != "unknown opcode request")
             CHECK(!depot::proto::op_name(d.header.code).empty());
+          if (d.header.kind == FrameKind::PUSH)
+            CHECK(d.header.code == static_cast<uint8_t>(Push::MESSAGE));
         }
       }
     }
@@ -578,6 +704,93 @@ SCENARIO("the document's tables of frame kinds, status codes and opcodes match p
         }
         CHECK(rows == ops);
       }
+    }
+    WHEN("the push code table is read") {
+      const Table* t = find_table("push codes");
+      REQUIRE(t);
+      std::vector<std::string> bad;
+      const auto rows = table_values(*t, bad);
+      THEN("it lists every Push of frame.h with its value") {
+        CHECK(bad.empty());
+        const std::map<unsigned, std::string> pushes = {
+            {static_cast<unsigned>(Push::MESSAGE), "MESSAGE"},
+        };
+        CHECK(rows == pushes);
+      }
+    }
+    WHEN("the slow-subscriber policy table is read") {
+      const Table* t = find_table("slow-subscriber policies");
+      REQUIRE(t);
+      std::vector<std::string> bad;
+      const auto rows = table_values(*t, bad);
+      THEN("it lists every SlowPolicy of queue/topic.h with its value") {
+        CHECK(bad.empty());
+        using depot::SlowPolicy;
+        const std::map<unsigned, std::string> policies = {
+            {static_cast<unsigned>(SlowPolicy::DROP_OLDEST), "DROP_OLDEST"},
+            {static_cast<unsigned>(SlowPolicy::DROP_NEWEST), "DROP_NEWEST"},
+            {static_cast<unsigned>(SlowPolicy::DISCONNECT), "DISCONNECT"},
+        };
+        CHECK(rows == policies);
+      }
+    }
+  }
+}
+
+SCENARIO("the pub/sub examples fit together as a client decodes them", "[protocol]") {
+  GIVEN("the document's SUBSCRIBE reply, PUBLISH request and PUSH MESSAGE frames") {
+    REQUIRE(doc().found);
+    const Block* sub_reply = find_block("frame", "SUBSCRIBE reply");
+    const Block* publish = find_block("frame", "PUBLISH request");
+    const Block* message = find_block("frame", "PUSH MESSAGE");
+    REQUIRE(sub_reply);
+    REQUIRE(publish);
+    REQUIRE(message);
+    const auto max = depot::proto::kDefaultMaxFrame;
+    const auto s = depot::proto::decode(sub_reply->bytes.data(), sub_reply->bytes.size(), max);
+    const auto p = depot::proto::decode(publish->bytes.data(), publish->bytes.size(), max);
+    const auto m = depot::proto::decode(message->bytes.data(), message->bytes.size(), max);
+    REQUIRE(s.status == depot::proto::DecodeStatus::OK);
+    REQUIRE(p.status == depot::proto::DecodeStatus::OK);
+    REQUIRE(m.status == depot::proto::DecodeStatus::OK);
+    WHEN("the push is read as client/client.cpp's dispatch_push reads it") {
+      depot::proto::Reader r(m.body);
+      const auto topic = r.str();
+      const uint64_t dropped = r.u64();
+      const auto payload = r.str();
+      REQUIRE(r.at_end());
+      THEN("it is a MESSAGE for the subscription the SUBSCRIBE reply returned") {
+        CHECK(m.header.kind == FrameKind::PUSH);
+        CHECK(m.header.code == static_cast<uint8_t>(Push::MESSAGE));
+        depot::proto::Reader sr(s.body);
+        CHECK(m.header.id == sr.u64());
+        CHECK(sr.at_end());
+        CHECK(dropped == 0);
+      }
+      THEN("it carries the topic and payload of the PUBLISH request") {
+        depot::proto::Reader pr(p.body);
+        CHECK(topic == pr.str());
+        CHECK(payload == pr.str());
+        CHECK(pr.at_end());
+      }
+    }
+  }
+}
+
+SCENARIO("the defaults docs/protocol.md states are the code's", "[protocol]") {
+  GIVEN("the manager's and the pub/sub defaults") {
+    const depot::ManagerOptions o;
+    const depot::RegistryLimits limits;
+    THEN("they are the numbers the document gives") {
+      CHECK(o.session_lease == std::chrono::milliseconds(10000));  // AUTH_OK example, limits
+      CHECK(o.handshake_timeout == std::chrono::milliseconds(10000));
+      CHECK(o.max_connections == 10000);
+      CHECK(o.max_frame == depot::proto::kDefaultMaxFrame);
+      CHECK(depot::proto::kDefaultMaxFrame == 67108864);
+      CHECK(limits.max_objects == 1000000);
+      CHECK(limits.max_waiters_per_object == 100000);
+      CHECK(depot::PubSub::kDefaultBuffer == 1024);  // SUBSCRIBE buffer 0
+      CHECK(depot::PubSub::kMaxBuffer == 1000000);
     }
   }
 }

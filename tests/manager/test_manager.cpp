@@ -364,3 +364,23 @@ SCENARIO("STATS reports the manager's counters", "[net]") {
   REQUIRE(json.find("\"connections\":1") != std::string::npos);
   REQUIRE(json.find("\"requests\":1") != std::string::npos);
 }
+
+SCENARIO("the manager's sockets are not inherited by programs its process starts", "[net]") {
+  TestManager m;
+  RawConn c(m.manager->port());
+  c.handshake(m.authkey);
+  // Every descriptor of this process that is a socket bound to the manager's port, or
+  // accepted on it, must be close-on-exec.
+  int checked = 0;
+  for (int fd = 3; fd < 1024; ++fd) {
+    sockaddr_storage sa{};
+    socklen_t len = sizeof sa;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0 || sa.ss_family != AF_INET)
+      continue;
+    if (ntohs(reinterpret_cast<sockaddr_in*>(&sa)->sin_port) != m.manager->port()) continue;
+    if (fd == c.fd()) continue;  // the test's own client socket
+    ++checked;
+    REQUIRE((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  }
+  REQUIRE(checked >= 2);  // the listener and the accepted session
+}

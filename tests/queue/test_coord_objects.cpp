@@ -311,9 +311,9 @@ SCENARIO("a counter adds atomically and refuses to overflow", "[coord]") {
   REQUIRE(c->add(5, sat) == 5);
   REQUIRE(c->add(-2, sat) == 3);
   REQUIRE_FALSE(sat);
-  c->add(INT64_MAX, sat);
+  REQUIRE(c->add(INT64_MAX, sat) == 3);  // would overflow: refused, unchanged
   REQUIRE(sat);
-  REQUIRE(c->value() == INT64_MAX);
+  REQUIRE(c->value() == 3);
 }
 
 namespace {
@@ -374,5 +374,55 @@ SCENARIO("pub/sub delivers to exact and pattern subscribers, in order, within a 
     REQUIRE(ps.subscribe(1, "", 1, SlowPolicy::DROP_OLDEST, &sink, err) == 0);
     REQUIRE(ps.subscribe(1, "x", PubSub::kMaxBuffer + 1, SlowPolicy::DROP_OLDEST, &sink, err) == 0);
     REQUIRE(ps.subscribe(1, "x", 1, static_cast<SlowPolicy>(9), &sink, err) == 0);
+  }
+}
+
+SCENARIO("regressions found in review of the coordination objects", "[coord]") {
+  Registry reg;
+  WHEN("a lock held with a TTL is deleted") {
+    LockObject* lock = make<LockObject>(reg, "ttl-held", false);
+    Grants g;
+    lock->acquire(forever(1), 0, 100ms, g.fn());
+    REQUIRE(reg.timer_count() == 1);
+    THEN("its timer goes with it (no double free) and the session holds nothing") {
+      REQUIRE(reg.erase("ttl-held") == Status::OK);
+      REQUIRE(reg.timer_count() == 0);
+      REQUIRE(reg.sessions_holding() == 0);
+      REQUIRE(reg.expire(Clock::now() + 1h) == 0);
+    }
+  }
+  WHEN("a session with two parties waiting at one barrier ends") {
+    BarrierObject* b = make<BarrierObject>(reg, "twice", 3u);
+    int failed = 0;
+    auto fn = [&](Status s, uint32_t, std::string_view) { failed += s != Status::OK; };
+    b->wait(forever(1), fn);
+    b->wait(forever(1), fn);
+    reg.drop_session(1);  // cancelling one breaks the barrier and ends the other
+    THEN("both are gone, without touching a freed waiter") {
+      REQUIRE(b->waiter_count() == 0);
+      REQUIRE(reg.waiters().size() == 0);
+      REQUIRE(b->broken());
+    }
+  }
+  WHEN("a lock is taken with a TTL too large for the clock") {
+    LockObject* lock = make<LockObject>(reg, "long", false);
+    Grants g;
+    lock->acquire(forever(1), 0, std::chrono::milliseconds(INT64_MAX), g.fn());
+    THEN("it is a hold without a lease, not one that ends at once") {
+      REQUIRE(reg.timer_count() == 0);
+      reg.expire(Clock::now() + 24h);
+      REQUIRE(lock->held());
+    }
+  }
+  WHEN("a compare_and_set names the version a delete made") {
+    VariableObject* v = make<VariableObject>(reg, "cfg");
+    v->set("a");
+    v->erase_value();
+    const uint64_t deleted_at = v->version();
+    uint64_t version = 0;
+    THEN("it matches, as it would for any other change") {
+      REQUIRE(v->compare_and_set(deleted_at, "b", version));
+      REQUIRE(version > deleted_at);
+    }
   }
 }
