@@ -164,11 +164,8 @@ bool demo(const std::string& address, const std::string& authkey, long n_watcher
 
 int main(int argc, char** argv) {
   // Without --address this program runs a manager of its own; then it needs no key.
-  bool have_address = false;
-  for (int i = 1; i < argc; ++i)
-    have_address = have_address || std::strcmp(argv[i], "--address") == 0;
-  if (!have_address) ::setenv("DEPOT_AUTHKEY", "config-watch-sample", 0);
-  const auto args = sample::parse(argc, argv, kUsage);
+  auto args = sample::parse(argc, argv, kUsage, {}, /*may_embed=*/true);
+  const bool have_address = args.address_given;
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // whole lines, even when redirected
   const auto values = split(args.get("values", "log=info,log=debug,workers=8"));
   const std::string role = args.get("role", "");
@@ -193,17 +190,8 @@ int main(int argc, char** argv) {
       return 2;
     }
 
-    std::unique_ptr<depot::Manager> manager;
-    std::string address = args.address;
-    if (!have_address) {  // embed a manager on a free port
-      depot::ManagerOptions opts;
-      opts.address = "127.0.0.1:0";
-      opts.authkey = args.authkey;
-      depot::log::set_level(depot::log::Level::WARN);
-      manager = std::make_unique<depot::Manager>(opts);
-      manager->start();
-      address = manager->address();
-    }
+    auto manager = sample::embed_unless_address_given(args);  // none given: run our own
+    const std::string address = args.address;
     return demo(address, args.authkey, args.num("watchers", 3), values) ? 0 : 1;
   } catch (const depot::Error& e) {
     std::fprintf(stderr, "config_watch: %s\n", e.what());

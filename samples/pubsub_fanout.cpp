@@ -167,25 +167,12 @@ int run(const std::string& address, const std::string& authkey, long n_subscribe
 
 int main(int argc, char** argv) {
   // Without --address this program runs a manager of its own; then it needs no key.
-  bool have_address = false;
-  for (int i = 1; i < argc; ++i)
-    have_address = have_address || std::strcmp(argv[i], "--address") == 0;
-  if (!have_address) ::setenv("DEPOT_AUTHKEY", "pubsub-fanout-sample", 0);
-  const auto args = sample::parse(argc, argv, kUsage);
+  auto args = sample::parse(argc, argv, kUsage, {}, /*may_embed=*/true);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // whole lines, even when redirected
 
   try {
-    std::unique_ptr<depot::Manager> manager;
-    std::string address = args.address;
-    if (!have_address) {  // embed a manager on a free port
-      depot::ManagerOptions opts;
-      opts.address = "127.0.0.1:0";
-      opts.authkey = args.authkey;
-      depot::log::set_level(depot::log::Level::WARN);
-      manager = std::make_unique<depot::Manager>(opts);
-      manager->start();
-      address = manager->address();
-    }
+    auto manager = sample::embed_unless_address_given(args);  // none given: run our own
+    const std::string address = args.address;
     return run(address, args.authkey, args.num("subscribers", 3), args.num("messages", 5));
   } catch (const std::exception& e) {  // depot::Error, or what a callback threw
     std::fprintf(stderr, "pubsub_fanout: %s\n", e.what());

@@ -5,13 +5,17 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
+
+#include "manager/manager.h"
 
 namespace sample {
 
 struct Args {
   std::string address = "127.0.0.1:5000";
+  bool address_given = false;  // --address was on the command line
   std::string authkey;
   std::map<std::string, std::string> extra;  // other --name value pairs; flags map to "1"
   bool has(const std::string& k) const { return extra.count(k) != 0; }
@@ -24,9 +28,11 @@ struct Args {
   }
 };
 
-// `flags` lists options that take no value (e.g. "--embedded").
+// `flags` lists options that take no value (e.g. "--embedded"). With `may_embed`, a program
+// given no --address runs a manager of its own (embed_unless_address_given) and so needs
+// no key from the user.
 inline Args parse(int argc, char** argv, const std::string& usage,
-                  std::initializer_list<std::string> flags = {}) {
+                  std::initializer_list<std::string> flags = {}, bool may_embed = false) {
   Args a;
   std::string key_file;
   for (int i = 1; i < argc; ++i) {
@@ -47,9 +53,10 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       std::exit(2);
     }
     std::string v = argv[++i];
-    if (k == "--address")
+    if (k == "--address") {
       a.address = v;
-    else if (k == "--authkey")
+      a.address_given = true;
+    } else if (k == "--authkey")
       a.authkey = v;
     else if (k == "--authkey-file")
       key_file = v;
@@ -66,12 +73,28 @@ inline Args parse(int argc, char** argv, const std::string& usage,
   }
   if (a.authkey.empty())
     if (const char* e = std::getenv("DEPOT_AUTHKEY")) a.authkey = e;
+  if (a.authkey.empty() && may_embed && !a.address_given) a.authkey = "depot-sample-key";
   if (a.authkey.empty()) {
     std::cerr << "no authkey: pass --authkey KEY, --authkey-file FILE or set DEPOT_AUTHKEY\n"
               << usage;
     std::exit(2);
   }
   return a;
+}
+
+// When no --address was given, starts a manager inside this process on a free port (so the
+// sample runs anywhere) and points a.address at it; the manager stops when the returned
+// pointer goes away. Returns nullptr when an address was given.
+inline std::unique_ptr<depot::Manager> embed_unless_address_given(Args& a) {
+  if (a.address_given) return nullptr;
+  depot::ManagerOptions opts;
+  opts.address = "127.0.0.1:0";
+  opts.authkey = a.authkey;
+  depot::log::set_level(depot::log::Level::WARN);
+  auto manager = std::make_unique<depot::Manager>(opts);
+  manager->start();
+  a.address = manager->address();
+  return manager;
 }
 
 }  // namespace sample
