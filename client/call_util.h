@@ -9,8 +9,16 @@
 
 namespace depot::detail {
 
+// A timeout beyond a century is "forever": adding it to the clock would overflow, and
+// nanoseconds::max() is a natural way to write "no limit".
+inline Timeout normalize(Timeout t) {
+  if (t && *t > std::chrono::hours(24 * 365 * 100)) return std::nullopt;
+  return t;
+}
+
 // Wire timeout: -1 forever, 0 no wait, else milliseconds rounded up.
 inline int64_t wire_ms(Timeout t) {
+  t = normalize(t);
   if (!t) return proto::kWaitForever;
   if (t->count() <= 0) return 0;
   return (t->count() + 999'999) / 1'000'000;
@@ -19,6 +27,7 @@ inline int64_t wire_ms(Timeout t) {
 // CallOptions for a wait that may be sent again after a reconnect: `encode(timeout_ms)`
 // rebuilds its body with the time it has left.
 inline CallOptions wait_options(Timeout t, std::function<std::string(int64_t)> encode) {
+  t = normalize(t);
   CallOptions o;
   if (t) o.deadline = std::chrono::steady_clock::now() + *t;
   auto deadline = o.deadline;

@@ -482,10 +482,10 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
                              std::optional<SteadyClock::time_point> deadline,
                              bool fail_on_deadline) {
   // TimePoint::max() = no limit (a wait without a deadline).
-  const auto give_up =
-      deadline ? *deadline + (fail_on_deadline ? opt.reply_grace : SteadyClock::duration::zero())
-               : SteadyClock::time_point::max();
-  const bool bounded = deadline.has_value();
+  const auto grace =
+      fail_on_deadline ? SteadyClock::duration(opt.reply_grace) : SteadyClock::duration::zero();
+  const bool bounded = deadline.has_value() && *deadline < SteadyClock::time_point::max() - grace;
+  const auto give_up = bounded ? *deadline + grace : SteadyClock::time_point::max();
   auto spin_until = SteadyClock::now() + opt.spin;
   char tmp[64 * 1024];
   for (;;) {
@@ -786,7 +786,19 @@ void RawSubscription::subscribe_on_current() {
   }
   proto::Reader r(reply);
   const uint64_t id = r.u64();
-  std::lock_guard lk(im.mu);
+  std::unique_lock lk(im.mu);
+  if (st_->closed) {  // unsubscribed while this SUBSCRIBE was in flight: undo it
+    if (--im.subscribing == 0) {
+      im.orphans.clear();
+      im.orphan_count = 0;
+    }
+    lk.unlock();
+    try {
+      client_->request(proto::Op::UNSUBSCRIBE, BodyWriter().u64(id).take());
+    } catch (const Error&) {  // the session's end removes it anyway
+    }
+    return;
+  }
   if (st_->id) im.subs.erase(st_->id);
   st_->id = id;
   st_->conn = im.conn;
@@ -809,7 +821,8 @@ void RawSubscription::subscribe_on_current() {
 std::optional<RawMessage> RawSubscription::next(Timeout timeout) {
   Client::Impl& im = *client_->impl_;
   std::optional<SteadyClock::time_point> deadline;
-  if (timeout) deadline = SteadyClock::now() + *timeout;
+  if (timeout && *timeout <= std::chrono::hours(24 * 365 * 100))  // beyond: forever
+    deadline = SteadyClock::now() + *timeout;
   for (;;) {
     std::shared_ptr<Conn> c;
     bool stale;

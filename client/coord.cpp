@@ -17,7 +17,7 @@ struct LockState {
   bool reentrant;
   std::chrono::milliseconds ttl{0};
   std::mutex mu;
-  std::unordered_map<std::thread::id, uint64_t> tokens;  // each thread's hold
+  std::unordered_map<uint64_t, uint64_t> tokens;  // each thread's hold, by thread_owner()
   std::string unlock_error;
 };
 
@@ -26,7 +26,7 @@ struct SemaphoreState {
   std::string name;
   uint32_t max;
   std::mutex mu;
-  std::unordered_map<std::thread::id, std::vector<uint64_t>> leases;
+  std::unordered_map<uint64_t, std::vector<uint64_t>> leases;  // by thread_owner()
   std::string unlock_error;
 };
 
@@ -97,7 +97,7 @@ const std::string& Lock::name() const {
 
 uint64_t Lock::token() const {
   std::lock_guard lk(st_->mu);
-  auto it = st_->tokens.find(std::this_thread::get_id());
+  auto it = st_->tokens.find(thread_owner());
   return it == st_->tokens.end() ? 0 : it->second;
 }
 
@@ -124,7 +124,7 @@ std::optional<uint64_t> Lock::acquire_for(Timeout timeout) {
   if (r.status != Status::OK) throw_reply(r);
   const uint64_t token = u64_of(r);
   std::lock_guard lk(st_->mu);
-  st_->tokens[std::this_thread::get_id()] = token;
+  st_->tokens[thread_owner()] = token;
   return token;
 }
 
@@ -142,7 +142,7 @@ void Lock::release() {
   uint64_t token;
   {
     std::lock_guard lk(st_->mu);
-    auto it = st_->tokens.find(std::this_thread::get_id());
+    auto it = st_->tokens.find(thread_owner());
     if (it == st_->tokens.end())
       throw NotOwnerError(Status::NOT_OWNER,
                           "lock '" + st_->name + "' is not held by this thread; acquire it first");
@@ -153,11 +153,11 @@ void Lock::release() {
   std::lock_guard lk(st_->mu);
   if (r.status == Status::OK) {
     proto::Reader rd(r.body);
-    if (rd.u32() == 0) st_->tokens.erase(std::this_thread::get_id());
+    if (rd.u32() == 0) st_->tokens.erase(thread_owner());
     return;
   }
   if (r.status == Status::NOT_OWNER || r.status == Status::NOT_FOUND)
-    st_->tokens.erase(std::this_thread::get_id());
+    st_->tokens.erase(thread_owner());
   throw_reply(r);
 }
 
@@ -197,7 +197,7 @@ std::optional<uint64_t> Semaphore::acquire_for(Timeout timeout) {
   if (r.status != Status::OK) throw_reply(r);
   const uint64_t lease = u64_of(r);
   std::lock_guard lk(st_->mu);
-  st_->leases[std::this_thread::get_id()].push_back(lease);
+  st_->leases[thread_owner()].push_back(lease);
   return lease;
 }
 
@@ -215,7 +215,7 @@ void Semaphore::release() {
   uint64_t lease;
   {
     std::lock_guard lk(st_->mu);
-    auto it = st_->leases.find(std::this_thread::get_id());
+    auto it = st_->leases.find(thread_owner());
     if (it == st_->leases.end() || it->second.empty())
       throw NotOwnerError(
           Status::NOT_OWNER,

@@ -328,6 +328,7 @@ void Session::flush() {
     if (pushes_pending()) mark_dirty();
     if (read_paused_) {
       read_paused_ = false;
+      last_rx_ = std::chrono::steady_clock::now();  // its heartbeats waited unread: not silent
       wait_readable();
     }
     return;
@@ -355,6 +356,7 @@ void Session::on_write_done(const boost::system::error_code& ec, size_t) {
   if (!out_.empty() || state_ == State::CLOSING || pushes_pending()) mark_dirty();
   if (state_ == State::READY || state_ == State::HANDSHAKE) {
     read_paused_ = false;
+    last_rx_ = std::chrono::steady_clock::now();  // its heartbeats waited unread: not silent
     wait_readable();
   }
 }

@@ -261,6 +261,25 @@ SCENARIO("an event set by one client wakes waiters in others", "[coord][net]") {
   REQUIRE_FALSE(a.event("go").is_set());
 }
 
+SCENARIO("a wait with the largest timeout waits forever instead of overflowing", "[coord][net]") {
+  TestManager m;
+  Client c(m.address, m.authkey), setter(m.address, m.authkey);
+  std::atomic<bool> woke{false};
+  std::thread t([&] { woke = c.event("forever").wait(std::chrono::nanoseconds::max()); });
+  REQUIRE(test::eventually(
+      [&] { return state_of(setter, "forever").find("waiters=1") != std::string::npos; }));
+  // Meanwhile the same client's other calls work: no reconnect storm, no failed calls.
+  for (int i = 0; i < 50; ++i) c.counter("calls").add(1);
+  setter.event("forever").set();
+  t.join();
+  REQUIRE(woke);
+  REQUIRE(c.connections() == 1);
+  REQUIRE(c.counter("calls").value() == 50);
+  auto sub = c.topic<int>("t").subscribe();
+  setter.topic<int>("t").publish(7);
+  REQUIRE(sub.next(std::chrono::nanoseconds::max())->value == 7);
+}
+
 SCENARIO("a barrier releases its parties together and breaks when one dies", "[coord][net]") {
   TestManager m;
   WHEN("three clients wait") {
