@@ -88,15 +88,9 @@ void handle_sem_acquire(Server& srv, Session& s, const proto::Header& h, std::st
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u32 max, i64 timeout_ms")) return;
   if (max == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "a semaphore needs max >= 1");
-  SemaphoreObject* sem = open_object<SemaphoreObject>(srv, s, h, name, [&] {
-    return std::make_unique<SemaphoreObject>(srv.registry(), std::string(name), max);
-  });
+  SemaphoreObject* sem = open_fixed<SemaphoreObject>(
+      srv, s, h, name, max, [](auto& o) { return o.max(); }, "max");
   if (!sem) return;
-  if (sem->max() != max)
-    return s.reply_error(h.id, Status::BAD_REQUEST,
-                         "semaphore '" + std::string(name) + "' exists with max " +
-                             std::to_string(sem->max()) + ", not " + std::to_string(max) +
-                             "; use the same max or delete it first");
   sem->acquire(make_wait(s, timeout),
                [&s, id = h.id](Status st, uint64_t lease, std::string_view msg) {
                  if (st != Status::OK) return s.reply_error(id, st, msg);
@@ -166,15 +160,9 @@ void handle_barrier_wait(Server& srv, Session& s, const proto::Header& h, std::s
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u32 parties, i64 timeout_ms")) return;
   if (parties == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "a barrier needs parties >= 1");
-  BarrierObject* b = open_object<BarrierObject>(srv, s, h, name, [&] {
-    return std::make_unique<BarrierObject>(srv.registry(), std::string(name), parties);
-  });
+  BarrierObject* b = open_fixed<BarrierObject>(
+      srv, s, h, name, parties, [](auto& o) { return o.parties(); }, "parties");
   if (!b) return;
-  if (b->parties() != parties)
-    return s.reply_error(h.id, Status::BAD_REQUEST,
-                         "barrier '" + std::string(name) + "' exists for " +
-                             std::to_string(b->parties()) + " parties, not " +
-                             std::to_string(parties) + "; use the same count or delete it first");
   b->wait(make_wait(s, timeout), [&s, id = h.id](Status st, uint32_t index, std::string_view msg) {
     if (st != Status::OK) return s.reply_error(id, st, msg);
     auto fb = s.begin_reply(id);

@@ -31,6 +31,24 @@ T* open_object(Server& srv, Session& s, const proto::Header& h, std::string_view
   return r.value;
 }
 
+// Opens the T named in a request, creating it with `param` (a semaphore's max, a barrier's
+// parties), which is fixed from then on: a request naming another value is refused, so two
+// programs cannot silently disagree about it. `current` reads the object's value; `what`
+// names it in the message.
+template <class T, class P, class Get>
+T* open_fixed(Server& srv, Session& s, const proto::Header& h, std::string_view name, P param,
+              Get&& current, const char* what) {
+  T* obj = open_object<T>(srv, s, h, name, [&] {
+    return std::make_unique<T>(srv.registry(), std::string(name), param);
+  });
+  if (!obj || current(*obj) == param) return obj;
+  s.reply_error(h.id, Status::BAD_REQUEST,
+                std::string(T::kTypeName) + " '" + std::string(name) + "' exists with " + what +
+                    " " + std::to_string(current(*obj)) + ", not " + std::to_string(param) +
+                    "; use the same " + what + " or delete it first");
+  return nullptr;
+}
+
 // An existing T, or nullptr after replying NOT_FOUND / WRONG_TYPE.
 template <class T>
 T* find_object(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
