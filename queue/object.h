@@ -97,9 +97,6 @@ class WaiterTable {
   Waiter* due(TimePoint now) const;
   // Any one waiter parked by a session, or nullptr.
   Waiter* first_of_session(SessionId s) const;
-  // Every waiter parked by a session (copy: the caller removes them).
-  std::vector<Waiter*> of_session(SessionId s) const;
-  std::vector<Waiter*> all() const;
 
  private:
   std::multimap<TimePoint, Waiter*> deadlines_;

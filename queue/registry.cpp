@@ -61,18 +61,6 @@ Waiter* WaiterTable::first_of_session(SessionId s) const {
   return it == by_session_.end() || it->second.empty() ? nullptr : *it->second.begin();
 }
 
-std::vector<Waiter*> WaiterTable::of_session(SessionId s) const {
-  auto it = by_session_.find(s);
-  if (it == by_session_.end()) return {};
-  return {it->second.begin(), it->second.end()};
-}
-
-std::vector<Waiter*> WaiterTable::all() const {
-  std::vector<Waiter*> out;
-  for (auto& [s, set] : by_session_) out.insert(out.end(), set.begin(), set.end());
-  return out;
-}
-
 uint64_t Registry::initial_token() {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::system_clock::now().time_since_epoch());

@@ -2,13 +2,12 @@
 // --authkey-file FILE, or the DEPOT_AUTHKEY environment variable.
 #pragma once
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 
+#include "auth/auth.h"
 #include "manager/manager.h"
 
 namespace sample {
@@ -64,13 +63,14 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       a.extra[k.substr(2)] = v;
   }
   if (!key_file.empty()) {
-    std::ifstream f(key_file);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    a.authkey = ss.str();
-    while (!a.authkey.empty() && (a.authkey.back() == '\n' || a.authkey.back() == '\r'))
-      a.authkey.pop_back();
+    try {
+      a.authkey = depot::auth::read_key_file(key_file);  // as depot-manager reads it
+    } catch (const std::exception& e) {
+      std::cerr << e.what() << "\n" << usage;
+      std::exit(2);
+    }
   }
+
   if (a.authkey.empty())
     if (const char* e = std::getenv("DEPOT_AUTHKEY")) a.authkey = e;
   if (a.authkey.empty() && may_embed && !a.address_given) a.authkey = "depot-sample-key";

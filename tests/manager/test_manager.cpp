@@ -12,20 +12,6 @@ using test::TestManager;
 
 namespace {
 
-std::string body_put(std::string_view name, std::string_view item, int64_t timeout = 0) {
-  std::string out;
-  char b[8];
-  proto::store_u32(b, static_cast<uint32_t>(name.size()));
-  out.append(b, 4);
-  out.append(name);
-  proto::store_u64(b, static_cast<uint64_t>(timeout));
-  out.append(b, 8);
-  proto::store_u32(b, static_cast<uint32_t>(item.size()));
-  out.append(b, 4);
-  out.append(item);
-  return out;
-}
-
 std::string body_get(std::string_view name, int64_t timeout) {
   std::string out;
   char b[8];
@@ -34,6 +20,16 @@ std::string body_get(std::string_view name, int64_t timeout) {
   out.append(name);
   proto::store_u64(b, static_cast<uint64_t>(timeout));
   out.append(b, 8);
+  return out;
+}
+
+// QUEUE_PUT's body is QUEUE_GET's (name, timeout) followed by the item.
+std::string body_put(std::string_view name, std::string_view item, int64_t timeout = 0) {
+  std::string out = body_get(name, timeout);
+  char b[4];
+  proto::store_u32(b, static_cast<uint32_t>(item.size()));
+  out.append(b, 4);
+  out.append(item);
   return out;
 }
 
