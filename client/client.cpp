@@ -36,6 +36,7 @@ enum : uint32_t {
   kDone = 1,     // reply (or loss) recorded
   kResend = 2,   // connection lost before a reissuable wait delivered: send it again
   kRead = 3,     // handed the reader role: read replies for everyone
+  kIdle = 4,     // in flight, but its thread waits on another call first (call_many)
 };
 
 std::string errno_text(int e) {
@@ -706,6 +707,63 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
     }
     rebuilt = options.rebuild(SteadyClock::now());  // kResend
     body = rebuilt;
+  }
+}
+
+std::vector<Reply> Client::call_many(
+    const std::vector<std::pair<proto::Op, std::string>>& requests) {
+  Impl& im = *impl_;
+  std::vector<Reply> out;
+  if (requests.empty()) return out;
+  const auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  for (;;) {
+    std::shared_ptr<Conn> c = im.ensure_connected(give_up);
+    bool idle;
+    {
+      std::lock_guard lk(im.mu);
+      idle = im.pending.empty();
+    }
+    if (idle && peer_closed(c->fd)) {
+      im.fail(c, "the manager closed the connection");
+      continue;
+    }
+    const size_t n = requests.size();
+    auto pcs = std::make_unique<PendingCall[]>(n);
+    // Only the call its thread sleeps on may be handed the reader role (hand_on): the others
+    // stay kIdle until their turn, or a wake-up would go to a slot nobody watches.
+    for (size_t i = 0; i < n; ++i) pcs[i].state.store(kIdle, std::memory_order_relaxed);
+    std::string frames;
+    const uint64_t first = im.next_id.fetch_add(n, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i)
+      proto::append_frame(frames, proto::FrameKind::REQUEST,
+                          static_cast<uint8_t>(requests[i].first), first + i, requests[i].second);
+    {
+      std::lock_guard lk(im.mu);
+      if (im.conn != c) continue;
+      for (size_t i = 0; i < n; ++i) im.pending.emplace(first + i, &pcs[i]);
+    }
+    bool sent;
+    {
+      std::lock_guard wl(c->write_mu);
+      sent = send_all(c->fd, frames.data(), frames.size());
+    }
+    im.note_send();
+    if (!sent) im.fail(c, "sending failed: " + errno_text(errno));
+    std::string lost;
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t idle = kIdle;
+      pcs[i].state.compare_exchange_strong(idle, kWaiting, std::memory_order_acq_rel);
+      im.wait_reply(c, pcs[i], std::nullopt);
+      if (pcs[i].lost && lost.empty()) lost = pcs[i].lost_reason;
+      out.push_back(std::move(pcs[i].reply));
+    }
+    if (!lost.empty())
+      throw ConnectionError(Status::OK, "the connection to " + im.where() + " was lost while " +
+                                            std::to_string(n) +
+                                            " pipelined requests were in flight (" + lost +
+                                            "); some may have taken effect");
+    return out;
   }
 }
 

@@ -143,6 +143,10 @@ class Client {
   // Sends one request and waits for its reply; returns it whatever its status. Throws
   // ConnectionError only.
   Reply call(proto::Op op, std::string_view body, const CallOptions& options = {});
+  // Sends several requests in one write and waits for all their replies, in order: one round
+  // trip for the lot. Not re-sent after a reconnect (throws ConnectionError, and some may
+  // have taken effect).
+  std::vector<Reply> call_many(const std::vector<std::pair<proto::Op, std::string>>& requests);
   // As call(), but throws the status' exception unless OK; returns the body.
   std::string request(proto::Op op, std::string_view body, const CallOptions& options = {});
 

@@ -80,6 +80,117 @@ std::vector<std::string> RawQueue::get_many(size_t max, Timeout timeout) {
   return out;
 }
 
+void RawQueue::configure(const QueueConfig& c) {
+  client_->request(proto::Op::QUEUE_CONFIGURE,
+                   BodyWriter()
+                       .str(name_)
+                       .u64(static_cast<uint64_t>(std::max<int64_t>(c.visibility.count(), 1)))
+                       .u32(c.max_deliveries)
+                       .u64(static_cast<uint64_t>(std::max<int64_t>(c.dedup_window.count(), 0)))
+                       .str(c.dead_letter)
+                       .take());
+}
+
+bool RawQueue::put(std::string_view item, const PutOptions& o, Timeout timeout) {
+  Reply r = client_->call(proto::Op::QUEUE_PUT_EX,
+                          BodyWriter()
+                              .str(name_)
+                              .i64(wire_ms(timeout))
+                              .u32(static_cast<uint32_t>(o.priority))
+                              .u64(static_cast<uint64_t>(std::max<int64_t>(o.delay.count(), 0)))
+                              .str(o.dedup_id)
+                              .str(item)
+                              .take());
+  if (r.status != Status::OK) throw_reply(r);
+  proto::Reader rd(r.body);
+  return rd.u8() != 0;
+}
+
+namespace {
+int64_t visibility_ms(std::optional<std::chrono::milliseconds> v) {
+  return v ? std::max<int64_t>(v->count(), 1) : -1;
+}
+}  // namespace
+
+std::vector<RawReservation> RawQueue::reserve_many(size_t max, Timeout timeout,
+                                                   std::optional<std::chrono::milliseconds> vis) {
+  if (max == 0) return {};
+  const int64_t ms = wire_ms(timeout);
+  const auto n = static_cast<uint32_t>(std::min<size_t>(max, UINT32_MAX));
+  const int64_t v = visibility_ms(vis);
+  auto encode = [this, n, v](int64_t t) {
+    return BodyWriter().str(name_).u32(n).i64(t).i64(v).take();
+  };
+  Reply r =
+      ms == 0 ? client_->call(proto::Op::QUEUE_RESERVE, encode(0))
+              : client_->call(proto::Op::QUEUE_RESERVE, encode(ms), wait_options(timeout, encode));
+  if (r.status == Status::EMPTY) {
+    if (ms == 0) return {};
+    throw TimeoutError(Status::TIMEOUT, "queue '" + name_ + "' stayed empty until the timeout");
+  }
+  if (r.status != Status::OK) throw_reply(r);
+  proto::Reader rd(r.body);
+  uint32_t count = rd.u32();
+  std::vector<RawReservation> out;
+  out.reserve(std::min<uint32_t>(count, 1 << 16));
+  for (uint32_t i = 0; i < count && rd.ok(); ++i) {
+    RawReservation x;
+    x.id = rd.u64();
+    x.deliveries = rd.u32();
+    x.item = rd.str();
+    out.push_back(std::move(x));
+  }
+  if (!rd.at_end())
+    throw ProtocolError(Status::BAD_REQUEST, "malformed QUEUE_RESERVE reply for '" + name_ + "'");
+  return out;
+}
+
+RawReservation RawQueue::reserve(Timeout timeout, std::optional<std::chrono::milliseconds> vis) {
+  auto v = reserve_many(1, timeout, vis);
+  if (v.empty()) throw EmptyError(Status::EMPTY, "queue '" + name_ + "' is empty");
+  return std::move(v.front());
+}
+
+std::optional<RawReservation> RawQueue::try_reserve(std::optional<std::chrono::milliseconds> vis) {
+  auto v = reserve_many(1, std::chrono::nanoseconds(0), vis);
+  if (v.empty()) return std::nullopt;
+  return std::move(v.front());
+}
+
+size_t RawQueue::ack_many(const std::vector<uint64_t>& ids) {
+  BodyWriter w;
+  w.str(name_).u32(static_cast<uint32_t>(ids.size()));
+  for (uint64_t id : ids) w.u64(id);
+  std::string body = client_->request(proto::Op::QUEUE_ACK, w.view());
+  proto::Reader rd(body);
+  return rd.u32();
+}
+
+bool RawQueue::ack(uint64_t id) {
+  return ack_many({id}) == 1;
+}
+
+NackResult RawQueue::nack(uint64_t id, std::chrono::milliseconds delay) {
+  Reply r = client_->call(proto::Op::QUEUE_NACK,
+                          BodyWriter()
+                              .str(name_)
+                              .u64(id)
+                              .u64(static_cast<uint64_t>(std::max<int64_t>(delay.count(), 0)))
+                              .take());
+  if (r.status == Status::NOT_FOUND) return NackResult::NotHeld;
+  if (r.status != Status::OK) throw_reply(r);
+  proto::Reader rd(r.body);
+  return rd.u8() == 2 ? NackResult::DeadLettered : NackResult::Requeued;
+}
+
+bool RawQueue::touch(uint64_t id, std::optional<std::chrono::milliseconds> vis) {
+  Reply r = client_->call(proto::Op::QUEUE_TOUCH,
+                          BodyWriter().str(name_).u64(id).i64(visibility_ms(vis)).take());
+  if (r.status == Status::NOT_FOUND) return false;
+  if (r.status != Status::OK) throw_reply(r);
+  return true;
+}
+
 QueueSize RawQueue::size() {
   std::string body = client_->request(proto::Op::QUEUE_SIZE, BodyWriter().str(name_).take());
   proto::Reader rd(body);

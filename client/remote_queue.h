@@ -29,6 +29,42 @@ struct QueueOptions {
   uint64_t maxsize = 0;  // 0 = unbounded
 };
 
+// Reliable delivery settings of a queue (RawQueue::configure), applied to reservations made
+// from then on.
+struct QueueConfig {
+  std::chrono::milliseconds visibility{30'000};  // a reservation's deadline unless reserve() says
+  uint32_t max_deliveries = 0;  // 0: redeliver forever; n: after n deliveries, dead-letter it
+  std::chrono::milliseconds dedup_window{300'000};  // how long a dedup id is remembered
+  std::string dead_letter;                          // empty: "<queue>.dead"
+};
+
+// Per-item options of a put.
+struct PutOptions {
+  int32_t priority = 0;                // lower first; FIFO within a priority
+  std::chrono::milliseconds delay{0};  // not handed out before this passes
+  std::string dedup_id;  // a second put with this id within the dedup window is not enqueued
+};
+
+// An item handed out by reserve(): ack(id) when done with it, or nack(id) to give it back.
+struct RawReservation {
+  uint64_t id = 0;
+  uint32_t deliveries = 0;  // 1 the first time; more when a consumer died or nacked it
+  std::string item;
+};
+
+template <class T>
+struct Reservation {
+  uint64_t id = 0;
+  uint32_t deliveries = 0;
+  T value{};
+};
+
+enum class NackResult : uint8_t {
+  Requeued = 1,      // back at the head of the queue (or delayed)
+  DeadLettered = 2,  // delivered max_deliveries times: moved to the dead-letter queue
+  NotHeld = 3,       // already acked, expired or given back with its session
+};
+
 struct QueueSize {
   uint64_t size = 0;
   uint64_t maxsize = 0;
@@ -51,6 +87,31 @@ class RawQueue {
   // possibly with none.
   std::vector<std::string> get_many(size_t max, Timeout timeout = std::nullopt);
   QueueSize size();
+
+  // Reliable delivery (docs/queues.md). configure() sets the queue's reservation settings.
+  void configure(const QueueConfig& config);
+  // Put with a priority, delay or dedup id; false when the dedup id was already seen.
+  bool put(std::string_view item, const PutOptions& options, Timeout timeout = std::nullopt);
+  // Takes the head item as a reservation, waiting as get() does (TimeoutError). The item
+  // comes back to the queue unless ack()ed before `visibility` (default: the queue's) or
+  // before this client's session ends.
+  RawReservation reserve(Timeout timeout = std::nullopt,
+                         std::optional<std::chrono::milliseconds> visibility = std::nullopt);
+  std::optional<RawReservation> try_reserve(
+      std::optional<std::chrono::milliseconds> visibility = std::nullopt);
+  // 1..max reservations in one round trip (none if the timeout is zero and nothing is there).
+  std::vector<RawReservation> reserve_many(
+      size_t max, Timeout timeout = std::nullopt,
+      std::optional<std::chrono::milliseconds> visibility = std::nullopt);
+  // True if the reservation was still held (the item is now gone for good).
+  bool ack(uint64_t reservation_id);
+  size_t ack_many(const std::vector<uint64_t>& reservation_ids);
+  NackResult nack(uint64_t reservation_id,
+                  std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // Extends a reservation's deadline (a long task); false if it is no longer held.
+  bool touch(uint64_t reservation_id,
+             std::optional<std::chrono::milliseconds> visibility = std::nullopt);
+
   // Deletes the queue and its items (returns how many); parked requests get NotFoundError.
   uint64_t destroy();
   const std::string& name() const { return name_; }
@@ -103,6 +164,29 @@ class RemoteQueue {
     return decode_all(raw_.get_many(max, std::chrono::nanoseconds(0)));
   }
 
+  // Reliable delivery: see RawQueue.
+  bool put(const T& v, const PutOptions& options) { return raw_.put(Codec<T>::encode(v), options); }
+  Reservation<T> reserve() { return typed(raw_.reserve()); }
+  template <class Rep, class Period>
+  Reservation<T> reserve(std::chrono::duration<Rep, Period> timeout,
+                         std::optional<std::chrono::milliseconds> visibility = std::nullopt) {
+    return typed(
+        raw_.reserve(std::chrono::duration_cast<std::chrono::nanoseconds>(timeout), visibility));
+  }
+  std::optional<Reservation<T>> try_reserve() {
+    auto r = raw_.try_reserve();
+    if (!r) return std::nullopt;
+    return typed(std::move(*r));
+  }
+  bool ack(uint64_t id) { return raw_.ack(id); }
+  NackResult nack(uint64_t id, std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
+    return raw_.nack(id, delay);
+  }
+  bool touch(uint64_t id, std::optional<std::chrono::milliseconds> visibility = std::nullopt) {
+    return raw_.touch(id, visibility);
+  }
+  void configure(const QueueConfig& c) { raw_.configure(c); }
+
   size_t qsize() { return raw_.size().size; }
   bool empty() { return qsize() == 0; }
   bool full() {
@@ -120,6 +204,9 @@ class RemoteQueue {
     out.reserve(values.size());
     for (const T& v : values) out.push_back(Codec<T>::encode(v));
     return out;
+  }
+  static Reservation<T> typed(RawReservation r) {
+    return Reservation<T>{r.id, r.deliveries, Codec<T>::decode(r.item)};
   }
   static std::vector<T> decode_all(const std::vector<std::string>& items) {
     std::vector<T> out;

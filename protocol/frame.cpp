@@ -28,6 +28,18 @@ std::string_view op_name(uint8_t op) {
       return "QUEUE_SIZE";
     case Op::QUEUE_DELETE:
       return "QUEUE_DELETE";
+    case Op::QUEUE_CONFIGURE:
+      return "QUEUE_CONFIGURE";
+    case Op::QUEUE_PUT_EX:
+      return "QUEUE_PUT_EX";
+    case Op::QUEUE_RESERVE:
+      return "QUEUE_RESERVE";
+    case Op::QUEUE_ACK:
+      return "QUEUE_ACK";
+    case Op::QUEUE_NACK:
+      return "QUEUE_NACK";
+    case Op::QUEUE_TOUCH:
+      return "QUEUE_TOUCH";
     case Op::LOCK_ACQUIRE:
       return "LOCK_ACQUIRE";
     case Op::LOCK_RELEASE:

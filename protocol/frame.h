@@ -54,6 +54,12 @@ enum class Op : uint8_t {
   QUEUE_GET_MANY = 0x14,
   QUEUE_SIZE = 0x15,
   QUEUE_DELETE = 0x16,
+  QUEUE_CONFIGURE = 0x17,  // reservation and dedup settings
+  QUEUE_PUT_EX = 0x18,     // put with priority, delay, dedup id
+  QUEUE_RESERVE = 0x19,
+  QUEUE_ACK = 0x1A,
+  QUEUE_NACK = 0x1B,
+  QUEUE_TOUCH = 0x1C,
   LOCK_ACQUIRE = 0x20,
   LOCK_RELEASE = 0x21,
   SEM_ACQUIRE = 0x22,

@@ -13,6 +13,7 @@
 // separated by white space. Markers and blocks may be indented (inside list items).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <cstring>
@@ -28,6 +29,7 @@
 #include "auth/auth.h"
 #include "manager/manager.h"
 #include "protocol/frame.h"
+#include "queue/queue.h"
 #include "queue/registry.h"
 #include "queue/topic.h"
 
@@ -388,6 +390,55 @@ std::map<std::string, std::string> expected_examples() {
   frame("QUEUE_DELETE reply", reply(Status::OK, 10, [](FrameBuilder& b) { b.u64(1); }));
   frame("QUEUE_DELETE reply NOT_FOUND",
         error_reply(Status::NOT_FOUND, 10, "queue 'tasks' does not exist; nothing to delete"));
+
+  // Reliable delivery (manager/queue_ops.cpp, queue/queue.cpp). Reservation ids come from
+  // the same counter as tokens.
+  frame("QUEUE_CONFIGURE request", request(Op::QUEUE_CONFIGURE, 31, [](FrameBuilder& b) {
+          b.str("tasks").u64(30000).u32(3).u64(300000).str("");
+        }));
+  frame("QUEUE_CONFIGURE reply", whole(FrameKind::REPLY, code(Status::OK), 31));
+  frame("QUEUE_CONFIGURE reply BAD_REQUEST",
+        error_reply(Status::BAD_REQUEST, 31,
+                    "queue 'tasks' cannot be its own dead-letter queue; name another queue"));
+  frame("QUEUE_PUT_EX request", request(Op::QUEUE_PUT_EX, 32, [](FrameBuilder& b) {
+          b.str("tasks")
+              .i64(proto::kWaitForever)
+              .u32(static_cast<uint32_t>(int32_t{-1}))  // priority: an i32 sent as u32
+              .u64(0)
+              .str("order-17")
+              .str("job-2");
+        }));
+  frame("QUEUE_PUT_EX reply", reply(Status::OK, 32, [](FrameBuilder& b) { b.u8(1); }));
+  frame("QUEUE_PUT_EX reply duplicate", reply(Status::OK, 32, [](FrameBuilder& b) { b.u8(0); }));
+  frame("QUEUE_RESERVE request", request(Op::QUEUE_RESERVE, 33, [](FrameBuilder& b) {
+          b.str("tasks").u32(10).i64(1000).i64(-1);
+        }));
+  frame("QUEUE_RESERVE reply", reply(Status::OK, 33, [](FrameBuilder& b) {
+          b.u32(2).u64(tok(35)).u32(1).str("job-2").u64(tok(36)).u32(2).str("job-1");
+        }));
+  frame("QUEUE_RESERVE reply BAD_REQUEST",
+        error_reply(Status::BAD_REQUEST, 33,
+                    "QUEUE_RESERVE on 'tasks': visibility_ms must be -1 (the queue's setting) or "
+                    "at least 1"));
+  frame("QUEUE_ACK request", request(Op::QUEUE_ACK, 34, [](FrameBuilder& b) {
+          b.str("tasks").u32(2).u64(tok(35)).u64(tok(36));
+        }));
+  frame("QUEUE_ACK reply", reply(Status::OK, 34, [](FrameBuilder& b) { b.u32(1); }));
+  frame("QUEUE_NACK request", request(Op::QUEUE_NACK, 35, [](FrameBuilder& b) {
+          b.str("tasks").u64(tok(36)).u64(5000);
+        }));
+  frame("QUEUE_NACK reply", reply(Status::OK, 35, [](FrameBuilder& b) { b.u8(1); }));
+  frame("QUEUE_NACK reply dead-lettered", reply(Status::OK, 35, [](FrameBuilder& b) { b.u8(2); }));
+  frame("QUEUE_NACK reply NOT_FOUND",
+        error_reply(Status::NOT_FOUND, 35,
+                    "reservation " + std::to_string(tok(36)) +
+                        " is not held on queue 'tasks': it was acked, or its visibility timeout "
+                        "passed or its session ended and the item was given back (another "
+                        "consumer may have it now)"));
+  frame("QUEUE_TOUCH request", request(Op::QUEUE_TOUCH, 36, [](FrameBuilder& b) {
+          b.str("tasks").u64(tok(36)).i64(60000);
+        }));
+  frame("QUEUE_TOUCH reply", whole(FrameKind::REPLY, code(Status::OK), 36));
 
   // HEARTBEAT (no reply, id 0 as client/client.cpp's keep_alive sends it) and DELETE, as
   // manager/server.cpp (Server::dispatch) and manager/coord_ops.cpp (handle_delete) do them.
@@ -791,6 +842,57 @@ SCENARIO("the defaults docs/protocol.md states are the code's", "[protocol]") {
       CHECK(limits.max_waiters_per_object == 100000);
       CHECK(depot::PubSub::kDefaultBuffer == 1024);  // SUBSCRIBE buffer 0
       CHECK(depot::PubSub::kMaxBuffer == 1000000);
+      const depot::QueueSettings qs;  // QUEUE_CONFIGURE's defaults
+      CHECK(qs.visibility_ms == 30000);
+      CHECK(qs.max_deliveries == 0);
+      CHECK(qs.dedup_window_ms == 300000);
+      CHECK(qs.dead_letter.empty());
+    }
+  }
+}
+
+SCENARIO("the reliable-delivery examples fit together as a client decodes them", "[protocol]") {
+  GIVEN("the document's QUEUE_RESERVE reply and the ACK, NACK and TOUCH requests") {
+    REQUIRE(doc().found);
+    const Block* reserved = find_block("frame", "QUEUE_RESERVE reply");
+    const Block* ack = find_block("frame", "QUEUE_ACK request");
+    const Block* nack = find_block("frame", "QUEUE_NACK request");
+    const Block* touch = find_block("frame", "QUEUE_TOUCH request");
+    REQUIRE(reserved);
+    REQUIRE(ack);
+    REQUIRE(nack);
+    REQUIRE(touch);
+    const auto max = depot::proto::kDefaultMaxFrame;
+    const auto rv = depot::proto::decode(reserved->bytes.data(), reserved->bytes.size(), max);
+    REQUIRE(rv.status == depot::proto::DecodeStatus::OK);
+    WHEN("the reservations are read as client/remote_queue.cpp's reserve_many reads them") {
+      depot::proto::Reader r(rv.body);
+      const uint32_t count = r.u32();
+      std::vector<uint64_t> ids;
+      for (uint32_t i = 0; i < count && r.ok(); ++i) {
+        ids.push_back(r.u64());
+        const uint32_t deliveries = r.u32();
+        CHECK(deliveries >= 1);
+        r.str();
+      }
+      REQUIRE(r.at_end());
+      THEN("the ACK request names those reservation ids, and NACK and TOUCH one of them") {
+        const auto a = depot::proto::decode(ack->bytes.data(), ack->bytes.size(), max);
+        REQUIRE(a.status == depot::proto::DecodeStatus::OK);
+        depot::proto::Reader ar(a.body);
+        CHECK(ar.str() == "tasks");
+        std::vector<uint64_t> acked(ar.u32());
+        for (auto& id : acked) id = ar.u64();
+        CHECK(ar.at_end());
+        CHECK(acked == ids);
+        for (const Block* b : {nack, touch}) {
+          const auto d = depot::proto::decode(b->bytes.data(), b->bytes.size(), max);
+          REQUIRE(d.status == depot::proto::DecodeStatus::OK);
+          depot::proto::Reader br(d.body);
+          CHECK(br.str() == "tasks");
+          CHECK(std::find(ids.begin(), ids.end(), br.u64()) != ids.end());
+        }
+      }
     }
   }
 }

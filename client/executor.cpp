@@ -1,0 +1,1270 @@
+// The executor, futures, actors and workers (client/executor.h); docs/executor.md describes
+// the records below and the objects they live in.
+#include "client/executor.h"
+
+#include <cxxabi.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <shared_mutex>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "client/coord.h"
+
+namespace depot {
+
+namespace detail {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+using Request = std::pair<proto::Op, std::string>;
+
+enum Kind : uint8_t { CALL = 1, ACTOR_NEW = 2, ACTOR_CALL = 3, ACTOR_GET = 4, ACTOR_CLOSE = 5 };
+enum Flags : uint8_t { RESILIENT = 1, RESTORE = 2 };
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s.push_back(digits[p[i] >> 4]);
+    s.push_back(digits[p[i] & 15]);
+  }
+  return s;
+}
+
+std::string random_id() {
+  unsigned char b[8];
+  if (RAND_bytes(b, sizeof b) != 1)
+    for (auto& c : b) c = static_cast<unsigned char>(std::rand());
+  return hex(b, sizeof b);
+}
+
+// The names a pool uses in the manager.
+std::string tasks_queue(const std::string& pool) {
+  return pool + ".tasks";
+}
+std::string result_var(const std::string& pool, const std::string& key) {
+  return pool + ".r." + key;
+}
+std::string cancel_topic(const std::string& pool) {
+  return pool + ".cancel";
+}
+std::string mailbox(const std::string& pool, const std::string& actor) {
+  return pool + ".actor." + actor;
+}
+std::string alive_lock(const std::string& pool, const std::string& actor) {
+  return pool + ".actor." + actor + ".alive";
+}
+std::string state_var(const std::string& pool, const std::string& actor) {
+  return pool + ".actor." + actor + ".state";
+}
+
+// A task as it travels in "<pool>.tasks" or an actor's mailbox.
+struct TaskRecord {
+  uint8_t kind = CALL;
+  std::string key, name, reply, actor;
+  uint32_t max_attempts = 3;
+  uint8_t flags = 0;
+  std::vector<EncodedArg> args;  // FUTURE/FUTURES carry keys only
+};
+
+std::string encode_task(const TaskRecord& t) {
+  BodyWriter w;
+  w.u8(t.kind).str(t.key).str(t.name).str(t.reply).u32(t.max_attempts).str(t.actor).u8(t.flags);
+  w.u32(static_cast<uint32_t>(t.args.size()));
+  for (const auto& a : t.args) {
+    w.u8(a.tag);
+    if (a.tag == ArgSlot::VALUE) {
+      w.str(a.bytes);
+    } else {
+      w.u32(static_cast<uint32_t>(a.keys.size()));
+      for (const auto& k : a.keys) w.str(k);
+    }
+  }
+  return w.take();
+}
+
+bool decode_task(std::string_view b, TaskRecord& t) {
+  proto::Reader r(b);
+  t.kind = r.u8();
+  t.key = r.str();
+  t.name = r.str();
+  t.reply = r.str();
+  t.max_attempts = r.u32();
+  t.actor = r.str();
+  t.flags = r.u8();
+  const uint32_t n = r.u32();
+  if (n > r.remaining()) return false;
+  t.args.resize(n);
+  for (auto& a : t.args) {
+    a.tag = static_cast<ArgSlot::Tag>(r.u8());
+    if (a.tag == ArgSlot::VALUE) {
+      a.bytes = r.str();
+    } else {
+      const uint32_t k = r.u32();
+      if (k > r.remaining() / 4) return false;
+      for (uint32_t i = 0; i < k; ++i) a.keys.emplace_back(r.str());
+    }
+  }
+  return r.at_end();
+}
+
+// Result records: u8 1, str payload  |  u8 0, str type, str message.
+std::string ok_record(std::string_view payload) {
+  return BodyWriter().u8(1).str(payload).take();
+}
+std::string error_record(std::string_view type, std::string_view message) {
+  return BodyWriter().u8(0).str(type).str(message).take();
+}
+
+std::string demangle(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = status == 0 && d ? d : name;
+  std::free(d);
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ future state
+
+void FutureState::wait() const {
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return phase != PENDING; });
+}
+
+bool FutureState::wait_until(SteadyClock::time_point t) const {
+  std::unique_lock lk(mu);
+  return cv.wait_until(lk, t, [&] { return phase != PENDING; });
+}
+
+bool FutureState::resolve(Phase to, std::string a, std::string message) {
+  std::vector<std::function<void()>> cbs;
+  std::vector<std::shared_ptr<FutureState>> old;
+  {
+    std::lock_guard lk(mu);
+    if (phase != PENDING) return false;
+    phase = to;
+    if (to == OK)
+      payload = std::move(a);
+    else {
+      err_type = std::move(a);
+      err_message = std::move(message);
+    }
+    cbs.swap(callbacks);
+    old.swap(deps);
+  }
+  cv.notify_all();
+  for (auto& f : cbs) f();
+  return true;
+}
+
+void FutureState::on_done(std::function<void()> f) {
+  {
+    std::lock_guard lk(mu);
+    if (phase == PENDING) {
+      callbacks.push_back(std::move(f));
+      return;
+    }
+  }
+  f();
+}
+
+void FutureState::rethrow() const {
+  std::lock_guard lk(mu);
+  if (phase == OK) return;
+  if (phase == CANCELLED)
+    throw CancelledError(Status::OK, "task '" + key + "' (" + function + ") was cancelled" +
+                                         (err_message.empty() ? "" : ": " + err_message));
+  throw RemoteError(function, err_type, err_message, key);
+}
+
+std::exception_ptr FutureState::exception() const {
+  try {
+    rethrow();
+    return nullptr;
+  } catch (...) {
+    return std::current_exception();
+  }
+}
+
+std::vector<bool> wait_states(const std::vector<std::shared_ptr<FutureState>>& states,
+                              std::optional<SteadyClock::time_point> deadline, ReturnWhen when) {
+  struct Shared {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t done = 0;
+    bool failed = false;
+  };
+  auto sh = std::make_shared<Shared>();
+  for (const auto& s : states) {
+    s->on_done([sh, s = s.get()] {
+      bool bad;
+      {
+        std::lock_guard lk(s->mu);
+        bad = s->phase != FutureState::OK;
+      }
+      std::lock_guard lk(sh->mu);
+      ++sh->done;
+      sh->failed = sh->failed || bad;
+      sh->cv.notify_all();
+    });
+  }
+  auto satisfied = [&] {
+    if (sh->done == states.size()) return true;
+    if (when == ReturnWhen::FIRST_COMPLETED) return sh->done > 0;
+    if (when == ReturnWhen::FIRST_EXCEPTION) return sh->failed;
+    return false;
+  };
+  {
+    std::unique_lock lk(sh->mu);
+    if (deadline)
+      sh->cv.wait_until(lk, *deadline, satisfied);
+    else
+      sh->cv.wait(lk, satisfied);
+  }
+  std::vector<bool> out;
+  out.reserve(states.size());
+  for (const auto& s : states) out.push_back(s->done());
+  return out;
+}
+
+// ------------------------------------------------------------ actors (executor side)
+
+struct ActorState {
+  std::string id, cls, pool;
+  bool resilient = false;
+  std::weak_ptr<ExecutorCore> core;
+  std::mutex mu;
+  bool closed = false;
+  bool dead = false;
+  bool restoring = false;
+  std::shared_ptr<FutureState> restore_future;
+  std::vector<std::weak_ptr<FutureState>> outstanding;
+};
+
+// ------------------------------------------------------------ executor core
+
+class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
+ public:
+  ExecutorCore(Client& c, std::string p, ExecutorOptions o)
+      : client(c),
+        pool(std::move(p)),
+        opt(o),
+        id(random_id()),
+        reply_q(pool + ".done." + id),
+        tasks_q(tasks_queue(pool)) {}
+
+  void start() {
+    RawQueue(client, tasks_q)
+        .configure(QueueConfig{opt.task_timeout, 0, std::chrono::milliseconds(60'000), {}});
+    collector = std::thread([this] { collect_loop(); });
+  }
+  void stop();
+  void release(const std::string& key) {
+    std::lock_guard lk(release_mu);
+    releases.push_back(key);
+  }
+
+  std::shared_ptr<FutureState> submit(const SubmitOptions& o, const std::string& fn,
+                                      std::vector<EncodedArg> args);
+  std::vector<std::shared_ptr<FutureState>> submit_many(const SubmitOptions& o,
+                                                        const std::string& fn,
+                                                        std::vector<std::vector<EncodedArg>> args);
+  std::shared_ptr<FutureState> actor_call(const std::shared_ptr<ActorState>& a, uint8_t kind,
+                                          const std::string& name, std::vector<EncodedArg> args);
+  std::shared_ptr<ActorState> make_actor(const std::string& cls, const ActorOptions& o);
+  std::shared_ptr<FutureState> new_state(const std::string& key, const std::string& fn) {
+    auto st = std::make_shared<FutureState>();
+    st->key = key;
+    st->function = fn;
+    st->core = weak_from_this();
+    return st;
+  }
+
+  Client& client;
+  const std::string pool;
+  const ExecutorOptions opt;
+  const std::string id;
+  const std::string reply_q;
+  const std::string tasks_q;
+
+ private:
+  struct Blocked {
+    std::shared_ptr<FutureState> st;
+    std::string record;
+    int32_t priority = 0;
+    size_t missing = 0;
+  };
+  struct Ready {
+    std::string record;
+    int32_t priority;
+    std::string key;
+  };
+  std::string make_key(const SubmitOptions& o, const std::string& fn,
+                       const std::vector<EncodedArg>& args);
+  // Registers one submission: returns the shared state, and the record to put now (empty if
+  // it reused a live task or waits for its dependencies).
+  std::shared_ptr<FutureState> prepare(const SubmitOptions& o, const std::string& fn,
+                                       std::vector<EncodedArg> args, std::vector<Ready>& ready);
+  void put_tasks(std::vector<Ready>& ready);
+  // A state left PENDING: wake its dependents (or fail them).
+  void settled(const std::shared_ptr<FutureState>& st);
+  void complete(const std::shared_ptr<FutureState>& st, FutureState::Phase phase, std::string a,
+                std::string message);
+  void collect_loop();
+  void handle_notification(std::string_view n);
+  void flush_releases();
+  void check_actors();
+
+  std::mutex mu;
+  std::unordered_map<std::string, std::weak_ptr<FutureState>> live;
+  std::unordered_map<std::string, std::vector<std::shared_ptr<Blocked>>> blocked_on;
+  std::vector<std::weak_ptr<ActorState>> actors;
+  std::atomic<uint64_t> counter{0};
+
+  std::mutex release_mu;
+  std::vector<std::string> releases;
+
+  std::thread collector;
+  std::atomic<bool> stopping{false};
+};
+
+FutureState::~FutureState() {
+  if (key.empty()) return;
+  if (auto c = core.lock()) c->release(key);
+}
+
+std::string ExecutorCore::make_key(const SubmitOptions& o, const std::string& fn,
+                                   const std::vector<EncodedArg>& args) {
+  if (!o.key.empty()) return o.key;
+  if (!o.pure) return fn + "-" + id + "-" + std::to_string(++counter);
+  std::string blob = fn;
+  blob.push_back('\0');
+  for (const auto& a : args) {
+    blob.push_back(static_cast<char>(a.tag));
+    if (a.tag == ArgSlot::VALUE) {
+      blob += std::to_string(a.bytes.size());
+      blob.push_back(':');
+      blob += a.bytes;
+    } else {
+      for (const auto& k : a.keys) {
+        blob += k;
+        blob.push_back('\0');
+      }
+    }
+  }
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(blob.data()), blob.size(), digest);
+  return fn + "-" + hex(digest, 16);
+}
+
+std::shared_ptr<FutureState> ExecutorCore::prepare(const SubmitOptions& o, const std::string& fn,
+                                                   std::vector<EncodedArg> args,
+                                                   std::vector<Ready>& ready) {
+  std::string key = make_key(o, fn, args);
+  if (key.size() + pool.size() + 3 > proto::kMaxNameBytes)
+    throw ProtocolError(Status::BAD_REQUEST, "task key '" + key.substr(0, 64) +
+                                                 "...' is too long; use a shorter function name "
+                                                 "or SubmitOptions::key");
+  std::vector<std::shared_ptr<FutureState>> deps;
+  for (auto& a : args)
+    for (auto& d : a.deps) deps.push_back(std::move(d));
+  TaskRecord t;
+  t.kind = CALL;
+  t.key = key;
+  t.name = fn;
+  t.reply = reply_q;
+  t.max_attempts = opt.max_retries + 1;
+  t.args = std::move(args);
+  std::shared_ptr<FutureState> failed_dep;
+  std::shared_ptr<FutureState> st;
+  {
+    std::lock_guard lk(mu);
+    if (auto it = live.find(key); it != live.end())
+      if (auto existing = it->second.lock()) return existing;  // the same pure task
+    st = new_state(key, fn);
+    live[key] = st;
+    auto b = std::make_shared<Blocked>();
+    for (auto& d : deps) {
+      std::lock_guard dl(d->mu);
+      if (d->phase == FutureState::PENDING) {
+        ++b->missing;
+        blocked_on[d->key].push_back(b);
+      } else if (d->phase != FutureState::OK && !failed_dep) {
+        failed_dep = d;
+      }
+    }
+    if (failed_dep) {
+      for (auto& d : deps) {  // undo the registrations
+        auto it = blocked_on.find(d->key);
+        if (it == blocked_on.end()) continue;
+        std::erase(it->second, b);
+        if (it->second.empty()) blocked_on.erase(it);
+      }
+    } else {
+      st->deps = deps;
+      if (b->missing == 0) {
+        ready.push_back({encode_task(t), o.priority, key});
+      } else {
+        b->st = st;
+        b->record = encode_task(t);
+        b->priority = o.priority;
+      }
+    }
+  }
+  if (failed_dep)
+    st->resolve(FutureState::FAILED, "depot::DependencyFailed",
+                "its argument '" + failed_dep->key + "' failed: " +
+                    (failed_dep->err_message.empty() ? "cancelled" : failed_dep->err_message));
+  return st;
+}
+
+void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
+  if (ready.empty()) return;
+  std::vector<Request> reqs;
+  reqs.reserve(ready.size());
+  const std::string stamp = id + "." + std::to_string(++counter) + ".";
+  for (size_t i = 0; i < ready.size(); ++i)
+    reqs.emplace_back(proto::Op::QUEUE_PUT_EX, BodyWriter()
+                                                   .str(tasks_q)
+                                                   .i64(-1)
+                                                   .u32(static_cast<uint32_t>(ready[i].priority))
+                                                   .u64(0)
+                                                   .str(stamp + std::to_string(i))
+                                                   .str(ready[i].record)
+                                                   .take());
+  std::vector<Reply> replies;
+  try {
+    replies = client.call_many(reqs);
+  } catch (const ConnectionError&) {
+    replies = client.call_many(reqs);  // dedup ids make the retry safe
+  }
+  for (size_t i = 0; i < replies.size(); ++i) {
+    if (replies[i].status == Status::OK) continue;
+    std::shared_ptr<FutureState> st;
+    {
+      std::lock_guard lk(mu);
+      if (auto it = live.find(ready[i].key); it != live.end()) st = it->second.lock();
+    }
+    if (st)
+      complete(st, FutureState::FAILED, "depot::SubmitFailed",
+               std::string(proto::error_message(replies[i].body)));
+  }
+}
+
+std::shared_ptr<FutureState> ExecutorCore::submit(const SubmitOptions& o, const std::string& fn,
+                                                  std::vector<EncodedArg> args) {
+  std::vector<Ready> ready;
+  auto st = prepare(o, fn, std::move(args), ready);
+  put_tasks(ready);
+  return st;
+}
+
+std::vector<std::shared_ptr<FutureState>> ExecutorCore::submit_many(
+    const SubmitOptions& o, const std::string& fn, std::vector<std::vector<EncodedArg>> args) {
+  std::vector<Ready> ready;
+  std::vector<std::shared_ptr<FutureState>> out;
+  out.reserve(args.size());
+  for (auto& a : args) out.push_back(prepare(o, fn, std::move(a), ready));
+  // A few thousand tasks per write keeps each burst well inside the frame and socket limits.
+  for (size_t i = 0; i < ready.size(); i += 4096) {
+    std::vector<Ready> part(std::make_move_iterator(ready.begin() + static_cast<ptrdiff_t>(i)),
+                            std::make_move_iterator(ready.begin() + static_cast<ptrdiff_t>(std::min(
+                                                                        ready.size(), i + 4096))));
+    put_tasks(part);
+  }
+  return out;
+}
+
+void ExecutorCore::complete(const std::shared_ptr<FutureState>& st, FutureState::Phase phase,
+                            std::string a, std::string message) {
+  if (!st->resolve(phase, std::move(a), std::move(message))) return;
+  settled(st);
+}
+
+void ExecutorCore::settled(const std::shared_ptr<FutureState>& st) {
+  std::vector<std::shared_ptr<Blocked>> waiting;
+  std::vector<Ready> ready;
+  std::vector<std::shared_ptr<Blocked>> failed;
+  bool ok;
+  {
+    std::lock_guard sl(st->mu);
+    ok = st->phase == FutureState::OK;
+  }
+  {
+    std::lock_guard lk(mu);
+    auto it = blocked_on.find(st->key);
+    if (it == blocked_on.end()) return;
+    waiting = std::move(it->second);
+    blocked_on.erase(it);
+    for (auto& b : waiting) {
+      if (!b->st) continue;  // already failed through another dependency
+      if (!ok) {
+        failed.push_back(b);
+      } else if (--b->missing == 0) {
+        ready.push_back({std::move(b->record), b->priority, b->st->key});
+        b->st.reset();
+      }
+    }
+  }
+  put_tasks(ready);
+  for (auto& b : failed) {
+    auto dependent = std::move(b->st);
+    if (!dependent) continue;
+    std::string why;
+    {
+      std::lock_guard sl(st->mu);
+      why = st->phase == FutureState::CANCELLED ? "was cancelled" : "failed: " + st->err_message;
+    }
+    complete(dependent, FutureState::FAILED, "depot::DependencyFailed",
+             "its argument '" + st->key + "' " + why);
+  }
+}
+
+void ExecutorCore::handle_notification(std::string_view n) {
+  if (n.empty()) return;  // the wake-up stop() sends
+  proto::Reader r(n);
+  std::string key(r.str());
+  const bool ok = r.u8() == 1;
+  std::string a(r.str());
+  std::string message = ok ? std::string() : std::string(r.str());
+  std::shared_ptr<FutureState> st;
+  {
+    std::lock_guard lk(mu);
+    if (auto it = live.find(key); it != live.end()) st = it->second.lock();
+  }
+  if (!st) {  // nobody wants it any more: free the stored result
+    release(key);
+    return;
+  }
+  complete(st, ok ? FutureState::OK : FutureState::FAILED, std::move(a), std::move(message));
+}
+
+void ExecutorCore::flush_releases() {
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lk(release_mu);
+    keys.swap(releases);
+  }
+  if (keys.empty()) return;
+  std::vector<Request> reqs;
+  {
+    std::lock_guard lk(mu);
+    for (auto& k : keys) {
+      auto it = live.find(k);
+      if (it != live.end()) {
+        if (!it->second.expired()) continue;  // submitted again meanwhile
+        live.erase(it);
+      }
+      reqs.emplace_back(proto::Op::DELETE, BodyWriter().str(result_var(pool, k)).take());
+    }
+  }
+  try {
+    client.call_many(reqs);  // NOT_FOUND for results never stored is fine
+  } catch (const Error&) {
+    // The manager is away: the results stay until it restarts (it keeps nothing then).
+  }
+}
+
+void ExecutorCore::check_actors() {
+  std::vector<std::shared_ptr<ActorState>> todo;
+  {
+    std::lock_guard lk(mu);
+    std::erase_if(actors, [](const std::weak_ptr<ActorState>& w) { return w.expired(); });
+    for (auto& w : actors)
+      if (auto a = w.lock()) todo.push_back(a);
+  }
+  for (auto& a : todo) {
+    std::vector<std::shared_ptr<FutureState>> pending;
+    {
+      std::lock_guard lk(a->mu);
+      if (a->closed || a->dead) continue;
+      if (a->restoring) {
+        if (!a->restore_future->done()) continue;
+        a->restoring = false;
+      }
+      std::erase_if(a->outstanding, [](const std::weak_ptr<FutureState>& w) {
+        auto s = w.lock();
+        return !s || s->done();
+      });
+      if (a->outstanding.empty()) continue;
+    }
+    // Its worker holds this lock while it serves the actor: free means the worker is gone.
+    Lock alive(client, alive_lock(pool, a->id), false);
+    bool free = false;
+    try {
+      free = alive.try_lock();
+      if (free) alive.unlock();
+    } catch (const Error&) {
+      continue;
+    }
+    if (!free) continue;
+    std::lock_guard lk(a->mu);
+    if (a->resilient) {
+      TaskRecord t;
+      t.kind = ACTOR_NEW;
+      t.key = a->id + "-restore-" + std::to_string(++counter);
+      t.name = a->cls;
+      t.reply = reply_q;
+      t.actor = a->id;
+      t.max_attempts = opt.max_retries + 1;
+      t.flags = RESILIENT | RESTORE;
+      auto st = new_state(t.key, a->cls);
+      {
+        std::lock_guard g(mu);
+        live[t.key] = st;
+      }
+      a->restore_future = st;
+      a->restoring = true;
+      std::vector<Ready> r{{encode_task(t), -1, t.key}};
+      put_tasks(r);
+      continue;
+    }
+    a->dead = true;
+    for (auto& w : a->outstanding)
+      if (auto s = w.lock()) pending.push_back(s);
+    a->outstanding.clear();
+    for (auto& s : pending)
+      complete(s, FutureState::FAILED, "depot::ActorDied",
+               "actor " + a->id + " (" + a->cls +
+                   ") died with its worker; create a new actor, or use "
+                   "ActorOptions::resilient to keep its state across worker deaths");
+    try {
+      client.remove(mailbox(pool, a->id));
+    } catch (const Error&) {
+    }
+  }
+}
+
+void ExecutorCore::collect_loop() {
+  RawQueue q(client, reply_q);
+  auto last_check = SteadyClock::now();
+  while (!stopping.load()) {
+    std::vector<std::string> items;
+    try {
+      items = q.get_many(4096, std::chrono::milliseconds(100));
+    } catch (const TimeoutError&) {
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    for (auto& n : items) handle_notification(n);
+    flush_releases();
+    if (SteadyClock::now() - last_check > std::chrono::milliseconds(200)) {
+      check_actors();
+      last_check = SteadyClock::now();
+    }
+  }
+}
+
+void ExecutorCore::stop() {
+  if (!collector.joinable()) return;
+  stopping = true;
+  try {
+    RawQueue(client, reply_q).put("");
+  } catch (const Error&) {
+  }
+  collector.join();
+  std::vector<std::shared_ptr<FutureState>> pending;
+  {
+    std::lock_guard lk(mu);
+    for (auto& [k, w] : live)
+      if (auto s = w.lock()) pending.push_back(s);
+    blocked_on.clear();
+  }
+  for (auto& s : pending)
+    s->resolve(FutureState::CANCELLED, {}, "its executor was destroyed before it finished");
+  pending.clear();
+  flush_releases();
+  try {
+    RawQueue(client, reply_q).destroy();
+  } catch (const Error&) {
+  }
+}
+
+std::shared_ptr<ActorState> ExecutorCore::make_actor(const std::string& cls,
+                                                     const ActorOptions& o) {
+  auto a = std::make_shared<ActorState>();
+  a->id = cls + "-" + id + "-" + std::to_string(++counter);
+  a->cls = cls;
+  a->pool = pool;
+  a->resilient = o.resilient;
+  a->core = weak_from_this();
+  TaskRecord t;
+  t.kind = ACTOR_NEW;
+  t.key = a->id + "-new";
+  t.name = cls;
+  t.reply = reply_q;
+  t.actor = a->id;
+  t.max_attempts = opt.max_retries + 1;
+  t.flags = o.resilient ? RESILIENT : 0;
+  auto st = new_state(t.key, cls);
+  {
+    std::lock_guard lk(mu);
+    live[t.key] = st;
+    actors.push_back(a);
+  }
+  std::vector<Ready> r{{encode_task(t), -1, t.key}};
+  put_tasks(r);
+  Future<void>(st).result();  // RemoteError if no worker could create it
+  return a;
+}
+
+std::shared_ptr<FutureState> ExecutorCore::actor_call(const std::shared_ptr<ActorState>& a,
+                                                      uint8_t kind, const std::string& name,
+                                                      std::vector<EncodedArg> args) {
+  for (auto& e : args)
+    if (e.tag != ArgSlot::VALUE)
+      throw ProtocolError(Status::BAD_REQUEST, "actor " + a->id + "." + name +
+                                                   ": actor calls take values, not futures; "
+                                                   "pass f.result()");
+  TaskRecord t;
+  t.kind = kind;
+  t.key = a->id + "-" + std::to_string(++counter);
+  t.name = name;
+  t.reply = reply_q;
+  t.actor = a->id;
+  t.args = std::move(args);
+  auto st = new_state(t.key, a->cls + "." + name);
+  st->actor = a->id;
+  {
+    std::lock_guard lk(a->mu);
+    if (a->closed)
+      throw NotFoundError(Status::NOT_FOUND,
+                          "actor " + a->id + " was closed; create a new one with Executor::actor");
+    if (a->dead) {
+      st->resolve(FutureState::FAILED, "depot::ActorDied",
+                  "actor " + a->id + " (" + a->cls + ") died with its worker earlier");
+      return st;
+    }
+    a->outstanding.push_back(st);
+  }
+  {
+    std::lock_guard lk(mu);
+    live[t.key] = st;
+  }
+  RawQueue(client, mailbox(pool, a->id)).put(encode_task(t));
+  return st;
+}
+
+// ------------------------------------------------------------ worker core
+
+struct Reserved {
+  uint64_t rid = 0;
+  uint32_t deliveries = 0;
+  TaskRecord task;
+  bool parsed = false;
+};
+
+struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
+  WorkerCore(Client& c, std::string p, WorkerOptions o)
+      : client(c), pool(std::move(p)), opt(o), tasks_q(tasks_queue(pool)) {}
+
+  Client& client;
+  const std::string pool;
+  const WorkerOptions opt;
+  const std::string tasks_q;
+
+  std::shared_mutex defs_mu;
+  std::map<std::string, Invoker> functions;
+  std::map<std::string, std::shared_ptr<ActorDef>> classes;
+
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> done{0};
+
+  std::mutex cancel_mu;
+  std::unordered_set<std::string> cancelled;
+  std::deque<std::string> cancel_order;
+
+  std::mutex actors_mu;
+  std::vector<std::thread> actor_threads;
+
+  void start();
+  void stop();
+  void serve();
+  void listen_cancels();
+  bool is_cancelled(const std::string& key) {
+    std::lock_guard lk(cancel_mu);
+    return cancelled.count(key) != 0;
+  }
+  // Fetches the results the batch's arguments refer to; fills `values` (key -> payload) and
+  // `missing` (key -> why).
+  void fetch(const std::vector<Reserved*>& batch,
+             std::unordered_map<std::string, std::string>& values,
+             std::unordered_map<std::string, std::string>& missing);
+  std::string run_call(const TaskRecord& t,
+                       const std::unordered_map<std::string, std::string>& values,
+                       const std::unordered_map<std::string, std::string>& missing);
+  void start_actor(const Reserved& r);
+  void actor_loop(Reserved create);
+};
+
+void WorkerCore::start() {
+  for (uint32_t i = 0; i < std::max<uint32_t>(opt.threads, 1); ++i)
+    threads.emplace_back([this] { serve(); });
+  threads.emplace_back([this] { listen_cancels(); });
+}
+
+void WorkerCore::stop() {
+  stopping = true;
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
+  threads.clear();
+  std::vector<std::thread> at;
+  {
+    std::lock_guard lk(actors_mu);
+    at.swap(actor_threads);
+  }
+  for (auto& t : at)
+    if (t.joinable()) t.join();
+}
+
+void WorkerCore::listen_cancels() {
+  while (!stopping.load()) {
+    try {
+      RawSubscription sub(client, cancel_topic(pool));
+      while (!stopping.load()) {
+        auto m = sub.next(std::chrono::milliseconds(200));
+        if (!m) continue;
+        std::lock_guard lk(cancel_mu);
+        if (cancelled.insert(m->payload).second) cancel_order.push_back(m->payload);
+        while (cancel_order.size() > 100'000) {
+          cancelled.erase(cancel_order.front());
+          cancel_order.pop_front();
+        }
+      }
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+}
+
+void WorkerCore::fetch(const std::vector<Reserved*>& batch,
+                       std::unordered_map<std::string, std::string>& values,
+                       std::unordered_map<std::string, std::string>& missing) {
+  std::vector<std::string> keys;
+  for (auto* r : batch)
+    for (auto& a : r->task.args)
+      for (auto& k : a.keys)
+        if (!values.count(k)) {
+          values[k];
+          keys.push_back(k);
+        }
+  if (keys.empty()) return;
+  std::vector<Request> reqs;
+  reqs.reserve(keys.size());
+  for (auto& k : keys)
+    reqs.emplace_back(proto::Op::VAR_GET, BodyWriter().str(result_var(pool, k)).i64(0).take());
+  auto replies = client.call_many(reqs);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = keys[i];
+    if (replies[i].status != Status::OK) {
+      missing[k] = "the result of '" + k +
+                   "' is not in the manager (it was released, or the "
+                   "manager restarted)";
+      continue;
+    }
+    proto::Reader r(replies[i].body);
+    r.u64();
+    r.u8();
+    proto::Reader rec(r.str());
+    if (rec.u8() != 1) {
+      missing[k] = "its argument '" + k + "' failed";
+      continue;
+    }
+    values[k] = std::string(rec.str());
+  }
+}
+
+std::string WorkerCore::run_call(const TaskRecord& t,
+                                 const std::unordered_map<std::string, std::string>& values,
+                                 const std::unordered_map<std::string, std::string>& missing) {
+  Invoker f;
+  {
+    std::shared_lock lk(defs_mu);
+    auto it = functions.find(t.name);
+    if (it == functions.end()) {
+      std::string known;
+      for (auto& [n, _] : functions) known += (known.empty() ? "" : ", ") + n;
+      return error_record("depot::UnknownFunction",
+                          "no function '" + t.name + "' is registered on this worker of pool '" +
+                              pool + "' (it has: " + known + "); register it with Worker::def");
+    }
+    f = it->second;
+  }
+  Args args(t.args.size());
+  for (size_t i = 0; i < t.args.size(); ++i) {
+    const auto& a = t.args[i];
+    args[i].tag = a.tag;
+    if (a.tag == ArgSlot::VALUE) {
+      args[i].bytes = a.bytes;
+      continue;
+    }
+    for (const auto& k : a.keys) {
+      if (auto m = missing.find(k); m != missing.end())
+        return error_record("depot::DependencyFailed", m->second);
+      const std::string& v = values.at(k);
+      if (a.tag == ArgSlot::FUTURE)
+        args[i].bytes = v;
+      else
+        args[i].list.push_back(v);
+    }
+  }
+  try {
+    return ok_record(f(args));
+  } catch (const std::exception& e) {
+    return error_record(demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    return error_record("unknown", "a non-standard exception was thrown");
+  }
+}
+
+void WorkerCore::serve() {
+  RawQueue q(client, tasks_q);
+  uint32_t batch_size = 1;
+  while (!stopping.load()) {
+    std::vector<RawReservation> got;
+    try {
+      got = q.reserve_many(batch_size, std::chrono::milliseconds(200));
+    } catch (const TimeoutError&) {
+      continue;
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    std::vector<Reserved> batch(got.size());
+    std::vector<Reserved*> calls;
+    for (size_t i = 0; i < got.size(); ++i) {
+      batch[i].rid = got[i].id;
+      batch[i].deliveries = got[i].deliveries;
+      batch[i].parsed = decode_task(got[i].item, batch[i].task);
+      if (batch[i].parsed && batch[i].task.kind == CALL) calls.push_back(&batch[i]);
+    }
+    std::unordered_map<std::string, std::string> values, missing;
+    try {
+      fetch(calls, values, missing);
+    } catch (const Error&) {
+      continue;  // connection lost: the reservations went back with the session
+    }
+    std::vector<Request> out;
+    std::map<std::string, std::vector<std::string>> notes;  // reply queue -> notifications
+    std::vector<uint64_t> acks;
+    const auto t0 = SteadyClock::now();
+    size_t ran = 0;
+    for (auto& r : batch) {
+      const TaskRecord& t = r.task;
+      if (!r.parsed) {  // not a task record: nobody can run it, do not keep redelivering it
+        acks.push_back(r.rid);
+        continue;
+      }
+      if (t.kind == ACTOR_NEW && r.deliveries <= t.max_attempts) {
+        start_actor(r);  // the actor's thread acks it once the instance exists
+        continue;
+      }
+      acks.push_back(r.rid);
+      if (is_cancelled(t.key)) continue;
+      std::string record;
+      if (r.deliveries > t.max_attempts) {
+        record = error_record("depot::WorkerLost",
+                              "it was started " + std::to_string(r.deliveries - 1) +
+                                  " times and its worker died each time; not retrying "
+                                  "(ExecutorOptions::max_retries)");
+      } else {
+        record = run_call(t, values, missing);
+        ++ran;
+      }
+      out.emplace_back(proto::Op::VAR_SET,
+                       BodyWriter().str(result_var(pool, t.key)).str(record).take());
+      notes[t.reply].push_back(BodyWriter().str(t.key).take() + record);
+    }
+    const auto spent = SteadyClock::now() - t0;
+    for (auto& [reply, items] : notes) {
+      BodyWriter w;
+      w.str(reply).i64(0).u32(static_cast<uint32_t>(items.size()));
+      for (auto& i : items) w.str(i);
+      out.emplace_back(proto::Op::QUEUE_PUT_MANY, w.take());
+    }
+    if (!acks.empty()) {
+      BodyWriter w;
+      w.str(tasks_q).u32(static_cast<uint32_t>(acks.size()));
+      for (auto id : acks) w.u64(id);
+      out.emplace_back(proto::Op::QUEUE_ACK, w.take());
+    }
+    try {
+      client.call_many(out);
+    } catch (const Error&) {
+      // Lost with the connection: the tasks come back and run again (at-least-once).
+    }
+    done += acks.size();
+    // Take more per round trip while tasks are quick (under a millisecond in all), fewer
+    // when they are slow, so tasks spread over the workers.
+    if (ran > 0 && spent < std::chrono::milliseconds(1))
+      batch_size = std::min(batch_size * 2, std::max<uint32_t>(opt.max_batch, 1));
+    else if (ran > 0)
+      batch_size = 1;
+  }
+}
+
+void WorkerCore::start_actor(const Reserved& r) {
+  std::lock_guard lk(actors_mu);
+  auto self = shared_from_this();
+  actor_threads.emplace_back([self, r] { self->actor_loop(r); });
+}
+
+void WorkerCore::actor_loop(Reserved create) {
+  const TaskRecord& t = create.task;
+  RawQueue tasks(client, tasks_q);
+  auto finish = [&](const TaskRecord& task, RawQueue& from, uint64_t rid, const std::string& record,
+                    const std::string* snapshot) {
+    std::vector<Request> out;
+    out.emplace_back(proto::Op::VAR_SET,
+                     BodyWriter().str(result_var(pool, task.key)).str(record).take());
+    if (snapshot)
+      out.emplace_back(proto::Op::VAR_SET,
+                       BodyWriter().str(state_var(pool, task.actor)).str(*snapshot).take());
+    out.emplace_back(
+        proto::Op::QUEUE_PUT,
+        BodyWriter().str(task.reply).i64(0).str(BodyWriter().str(task.key).take() + record).take());
+    out.emplace_back(proto::Op::QUEUE_ACK, BodyWriter().str(from.name()).u32(1).u64(rid).take());
+    client.call_many(out);
+    ++done;
+  };
+  std::shared_ptr<ActorDef> def;
+  {
+    std::shared_lock lk(defs_mu);
+    if (auto it = classes.find(t.name); it != classes.end()) def = it->second;
+  }
+  auto fail_create = [&](const std::string& type, const std::string& msg) {
+    try {
+      finish(t, tasks, create.rid, error_record(type, msg), nullptr);
+    } catch (const Error&) {
+    }
+  };
+  if (!def)
+    return fail_create("depot::UnknownActorClass",
+                       "no actor class '" + t.name + "' is registered on this worker of pool '" +
+                           pool + "'; register it with Worker::actor<C>(name)");
+  const bool resilient = t.flags & RESILIENT;
+  if (resilient && !def->snapshot)
+    return fail_create("depot::NotResilient", "actor class '" + t.name +
+                                                  "' was not registered with resilient(); it "
+                                                  "cannot keep its state across workers");
+  Lock alive(client, alive_lock(pool, t.actor), false);
+  std::shared_ptr<void> obj;
+  std::string last_key;
+  try {
+    if (!alive.try_lock_for(std::chrono::seconds(10)))
+      return fail_create("depot::ActorBusy",
+                         "actor " + t.actor + " is still served by another worker");
+    if (t.flags & RESTORE) {
+      RawVariable sv(client, state_var(pool, t.actor));
+      auto cur = sv.try_get();
+      if (cur && cur->value) {
+        proto::Reader r(*cur->value);
+        last_key = r.str();
+        obj = def->restore(r.str());
+      }
+    }
+    if (!obj) obj = def->make();
+  } catch (const std::exception& e) {
+    alive.unlock();
+    return fail_create(demangle(typeid(e).name()), e.what());
+  }
+  try {
+    finish(t, tasks, create.rid, ok_record({}), nullptr);
+  } catch (const Error&) {
+    alive.unlock();
+    return;
+  }
+  RawQueue box(client, mailbox(pool, t.actor));
+  while (!stopping.load()) {
+    std::optional<RawReservation> got;
+    try {
+      auto v = box.reserve_many(1, std::chrono::milliseconds(200));
+      got = std::move(v.front());
+    } catch (const TimeoutError&) {
+      continue;
+    } catch (const NotFoundError&) {
+      break;  // the mailbox was deleted
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    TaskRecord c;
+    if (!decode_task(got->item, c)) {
+      box.ack(got->id);
+      continue;
+    }
+    try {
+      if (!last_key.empty() && c.key == last_key) {
+        // Applied just before the previous worker died: tell the caller, do not apply twice.
+        last_key.clear();
+        RawVariable rv(client, result_var(pool, c.key));
+        auto prev = rv.try_get();
+        std::string record = prev && prev->value ? *prev->value : ok_record({});
+        finish(c, box, got->id, record, nullptr);
+        continue;
+      }
+      last_key.clear();
+      std::string record;
+      bool close = false;
+      if (c.kind == ACTOR_CLOSE) {
+        close = true;
+        record = ok_record({});
+      } else {
+        Args args(c.args.size());
+        for (size_t i = 0; i < c.args.size(); ++i) args[i].bytes = c.args[i].bytes;
+        try {
+          if (c.kind == ACTOR_GET) {
+            auto it = def->attributes.find(c.name);
+            if (it == def->attributes.end())
+              record =
+                  error_record("depot::UnknownAttribute",
+                               "actor class '" + t.name + "' has no attribute '" + c.name + "'");
+            else
+              record = ok_record(it->second(obj.get()));
+          } else {
+            auto it = def->methods.find(c.name);
+            if (it == def->methods.end())
+              record = error_record("depot::UnknownMethod",
+                                    "actor class '" + t.name + "' has no method '" + c.name + "'");
+            else
+              record = ok_record(it->second(obj.get(), args));
+          }
+        } catch (const std::exception& e) {
+          record = error_record(demangle(typeid(e).name()), e.what());
+        }
+      }
+      if (close) {
+        obj.reset();
+        std::vector<Request> out;
+        out.emplace_back(proto::Op::DELETE, BodyWriter().str(state_var(pool, t.actor)).take());
+        client.call_many(out);
+        finish(c, box, got->id, record, nullptr);
+        client.remove(box.name());
+        break;
+      }
+      std::string snap;
+      if (resilient) snap = BodyWriter().str(c.key).str(def->snapshot(obj.get())).take();
+      finish(c, box, got->id, record, resilient ? &snap : nullptr);
+    } catch (const Error&) {
+      // Connection trouble: the reservation goes back with the session.
+    }
+  }
+  alive.unlock();
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------ public classes
+
+bool FutureBase::cancel() {
+  auto core = st_->core.lock();
+  if (!st_->resolve(detail::FutureState::CANCELLED, {}, {})) return false;
+  if (core) {
+    try {
+      publish_bytes(core->client, detail::cancel_topic(core->pool), st_->key);
+    } catch (const Error&) {
+    }
+  }
+  return true;
+}
+
+Executor::Executor(Client& client, std::string pool, ExecutorOptions options)
+    : core_(std::make_shared<detail::ExecutorCore>(client, std::move(pool), options)) {
+  core_->start();
+}
+
+Executor::~Executor() {
+  core_->stop();
+}
+
+const std::string& Executor::pool() const {
+  return core_->pool;
+}
+Client& Executor::client() const {
+  return core_->client;
+}
+
+std::shared_ptr<detail::FutureState> Executor::submit_encoded(
+    const SubmitOptions& opt, const std::string& function, std::vector<detail::EncodedArg> args) {
+  return core_->submit(opt, function, std::move(args));
+}
+
+std::vector<std::shared_ptr<detail::FutureState>> Executor::map_encoded(
+    const SubmitOptions& opt, const std::string& function,
+    std::vector<std::vector<detail::EncodedArg>> args) {
+  return core_->submit_many(opt, function, std::move(args));
+}
+
+Actor Executor::actor(const std::string& class_name, const ActorOptions& options) {
+  Actor a;
+  a.st_ = core_->make_actor(class_name, options);
+  return a;
+}
+
+std::shared_ptr<detail::FutureState> Actor::call_raw(uint8_t kind, const std::string& name,
+                                                     std::vector<detail::EncodedArg> args) {
+  auto core = st_->core.lock();
+  if (!core) throw NotFoundError(Status::NOT_FOUND, "actor " + st_->id + ": its executor is gone");
+  return core->actor_call(st_, kind, name, std::move(args));
+}
+
+void Actor::close() {
+  Future<void> f(call_raw(detail::ACTOR_CLOSE, "close", {}));
+  {
+    std::lock_guard lk(st_->mu);
+    st_->closed = true;
+  }
+  f.result();
+}
+
+const std::string& Actor::id() const {
+  return st_->id;
+}
+const std::string& Actor::class_name() const {
+  return st_->cls;
+}
+
+Worker::Worker(Client& client, std::string pool, WorkerOptions options)
+    : core_(std::make_shared<detail::WorkerCore>(client, std::move(pool), options)) {}
+
+Worker::~Worker() {
+  core_->stop();
+}
+
+void Worker::add_function(const std::string& name, detail::Invoker f) {
+  std::unique_lock lk(core_->defs_mu);
+  core_->functions[name] = std::move(f);
+}
+
+void Worker::add_actor_class(const std::string& name, std::shared_ptr<detail::ActorDef> d) {
+  std::unique_lock lk(core_->defs_mu);
+  core_->classes[name] = std::move(d);
+}
+
+void Worker::start() {
+  if (core_->threads.empty()) core_->start();
+}
+
+void Worker::run() {
+  start();
+  while (!core_->stopping.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  core_->stop();
+}
+
+void Worker::stop() {
+  core_->stopping = true;
+}
+
+uint64_t Worker::tasks_done() const {
+  return core_->done.load();
+}
+
+}  // namespace depot
