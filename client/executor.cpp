@@ -270,6 +270,15 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
     std::lock_guard lk(release_mu);
     releases.push_back(key);
   }
+  // A future was cancelled: tasks waiting on it fail, and workers are told to skip it.
+  void cancelled(const std::shared_ptr<FutureState>& st) {
+    try {
+      publish_bytes(client, cancel_topic(pool), st->key);
+    } catch (const Error&) {
+      // The manager is away; a worker may then run the task, and its result is ignored.
+    }
+    settled(st);
+  }
 
   std::shared_ptr<FutureState> submit(const SubmitOptions& o, const std::string& fn,
                                       std::vector<EncodedArg> args);
@@ -427,34 +436,60 @@ std::shared_ptr<FutureState> ExecutorCore::prepare(const SubmitOptions& o, const
 
 void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
   if (ready.empty()) return;
+  // Default-priority tasks go in QUEUE_PUT_MANY frames of up to ~4 MiB (one request and one
+  // reply for thousands of tasks); others one QUEUE_PUT_EX each, which carries a priority.
   std::vector<Request> reqs;
-  reqs.reserve(ready.size());
-  const std::string stamp = id + "." + std::to_string(++counter) + ".";
-  for (size_t i = 0; i < ready.size(); ++i)
-    reqs.emplace_back(proto::Op::QUEUE_PUT_EX, BodyWriter()
-                                                   .str(tasks_q)
-                                                   .i64(-1)
-                                                   .u32(static_cast<uint32_t>(ready[i].priority))
-                                                   .u64(0)
-                                                   .str(stamp + std::to_string(i))
-                                                   .str(ready[i].record)
-                                                   .take());
+  std::vector<std::vector<size_t>> covers;  // request -> indexes into `ready`
+  std::vector<size_t> batch;
+  size_t batch_bytes = 0;
+  auto flush = [&] {
+    if (batch.empty()) return;
+    BodyWriter w;
+    w.str(tasks_q).i64(-1).u32(static_cast<uint32_t>(batch.size()));
+    for (size_t i : batch) w.str(ready[i].record);
+    reqs.emplace_back(proto::Op::QUEUE_PUT_MANY, w.take());
+    covers.push_back(std::move(batch));
+    batch.clear();
+    batch_bytes = 0;
+  };
+  for (size_t i = 0; i < ready.size(); ++i) {
+    if (ready[i].priority != 0) {
+      reqs.emplace_back(proto::Op::QUEUE_PUT_EX, BodyWriter()
+                                                     .str(tasks_q)
+                                                     .i64(-1)
+                                                     .u32(static_cast<uint32_t>(ready[i].priority))
+                                                     .u64(0)
+                                                     .str({})
+                                                     .str(ready[i].record)
+                                                     .take());
+      covers.push_back({i});
+      continue;
+    }
+    batch.push_back(i);
+    batch_bytes += ready[i].record.size() + 4;
+    if (batch_bytes > (4u << 20)) flush();
+  }
+  flush();
   std::vector<Reply> replies;
   try {
     replies = client.call_many(reqs);
   } catch (const ConnectionError&) {
-    replies = client.call_many(reqs);  // dedup ids make the retry safe
+    // Some may have been enqueued: sending again may run a task twice, which at-least-once
+    // delivery allows (its future resolves once).
+    replies = client.call_many(reqs);
   }
-  for (size_t i = 0; i < replies.size(); ++i) {
-    if (replies[i].status == Status::OK) continue;
-    std::shared_ptr<FutureState> st;
-    {
-      std::lock_guard lk(mu);
-      if (auto it = live.find(ready[i].key); it != live.end()) st = it->second.lock();
+  for (size_t r = 0; r < replies.size(); ++r) {
+    if (replies[r].status == Status::OK) continue;
+    for (size_t i : covers[r]) {
+      std::shared_ptr<FutureState> st;
+      {
+        std::lock_guard lk(mu);
+        if (auto it = live.find(ready[i].key); it != live.end()) st = it->second.lock();
+      }
+      if (st)
+        complete(st, FutureState::FAILED, "depot::SubmitFailed",
+                 std::string(proto::error_message(replies[r].body)));
     }
-    if (st)
-      complete(st, FutureState::FAILED, "depot::SubmitFailed",
-               std::string(proto::error_message(replies[i].body)));
   }
 }
 
@@ -505,6 +540,10 @@ void ExecutorCore::settled(const std::shared_ptr<FutureState>& st) {
     blocked_on.erase(it);
     for (auto& b : waiting) {
       if (!b->st) continue;  // already failed through another dependency
+      if (b->st->done()) {    // cancelled while it waited: never send it
+        b->st.reset();
+        continue;
+      }
       if (!ok) {
         failed.push_back(b);
       } else if (--b->missing == 0) {
@@ -778,7 +817,8 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   std::vector<std::thread> threads;
   std::atomic<uint64_t> done{0};
 
-  std::mutex cancel_mu;
+  std::mutex cancel_mu;  // guards cancel_sub's reading and the set
+  std::unique_ptr<RawSubscription> cancel_sub;
   std::unordered_set<std::string> cancelled;
   std::deque<std::string> cancel_order;
 
@@ -788,7 +828,8 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   void start();
   void stop();
   void serve();
-  void listen_cancels();
+  // Takes in the cancellations published since the last look (never blocks).
+  void drain_cancels();
   bool is_cancelled(const std::string& key) {
     std::lock_guard lk(cancel_mu);
     return cancelled.count(key) != 0;
@@ -806,9 +847,11 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
 };
 
 void WorkerCore::start() {
+  // Subscribed before the first task is taken, so no cancellation published from then on is
+  // missed (the client renews it after a reconnect).
+  cancel_sub = std::make_unique<RawSubscription>(client, cancel_topic(pool));
   for (uint32_t i = 0; i < std::max<uint32_t>(opt.threads, 1); ++i)
     threads.emplace_back([this] { serve(); });
-  threads.emplace_back([this] { listen_cancels(); });
 }
 
 void WorkerCore::stop() {
@@ -823,24 +866,18 @@ void WorkerCore::stop() {
   }
   for (auto& t : at)
     if (t.joinable()) t.join();
+  std::lock_guard lk(cancel_mu);
+  cancel_sub.reset();
 }
 
-void WorkerCore::listen_cancels() {
-  while (!stopping.load()) {
-    try {
-      RawSubscription sub(client, cancel_topic(pool));
-      while (!stopping.load()) {
-        auto m = sub.next(std::chrono::milliseconds(200));
-        if (!m) continue;
-        std::lock_guard lk(cancel_mu);
-        if (cancelled.insert(m->payload).second) cancel_order.push_back(m->payload);
-        while (cancel_order.size() > 100'000) {
-          cancelled.erase(cancel_order.front());
-          cancel_order.pop_front();
-        }
-      }
-    } catch (const Error&) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+void WorkerCore::drain_cancels() {
+  std::lock_guard lk(cancel_mu);
+  if (!cancel_sub) return;
+  while (auto m = cancel_sub->next(std::chrono::nanoseconds(0))) {
+    if (cancelled.insert(m->payload).second) cancel_order.push_back(m->payload);
+    while (cancel_order.size() > 100'000) {
+      cancelled.erase(cancel_order.front());
+      cancel_order.pop_front();
     }
   }
 }
@@ -938,6 +975,10 @@ void WorkerCore::serve() {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    // After a lull, start again with one task per round trip: the next tasks may be slow.
+    if (got.size() < batch_size)
+      batch_size = std::max<uint32_t>(1, static_cast<uint32_t>(got.size()));
+    drain_cancels();
     std::vector<Reserved> batch(got.size());
     std::vector<Reserved*> calls;
     for (size_t i = 0; i < got.size(); ++i) {
@@ -1167,12 +1208,7 @@ void WorkerCore::actor_loop(Reserved create) {
 bool FutureBase::cancel() {
   auto core = st_->core.lock();
   if (!st_->resolve(detail::FutureState::CANCELLED, {}, {})) return false;
-  if (core) {
-    try {
-      publish_bytes(core->client, detail::cancel_topic(core->pool), st_->key);
-    } catch (const Error&) {
-    }
-  }
+  if (core) core->cancelled(st_);
   return true;
 }
 

@@ -341,7 +341,7 @@ struct WorkerOptions {
   uint32_t threads = 1;  // tasks run on this many threads at once
   // Tasks taken per round trip at most; the worker takes fewer while tasks are slow, so
   // idle workers are not starved.
-  uint32_t max_batch = 64;
+  uint32_t max_batch = 256;
 };
 
 namespace detail {

@@ -111,6 +111,13 @@ SCENARIO("a dependency that fails fails the tasks that take it", "[executor]") {
   // A single future as an argument.
   auto nine = ex.submit<long>("square", 3L);
   REQUIRE(ex.submit<long>("increment", nine).result() == 10);
+  // Cancelling a future fails the tasks waiting on it.
+  SubmitOptions impure;
+  impure.pure = false;
+  auto slow = ex.submit_with<long>(impure, "sleep_ms", 300L);
+  auto after = ex.submit<long>("increment", slow);
+  REQUIRE(slow.cancel());
+  REQUIRE_THAT(thrown<RemoteError>([&] { after.result(); }), Catch::Contains("was cancelled"));
 }
 
 SCENARIO("identical pure submissions share one task, impure ones do not", "[executor]") {
