@@ -14,7 +14,7 @@ AUTHKEY    ?=
 
 # Exactly what the build and the tests need, from Debian.
 PACKAGES       = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev catch2 libpoco-dev
-BENCH_PACKAGES = redis-server redis-tools python3
+BENCH_PACKAGES = redis-server redis-tools python3 python3-distributed python3-streamz
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SOURCES = $(shell git ls-files '*.cpp' '*.h' 2>/dev/null)
 

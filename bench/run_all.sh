@@ -3,8 +3,12 @@
 #   1. compare.sh           depot-benchmark vs redis-benchmark, tcp-pingpong baseline
 #   2. compare_managers.sh  seed 004 exchange: Python multiprocessing.managers vs depot
 #   3. memory.sh            RSS per queued item, depot vs Redis
+#   4. compare_dask.sh      executor, futures and actors vs dask.distributed
+#   5. web_fib_bench.sh     seed 002's web server, inline vs offloaded
+#   6. compare_streamz.sh   depot::stream vs Python streamz
 # Prints markdown (the tables of bench/RESULTS.md). Builds nothing: build the targets
-# depot-manager depot-benchmark tcp-pingpong depot-pair-bench first, then
+# depot-manager depot-benchmark tcp-pingpong depot-pair-bench task_pool web_fib
+# depot-executor-bench depot-streams-bench first (`make bench` builds everything), then
 #   BUILD=path/to/build bench/run_all.sh
 # The environment variables of each script pass through (DEPOT_MANAGER_FLAGS, RUNS, ...).
 set -euo pipefail
@@ -14,3 +18,9 @@ echo
 "$here/compare_managers.sh"
 echo
 "$here/memory.sh"
+echo
+"$here/compare_dask.sh"
+echo
+"$here/web_fib_bench.sh"
+echo
+"$here/compare_streamz.sh"

@@ -155,6 +155,8 @@ struct Client::Impl {
 
   std::shared_ptr<Conn> connect_once();
   std::shared_ptr<Conn> ensure_connected(SteadyClock::time_point give_up);
+  // The connection to send on, or nullptr after finding it closed (the caller tries again).
+  std::shared_ptr<Conn> usable_connection(SteadyClock::time_point give_up);
   void fail(const std::shared_ptr<Conn>& c, const std::string& reason);
   void wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
                   std::optional<SteadyClock::time_point> deadline);
@@ -648,6 +650,22 @@ uint64_t Client::connections() const {
   return impl_->connections;
 }
 
+std::shared_ptr<Conn> Client::Impl::usable_connection(SteadyClock::time_point give_up) {
+  std::shared_ptr<Conn> c = ensure_connected(give_up);
+  // An idle connection may have been closed by a manager that restarted since the last
+  // call: find out before sending, so the request is not lost in a dead socket.
+  bool idle;
+  {
+    std::lock_guard lk(mu);
+    idle = pending.empty();
+  }
+  if (idle && peer_closed(c->fd)) {
+    fail(c, "the manager closed the connection");
+    return nullptr;
+  }
+  return c;
+}
+
 Reply Client::call(proto::Op op, std::string_view body, const CallOptions& options) {
   Impl& im = *impl_;
   // A wait with a deadline stops trying to reconnect when its own time is up.
@@ -656,18 +674,8 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
   std::string rebuilt;
   std::string frame;
   for (;;) {
-    std::shared_ptr<Conn> c = im.ensure_connected(give_up);
-    // An idle connection may have been closed by a manager that restarted since the last
-    // call: find out before sending, so the request is not lost in a dead socket.
-    bool idle;
-    {
-      std::lock_guard lk(im.mu);
-      idle = im.pending.empty();
-    }
-    if (idle && peer_closed(c->fd)) {
-      im.fail(c, "the manager closed the connection");
-      continue;
-    }
+    std::shared_ptr<Conn> c = im.usable_connection(give_up);
+    if (!c) continue;
     PendingCall pc;
     pc.reissuable = static_cast<bool>(options.rebuild);
     const uint64_t id = im.next_id.fetch_add(1, std::memory_order_relaxed);
@@ -717,16 +725,8 @@ std::vector<Reply> Client::call_many(
   if (requests.empty()) return out;
   const auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
   for (;;) {
-    std::shared_ptr<Conn> c = im.ensure_connected(give_up);
-    bool idle;
-    {
-      std::lock_guard lk(im.mu);
-      idle = im.pending.empty();
-    }
-    if (idle && peer_closed(c->fd)) {
-      im.fail(c, "the manager closed the connection");
-      continue;
-    }
+    std::shared_ptr<Conn> c = im.usable_connection(give_up);
+    if (!c) continue;
     const size_t n = requests.size();
     auto pcs = std::make_unique<PendingCall[]>(n);
     // Only the call its thread sleeps on may be handed the reader role (hand_on): the others

@@ -540,7 +540,7 @@ void ExecutorCore::settled(const std::shared_ptr<FutureState>& st) {
     blocked_on.erase(it);
     for (auto& b : waiting) {
       if (!b->st) continue;  // already failed through another dependency
-      if (b->st->done()) {    // cancelled while it waited: never send it
+      if (b->st->done()) {   // cancelled while it waited: never send it
         b->st.reset();
         continue;
       }

@@ -57,20 +57,29 @@ size_t RawQueue::put_many(const std::vector<std::string>& items, Timeout timeout
   return rd.u32();
 }
 
-std::vector<std::string> RawQueue::get_many(size_t max, Timeout timeout) {
-  if (max == 0) return {};
-  const int64_t ms = wire_ms(timeout);
-  const auto n = static_cast<uint32_t>(std::min<size_t>(max, UINT32_MAX));
-  auto encode = [this, n](int64_t t) { return BodyWriter().str(name_).u32(n).i64(t).take(); };
-  Reply r =
-      ms == 0 ? client_->call(proto::Op::QUEUE_GET_MANY, encode(0))
-              : client_->call(proto::Op::QUEUE_GET_MANY, encode(ms), wait_options(timeout, encode));
+namespace {
+// Sends a wait for up to n items (GET_MANY, RESERVE): its reply, or nullopt when the queue
+// was empty and the caller did not wait. TimeoutError when a wait ran out.
+std::optional<Reply> batch_wait(Client& c, proto::Op op, const std::string& name, Timeout timeout,
+                                const std::function<std::string(int64_t)>& encode) {
+  Reply r = detail::call_wait(c, op, timeout, encode);
   if (r.status == Status::EMPTY) {
-    if (ms == 0) return {};
-    throw TimeoutError(Status::TIMEOUT, "queue '" + name_ + "' stayed empty until the timeout");
+    if (wire_ms(timeout) == 0) return std::nullopt;
+    throw TimeoutError(Status::TIMEOUT, "queue '" + name + "' stayed empty until the timeout");
   }
   if (r.status != Status::OK) throw_reply(r);
-  proto::Reader rd(r.body);
+  return r;
+}
+}  // namespace
+
+std::vector<std::string> RawQueue::get_many(size_t max, Timeout timeout) {
+  if (max == 0) return {};
+  const auto n = static_cast<uint32_t>(std::min<size_t>(max, UINT32_MAX));
+  auto r = batch_wait(*client_, proto::Op::QUEUE_GET_MANY, name_, timeout, [this, n](int64_t t) {
+    return BodyWriter().str(name_).u32(n).i64(t).take();
+  });
+  if (!r) return {};
+  proto::Reader rd(r->body);
   uint32_t count = rd.u32();
   std::vector<std::string> out;
   out.reserve(std::min<uint32_t>(count, 1 << 20));
@@ -115,21 +124,13 @@ int64_t visibility_ms(std::optional<std::chrono::milliseconds> v) {
 std::vector<RawReservation> RawQueue::reserve_many(size_t max, Timeout timeout,
                                                    std::optional<std::chrono::milliseconds> vis) {
   if (max == 0) return {};
-  const int64_t ms = wire_ms(timeout);
   const auto n = static_cast<uint32_t>(std::min<size_t>(max, UINT32_MAX));
   const int64_t v = visibility_ms(vis);
-  auto encode = [this, n, v](int64_t t) {
+  auto r = batch_wait(*client_, proto::Op::QUEUE_RESERVE, name_, timeout, [this, n, v](int64_t t) {
     return BodyWriter().str(name_).u32(n).i64(t).i64(v).take();
-  };
-  Reply r =
-      ms == 0 ? client_->call(proto::Op::QUEUE_RESERVE, encode(0))
-              : client_->call(proto::Op::QUEUE_RESERVE, encode(ms), wait_options(timeout, encode));
-  if (r.status == Status::EMPTY) {
-    if (ms == 0) return {};
-    throw TimeoutError(Status::TIMEOUT, "queue '" + name_ + "' stayed empty until the timeout");
-  }
-  if (r.status != Status::OK) throw_reply(r);
-  proto::Reader rd(r.body);
+  });
+  if (!r) return {};
+  proto::Reader rd(r->body);
   uint32_t count = rd.u32();
   std::vector<RawReservation> out;
   out.reserve(std::min<uint32_t>(count, 1 << 16));

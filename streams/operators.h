@@ -58,6 +58,22 @@ class Op : public Node<Out>, public Input<In> {
  public:
   using Node<Out>::Node;
   NodeBase* owner() override { return this; }
+
+ protected:
+  // Runs the step for input x and emits what it returns. An exception from the step goes to
+  // this node's error stream (fail); one from further down (inside emit) passes through.
+  template <class X, class Step>
+  void run_step(const X& x, Step&& step) {
+    bool in_step = true;
+    try {
+      auto&& y = step();
+      in_step = false;
+      this->emit(y);
+    } catch (...) {
+      if (!in_step) throw;
+      this->fail(x);
+    }
+  }
 };
 
 template <class In, class Out, class F>
@@ -65,15 +81,7 @@ class MapNode final : public Op<In, Out> {
  public:
   MapNode(F f, std::string kind = "map") : Op<In, Out>(std::move(kind)), f_(std::move(f)) {}
   void on_value(const In& x, int) override {
-    bool in_step = true;
-    try {
-      const Out y = std::invoke(f_, x);
-      in_step = false;
-      this->emit(y);
-    } catch (...) {
-      if (!in_step) throw;
-      this->fail(x);
-    }
+    this->run_step(x, [&]() -> Out { return std::invoke(f_, x); });
   }
 
  private:
@@ -85,15 +93,7 @@ class StarmapNode final : public Op<In, Out> {
  public:
   explicit StarmapNode(F f) : Op<In, Out>("starmap"), f_(std::move(f)) {}
   void on_value(const In& x, int) override {
-    bool in_step = true;
-    try {
-      const Out y = std::apply(f_, x);
-      in_step = false;
-      this->emit(y);
-    } catch (...) {
-      if (!in_step) throw;
-      this->fail(x);
-    }
+    this->run_step(x, [&]() -> Out { return std::apply(f_, x); });
   }
 
  private:
@@ -169,16 +169,11 @@ class AccumulateStartNode final : public Op<T, R> {
       : Op<T, R>("accumulate"), f_(std::move(f)), state_(std::move(start)) {}
   void on_value(const T& x, int) override {
     if constexpr (ReturnsState) {
-      bool in_step = true;
-      try {
+      this->run_step(x, [&]() -> R {
         auto r = std::invoke(f_, state_, x);
         state_ = std::move(std::get<0>(r));
-        in_step = false;
-        this->emit(std::get<1>(r));
-      } catch (...) {
-        if (!in_step) throw;
-        this->fail(x);
-      }
+        return std::move(std::get<1>(r));
+      });
     } else {
       try {
         S next = std::invoke(f_, state_, x);

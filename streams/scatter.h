@@ -64,15 +64,7 @@ class GatherNode final : public Op<T, R> {
   void pop_front() {
     Call c = std::move(flight_.front());
     flight_.pop_front();
-    bool in_step = true;
-    try {
-      R r = c.future.result();
-      in_step = false;
-      this->emit(r);
-    } catch (...) {
-      if (!in_step) throw;
-      this->fail(c.input);
-    }
+    this->run_step(c.input, [&]() -> R { return c.future.result(); });
   }
   void on_close() override { flush(); }
 
