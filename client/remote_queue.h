@@ -178,7 +178,28 @@ class RemoteQueue {
     if (!r) return std::nullopt;
     return typed(std::move(*r));
   }
+  // 1..max reservations in one round trip (none if the timeout is zero and nothing is there).
+  template <class Rep, class Period>
+  std::vector<Reservation<T>> reserve_many(
+      size_t max, std::chrono::duration<Rep, Period> timeout,
+      std::optional<std::chrono::milliseconds> visibility = std::nullopt) {
+    auto raw = raw_.reserve_many(max, std::chrono::duration_cast<std::chrono::nanoseconds>(timeout),
+                                 visibility);
+    std::vector<Reservation<T>> out;
+    out.reserve(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) {
+      try {
+        out.push_back(typed(std::move(raw[i])));
+      } catch (const CodecError&) {
+        for (size_t j = i + 1; j < raw.size(); ++j) raw_.nack(raw[j].id);  // give back the rest
+        for (auto& done : out) raw_.nack(done.id);
+        throw;
+      }
+    }
+    return out;
+  }
   bool ack(uint64_t id) { return raw_.ack(id); }
+  size_t ack_many(const std::vector<uint64_t>& ids) { return raw_.ack_many(ids); }
   NackResult nack(uint64_t id, std::chrono::milliseconds delay = std::chrono::milliseconds(0)) {
     return raw_.nack(id, delay);
   }
@@ -205,8 +226,15 @@ class RemoteQueue {
     for (const T& v : values) out.push_back(Codec<T>::encode(v));
     return out;
   }
-  static Reservation<T> typed(RawReservation r) {
-    return Reservation<T>{r.id, r.deliveries, Codec<T>::decode(r.item)};
+  // A reservation whose item does not decode as T is given back with a nack (it counts as a
+  // delivery, so a poisoned item ends in the dead-letter queue), then CodecError is thrown.
+  Reservation<T> typed(RawReservation r) {
+    try {
+      return Reservation<T>{r.id, r.deliveries, Codec<T>::decode(r.item)};
+    } catch (const CodecError&) {
+      raw_.nack(r.id);
+      throw;
+    }
   }
   static std::vector<T> decode_all(const std::vector<std::string>& items) {
     std::vector<T> out;

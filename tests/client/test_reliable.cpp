@@ -139,3 +139,21 @@ SCENARIO("call_many shares the connection with other threads' calls", "[client]"
   stop = true;
   other.join();
 }
+
+SCENARIO("a reserved item that does not decode is given back, not lost", "[client][reserve]") {
+  TestManager m;
+  Client c(m.address, m.authkey);
+  c.queue<std::string>("numbers").put("not a number");
+  auto q = c.queue<int>("numbers");
+  REQUIRE_THROWS_AS(q.reserve(std::chrono::seconds(1)), CodecError);
+  auto raw = c.queue<std::string>("numbers").reserve(std::chrono::seconds(1));
+  REQUIRE(raw.value == "not a number");
+  REQUIRE(raw.deliveries == 2);
+  REQUIRE(q.ack_many({raw.id}) == 1);
+
+  c.queue<int>("numbers").put(5);
+  c.queue<int>("numbers").put(6);
+  auto both = q.reserve_many(10, std::chrono::seconds(1));
+  REQUIRE(both.size() == 2);
+  REQUIRE(both[1].value == 6);
+}
