@@ -620,32 +620,40 @@ void ExecutorCore::check_actors() {
       if (auto a = w.lock()) todo.push_back(a);
   }
   for (auto& a : todo) {
-    std::vector<std::shared_ptr<FutureState>> pending;
+    std::string restore_error;  // a restore that failed ends the actor
     {
       std::lock_guard lk(a->mu);
       if (a->closed || a->dead) continue;
       if (a->restoring) {
         if (!a->restore_future->done()) continue;
         a->restoring = false;
+        if (auto e = a->restore_future->exception()) {
+          try {
+            std::rethrow_exception(e);
+          } catch (const std::exception& x) {
+            restore_error = x.what();
+          }
+        }
       }
       std::erase_if(a->outstanding, [](const std::weak_ptr<FutureState>& w) {
         auto s = w.lock();
         return !s || s->done();
       });
-      if (a->outstanding.empty()) continue;
+      if (a->outstanding.empty() && restore_error.empty()) continue;
     }
-    // Its worker holds this lock while it serves the actor: free means the worker is gone.
-    Lock alive(client, alive_lock(pool, a->id), false);
-    bool free = false;
-    try {
-      free = alive.try_lock();
-      if (free) alive.unlock();
-    } catch (const Error&) {
-      continue;
+    if (restore_error.empty()) {
+      // Its worker holds this lock while it serves the actor: free means the worker is gone.
+      Lock alive(client, alive_lock(pool, a->id), false);
+      bool free = false;
+      try {
+        free = alive.try_lock();
+        if (free) alive.unlock();
+      } catch (const Error&) {
+        continue;
+      }
+      if (!free) continue;
     }
-    if (!free) continue;
-    std::lock_guard lk(a->mu);
-    if (a->resilient) {
+    if (a->resilient && restore_error.empty()) {
       TaskRecord t;
       t.kind = ACTOR_NEW;
       t.key = a->id + "-restore-" + std::to_string(++counter);
@@ -659,21 +667,31 @@ void ExecutorCore::check_actors() {
         std::lock_guard g(mu);
         live[t.key] = st;
       }
-      a->restore_future = st;
-      a->restoring = true;
+      {
+        std::lock_guard lk(a->mu);
+        a->restore_future = st;
+        a->restoring = true;
+      }
       std::vector<Ready> r{{encode_task(t), -1, t.key}};
       put_tasks(r);
       continue;
     }
-    a->dead = true;
-    for (auto& w : a->outstanding)
-      if (auto s = w.lock()) pending.push_back(s);
-    a->outstanding.clear();
-    for (auto& s : pending)
-      complete(s, FutureState::FAILED, "depot::ActorDied",
-               "actor " + a->id + " (" + a->cls +
-                   ") died with its worker; create a new actor, or use "
-                   "ActorOptions::resilient to keep its state across worker deaths");
+    std::vector<std::shared_ptr<FutureState>> pending;
+    {
+      std::lock_guard lk(a->mu);
+      a->dead = true;
+      for (auto& w : a->outstanding)
+        if (auto s = w.lock()) pending.push_back(s);
+      a->outstanding.clear();
+    }
+    const std::string why =
+        restore_error.empty()
+            ? "actor " + a->id + " (" + a->cls +
+                  ") died with its worker; create a new actor, or use ActorOptions::resilient "
+                  "to keep its state across worker deaths"
+            : "actor " + a->id + " (" + a->cls +
+                  ") died with its worker and could not be restored: " + restore_error;
+    for (auto& s : pending) complete(s, FutureState::FAILED, "depot::ActorDied", why);  // unlocked
     try {
       client.remove(mailbox(pool, a->id));
     } catch (const Error&) {
