@@ -649,6 +649,10 @@ const std::string& Client::address() const {
 uint64_t Client::connections() const {
   return impl_->connections;
 }
+bool Client::connected() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->conn != nullptr;
+}
 
 std::shared_ptr<Conn> Client::Impl::usable_connection(SteadyClock::time_point give_up) {
   std::shared_ptr<Conn> c = ensure_connected(give_up);
@@ -718,12 +722,13 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
   }
 }
 
-std::vector<Reply> Client::call_many(
-    const std::vector<std::pair<proto::Op, std::string>>& requests) {
+std::vector<Reply> Client::call_many(const std::vector<std::pair<proto::Op, std::string>>& requests,
+                                     const CallOptions& options) {
   Impl& im = *impl_;
   std::vector<Reply> out;
   if (requests.empty()) return out;
-  const auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  if (options.deadline && *options.deadline < give_up) give_up = *options.deadline;
   for (;;) {
     std::shared_ptr<Conn> c = im.usable_connection(give_up);
     if (!c) continue;
@@ -895,8 +900,14 @@ std::optional<RawMessage> RawSubscription::next(Timeout timeout) {
       c = im.conn;
       stale = !c || st_->conn.lock() != c;
     }
+    // A new connection: the manager forgot the subscription with the old session. Renew it
+    // first (even for a next() that does not wait), unless that means connecting.
+    if (stale && c) {
+      subscribe_on_current();
+      continue;
+    }
     if (deadline && SteadyClock::now() >= *deadline) return std::nullopt;
-    if (stale) {  // a new connection: the manager forgot the subscription with the old session
+    if (stale) {
       subscribe_on_current();
       continue;
     }

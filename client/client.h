@@ -146,13 +146,17 @@ class Client {
   // Sends several requests in one write and waits for all their replies, in order: one round
   // trip for the lot. Not re-sent after a reconnect (throws ConnectionError, and some may
   // have taken effect).
-  std::vector<Reply> call_many(const std::vector<std::pair<proto::Op, std::string>>& requests);
+  // options.deadline bounds the reconnect attempts, as for a call's own timeout.
+  std::vector<Reply> call_many(const std::vector<std::pair<proto::Op, std::string>>& requests,
+                               const CallOptions& options = {});
   // As call(), but throws the status' exception unless OK; returns the body.
   std::string request(proto::Op op, std::string_view body, const CallOptions& options = {});
 
   const std::string& address() const;
   // Connections made so far (1 + reconnects).
   uint64_t connections() const;
+  // Whether a connection is up now (false after a loss, until a call reconnects).
+  bool connected() const;
 
  private:
   friend class RawSubscription;

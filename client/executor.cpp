@@ -47,8 +47,11 @@ std::string random_id() {
 std::string tasks_queue(const std::string& pool) {
   return pool + ".tasks";
 }
-std::string result_var(const std::string& pool, const std::string& key) {
-  return pool + ".r." + key;
+std::string result_var(const std::string& pool, const std::string& sid) {
+  return pool + ".r." + sid;
+}
+std::string marker_var(const std::string& pool, const std::string& executor) {
+  return pool + ".executor." + executor;
 }
 std::string cancel_topic(const std::string& pool) {
   return pool + ".cancel";
@@ -66,7 +69,7 @@ std::string state_var(const std::string& pool, const std::string& actor) {
 // A task as it travels in "<pool>.tasks" or an actor's mailbox.
 struct TaskRecord {
   uint8_t kind = CALL;
-  std::string key, name, reply, actor;
+  std::string key, sid, name, reply, actor;
   uint32_t max_attempts = 3;
   uint8_t flags = 0;
   std::vector<EncodedArg> args;  // FUTURE/FUTURES carry keys only
@@ -74,7 +77,8 @@ struct TaskRecord {
 
 std::string encode_task(const TaskRecord& t) {
   BodyWriter w;
-  w.u8(t.kind).str(t.key).str(t.name).str(t.reply).u32(t.max_attempts).str(t.actor).u8(t.flags);
+  w.u8(t.kind).str(t.key).str(t.sid).str(t.name).str(t.reply).u32(t.max_attempts).str(t.actor);
+  w.u8(t.flags);
   w.u32(static_cast<uint32_t>(t.args.size()));
   for (const auto& a : t.args) {
     w.u8(a.tag);
@@ -92,6 +96,7 @@ bool decode_task(std::string_view b, TaskRecord& t) {
   proto::Reader r(b);
   t.kind = r.u8();
   t.key = r.str();
+  t.sid = r.str();
   t.name = r.str();
   t.reply = r.str();
   t.max_attempts = r.u32();
@@ -133,6 +138,20 @@ std::string demangle(const char* name) {
 
 // ------------------------------------------------------------ future state
 
+namespace {
+// A continuation (then(), wait(), as_completed()) that throws must not take the executor's
+// thread, or the other continuations, down with it.
+void run_callback(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "depot: a future's continuation threw: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "depot: a future's continuation threw\n");
+  }
+}
+}  // namespace
+
 void FutureState::wait() const {
   std::unique_lock lk(mu);
   cv.wait(lk, [&] { return phase != PENDING; });
@@ -160,7 +179,7 @@ bool FutureState::resolve(Phase to, std::string a, std::string message) {
     old.swap(deps);
   }
   cv.notify_all();
-  for (auto& f : cbs) f();
+  for (auto& f : cbs) run_callback(f);
   return true;
 }
 
@@ -172,7 +191,7 @@ void FutureState::on_done(std::function<void()> f) {
       return;
     }
   }
-  f();
+  f();  // on the caller's thread: its exceptions are the caller's
 }
 
 void FutureState::rethrow() const {
@@ -261,19 +280,20 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
         tasks_q(tasks_queue(pool)) {}
 
   void start() {
-    RawQueue(client, tasks_q)
-        .configure(QueueConfig{opt.task_timeout, 0, std::chrono::milliseconds(60'000), {}});
+    // A marker the manager loses if it restarts: the collector then sends again what it lost.
+    RawVariable(client, marker_var(pool, id)).set("1");
+    connections_seen = client.connections();
     collector = std::thread([this] { collect_loop(); });
   }
   void stop();
-  void release(const std::string& key) {
+  void release(const std::string& key, const std::string& sid) {
     std::lock_guard lk(release_mu);
-    releases.push_back(key);
+    releases.emplace_back(key, sid);
   }
   // A future was cancelled: tasks waiting on it fail, and workers are told to skip it.
   void cancelled(const std::shared_ptr<FutureState>& st) {
     try {
-      publish_bytes(client, cancel_topic(pool), st->key);
+      publish_bytes(client, cancel_topic(pool), st->sid);
     } catch (const Error&) {
       // The manager is away; a worker may then run the task, and its result is ignored.
     }
@@ -291,6 +311,7 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
   std::shared_ptr<FutureState> new_state(const std::string& key, const std::string& fn) {
     auto st = std::make_shared<FutureState>();
     st->key = key;
+    st->sid = id + "." + std::to_string(++counter);
     st->function = fn;
     st->core = weak_from_this();
     return st;
@@ -313,7 +334,7 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
   struct Ready {
     std::string record;
     int32_t priority;
-    std::string key;
+    std::shared_ptr<FutureState> st;
   };
   std::string make_key(const SubmitOptions& o, const std::string& fn,
                        const std::vector<EncodedArg>& args);
@@ -330,6 +351,9 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
   void handle_notification(std::string_view n);
   void flush_releases();
   void check_actors();
+  // After a reconnect: if the manager restarted, send again what it lost.
+  void recover();
+  uint64_t connections_seen = 0;
 
   std::mutex mu;
   std::unordered_map<std::string, std::weak_ptr<FutureState>> live;
@@ -338,7 +362,7 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
   std::atomic<uint64_t> counter{0};
 
   std::mutex release_mu;
-  std::vector<std::string> releases;
+  std::vector<std::pair<std::string, std::string>> releases;  // key, submission id
 
   std::thread collector;
   std::atomic<bool> stopping{false};
@@ -346,7 +370,7 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
 
 FutureState::~FutureState() {
   if (key.empty()) return;
-  if (auto c = core.lock()) c->release(key);
+  if (auto c = core.lock()) c->release(key, sid);
 }
 
 std::string ExecutorCore::make_key(const SubmitOptions& o, const std::string& fn,
@@ -396,8 +420,14 @@ std::shared_ptr<FutureState> ExecutorCore::prepare(const SubmitOptions& o, const
   {
     std::lock_guard lk(mu);
     if (auto it = live.find(key); it != live.end())
-      if (auto existing = it->second.lock()) return existing;  // the same pure task
+      if (auto existing = it->second.lock()) {
+        std::lock_guard el(existing->mu);
+        // The same pure task, running or done; a failed or cancelled one is submitted anew.
+        if (existing->phase == FutureState::PENDING || existing->phase == FutureState::OK)
+          return existing;
+      }
     st = new_state(key, fn);
+    t.sid = st->sid;
     live[key] = st;
     auto b = std::make_shared<Blocked>();
     for (auto& d : deps) {
@@ -419,7 +449,8 @@ std::shared_ptr<FutureState> ExecutorCore::prepare(const SubmitOptions& o, const
     } else {
       st->deps = deps;
       if (b->missing == 0) {
-        ready.push_back({encode_task(t), o.priority, key});
+        st->record = encode_task(t);
+        ready.push_back({st->record, o.priority, st});
       } else {
         b->st = st;
         b->record = encode_task(t);
@@ -472,24 +503,24 @@ void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
   flush();
   std::vector<Reply> replies;
   try {
-    replies = client.call_many(reqs);
-  } catch (const ConnectionError&) {
-    // Some may have been enqueued: sending again may run a task twice, which at-least-once
-    // delivery allows (its future resolves once).
-    replies = client.call_many(reqs);
+    try {
+      replies = client.call_many(reqs);
+    } catch (const ConnectionError&) {
+      // Some may have been enqueued: sending again may run a task twice, which at-least-once
+      // delivery allows (its future resolves once).
+      replies = client.call_many(reqs);
+    }
+  } catch (const Error& e) {
+    for (auto& r : ready)
+      complete(r.st, FutureState::FAILED, "depot::SubmitFailed",
+               std::string("the task could not be sent: ") + e.what());
+    return;
   }
   for (size_t r = 0; r < replies.size(); ++r) {
     if (replies[r].status == Status::OK) continue;
-    for (size_t i : covers[r]) {
-      std::shared_ptr<FutureState> st;
-      {
-        std::lock_guard lk(mu);
-        if (auto it = live.find(ready[i].key); it != live.end()) st = it->second.lock();
-      }
-      if (st)
-        complete(st, FutureState::FAILED, "depot::SubmitFailed",
-                 std::string(proto::error_message(replies[r].body)));
-    }
+    for (size_t i : covers[r])
+      complete(ready[i].st, FutureState::FAILED, "depot::SubmitFailed",
+               std::string(proto::error_message(replies[r].body)));
   }
 }
 
@@ -547,7 +578,8 @@ void ExecutorCore::settled(const std::shared_ptr<FutureState>& st) {
       if (!ok) {
         failed.push_back(b);
       } else if (--b->missing == 0) {
-        ready.push_back({std::move(b->record), b->priority, b->st->key});
+        b->st->record = std::move(b->record);
+        ready.push_back({b->st->record, b->priority, b->st});
         b->st.reset();
       }
     }
@@ -570,6 +602,7 @@ void ExecutorCore::handle_notification(std::string_view n) {
   if (n.empty()) return;  // the wake-up stop() sends
   proto::Reader r(n);
   std::string key(r.str());
+  std::string sid(r.str());
   const bool ok = r.u8() == 1;
   std::string a(r.str());
   std::string message = ok ? std::string() : std::string(r.str());
@@ -578,15 +611,15 @@ void ExecutorCore::handle_notification(std::string_view n) {
     std::lock_guard lk(mu);
     if (auto it = live.find(key); it != live.end()) st = it->second.lock();
   }
-  if (!st) {  // nobody wants it any more: free the stored result
-    release(key);
+  if (!st || st->sid != sid) {  // nobody wants this submission any more: free its result
+    release(key, sid);
     return;
   }
   complete(st, ok ? FutureState::OK : FutureState::FAILED, std::move(a), std::move(message));
 }
 
 void ExecutorCore::flush_releases() {
-  std::vector<std::string> keys;
+  std::vector<std::pair<std::string, std::string>> keys;
   {
     std::lock_guard lk(release_mu);
     keys.swap(releases);
@@ -595,17 +628,19 @@ void ExecutorCore::flush_releases() {
   std::vector<Request> reqs;
   {
     std::lock_guard lk(mu);
-    for (auto& k : keys) {
+    for (auto& [k, sid] : keys) {
       auto it = live.find(k);
-      if (it != live.end()) {
-        if (!it->second.expired()) continue;  // submitted again meanwhile
-        live.erase(it);
-      }
-      reqs.emplace_back(proto::Op::DELETE, BodyWriter().str(result_var(pool, k)).take());
+      if (it != live.end() && it->second.expired()) live.erase(it);
+      // Each submission has a variable of its own: deleting it never touches another's.
+      reqs.emplace_back(proto::Op::DELETE, BodyWriter().str(result_var(pool, sid)).take());
     }
   }
   try {
-    client.call_many(reqs);  // NOT_FOUND for results never stored is fine
+    // NOT_FOUND for results never stored is fine. A manager away for more than a second
+    // keeps them: one that restarted has none of them anyway.
+    CallOptions bounded;
+    bounded.deadline = SteadyClock::now() + std::chrono::seconds(1);
+    client.call_many(reqs, bounded);
   } catch (const Error&) {
     // The manager is away: the results stay until it restarts (it keeps nothing then).
   }
@@ -663,6 +698,7 @@ void ExecutorCore::check_actors() {
       t.max_attempts = opt.max_retries + 1;
       t.flags = RESILIENT | RESTORE;
       auto st = new_state(t.key, a->cls);
+      t.sid = st->sid;
       {
         std::lock_guard g(mu);
         live[t.key] = st;
@@ -672,7 +708,7 @@ void ExecutorCore::check_actors() {
         a->restore_future = st;
         a->restoring = true;
       }
-      std::vector<Ready> r{{encode_task(t), -1, t.key}};
+      std::vector<Ready> r{{encode_task(t), -1, st}};
       put_tasks(r);
       continue;
     }
@@ -710,12 +746,64 @@ void ExecutorCore::collect_loop() {
     } catch (const Error&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    for (auto& n : items) handle_notification(n);
-    flush_releases();
-    if (SteadyClock::now() - last_check > std::chrono::milliseconds(200)) {
-      check_actors();
-      last_check = SteadyClock::now();
+    // Nothing may end this thread but stop(): every future of the executor depends on it.
+    try {
+      for (auto& n : items) handle_notification(n);
+      flush_releases();
+      if (client.connections() != connections_seen) recover();
+      if (SteadyClock::now() - last_check > std::chrono::milliseconds(200)) {
+        check_actors();
+        last_check = SteadyClock::now();
+      }
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "depot: executor '%s': %s\n", pool.c_str(), e.what());
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+  }
+}
+
+void ExecutorCore::recover() {
+  const uint64_t now_seen = client.connections();
+  RawVariable marker(client, marker_var(pool, id));
+  if (marker.try_get()) {  // a new connection to the same manager: nothing was lost
+    connections_seen = now_seen;
+    return;
+  }
+  marker.set("1");
+  connections_seen = now_seen;
+  // The manager restarted: its queues and variables are gone. Tasks sent and not finished
+  // are sent again (at-least-once); tasks waiting on them are sent when they finish. Actor
+  // instances lost their mailboxes and locks: their calls fail.
+  std::vector<Ready> again;
+  {
+    std::lock_guard lk(mu);
+    for (auto& [k, w] : live) {
+      auto st = w.lock();
+      if (!st || !st->actor.empty() || st->record.empty() || st->done()) continue;
+      again.push_back({st->record, 0, st});
+    }
+  }
+  put_tasks(again);
+  std::vector<std::shared_ptr<ActorState>> todo;
+  {
+    std::lock_guard lk(mu);
+    for (auto& w : actors)
+      if (auto a = w.lock()) todo.push_back(a);
+  }
+  for (auto& a : todo) {
+    std::vector<std::shared_ptr<FutureState>> pending;
+    {
+      std::lock_guard lk(a->mu);
+      if (a->closed || a->dead) continue;
+      a->dead = true;
+      for (auto& w : a->outstanding)
+        if (auto s = w.lock()) pending.push_back(s);
+      a->outstanding.clear();
+    }
+    for (auto& s : pending)
+      complete(s, FutureState::FAILED, "depot::ActorDied",
+               "actor " + a->id + " (" + a->cls +
+                   ") was lost when the manager restarted; create a new actor");
   }
 }
 
@@ -723,10 +811,17 @@ void ExecutorCore::stop() {
   if (!collector.joinable()) return;
   stopping = true;
   try {
-    RawQueue(client, reply_q).put("");
+    // Wakes the collector at once; it also wakes by itself within its 100 ms wait, so this
+    // may give up quickly when the manager is away.
+    CallOptions quick;
+    quick.deadline = SteadyClock::now() + std::chrono::milliseconds(200);
+    client.call(proto::Op::QUEUE_PUT, BodyWriter().str(reply_q).i64(0).str("").take(), quick);
   } catch (const Error&) {
   }
   collector.join();
+  // With the manager gone, cleaning up there would only wait for reconnect attempts: the
+  // manager that comes back has none of it anyway.
+  const bool reachable = client.connected();
   std::vector<std::shared_ptr<FutureState>> pending;
   {
     std::lock_guard lk(mu);
@@ -734,12 +829,21 @@ void ExecutorCore::stop() {
       if (auto s = w.lock()) pending.push_back(s);
     blocked_on.clear();
   }
+  std::vector<Request> cancels;
   for (auto& s : pending)
-    s->resolve(FutureState::CANCELLED, {}, "its executor was destroyed before it finished");
+    if (s->resolve(FutureState::CANCELLED, {}, "its executor was destroyed before it finished"))
+      cancels.emplace_back(proto::Op::PUBLISH,
+                           BodyWriter().str(cancel_topic(pool)).str(s->sid).take());
   pending.clear();
+  if (!reachable) return;
+  try {
+    client.call_many(cancels);  // workers skip what they have not started
+  } catch (const Error&) {
+  }
   flush_releases();
   try {
     RawQueue(client, reply_q).destroy();
+    client.remove(marker_var(pool, id));
   } catch (const Error&) {
   }
 }
@@ -761,12 +865,13 @@ std::shared_ptr<ActorState> ExecutorCore::make_actor(const std::string& cls,
   t.max_attempts = opt.max_retries + 1;
   t.flags = o.resilient ? RESILIENT : 0;
   auto st = new_state(t.key, cls);
+  t.sid = st->sid;
   {
     std::lock_guard lk(mu);
     live[t.key] = st;
     actors.push_back(a);
   }
-  std::vector<Ready> r{{encode_task(t), -1, t.key}};
+  std::vector<Ready> r{{encode_task(t), -1, st}};
   put_tasks(r);
   Future<void>(st).result();  // RemoteError if no worker could create it
   return a;
@@ -788,6 +893,7 @@ std::shared_ptr<FutureState> ExecutorCore::actor_call(const std::shared_ptr<Acto
   t.actor = a->id;
   t.args = std::move(args);
   auto st = new_state(t.key, a->cls + "." + name);
+  t.sid = st->sid;
   st->actor = a->id;
   {
     std::lock_guard lk(a->mu);
@@ -832,6 +938,7 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   std::map<std::string, std::shared_ptr<ActorDef>> classes;
 
   std::atomic<bool> stopping{false};
+  std::mutex stop_mu;
   std::vector<std::thread> threads;
   std::atomic<uint64_t> done{0};
 
@@ -848,6 +955,20 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   void serve();
   // Takes in the cancellations published since the last look (never blocks).
   void drain_cancels();
+  // Whether the executors that submitted a batch still exist: each executor keeps a marker
+  // variable while it lives. Looked up at most once a second per executor.
+  void check_submitters(const std::vector<Reserved>& batch);
+  bool submitter_alive(const std::string& reply_queue) {
+    std::lock_guard lk(submitters_mu);
+    auto it = submitters.find(reply_queue);
+    return it == submitters.end() || it->second.alive;
+  }
+  struct Submitter {
+    bool alive = true;
+    SteadyClock::time_point checked;
+  };
+  std::mutex submitters_mu;
+  std::unordered_map<std::string, Submitter> submitters;
   bool is_cancelled(const std::string& key) {
     std::lock_guard lk(cancel_mu);
     return cancelled.count(key) != 0;
@@ -873,6 +994,7 @@ void WorkerCore::start() {
 }
 
 void WorkerCore::stop() {
+  std::lock_guard once(stop_mu);  // ~Worker and run() may both get here
   stopping = true;
   for (auto& t : threads)
     if (t.joinable()) t.join();
@@ -891,13 +1013,46 @@ void WorkerCore::stop() {
 void WorkerCore::drain_cancels() {
   std::lock_guard lk(cancel_mu);
   if (!cancel_sub) return;
-  while (auto m = cancel_sub->next(std::chrono::nanoseconds(0))) {
-    if (cancelled.insert(m->payload).second) cancel_order.push_back(m->payload);
-    while (cancel_order.size() > 100'000) {
-      cancelled.erase(cancel_order.front());
-      cancel_order.pop_front();
+  try {
+    while (auto m = cancel_sub->next(std::chrono::nanoseconds(0))) {
+      if (cancelled.insert(m->payload).second) cancel_order.push_back(m->payload);
+      while (cancel_order.size() > 100'000) {
+        cancelled.erase(cancel_order.front());
+        cancel_order.pop_front();
+      }
+    }
+  } catch (const Error&) {
+    // Renewing the subscription failed (the manager is away): try again next batch.
+  }
+}
+
+void WorkerCore::check_submitters(const std::vector<Reserved>& batch) {
+  const auto now = SteadyClock::now();
+  std::vector<std::string> stale;
+  {
+    std::lock_guard lk(submitters_mu);
+    for (const auto& r : batch) {
+      if (!r.parsed) continue;
+      auto& s = submitters[r.task.reply];
+      if (now - s.checked < std::chrono::seconds(1)) continue;
+      s.checked = now;
+      if (std::find(stale.begin(), stale.end(), r.task.reply) == stale.end())
+        stale.push_back(r.task.reply);
     }
   }
+  if (stale.empty()) return;
+  const std::string prefix = pool + ".done.";
+  std::vector<Request> reqs;
+  for (const auto& reply : stale) {
+    const std::string executor =
+        reply.rfind(prefix, 0) == 0 ? reply.substr(prefix.size()) : std::string();
+    reqs.emplace_back(proto::Op::VAR_GET,
+                      BodyWriter().str(marker_var(pool, executor)).i64(0).take());
+  }
+  auto replies = client.call_many(reqs);
+  std::lock_guard lk(submitters_mu);
+  for (size_t i = 0; i < stale.size(); ++i)
+    submitters[stale[i]].alive = replies[i].status == Status::OK;
 }
 
 void WorkerCore::fetch(const std::vector<Reserved*>& batch,
@@ -920,7 +1075,7 @@ void WorkerCore::fetch(const std::vector<Reserved*>& batch,
   for (size_t i = 0; i < keys.size(); ++i) {
     const auto& k = keys[i];
     if (replies[i].status != Status::OK) {
-      missing[k] = "the result of '" + k +
+      missing[k] = "the result of task submission '" + k +
                    "' is not in the manager (it was released, or the "
                    "manager restarted)";
       continue;
@@ -986,8 +1141,9 @@ void WorkerCore::serve() {
   while (!stopping.load()) {
     std::vector<RawReservation> got;
     try {
-      got = q.reserve_many(batch_size, std::chrono::milliseconds(200));
+      got = q.reserve_many(batch_size, std::chrono::milliseconds(200), opt.task_timeout);
     } catch (const TimeoutError&) {
+      batch_size = 1;  // after a lull the next tasks may be slow: take one at a time
       continue;
     } catch (const Error&) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -1007,6 +1163,7 @@ void WorkerCore::serve() {
     }
     std::unordered_map<std::string, std::string> values, missing;
     try {
+      check_submitters(batch);
       fetch(calls, values, missing);
     } catch (const Error&) {
       continue;  // connection lost: the reservations went back with the session
@@ -1018,7 +1175,9 @@ void WorkerCore::serve() {
     size_t ran = 0;
     for (auto& r : batch) {
       const TaskRecord& t = r.task;
-      if (!r.parsed) {  // not a task record: nobody can run it, do not keep redelivering it
+      if (!r.parsed || !submitter_alive(t.reply)) {
+        // Not a task record (nobody can run it), or its executor is gone (nobody wants the
+        // result): drop it rather than redeliver it forever or leave results behind.
         acks.push_back(r.rid);
         continue;
       }
@@ -1027,7 +1186,7 @@ void WorkerCore::serve() {
         continue;
       }
       acks.push_back(r.rid);
-      if (is_cancelled(t.key)) continue;
+      if (is_cancelled(t.sid)) continue;
       std::string record;
       if (r.deliveries > t.max_attempts) {
         record = error_record("depot::WorkerLost",
@@ -1038,9 +1197,10 @@ void WorkerCore::serve() {
         record = run_call(t, values, missing);
         ++ran;
       }
-      out.emplace_back(proto::Op::VAR_SET,
-                       BodyWriter().str(result_var(pool, t.key)).str(record).take());
-      notes[t.reply].push_back(BodyWriter().str(t.key).take() + record);
+      // The first result stored wins: a task run twice (at-least-once) never overwrites it.
+      out.emplace_back(proto::Op::VAR_CAS,
+                       BodyWriter().str(result_var(pool, t.sid)).u64(0).str(record).take());
+      notes[t.reply].push_back(BodyWriter().str(t.key).str(t.sid).take() + record);
     }
     const auto spent = SteadyClock::now() - t0;
     for (auto& [reply, items] : notes) {
@@ -1082,14 +1242,17 @@ void WorkerCore::actor_loop(Reserved create) {
   auto finish = [&](const TaskRecord& task, RawQueue& from, uint64_t rid, const std::string& record,
                     const std::string* snapshot) {
     std::vector<Request> out;
-    out.emplace_back(proto::Op::VAR_SET,
-                     BodyWriter().str(result_var(pool, task.key)).str(record).take());
+    out.emplace_back(proto::Op::VAR_CAS,
+                     BodyWriter().str(result_var(pool, task.sid)).u64(0).str(record).take());
     if (snapshot)
       out.emplace_back(proto::Op::VAR_SET,
                        BodyWriter().str(state_var(pool, task.actor)).str(*snapshot).take());
-    out.emplace_back(
-        proto::Op::QUEUE_PUT,
-        BodyWriter().str(task.reply).i64(0).str(BodyWriter().str(task.key).take() + record).take());
+    out.emplace_back(proto::Op::QUEUE_PUT,
+                     BodyWriter()
+                         .str(task.reply)
+                         .i64(0)
+                         .str(BodyWriter().str(task.key).str(task.sid).take() + record)
+                         .take());
     out.emplace_back(proto::Op::QUEUE_ACK, BodyWriter().str(from.name()).u32(1).u64(rid).take());
     client.call_many(out);
     ++done;
@@ -1145,7 +1308,7 @@ void WorkerCore::actor_loop(Reserved create) {
   while (!stopping.load()) {
     std::optional<RawReservation> got;
     try {
-      auto v = box.reserve_many(1, std::chrono::milliseconds(200));
+      auto v = box.reserve_many(1, std::chrono::milliseconds(200), opt.task_timeout);
       got = std::move(v.front());
     } catch (const TimeoutError&) {
       continue;
@@ -1156,15 +1319,15 @@ void WorkerCore::actor_loop(Reserved create) {
       continue;
     }
     TaskRecord c;
-    if (!decode_task(got->item, c)) {
-      box.ack(got->id);
-      continue;
-    }
     try {
+      if (!decode_task(got->item, c)) {
+        box.ack(got->id);
+        continue;
+      }
       if (!last_key.empty() && c.key == last_key) {
         // Applied just before the previous worker died: tell the caller, do not apply twice.
         last_key.clear();
-        RawVariable rv(client, result_var(pool, c.key));
+        RawVariable rv(client, result_var(pool, c.sid));
         auto prev = rv.try_get();
         std::string record = prev && prev->value ? *prev->value : ok_record({});
         finish(c, box, got->id, record, nullptr);
@@ -1210,8 +1373,16 @@ void WorkerCore::actor_loop(Reserved create) {
         break;
       }
       std::string snap;
-      if (resilient) snap = BodyWriter().str(c.key).str(def->snapshot(obj.get())).take();
-      finish(c, box, got->id, record, resilient ? &snap : nullptr);
+      bool resilient_ok = true;
+      if (resilient) {
+        try {
+          snap = BodyWriter().str(c.key).str(def->snapshot(obj.get())).take();
+        } catch (const std::exception& e) {  // the state cannot be saved: say so, keep serving
+          record = error_record("depot::SnapshotFailed", e.what());
+          resilient_ok = false;
+        }
+      }
+      finish(c, box, got->id, record, resilient && resilient_ok ? &snap : nullptr);
     } catch (const Error&) {
       // Connection trouble: the reservation goes back with the session.
     }
@@ -1272,11 +1443,18 @@ std::shared_ptr<detail::FutureState> Actor::call_raw(uint8_t kind, const std::st
 
 void Actor::close() {
   Future<void> f(call_raw(detail::ACTOR_CLOSE, "close", {}));
+  f.result();  // ActorDied if its worker is gone; the liveness checks still cover it here
+  std::vector<std::shared_ptr<detail::FutureState>> left;  // calls made while it closed
   {
     std::lock_guard lk(st_->mu);
     st_->closed = true;
+    for (auto& w : st_->outstanding)
+      if (auto s = w.lock()) left.push_back(s);
+    st_->outstanding.clear();
   }
-  f.result();
+  for (auto& s : left)
+    s->resolve(detail::FutureState::FAILED, "depot::ActorClosed",
+               "actor " + st_->id + " was closed before this call ran");
 }
 
 const std::string& Actor::id() const {

@@ -8,7 +8,7 @@
 // Tasks travel through the manager's queue "<pool>.tasks" as reservations: a worker that
 // dies mid-task gives its task back (its session ends) and another worker runs it
 // (at-least-once, up to ExecutorOptions::max_retries retries). Results are stored in the
-// manager ("<pool>.r.<key>") until the last future for them is dropped, and announced to
+// manager ("<pool>.r.<submission>") until the last future for them is dropped, and announced to
 // the submitting executor through its own queue; a task whose arguments are futures runs
 // once they are done, and its worker fetches their values from the manager.
 #pragma once
@@ -211,9 +211,6 @@ struct ExecutorOptions {
   // A task whose worker died is run again on another worker this many times, then its
   // future fails with RemoteError type "depot::WorkerLost".
   uint32_t max_retries = 2;
-  // How long a worker may hold a task before the manager assumes it hung and hands it to
-  // another (a worker that dies is noticed at once, through its session).
-  std::chrono::milliseconds task_timeout{3'600'000};
 };
 
 struct SubmitOptions {
@@ -304,12 +301,12 @@ class Executor {
     detail::EncodedArg e;
     if constexpr (detail::is_future<A>::value) {
       e.tag = detail::ArgSlot::FUTURE;
-      e.keys.push_back(a.key());
+      e.keys.push_back(a.state()->sid);
       e.deps.push_back(a.state());
     } else if constexpr (detail::is_future_vector<A>::value) {
       e.tag = detail::ArgSlot::FUTURES;
       for (const auto& f : a) {
-        e.keys.push_back(f.key());
+        e.keys.push_back(f.state()->sid);
         e.deps.push_back(f.state());
       }
     } else if constexpr (std::is_convertible_v<const A&, std::string_view> &&
@@ -342,6 +339,9 @@ struct WorkerOptions {
   // Tasks taken per round trip at most; the worker takes fewer while tasks are slow, so
   // idle workers are not starved.
   uint32_t max_batch = 256;
+  // How long this worker may hold a task (or an actor call) before the manager assumes it
+  // hung and hands it to another. A worker that dies is noticed at once, through its session.
+  std::chrono::milliseconds task_timeout{3'600'000};
 };
 
 namespace detail {

@@ -43,15 +43,17 @@ using Args = std::vector<ArgSlot>;
 struct EncodedArg {
   ArgSlot::Tag tag = ArgSlot::VALUE;
   std::string bytes;              // VALUE
-  std::vector<std::string> keys;  // FUTURE (one key) or FUTURES
+  std::vector<std::string> keys;  // submission ids: FUTURE (one) or FUTURES
   std::vector<std::shared_ptr<struct FutureState>> deps;
 };
 
 // What every future shares: filled in once by the executor's collector thread.
 struct FutureState {
   enum Phase : uint8_t { PENDING, OK, FAILED, CANCELLED };
-  std::string key;
+  std::string key;  // what identical pure submissions share
+  std::string sid;  // this submission: names its result variable in the manager
   std::string function;
+  std::string record;  // the task as sent (re-sent if the manager restarts before it is done)
   mutable std::mutex mu;
   mutable std::condition_variable cv;
   Phase phase = PENDING;

@@ -418,7 +418,7 @@ bool Queue::touch(uint64_t id, int64_t visibility_ms) {
   return true;
 }
 
-bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fired) {
+bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fired, bool serve) {
   auto it = reserved_.find(id);
   dead = false;
   if (it == reserved_.end()) return false;
@@ -445,11 +445,11 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
     // No dead-letter queue to be had (the name is taken by another type, or the object
     // limit): keep the item here rather than lose it.
   }
-  requeue(Entry{std::move(r.data), r.deliveries}, r.priority, delay_ms, true);
+  requeue(Entry{std::move(r.data), r.deliveries}, r.priority, delay_ms, true, serve);
   return true;
 }
 
-void Queue::requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head) {
+void Queue::requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head, bool serve) {
   bytes_ += e.data.size();
   if (delay_ms > 0) {
     const TimePoint at =
@@ -464,7 +464,7 @@ void Queue::requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head) 
   else
     l.returned.push_back(std::move(e));
   ++ready_;
-  serve_getters();
+  if (serve) serve_getters();
 }
 
 void Queue::arm_delay_timer() {
@@ -518,8 +518,9 @@ void Queue::release_session(SessionId s) {
   std::sort(ids.rbegin(), ids.rend());
   for (uint64_t id : ids) {
     bool dead;
-    give_back(id, 0, dead, false);
+    give_back(id, 0, dead, false, false);
   }
+  serve_getters();  // now the oldest is at the head
 }
 
 // ------------------------------------------------------------ waiters

@@ -161,8 +161,10 @@ class Queue : public Object {
   uint64_t make_reservation(std::string data, int32_t priority, uint32_t deliveries,
                             SessionId session, int64_t visibility_ms);
   // A reservation ends without an ack: back to the queue (or dead-letter queue).
-  bool give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fired);
-  void requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head);
+  // `serve`: hand it to a parked getter at once (false while several are given back together,
+  // so that the oldest, put back last at the head, is served first).
+  bool give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fired, bool serve = true);
+  void requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head, bool serve = true);
   void arm_delay_timer();
   void release_delayed(TimePoint now);
   bool duplicate(std::string_view id);

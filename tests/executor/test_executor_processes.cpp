@@ -86,8 +86,9 @@ SCENARIO("calls to an actor whose worker died fail instead of hanging", "[execut
     REQUIRE(e.type() == "depot::ActorDied");
     REQUIRE_THAT(e.remote_message(), Catch::Contains("resilient"));
   }
-  // Later calls fail at once.
+  // Later calls fail at once, and closing it does not wait for a worker that is gone.
   REQUIRE_THROWS_AS(counter.call<long>("increment").result(1s), RemoteError);
+  REQUIRE_THROWS_AS(counter.close(), RemoteError);
 }
 
 SCENARIO("a resilient actor keeps counting across a worker SIGKILL", "[executor][process]") {

@@ -115,6 +115,20 @@ SCENARIO("reservations returned by a departed session keep their order", "[queue
   REQUIRE(drain(q) == std::vector<std::string>{"1", "2", "3", "4"});
 }
 
+SCENARIO("a parked reserver gets the oldest of a departed session's reservations",
+         "[queue][reserve]") {
+  Registry reg;
+  Queue& q = *make_queue(reg, "jobs");
+  for (auto v : {"1", "2", "3"}) put(q, v);
+  ResLog r;
+  q.reserve(3, -1, Wait::now_only(9), r.fn());
+  ResLog parked;
+  REQUIRE(q.reserve(1, -1, Wait{10, later(), true}, parked.fn()) == Status::PARKED);
+  reg.drop_session(9);
+  REQUIRE(parked.data == std::vector<std::string>{"1"});
+  REQUIRE(drain(q) == std::vector<std::string>{"2", "3"});
+}
+
 SCENARIO("an item delivered max_deliveries times goes to the dead-letter queue",
          "[queue][reserve]") {
   Registry reg;

@@ -1,0 +1,131 @@
+// What goes wrong around the executor: cancelled keys submitted again, executors sharing a
+// pool, continuations that throw, executors destroyed with tasks in flight, and a manager
+// restart with tasks queued.
+#include <catch2/catch.hpp>
+
+#include <thread>
+
+#include "client/executor.h"
+#include "support.h"
+
+using namespace depot;
+using namespace std::chrono_literals;
+using test::TestManager;
+
+namespace {
+
+void serve_slow(Worker& w) {
+  w.def("slow", [](long x) {
+    std::this_thread::sleep_for(200ms);
+    return x;
+  });
+  w.def("square", [](long x) { return x * x; });
+  w.def("total", [](const std::vector<long>& xs) {
+    long s = 0;
+    for (long x : xs) s += x;
+    return s;
+  });
+}
+
+size_t objects_with_prefix(Client& c, const std::string& prefix) {
+  size_t n = 0;
+  for (auto& o : c.list()) n += o.name.rfind(prefix, 0) == 0;
+  return n;
+}
+
+}  // namespace
+
+SCENARIO("a cancelled pure task can be submitted again, here and by another executor",
+         "[executor][recovery]") {
+  TestManager m;
+  Client wc(m.address, m.authkey), c(m.address, m.authkey);
+  Worker w(wc, "pool", {1, 64});
+  serve_slow(w);
+  w.start();
+  Executor ex(c, "pool"), ex2(c, "pool");
+  SubmitOptions impure;
+  impure.pure = false;
+  auto blocker = ex.submit_with<long>(impure, "slow", 0L);
+  {
+    auto f = ex.submit<long>("slow", 5L);
+    REQUIRE(f.cancel());
+    auto again = ex.submit<long>("slow", 5L);  // not the cancelled one
+    REQUIRE(again.result(30s) == 5);
+  }
+  REQUIRE(blocker.result(30s) == 0);
+  REQUIRE(ex.submit<long>("slow", 5L).result(30s) == 5);
+  REQUIRE(ex2.submit<long>("slow", 5L).result(30s) == 5);
+}
+
+SCENARIO("executors sharing a pool never release each other's results", "[executor][recovery]") {
+  TestManager m;
+  Client wc(m.address, m.authkey), c1(m.address, m.authkey), c2(m.address, m.authkey);
+  Worker w(wc, "pool");
+  serve_slow(w);
+  w.start();
+  Executor ex1(c1, "pool"), ex2(c2, "pool");
+  auto b = ex2.submit<long>("square", 3L);
+  {
+    auto a = ex1.submit<long>("square", 3L);  // the same pure task, another executor
+    REQUIRE(a.result(30s) == 9);
+  }  // ex1 releases its result
+  REQUIRE(b.result(30s) == 9);
+  std::this_thread::sleep_for(300ms);  // ex1's collector has flushed its releases
+  REQUIRE(ex2.submit<long>("total", std::vector<Future<long>>{b}).result(30s) == 9);
+}
+
+SCENARIO("a continuation that throws does not stop the executor", "[executor][recovery]") {
+  TestManager m;
+  Client wc(m.address, m.authkey), c(m.address, m.authkey);
+  Worker w(wc, "pool");
+  serve_slow(w);
+  w.start();
+  Executor ex(c, "pool");
+  SubmitOptions impure;
+  impure.pure = false;
+  auto f = ex.submit_with<long>(impure, "slow", 1L);
+  f.then([](const Future<long>&) { throw std::runtime_error("callback failed"); });
+  REQUIRE(f.result(30s) == 1);
+  REQUIRE(ex.submit<long>("square", 6L).result(30s) == 36);
+}
+
+SCENARIO("an executor destroyed with tasks queued leaves nothing behind", "[executor][recovery]") {
+  TestManager m;
+  Client c(m.address, m.authkey);
+  {
+    Executor ex(c, "pool");
+    for (long i = 0; i < 5; ++i) ex.submit<long>("square", i);
+    auto kept = ex.submit<long>("square", 100L);
+  }
+  Client wc(m.address, m.authkey);
+  Worker w(wc, "pool");
+  serve_slow(w);
+  w.start();
+  REQUIRE(test::eventually([&] { return RawQueue(c, "pool.tasks").size().size == 0; }));
+  std::this_thread::sleep_for(300ms);
+  REQUIRE(objects_with_prefix(c, "pool.done.") == 0);
+  REQUIRE(objects_with_prefix(c, "pool.r.") == 0);
+}
+
+SCENARIO("tasks queued when the manager restarts are sent again and complete",
+         "[executor][recovery]") {
+  auto m1 = std::make_unique<TestManager>();
+  const std::string address = m1->address;
+  const std::string port = address.substr(address.rfind(':') + 1);
+  ClientOptions fast;
+  fast.reconnect_initial_backoff = 10ms;
+  fast.reconnect_max_backoff = 100ms;
+  fast.reconnect_give_up = 20s;
+  Client c(address, m1->authkey, fast);
+  Executor ex(c, "pool");
+  auto f = ex.submit<long>("square", 3L);   // no worker yet: it waits in the queue
+  auto dep = ex.submit<long>("square", f);  // waits for f
+  m1.reset();                               // the manager goes, with the queue
+  TestManager m2("test-key", [&](ManagerOptions& o) { o.address = "127.0.0.1:" + port; });
+  Client wc(address, m2.authkey, fast);
+  Worker w(wc, "pool");
+  serve_slow(w);
+  w.start();
+  REQUIRE(f.result(30s) == 9);
+  REQUIRE(dep.result(30s) == 81);
+}
