@@ -34,12 +34,7 @@ echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo u
 echo
 
 start_manager
-for w in 1 2; do
-  "$TASK_POOL" --address "127.0.0.1:$MANAGER_PORT" --authkey "$AUTHKEY" --threads 1 \
-    >"$WORK/task_pool.$w.log" 2>&1 &
-  PIDS+=($!)
-  wait_for_line "$WORK/task_pool.$w.log" 'serving pool' 10
-done
+start_pool_workers 2
 DEPOT_OUT=$WORK/depot.out
 timeout "$LIMIT" "$EXECUTOR_BENCH" --address "127.0.0.1:$MANAGER_PORT" --authkey "$AUTHKEY" \
   --n "$N" --runs "$RUNS" >"$DEPOT_OUT" || {

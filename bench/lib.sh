@@ -71,6 +71,18 @@ start_manager() {
 
 # Fails loudly when the manager is gone (crashed, or killed by someone else): its figures
 # would be meaningless.
+# start_pool_workers N: N single-threaded task_pool workers on the manager of start_manager
+# (TASK_POOL names the program), each waited for until it serves.
+start_pool_workers() {
+  local w
+  for w in $(seq 1 "$1"); do
+    "$TASK_POOL" --address "127.0.0.1:$MANAGER_PORT" --authkey "$AUTHKEY" --threads 1 \
+      >"$WORK/task_pool.$w.log" 2>&1 &
+    PIDS+=($!)
+    wait_for_line "$WORK/task_pool.$w.log" 'serving pool' 10
+  done
+}
+
 check_manager() {
   if ! kill -0 "$MANAGER_PID" 2>/dev/null; then
     local st=0

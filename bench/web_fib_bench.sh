@@ -109,12 +109,7 @@ echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo u
 echo
 
 start_manager
-for w in 1 2; do
-  "$TASK_POOL" --address "127.0.0.1:$MANAGER_PORT" --authkey "$AUTHKEY" --threads 1 \
-    >"$WORK/task_pool.$w.log" 2>&1 &
-  PIDS+=($!)
-  wait_for_line "$WORK/task_pool.$w.log" 'serving pool' 10
-done
+start_pool_workers 2
 
 NAMES=(inline inline-64 offload offload-impure)
 LABELS=("inline, 1 request thread (seed baseline)" "inline, 64 request threads"
