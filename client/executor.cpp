@@ -665,6 +665,9 @@ void ExecutorCore::check_actors() {
         if (auto e = a->restore_future->exception()) {
           try {
             std::rethrow_exception(e);
+          } catch (const RemoteError& x) {
+            // ActorBusy: its old worker came back (a connection blip) and serves it still.
+            if (x.type() != "depot::ActorBusy") restore_error = x.what();
           } catch (const std::exception& x) {
             restore_error = x.what();
           }
@@ -1305,7 +1308,22 @@ void WorkerCore::actor_loop(Reserved create) {
     return;
   }
   RawQueue box(client, mailbox(pool, t.actor));
+  uint64_t held_on = client.connections();  // the connection whose session holds the lock
+  std::unique_ptr<Lock> regained;           // the lock taken again on a later connection
   while (!stopping.load()) {
+    if (client.connections() != held_on) {
+      // The connection changed: the old session's end released the lock, and the executor
+      // may have restored the actor on another worker. Serve on only if it is still ours.
+      try {
+        auto again = std::make_unique<Lock>(client, alive_lock(pool, t.actor), false);
+        held_on = client.connections();
+        if (!again->try_lock()) break;  // another worker serves it now: stop here
+        regained = std::move(again);
+      } catch (const Error&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+    }
     std::optional<RawReservation> got;
     try {
       auto v = box.reserve_many(1, std::chrono::milliseconds(200), opt.task_timeout);
@@ -1387,7 +1405,8 @@ void WorkerCore::actor_loop(Reserved create) {
       // Connection trouble: the reservation goes back with the session.
     }
   }
-  alive.unlock();
+  if (regained) regained->unlock();
+  alive.unlock();  // a no-op (recorded in unlock_error) if the session that held it ended
 }
 
 }  // namespace detail
