@@ -163,7 +163,7 @@ bool FutureState::wait_until(SteadyClock::time_point t) const {
 }
 
 bool FutureState::resolve(Phase to, std::string a, std::string message) {
-  std::vector<std::function<void()>> cbs;
+  std::vector<std::pair<uint64_t, std::function<void()>>> cbs;
   std::vector<std::shared_ptr<FutureState>> old;
   {
     std::lock_guard lk(mu);
@@ -179,19 +179,26 @@ bool FutureState::resolve(Phase to, std::string a, std::string message) {
     old.swap(deps);
   }
   cv.notify_all();
-  for (auto& f : cbs) run_callback(f);
+  for (auto& [n, f] : cbs) run_callback(f);
   return true;
 }
 
-void FutureState::on_done(std::function<void()> f) {
+uint64_t FutureState::on_done(std::function<void()> f) {
   {
     std::lock_guard lk(mu);
     if (phase == PENDING) {
-      callbacks.push_back(std::move(f));
-      return;
+      callbacks.emplace_back(++next_callback, std::move(f));
+      return next_callback;
     }
   }
   f();  // on the caller's thread: its exceptions are the caller's
+  return 0;
+}
+
+void FutureState::forget(uint64_t callback) {
+  if (callback == 0) return;
+  std::lock_guard lk(mu);
+  std::erase_if(callbacks, [&](const auto& c) { return c.first == callback; });
 }
 
 void FutureState::rethrow() const {
@@ -221,8 +228,10 @@ std::vector<bool> wait_states(const std::vector<std::shared_ptr<FutureState>>& s
     bool failed = false;
   };
   auto sh = std::make_shared<Shared>();
+  std::vector<uint64_t> ids;
+  ids.reserve(states.size());
   for (const auto& s : states) {
-    s->on_done([sh, s = s.get()] {
+    ids.push_back(s->on_done([sh, s = s.get()] {
       bool bad;
       {
         std::lock_guard lk(s->mu);
@@ -232,7 +241,7 @@ std::vector<bool> wait_states(const std::vector<std::shared_ptr<FutureState>>& s
       ++sh->done;
       sh->failed = sh->failed || bad;
       sh->cv.notify_all();
-    });
+    }));
   }
   auto satisfied = [&] {
     if (sh->done == states.size()) return true;
@@ -247,6 +256,8 @@ std::vector<bool> wait_states(const std::vector<std::shared_ptr<FutureState>>& s
     else
       sh->cv.wait(lk, satisfied);
   }
+  // Futures still pending keep no trace of this wait (a polling loop must not grow them).
+  for (size_t i = 0; i < states.size(); ++i) states[i]->forget(ids[i]);
   std::vector<bool> out;
   out.reserve(states.size());
   for (const auto& s : states) out.push_back(s->done());

@@ -59,7 +59,9 @@ struct FutureState {
   Phase phase = PENDING;
   std::string payload;  // OK: the encoded result
   std::string err_type, err_message;
-  std::vector<std::function<void()>> callbacks;    // run once, when it leaves PENDING
+  // Run once, when it leaves PENDING; the number lets a waiter that gave up remove its own.
+  std::vector<std::pair<uint64_t, std::function<void()>>> callbacks;
+  uint64_t next_callback = 0;
   std::vector<std::shared_ptr<FutureState>> deps;  // kept until this one resolves
   std::weak_ptr<ExecutorCore> core;
   std::string actor;  // non-empty for actor calls
@@ -72,7 +74,9 @@ struct FutureState {
   // Moves PENDING to `to` and runs the callbacks; false if it had resolved already.
   bool resolve(Phase to, std::string payload_or_type, std::string message = {});
   // Runs f when resolved (at once, on this thread, if it is).
-  void on_done(std::function<void()> f);
+  // Returns a number for forget(), or 0 when f ran at once (it had resolved).
+  uint64_t on_done(std::function<void()> f);
+  void forget(uint64_t callback);
   void wait() const;
   bool wait_until(std::chrono::steady_clock::time_point t) const;
   // Throws the failure (RemoteError, CancelledError) if it failed; call when resolved.

@@ -183,6 +183,12 @@ SCENARIO("wait returns on a timeout or the first completion", "[executor]") {
   REQUIRE(r.done.empty());
   REQUIRE(r.not_done.size() == 1);
   REQUIRE_THROWS_AS(slow.result(10ms), TimeoutError);
+  // Waits that time out leave nothing behind on the future they waited for.
+  for (int i = 0; i < 50; ++i) depot::wait(std::vector<Future<long>>{slow}, 1ms);
+  {
+    std::lock_guard lk(slow.state()->mu);
+    REQUIRE(slow.state()->callbacks.empty());
+  }
 
   auto fast = ex.submit_with<long>(impure, "square", 5L);
   auto first = depot::wait(std::vector<Future<long>>{slow, fast}, std::nullopt, FIRST_COMPLETED);
