@@ -19,6 +19,22 @@ Nonce random_nonce() {
   return n;
 }
 
+std::string to_hex(const uint8_t* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  s.reserve(2 * n);
+  for (size_t i = 0; i < n; ++i) {
+    s.push_back(digits[p[i] >> 4]);
+    s.push_back(digits[p[i] & 15]);
+  }
+  return s;
+}
+
+std::string random_hex(size_t chars) {
+  const Nonce n = random_nonce();
+  return to_hex(n.data(), n.size()).substr(0, chars);
+}
+
 Mac hmac_sha256(std::string_view key, std::string_view data) {
   Mac out{};
   unsigned int len = 0;

@@ -24,6 +24,11 @@ using Mac = std::array<uint8_t, 32>;
 // (the caller then refuses the connection rather than use a weak nonce).
 Nonce random_nonce();
 
+// Lower-case hex of n bytes.
+std::string to_hex(const uint8_t* p, size_t n);
+// `chars` hex digits (at most 64) from random_nonce(): generated keys and unique ids.
+std::string random_hex(size_t chars);
+
 Mac hmac_sha256(std::string_view key, std::string_view data);
 
 Mac client_proof(std::string_view key, const Nonce& server_nonce);

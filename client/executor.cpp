@@ -3,7 +3,6 @@
 #include "client/executor.h"
 
 #include <cxxabi.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -12,6 +11,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "auth/auth.h"
 #include "client/coord.h"
 
 namespace depot {
@@ -25,23 +25,6 @@ using Request = std::pair<proto::Op, std::string>;
 
 enum Kind : uint8_t { CALL = 1, ACTOR_NEW = 2, ACTOR_CALL = 3, ACTOR_GET = 4, ACTOR_CLOSE = 5 };
 enum Flags : uint8_t { RESILIENT = 1, RESTORE = 2 };
-
-std::string hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s.push_back(digits[p[i] >> 4]);
-    s.push_back(digits[p[i] & 15]);
-  }
-  return s;
-}
-
-std::string random_id() {
-  unsigned char b[8];
-  if (RAND_bytes(b, sizeof b) != 1)
-    for (auto& c : b) c = static_cast<unsigned char>(std::rand());
-  return hex(b, sizeof b);
-}
 
 // The names a pool uses in the manager.
 std::string tasks_queue(const std::string& pool) {
@@ -286,7 +269,7 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
       : client(c),
         pool(std::move(p)),
         opt(o),
-        id(random_id()),
+        id(auth::random_hex(16)),
         reply_q(pool + ".done." + id),
         tasks_q(tasks_queue(pool)) {}
 
@@ -405,7 +388,7 @@ std::string ExecutorCore::make_key(const SubmitOptions& o, const std::string& fn
   }
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(blob.data()), blob.size(), digest);
-  return fn + "-" + hex(digest, 16);
+  return fn + "-" + auth::to_hex(digest, 16);
 }
 
 std::shared_ptr<FutureState> ExecutorCore::prepare(const SubmitOptions& o, const std::string& fn,

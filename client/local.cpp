@@ -1,7 +1,6 @@
 #include "client/local.h"
 
-#include <openssl/rand.h>
-
+#include "auth/auth.h"
 #include "manager/manager.h"
 
 namespace depot {
@@ -14,15 +13,11 @@ struct LocalCluster::Impl {
   std::unique_ptr<Client> worker_client, client;
   std::unique_ptr<Worker> worker;
   std::unique_ptr<Executor> executor;
-  bool started = false;
 };
 
 LocalCluster::LocalCluster(LocalOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->opt = std::move(options);
-  unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1)
-    throw Error(Status::OK, "LocalCluster: no random bytes for a key");
-  for (unsigned char c : b) impl_->authkey += "0123456789abcdef"[c & 15];
+  impl_->authkey = auth::random_hex(32);  // as depot-manager --generate-authkey makes one
   ManagerOptions mo;
   mo.address = impl_->opt.address;
   mo.authkey = impl_->authkey;

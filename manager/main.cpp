@@ -46,16 +46,6 @@ uint64_t parse_number(const std::string& flag, const std::string& v) {
   }
 }
 
-std::string hex(const depot::auth::Nonce& n) {
-  static const char* d = "0123456789abcdef";
-  std::string s;
-  for (auto b : n) {
-    s += d[b >> 4];
-    s += d[b & 15];
-  }
-  return s.substr(0, 32);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -110,7 +100,7 @@ int main(int argc, char** argv) {
       usage_error(e.what());
     }
   }
-  if (o.authkey.empty() && generated) o.authkey = hex(depot::auth::random_nonce());
+  if (o.authkey.empty() && generated) o.authkey = depot::auth::random_hex(32);
   if (o.authkey.empty()) {
     if (const char* env = std::getenv("DEPOT_AUTHKEY")) o.authkey = env;
   }

@@ -315,7 +315,6 @@ Status Queue::reserve(uint32_t max, int64_t visibility_ms, const Wait& wait, Res
                       size_t max_bytes) {
   if (max == 0) max = 1;
   if (ready_ > 0) {
-    std::vector<Reservation*> taken;
     std::vector<Reserved> out;
     size_t bytes = 0;
     while (ready_ > 0 && out.size() < max) {

@@ -195,3 +195,14 @@ SCENARIO("the handshake proofs are keyed, labelled and compared in constant time
   REQUIRE(static_cast<int>(m[0]) == 0x5b);
   REQUIRE(static_cast<int>(m[31]) == 0x43);
 }
+
+SCENARIO("generated keys and ids are random lower-case hex of the asked length",
+         "[protocol][auth]") {
+  const uint8_t bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  REQUIRE(auth::to_hex(bytes, 4) == "000fa5ff");
+  const std::string a = auth::random_hex(32), b = auth::random_hex(32);
+  REQUIRE(a.size() == 32);
+  REQUIRE(auth::random_hex(16).size() == 16);
+  REQUIRE(a.find_first_not_of("0123456789abcdef") == std::string::npos);
+  REQUIRE(a != b);
+}
