@@ -302,6 +302,9 @@ class ExecutorCore : public std::enable_shared_from_this<ExecutorCore> {
   std::shared_ptr<FutureState> actor_call(const std::shared_ptr<ActorState>& a, uint8_t kind,
                                           const std::string& name, std::vector<EncodedArg> args);
   std::shared_ptr<ActorState> make_actor(const std::string& cls, const ActorOptions& o);
+  // Marks an actor closed or dead (once) and fails the calls it still owed with `type`.
+  void end_actor(const std::shared_ptr<ActorState>& a, bool closed, const char* type,
+                 const std::string& why);
   std::shared_ptr<FutureState> new_state(const std::string& key, const std::string& fn) {
     auto st = std::make_shared<FutureState>();
     st->key = key;
@@ -709,14 +712,6 @@ void ExecutorCore::check_actors() {
       put_tasks(r);
       continue;
     }
-    std::vector<std::shared_ptr<FutureState>> pending;
-    {
-      std::lock_guard lk(a->mu);
-      a->dead = true;
-      for (auto& w : a->outstanding)
-        if (auto s = w.lock()) pending.push_back(s);
-      a->outstanding.clear();
-    }
     const std::string why =
         restore_error.empty()
             ? "actor " + a->id + " (" + a->cls +
@@ -724,7 +719,7 @@ void ExecutorCore::check_actors() {
                   "to keep its state across worker deaths"
             : "actor " + a->id + " (" + a->cls +
                   ") died with its worker and could not be restored: " + restore_error;
-    for (auto& s : pending) complete(s, FutureState::FAILED, "depot::ActorDied", why);  // unlocked
+    end_actor(a, false, "depot::ActorDied", why);
     try {
       client.remove(mailbox(pool, a->id));
     } catch (const Error&) {
@@ -787,21 +782,25 @@ void ExecutorCore::recover() {
     for (auto& w : actors)
       if (auto a = w.lock()) todo.push_back(a);
   }
-  for (auto& a : todo) {
-    std::vector<std::shared_ptr<FutureState>> pending;
-    {
-      std::lock_guard lk(a->mu);
-      if (a->closed || a->dead) continue;
-      a->dead = true;
-      for (auto& w : a->outstanding)
-        if (auto s = w.lock()) pending.push_back(s);
-      a->outstanding.clear();
-    }
-    for (auto& s : pending)
-      complete(s, FutureState::FAILED, "depot::ActorDied",
-               "actor " + a->id + " (" + a->cls +
-                   ") was lost when the manager restarted; create a new actor");
+  for (auto& a : todo)
+    end_actor(a, false, "depot::ActorDied",
+              "actor " + a->id + " (" + a->cls +
+                  ") was lost when the manager restarted; create a new actor");
+}
+
+void ExecutorCore::end_actor(const std::shared_ptr<ActorState>& a, bool closed, const char* type,
+                             const std::string& why) {
+  std::vector<std::shared_ptr<FutureState>> pending;
+  {
+    std::lock_guard lk(a->mu);
+    if (a->closed || a->dead) return;
+    (closed ? a->closed : a->dead) = true;
+    for (auto& w : a->outstanding)
+      if (auto s = w.lock()) pending.push_back(s);
+    a->outstanding.clear();
   }
+  // Unlocked: a continuation may call the actor, and tasks waiting on these calls fail too.
+  for (auto& s : pending) complete(s, FutureState::FAILED, type, why);
 }
 
 void ExecutorCore::stop() {
@@ -1457,17 +1456,9 @@ std::shared_ptr<detail::FutureState> Actor::call_raw(uint8_t kind, const std::st
 void Actor::close() {
   Future<void> f(call_raw(detail::ACTOR_CLOSE, "close", {}));
   f.result();  // ActorDied if its worker is gone; the liveness checks still cover it here
-  std::vector<std::shared_ptr<detail::FutureState>> left;  // calls made while it closed
-  {
-    std::lock_guard lk(st_->mu);
-    st_->closed = true;
-    for (auto& w : st_->outstanding)
-      if (auto s = w.lock()) left.push_back(s);
-    st_->outstanding.clear();
-  }
-  for (auto& s : left)
-    s->resolve(detail::FutureState::FAILED, "depot::ActorClosed",
-               "actor " + st_->id + " was closed before this call ran");
+  if (auto core = st_->core.lock())  // calls made while it closed will never run
+    core->end_actor(st_, true, "depot::ActorClosed",
+                    "actor " + st_->id + " was closed before this call ran");
 }
 
 const std::string& Actor::id() const {
