@@ -47,9 +47,9 @@ build-asan: deps
 run: build
 	@if [ -n "$(AUTHKEY)" ]; then \
 	  echo "authkey: $(AUTHKEY)"; \
-	  exec $(BUILD)/manager/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)"; \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)"; \
 	else \
-	  exec $(BUILD)/manager/depot-manager --address $(ADDRESS) --generate-authkey; \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --generate-authkey; \
 	fi
 
 test-plain: build

@@ -16,8 +16,8 @@
 # map_sum (depot 5, dask DASK_RUNS 3); LIMIT seconds per program (600).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-TASK_POOL=$BUILD/samples/task_pool
-EXECUTOR_BENCH=$BUILD/bench/depot-executor-bench
+TASK_POOL=$BUILD/bin/task_pool
+EXECUTOR_BENCH=$BUILD/bin/depot-executor-bench
 need "$MANAGER" "$TASK_POOL" "$EXECUTOR_BENCH" "$PYTHON"
 
 N=${N:-2000}

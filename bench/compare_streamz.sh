@@ -3,7 +3,7 @@
 #
 #   BUILD=build-s-rel bench/compare_streamz.sh
 #
-# Runs bench/python/streamz_bench.py and $BUILD/bench/depot-streams-bench (build it first, in
+# Runs bench/python/streamz_bench.py and $BUILD/bin/depot-streams-bench (build it first, in
 # Release: cmake -S . -B build-s-rel -DCMAKE_BUILD_TYPE=Release && make -C build-s-rel
 # depot-streams-bench) and prints a markdown table of events/s, the ratio, and depot's heap
 # allocations per event. It builds nothing.
@@ -16,7 +16,7 @@
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=${BUILD:-$BENCH_DIR/../build}
-BIN=$BUILD/bench/depot-streams-bench
+BIN=$BUILD/bin/depot-streams-bench
 PYTHON=${PYTHON:-/usr/bin/python3}
 N_DEPOT=${N_DEPOT:-20000000}
 N_STREAMZ=${N_STREAMZ:-200000}

@@ -41,8 +41,8 @@
 #include <string_view>
 #include <vector>
 
-#include "auth/auth.h"
-#include "protocol/frame.h"
+#include "depot/auth/auth.h"
+#include "depot/protocol/frame.h"
 
 namespace {
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
 
 namespace {
 

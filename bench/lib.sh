@@ -9,10 +9,10 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || {
   echo "bench: build directory '$BUILD' not found; build first or set BUILD=" >&2
   exit 1
 }
-MANAGER=$BUILD/manager/depot-manager
-DEPOT_BENCHMARK=$BUILD/bench/depot-benchmark
-TCP_PINGPONG=$BUILD/bench/tcp-pingpong
-PAIR_BENCH=$BUILD/bench/depot-pair-bench
+MANAGER=$BUILD/bin/depot-manager
+DEPOT_BENCHMARK=$BUILD/bin/depot-benchmark
+TCP_PINGPONG=$BUILD/bin/tcp-pingpong
+PAIR_BENCH=$BUILD/bin/depot-pair-bench
 PYTHON=${PYTHON:-/usr/bin/python3}
 AUTHKEY=${AUTHKEY:-bench-$$-$RANDOM}
 

@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 
 namespace {
 

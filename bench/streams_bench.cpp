@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "streams/alloc_counter.h"
-#include "streams/stream.h"
+#include "depot/streams/alloc_counter.h"
+#include "depot/streams/stream.h"
 
 using depot::stream::Stream;
 

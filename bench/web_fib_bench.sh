@@ -19,8 +19,8 @@
 # DELAY_MS (5), LIMIT (seconds per load run, 300).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-TASK_POOL=$BUILD/samples/task_pool
-WEB_FIB=$BUILD/samples/web_fib
+TASK_POOL=$BUILD/bin/task_pool
+WEB_FIB=$BUILD/bin/web_fib
 need "$MANAGER" "$TASK_POOL" "$WEB_FIB" "$PYTHON"
 
 RUNS=${RUNS:-5}

@@ -38,9 +38,9 @@
 #include <thread>
 #include <vector>
 
-#include "auth/auth.h"
-#include "client/client.h"
-#include "protocol/address.h"
+#include "depot/auth/auth.h"
+#include "depot/client/client.h"
+#include "depot/protocol/address.h"
 
 namespace {
 

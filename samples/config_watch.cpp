@@ -32,8 +32,8 @@
 #include <thread>
 #include <vector>
 
-#include "client/client.h"
-#include "manager/manager.h"
+#include "depot/client/client.h"
+#include "depot/manager/manager.h"
 #include "sample_args.h"
 
 namespace {

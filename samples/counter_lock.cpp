@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "client/client.h"
-#include "manager/manager.h"
+#include "depot/client/client.h"
+#include "depot/manager/manager.h"
 #include "sample_args.h"
 
 extern char** environ;

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
 #include "sample_args.h"
 
 int main(int argc, char** argv) {

@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
 
 namespace sample {
 

@@ -4,8 +4,8 @@
 #include <memory>
 #include <string>
 
-#include "client/client.h"
-#include "manager/manager.h"
+#include "depot/client/client.h"
+#include "depot/manager/manager.h"
 
 int main(int argc, char** argv) {
   std::string address = argc > 2 ? argv[1] : "";

@@ -7,8 +7,8 @@
 #include <memory>
 #include <string>
 
-#include "auth/auth.h"
-#include "manager/manager.h"
+#include "depot/auth/auth.h"
+#include "depot/manager/manager.h"
 
 namespace sample {
 

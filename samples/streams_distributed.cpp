@@ -11,9 +11,9 @@
 #include <chrono>
 #include <cstdio>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
+#include "depot/streams/stream.h"
 #include "sample_args.h"
-#include "streams/stream.h"
 
 int main(int argc, char** argv) {
   const auto args = sample::parse(

@@ -21,8 +21,8 @@
 #include <tuple>
 #include <vector>
 
-#include "streams/stream.h"
-#include "streams/table.h"
+#include "depot/streams/stream.h"
+#include "depot/streams/table.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;

@@ -7,8 +7,8 @@
 #include <memory>
 #include <random>
 
-#include "client/client.h"
-#include "manager/manager.h"
+#include "depot/client/client.h"
+#include "depot/manager/manager.h"
 #include "sample_args.h"
 
 int main(int argc, char** argv) {

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 #include "sample_args.h"
 
 int main(int argc, char** argv) {

@@ -39,7 +39,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
 #include "pool_functions.h"
 #include "sample_args.h"
 

@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
-#include "auth/auth.h"
-#include "manager/manager.h"
-#include "protocol/frame.h"
+#include "depot/auth/auth.h"
+#include "depot/manager/manager.h"
+#include "depot/protocol/frame.h"
 
 extern char** environ;
 

@@ -24,14 +24,14 @@
 #include <thread>
 #include <vector>
 
-#include "client/client.h"
-#include "manager/manager.h"
+#include "depot/client/client.h"
+#include "depot/manager/manager.h"
 
 extern char** environ;
 
 namespace {
 
-const std::string kCli = DEPOT_BIN_DIR "/cli/depot-cli";
+const std::string kCli = DEPOT_BIN_DIR "/depot-cli";
 const std::string kKey = "cli-test-key";
 
 struct CliResult {

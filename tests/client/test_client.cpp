@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 #include "support.h"
 
 using namespace depot;
@@ -268,7 +268,7 @@ SCENARIO("a client killed while parked on get does not swallow the next item", "
     // A separate program (fork + exec): a forked copy of this process, which runs a manager
     // thread, could inherit a lock that thread holds.
     test::Process victim(
-        {test::bin("tests/coord/depot-test-helper"), "park-get", m.address, m.authkey, "precious"});
+        {test::bin("depot-test-helper"), "park-get", m.address, m.authkey, "precious"});
     REQUIRE(test::eventually([&] { return has_getter(c, "precious"); }));
     WHEN("it is killed with SIGKILL and an item is put") {
       victim.kill(SIGKILL);

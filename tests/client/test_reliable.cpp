@@ -5,7 +5,7 @@
 #include <atomic>
 #include <thread>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 #include "support.h"
 
 using namespace depot;

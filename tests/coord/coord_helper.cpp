@@ -19,7 +19,7 @@
 #include <string>
 #include <thread>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 #include <set>
 #include <thread>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 #include "support.h"
 
 using namespace depot;
@@ -21,7 +21,7 @@ namespace {
 
 // Starts depot-test-helper (tests/coord/coord_helper.cpp) as another process.
 std::unique_ptr<test::Process> helper(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {test::bin("tests/coord/depot-test-helper")};
+  std::vector<std::string> argv = {test::bin("depot-test-helper")};
   argv.insert(argv.end(), args.begin(), args.end());
   return std::make_unique<test::Process>(argv);
 }

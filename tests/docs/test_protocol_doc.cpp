@@ -26,12 +26,12 @@
 #include <string_view>
 #include <vector>
 
-#include "auth/auth.h"
-#include "manager/manager.h"
-#include "protocol/frame.h"
-#include "queue/queue.h"
-#include "queue/registry.h"
-#include "queue/topic.h"
+#include "depot/auth/auth.h"
+#include "depot/manager/manager.h"
+#include "depot/protocol/frame.h"
+#include "depot/queue/queue.h"
+#include "depot/queue/registry.h"
+#include "depot/queue/topic.h"
 
 namespace {
 

@@ -11,9 +11,9 @@
 #include <set>
 #include <thread>
 
-#include "client/asio_await.h"
-#include "client/executor.h"
-#include "client/local.h"
+#include "depot/executor/asio_await.h"
+#include "depot/executor/executor.h"
+#include "depot/executor/local.h"
 #include "samples/pool_functions.h"
 #include "support.h"
 

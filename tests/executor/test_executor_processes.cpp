@@ -1,7 +1,7 @@
 // Worker processes that die: tasks and resilient actors outlive them.
 #include <catch2/catch.hpp>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
 #include "support.h"
 
 using namespace depot;
@@ -12,9 +12,8 @@ using test::TestManager;
 namespace {
 
 std::unique_ptr<Process> pool_worker(const TestManager& m) {
-  return std::make_unique<Process>(
-      std::vector<std::string>{std::string(DEPOT_BIN_DIR) + "/samples/task_pool", "--address",
-                               m.address, "--authkey", m.authkey});
+  return std::make_unique<Process>(std::vector<std::string>{
+      std::string(DEPOT_BIN_DIR) + "/task_pool", "--address", m.address, "--authkey", m.authkey});
 }
 
 // True once the tasks queue shows `n` reservations (a worker holds the task).

@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "client/executor.h"
+#include "depot/executor/executor.h"
 #include "support.h"
 
 using namespace depot;

@@ -3,9 +3,9 @@
 
 #include <random>
 
-#include "auth/auth.h"
-#include "protocol/address.h"
-#include "protocol/frame.h"
+#include "depot/auth/auth.h"
+#include "depot/protocol/address.h"
+#include "depot/protocol/frame.h"
 
 using namespace depot;
 using namespace depot::proto;

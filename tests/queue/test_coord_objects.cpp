@@ -1,11 +1,11 @@
 // Locks, semaphores, events, barriers, variables, counters and pub/sub without a network.
 #include <catch2/catch.hpp>
 
-#include "queue/event.h"
-#include "queue/lock.h"
-#include "queue/semaphore.h"
-#include "queue/topic.h"
-#include "queue/variable.h"
+#include "depot/queue/event.h"
+#include "depot/queue/lock.h"
+#include "depot/queue/semaphore.h"
+#include "depot/queue/topic.h"
+#include "depot/queue/variable.h"
 
 using namespace depot;
 using namespace std::chrono_literals;

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "queue/item_store.h"
-#include "queue/queue.h"
+#include "depot/queue/item_store.h"
+#include "depot/queue/queue.h"
 
 using namespace depot;
 using namespace std::chrono_literals;

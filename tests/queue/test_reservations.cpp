@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "queue/queue.h"
+#include "depot/queue/queue.h"
 
 using namespace depot;
 using namespace std::chrono_literals;

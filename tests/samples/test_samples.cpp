@@ -19,7 +19,7 @@ namespace {
 struct Daemon {
   explicit Daemon(std::vector<std::string> extra = {"--authkey", "abc"},
                   std::vector<std::string> env = {}) {
-    std::vector<std::string> argv = {bin("manager/depot-manager"), "--address", "127.0.0.1:0",
+    std::vector<std::string> argv = {bin("depot-manager"), "--address", "127.0.0.1:0",
                                      "--log-level", "warn"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<Process>(argv, env);
@@ -60,13 +60,13 @@ SCENARIO("task_master and two task_workers run the seed's exchange", "[samples][
   REQUIRE_FALSE(d.address.empty());
   GIVEN("a manager, two workers and a master") {
     // Workers first, as in the seed; --work-ms keeps each busy long enough to share the work.
-    Process w1({bin("samples/task_worker"), "--address", d.address, "--authkey", "abc", "--work-ms",
-                "100"});
-    Process w2({bin("samples/task_worker"), "--address", d.address, "--authkey", "abc", "--work-ms",
-                "100"});
+    Process w1(
+        {bin("task_worker"), "--address", d.address, "--authkey", "abc", "--work-ms", "100"});
+    Process w2(
+        {bin("task_worker"), "--address", d.address, "--authkey", "abc", "--work-ms", "100"});
     REQUIRE(
         test::eventually([&] { return w1.out().find("Connect to server") != std::string::npos; }));
-    Process master({bin("samples/task_master"), "--address", d.address, "--authkey", "abc"});
+    Process master({bin("task_master"), "--address", d.address, "--authkey", "abc"});
     THEN("the master gets the 10 squares and both workers exit cleanly") {
       const int code = master.wait();
       INFO("master stderr: " << master.err() << "\nworker 1: " << w1.out() << w1.err()
@@ -93,13 +93,12 @@ SCENARIO("task_master can run the manager inside its own process", "[samples]") 
     port = tmp.manager->port();
   }
   const std::string address = "127.0.0.1:" + std::to_string(port);
-  Process master({bin("samples/task_master"), "--address", address, "--authkey", "abc",
-                  "--embedded", "--tasks", "6"});
+  Process master(
+      {bin("task_master"), "--address", address, "--authkey", "abc", "--embedded", "--tasks", "6"});
   REQUIRE(test::eventually([&] {
     return master.out().find("Try get results") != std::string::npos || !master.running();
   }));
-  Process worker(
-      {bin("samples/task_worker"), "--address", address, "--authkey", "abc", "--work-ms", "0"});
+  Process worker({bin("task_worker"), "--address", address, "--authkey", "abc", "--work-ms", "0"});
   REQUIRE(master.wait() == 0);
   check_master_output(master.out(), 6);
   REQUIRE(master.out().find("Manager started on") != std::string::npos);
@@ -109,8 +108,8 @@ SCENARIO("task_master can run the manager inside its own process", "[samples]") 
 SCENARIO("the samples explain a wrong authkey and an unreachable manager", "[samples]") {
   Daemon d;
   WHEN("the key is wrong") {
-    Process master({bin("samples/task_master"), "--address", d.address, "--authkey", "wrong"});
-    Process worker({bin("samples/task_worker"), "--address", d.address, "--authkey", "wrong"});
+    Process master({bin("task_master"), "--address", d.address, "--authkey", "wrong"});
+    Process worker({bin("task_worker"), "--address", d.address, "--authkey", "wrong"});
     THEN("they exit non-zero saying authentication failed") {
       REQUIRE(master.wait() != 0);
       REQUIRE(worker.wait() != 0);
@@ -121,7 +120,7 @@ SCENARIO("the samples explain a wrong authkey and an unreachable manager", "[sam
   WHEN("nothing listens at the address") {
     d.proc->kill(SIGTERM);
     REQUIRE(d.proc->wait() == 0);
-    Process master({bin("samples/task_master"), "--address", d.address, "--authkey", "abc"});
+    Process master({bin("task_master"), "--address", d.address, "--authkey", "abc"});
     THEN("it exits non-zero saying it cannot connect to that address") {
       REQUIRE(master.wait() != 0);
       REQUIRE_THAT(master.err(), Catch::Contains("cannot connect") && Catch::Contains(d.address));
@@ -130,7 +129,7 @@ SCENARIO("the samples explain a wrong authkey and an unreachable manager", "[sam
 }
 
 SCENARIO("the quickstart runs as the README shows", "[samples]") {
-  Process q({bin("samples/quickstart")});
+  Process q({bin("quickstart")});
   REQUIRE(q.wait() == 0);
   const std::string out = q.out();
   REQUIRE_THAT(out, Catch::Contains("hello world"));
@@ -163,8 +162,8 @@ SCENARIO("depot-manager takes its key from a flag, a file or the environment", "
     const std::string path = "/tmp/depot-key-" + std::to_string(::getpid());
     std::ofstream(path) << "filekey\n";
     Daemon d({"--authkey-file", path});
-    Process w({bin("samples/task_worker"), "--address", d.address, "--authkey", "filekey",
-               "--work-ms", "0"});
+    Process w(
+        {bin("task_worker"), "--address", d.address, "--authkey", "filekey", "--work-ms", "0"});
     THEN("a client with that key (without the newline) connects") {
       REQUIRE(w.wait() == 0);
     }
@@ -172,14 +171,14 @@ SCENARIO("depot-manager takes its key from a flag, a file or the environment", "
   }
   WHEN("the key is in DEPOT_AUTHKEY") {
     Daemon d({}, {"DEPOT_AUTHKEY=envkey"});
-    Process w({bin("samples/task_worker"), "--address", d.address, "--work-ms", "0"},
+    Process w({bin("task_worker"), "--address", d.address, "--work-ms", "0"},
               {"DEPOT_AUTHKEY=envkey"});
     THEN("clients reading the same variable connect") {
       REQUIRE(w.wait() == 0);
     }
   }
   WHEN("there is no key at all") {
-    Process m({bin("manager/depot-manager"), "--address", "127.0.0.1:0"}, {"DEPOT_AUTHKEY="});
+    Process m({bin("depot-manager"), "--address", "127.0.0.1:0"}, {"DEPOT_AUTHKEY="});
     THEN("it refuses to start and says how to give one") {
       REQUIRE(m.wait() == 2);
       REQUIRE_THAT(m.err(), Catch::Contains("--authkey"));
@@ -190,15 +189,14 @@ SCENARIO("depot-manager takes its key from a flag, a file or the environment", "
     std::smatch mt;
     const std::string out = d.proc->out();
     REQUIRE(std::regex_search(out, mt, std::regex("authkey: (\\S+)")));
-    Process w(
-        {bin("samples/task_worker"), "--address", d.address, "--authkey", mt[1], "--work-ms", "0"});
+    Process w({bin("task_worker"), "--address", d.address, "--authkey", mt[1], "--work-ms", "0"});
     THEN("the printed key works") {
       REQUIRE(w.wait() == 0);
     }
   }
   WHEN("the address is taken") {
     Daemon first;
-    Process second({bin("manager/depot-manager"), "--address", first.address, "--authkey", "abc"});
+    Process second({bin("depot-manager"), "--address", first.address, "--authkey", "abc"});
     THEN("the second exits non-zero naming the address") {
       REQUIRE(second.wait() == 1);
       REQUIRE_THAT(second.err(), Catch::Contains(first.address) && Catch::Contains("in use"));

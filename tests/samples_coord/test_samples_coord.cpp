@@ -39,7 +39,7 @@ std::string dump(const std::string& name, const Process& p) {
 
 SCENARIO("counter_lock: 4 workers x 200 locked increments lose nothing", "[samples][coord]") {
   GIVEN("counter_lock with its own manager") {
-    Process p({bin("samples/counter_lock"), "--workers", "4", "--increments", "200"});
+    Process p({bin("counter_lock"), "--workers", "4", "--increments", "200"});
     const int code = p.wait();
     INFO(dump("counter_lock", p));
     THEN("the variable and the counter both end at exactly 800") {
@@ -66,8 +66,8 @@ SCENARIO("counter_lock runs against a shared manager, and again from a clean sta
          "[samples][coord]") {
   test::TestManager m("shared-key");
   for (int run = 1; run <= 2; ++run) {
-    Process p({bin("samples/counter_lock"), "--address", m.address, "--authkey", "shared-key",
-               "--workers", "3", "--increments", "50"});
+    Process p({bin("counter_lock"), "--address", m.address, "--authkey", "shared-key", "--workers",
+               "3", "--increments", "50"});
     const int code = p.wait();
     INFO("run " << run << "\n" << dump("counter_lock", p));
     REQUIRE(code == 0);
@@ -78,7 +78,7 @@ SCENARIO("counter_lock runs against a shared manager, and again from a clean sta
 
 SCENARIO("counter_lock explains a wrong authkey", "[samples][coord]") {
   test::TestManager m("right-key");
-  Process p({bin("samples/counter_lock"), "--address", m.address, "--authkey", "wrong-key"});
+  Process p({bin("counter_lock"), "--address", m.address, "--authkey", "wrong-key"});
   REQUIRE(p.wait() == 1);
   REQUIRE_THAT(p.err(), Catch::Contains("authentication") && Catch::Contains("failed"));
 }
@@ -87,7 +87,7 @@ SCENARIO("counter_lock explains a wrong authkey", "[samples][coord]") {
 
 SCENARIO("config_watch demo: every watcher sees every version, ending with stop",
          "[samples][coord]") {
-  Process p({bin("samples/config_watch"), "--watchers", "3", "--values", "a=1,b=2,c=3"});
+  Process p({bin("config_watch"), "--watchers", "3", "--values", "a=1,b=2,c=3"});
   const int code = p.wait();
   const std::string out = p.out();
   INFO(dump("config_watch", p));
@@ -111,8 +111,8 @@ SCENARIO("config_watch roles: watcher processes all see the setter's final versi
          "[samples][coord]") {
   test::TestManager m("cfg-key");
   auto cmd = [&](std::vector<std::string> extra) {
-    std::vector<std::string> argv = {bin("samples/config_watch"), "--address", m.address,
-                                     "--authkey", "cfg-key"};
+    std::vector<std::string> argv = {bin("config_watch"), "--address", m.address, "--authkey",
+                                     "cfg-key"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   };
@@ -149,7 +149,7 @@ SCENARIO("config_watch roles: watcher processes all see the setter's final versi
 
 SCENARIO("pubsub_fanout: every subscriber gets its messages in order, the slow one drops",
          "[samples][coord]") {
-  Process p({bin("samples/pubsub_fanout"), "--subscribers", "3", "--messages", "5"});
+  Process p({bin("pubsub_fanout"), "--subscribers", "3", "--messages", "5"});
   const int code = p.wait();
   const std::string out = p.out();
   INFO(dump("pubsub_fanout", p));
@@ -190,7 +190,7 @@ SCENARIO("pubsub_fanout: every subscriber gets its messages in order, the slow o
 
 SCENARIO("barrier_phases: each phase is reported once, in order, with every party arrived",
          "[samples][coord]") {
-  Process p({bin("samples/barrier_phases"), "--parties", "4", "--phases", "5"});
+  Process p({bin("barrier_phases"), "--parties", "4", "--phases", "5"});
   const int code = p.wait();
   INFO(dump("barrier_phases", p));
   REQUIRE(code == 0);
@@ -205,7 +205,7 @@ SCENARIO("barrier_phases: each phase is reported once, in order, with every part
 
 SCENARIO("barrier_phases --crash-at: a party killed while waiting breaks the barrier",
          "[samples][coord]") {
-  Process p({bin("samples/barrier_phases"), "--parties", "4", "--phases", "3", "--crash-at", "2"});
+  Process p({bin("barrier_phases"), "--parties", "4", "--phases", "3", "--crash-at", "2"});
   const int code = p.wait();
   const std::string out = p.out();
   INFO(dump("barrier_phases", p));
@@ -232,8 +232,8 @@ SCENARIO("barrier_phases --party: parties in separate processes share one barrie
   std::vector<std::unique_ptr<Process>> parties;
   for (int i = 0; i < 3; ++i)
     parties.push_back(std::make_unique<Process>(std::vector<std::string>{
-        bin("samples/barrier_phases"), "--address", m.address, "--authkey", "barrier-key",
-        "--party", std::to_string(i), "--parties", "3", "--phases", "4"}));
+        bin("barrier_phases"), "--address", m.address, "--authkey", "barrier-key", "--party",
+        std::to_string(i), "--parties", "3", "--phases", "4"}));
   std::string all;
   for (auto& p : parties) {
     const int code = p->wait();

@@ -1,7 +1,7 @@
 // samples/futures_sum against two task_pool worker processes: seed 000's output.
 #include <catch2/catch.hpp>
 
-#include "client/client.h"
+#include "depot/client/client.h"
 #include "support.h"
 
 using test::bin;
@@ -14,8 +14,8 @@ SCENARIO("futures_sum prints the seed's sum and the Counter actor's answers",
   std::vector<std::unique_ptr<Process>> workers;
   for (int i = 0; i < 2; ++i)
     workers.push_back(std::make_unique<Process>(std::vector<std::string>{
-        bin("samples/task_pool"), "--address", m.address, "--authkey", m.authkey}));
-  Process sample({bin("samples/futures_sum"), "--address", m.address, "--authkey", m.authkey});
+        bin("task_pool"), "--address", m.address, "--authkey", m.authkey}));
+  Process sample({bin("futures_sum"), "--address", m.address, "--authkey", m.authkey});
   INFO(sample.err());
   REQUIRE(sample.wait() == 0);
   REQUIRE(sample.out() == "333283335000\n1\n1\n");
@@ -33,9 +33,8 @@ SCENARIO("streams_distributed runs a stream step on two worker processes, in ord
   std::vector<std::unique_ptr<Process>> workers;
   for (int i = 0; i < 2; ++i)
     workers.push_back(std::make_unique<Process>(std::vector<std::string>{
-        bin("samples/task_pool"), "--address", m.address, "--authkey", m.authkey}));
-  Process sample(
-      {bin("samples/streams_distributed"), "--address", m.address, "--authkey", m.authkey});
+        bin("task_pool"), "--address", m.address, "--authkey", m.authkey}));
+  Process sample({bin("streams_distributed"), "--address", m.address, "--authkey", m.authkey});
   INFO(sample.err());
   REQUIRE(sample.wait() == 0);
   REQUIRE(sample.out() == "1\n2\n3\n4\n5\n6\n7\n8\n9\n10\n");
@@ -46,10 +45,10 @@ SCENARIO("streams_distributed runs a stream step on two worker processes, in ord
     REQUIRE_THAT(w->out(), !Catch::Contains("stopped after 0 tasks"));
   }
 
-  Process bench({bin("samples/streams_distributed"), "--address", m.address, "--authkey", m.authkey,
+  Process bench({bin("streams_distributed"), "--address", m.address, "--authkey", m.authkey,
                  "--bench", "500"});
   // No workers now: start one so the trivial steps run.
-  Process worker({bin("samples/task_pool"), "--address", m.address, "--authkey", m.authkey});
+  Process worker({bin("task_pool"), "--address", m.address, "--authkey", m.authkey});
   REQUIRE(bench.wait() == 0);
   REQUIRE_THAT(bench.out(), Catch::Contains("items=500 in_order=yes"));
 }

@@ -21,9 +21,9 @@ namespace {
 // depot-manager on a free port; its address once it prints "ready".
 struct Daemon {
   Daemon() {
-    proc = std::make_unique<Process>(
-        std::vector<std::string>{bin("manager/depot-manager"), "--address", "127.0.0.1:0",
-                                 "--log-level", "warn", "--authkey", "abc"});
+    proc = std::make_unique<Process>(std::vector<std::string>{bin("depot-manager"), "--address",
+                                                              "127.0.0.1:0", "--log-level", "warn",
+                                                              "--authkey", "abc"});
     REQUIRE(test::eventually(
         [&] { return proc->out().find("ready") != std::string::npos || !proc->running(); }));
     std::smatch m;
@@ -38,7 +38,7 @@ struct Daemon {
 // A task_pool worker, once it serves.
 std::unique_ptr<Process> start_worker(const std::string& address) {
   auto w = std::make_unique<Process>(
-      std::vector<std::string>{bin("samples/task_pool"), "--address", address, "--authkey", "abc"});
+      std::vector<std::string>{bin("task_pool"), "--address", address, "--authkey", "abc"});
   REQUIRE(test::eventually(
       [&] { return w->out().find("serving pool") != std::string::npos || !w->running(); }));
   INFO("task_pool: " << w->out() << w->err());
@@ -49,8 +49,8 @@ std::unique_ptr<Process> start_worker(const std::string& address) {
 // web_fib on a free port; its port once it prints "listening on".
 struct Web {
   Web(const std::string& address, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {
-        bin("samples/web_fib"), "--address", address, "--authkey", "abc", "--port", "0"};
+    std::vector<std::string> argv = {bin("web_fib"), "--address", address, "--authkey",
+                                     "abc",          "--port",    "0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc = std::make_unique<Process>(argv);
     std::smatch m;

@@ -5,8 +5,8 @@
 #include <tuple>
 #include <vector>
 
-#include "streams/alloc_counter.h"
-#include "streams/stream.h"
+#include "depot/streams/alloc_counter.h"
+#include "depot/streams/stream.h"
 
 using depot::stream::Stream;
 

@@ -13,8 +13,8 @@
 #include <tuple>
 #include <vector>
 
-#include "streams/stream.h"
-#include "streams/table.h"
+#include "depot/streams/stream.h"
+#include "depot/streams/table.h"
 
 using depot::stream::BoundedDeque;
 using depot::stream::EmitOn;

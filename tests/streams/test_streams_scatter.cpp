@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "streams/stream.h"
+#include "depot/streams/stream.h"
 
 using depot::stream::Stream;
 using depot::stream::StreamError;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "streams/stream.h"
+#include "depot/streams/stream.h"
 
 using depot::stream::ManualClock;
 using depot::stream::OnClose;

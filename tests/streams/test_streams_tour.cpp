@@ -27,7 +27,7 @@ SCENARIO("streams_tour prints the seed's outputs", "[streams][samples]") {
   std::stringstream want;
   want << f.rdbuf();
   int status = -1;
-  const std::string got = run(std::string(DEPOT_BIN_DIR) + "/samples/streams_tour", status);
+  const std::string got = run(std::string(DEPOT_BIN_DIR) + "/streams_tour", status);
   REQUIRE(status == 0);
   REQUIRE(got == want.str());
 }

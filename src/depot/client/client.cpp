@@ -1,0 +1,963 @@
+#include "depot/client/client.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "depot/auth/auth.h"
+#include "depot/protocol/address.h"
+
+namespace depot {
+
+using SteadyClock = std::chrono::steady_clock;
+
+namespace {
+
+// States of a call waiting for its reply.
+enum : uint32_t {
+  kWaiting = 0,  // in flight
+  kDone = 1,     // reply (or loss) recorded
+  kResend = 2,   // connection lost before a reissuable wait delivered: send it again
+  kRead = 3,     // handed the reader role: read replies for everyone
+  kIdle = 4,     // in flight, but its thread waits on another call first (call_many)
+};
+
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
+
+int ms_until(SteadyClock::time_point t) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t - SteadyClock::now()).count();
+  return left <= 0 ? 0 : static_cast<int>(std::min<long long>(left, 1'000'000));
+}
+
+// Waits while `a` holds `expected`, until woken or `deadline` (none: forever). The C++20
+// atomic wait has no timeout; a subscription's next(timeout) needs one.
+void futex_wait(std::atomic<uint32_t>& a, uint32_t expected,
+                std::optional<SteadyClock::time_point> deadline) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (deadline) {
+    auto left = *deadline - SteadyClock::now();
+    if (left <= SteadyClock::duration::zero()) return;
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&a), FUTEX_WAIT_PRIVATE, expected, tsp, nullptr,
+            0);
+}
+
+void futex_wake(std::atomic<uint32_t>& a) {
+  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&a), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+            nullptr, 0);
+}
+
+// Moves a slot to `to` and wakes its thread.
+void signal(std::atomic<uint32_t>& state, uint32_t to) {
+  state.store(to, std::memory_order_release);
+  futex_wake(state);
+}
+
+}  // namespace
+
+// A thread waiting for something the reader will hand it: a reply or a pushed message.
+struct Slot {
+  std::atomic<uint32_t> state{kWaiting};
+};
+
+struct PendingCall : Slot {
+  Reply reply;
+  bool reissuable = false;
+  bool lost = false;
+  std::string lost_reason;
+};
+
+// One TCP connection. Shared by the threads using it; the fd closes with the last of them,
+// so a thread still polling a dead connection can never touch a reused descriptor.
+struct Conn {
+  int fd = -1;
+  std::mutex write_mu;
+  std::string inbuf;  // touched only by the thread holding the reader role
+  size_t in_begin = 0;
+  std::chrono::milliseconds session_lease{0};  // from AUTH_OK: heartbeat well within it
+  ~Conn() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A subscription's client side: messages pushed for it wait here until next() takes them.
+struct SubState {
+  std::string pattern;
+  SubscribeOptions options;
+  uint64_t id = 0;           // the manager's subscription id on `conn`
+  std::weak_ptr<Conn> conn;  // the connection it was made on; another one needs a new SUBSCRIBE
+  std::deque<RawMessage> queue;
+  uint64_t local_dropped = 0;  // dropped here because the local buffer was full
+  uint64_t manager_dropped = 0;
+  Slot* waiter = nullptr;  // the thread in next(), if any
+  bool closed = false;
+};
+
+struct Client::Impl {
+  std::string address;
+  proto::Address addr;
+  std::string authkey;
+  ClientOptions opt;
+
+  std::mutex mu;  // guards conn, pending, reader_active
+  std::shared_ptr<Conn> conn;
+  std::unordered_map<uint64_t, PendingCall*> pending;
+  std::unordered_map<uint64_t, std::shared_ptr<SubState>> subs;  // by the manager's id
+  std::unordered_set<Slot*> push_waiters;  // threads in a subscription's next()
+  // Pushes can arrive right behind a SUBSCRIBE's reply, before the subscription is known
+  // here: while any SUBSCRIBE is in flight, pushes for unknown ids wait in `orphans` for the
+  // subscription to claim them.
+  int subscribing = 0;
+  std::unordered_map<uint64_t, std::deque<RawMessage>> orphans;
+  size_t orphan_count = 0;
+  bool reader_active = false;
+
+  // Heartbeats: a background thread keeps the session alive while the program computes.
+  std::thread keeper;
+  std::mutex keeper_mu;
+  std::condition_variable keeper_cv;
+  bool stopping = false;
+  std::atomic<int64_t> last_send_ns{0};
+  void keep_alive();
+  void note_send() {
+    last_send_ns.store(SteadyClock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  }
+
+  std::mutex connect_mu;
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<uint64_t> connections{0};
+  bool ever_connected = false;
+
+  std::shared_ptr<Conn> connect_once();
+  std::shared_ptr<Conn> ensure_connected(SteadyClock::time_point give_up);
+  // The connection to send on, or nullptr after finding it closed (the caller tries again).
+  std::shared_ptr<Conn> usable_connection(SteadyClock::time_point give_up);
+  void fail(const std::shared_ptr<Conn>& c, const std::string& reason);
+  void wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
+                  std::optional<SteadyClock::time_point> deadline);
+  // Reads for everyone until `mine` leaves kWaiting. With fail_on_deadline, a reply not seen
+  // by deadline + reply_grace means the connection is dead; without, the deadline just ends
+  // the wait (a subscription's next(timeout)).
+  void read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
+                 std::optional<SteadyClock::time_point> deadline, bool fail_on_deadline = true);
+  void release_reader(Slot& mine);
+  // A waiter handed the reader role (kRead) that will not read after all (its wait ended)
+  // must pass it on, or the others would wait with nobody reading.
+  void pass_baton(Slot& mine);
+  void hand_on(Slot& mine);  // with mu held and no reader active
+  bool dispatch_buffered(Conn& c);
+  void dispatch_push(const proto::Header& h, std::string_view body);
+  std::string where() const { return "the manager at " + address; }
+};
+
+// ------------------------------------------------------------ connecting
+
+namespace {
+
+// Blocking read of one whole frame during the handshake, bounded by `deadline`.
+bool read_frame(int fd, std::string& buf, SteadyClock::time_point deadline, proto::Decoded& out,
+                std::string& err) {
+  for (;;) {
+    out = proto::decode(buf.data(), buf.size(), 1u << 20);
+    if (out.status == proto::DecodeStatus::OK) return true;
+    if (out.status != proto::DecodeStatus::NEED_MORE) {
+      err = out.error;
+      return false;
+    }
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, ms_until(deadline));
+    if (r == 0) {
+      err = "no answer within the connect timeout (is it a depot manager?)";
+      return false;
+    }
+    if (r < 0 && errno != EINTR) {
+      err = errno_text(errno);
+      return false;
+    }
+    char tmp[4096];
+    ssize_t n = ::recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n == 0) {
+      err = "it closed the connection during the handshake";
+      return false;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      err = errno_text(errno);
+      return false;
+    }
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+bool send_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+// True when the manager has closed a connection (EOF or reset is pending on it).
+bool peer_closed(int fd) {
+  pollfd p{fd, POLLIN | POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+}  // namespace
+
+std::shared_ptr<Conn> Client::Impl::connect_once() {
+  const auto deadline = SteadyClock::now() + opt.connect_timeout;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  const std::string host = addr.host.empty() ? "127.0.0.1" : addr.host;
+  int gai = ::getaddrinfo(host.c_str(), std::to_string(addr.port).c_str(), &hints, &res);
+  if (gai != 0)
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": cannot resolve '" + host +
+                                          "': " + ::gai_strerror(gai));
+  std::string last_error = "no address";
+  auto c = std::make_shared<Conn>();
+  for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+    int fd =
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0) {
+      last_error = errno_text(errno);
+      continue;
+    }
+    int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (r < 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      r = ::poll(&p, 1, ms_until(deadline));
+      int soerr = 0;
+      socklen_t len = sizeof soerr;
+      if (r == 0) {
+        last_error = "timed out";
+        r = -1;
+      } else if (r > 0) {
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        if (soerr) last_error = errno_text(soerr);
+        r = soerr ? -1 : 0;
+      } else {
+        last_error = errno_text(errno);
+      }
+    } else if (r < 0) {
+      last_error = errno_text(errno);
+    }
+    if (r == 0) {
+      c->fd = fd;
+      break;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  if (c->fd < 0)
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + last_error +
+                                          " (is depot-manager running there?)");
+  int one = 1;
+  ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  // Blocking for send(); reads use MSG_DONTWAIT + poll.
+  {
+    int fl = ::fcntl(c->fd, F_GETFL);
+    ::fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
+
+  // Handshake: HELLO -> AUTH -> AUTH_OK.
+  std::string buf;
+  proto::Decoded d;
+  std::string err;
+  if (!read_frame(c->fd, buf, deadline, d, err))
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + err);
+  if (d.header.kind == proto::FrameKind::REPLY) {
+    const auto s = static_cast<Status>(d.header.code);
+    throw ConnectionError(s, "the manager at " + address + " refused the connection: " +
+                                 std::string(proto::error_message(d.body)));
+  }
+  proto::Reader hello(d.body);
+  const uint32_t magic = hello.u32();
+  const uint16_t version = hello.u16();
+  const uint16_t nonce_len = hello.u16();
+  const std::string_view nonce = hello.raw(nonce_len);
+  if (d.header.kind != proto::FrameKind::HELLO || !hello.at_end() || magic != proto::kHelloMagic ||
+      nonce_len != proto::kNonceBytes)
+    throw ProtocolError(Status::BAD_REQUEST,
+                        where() + " sent no valid HELLO; is it a depot manager?");
+  if (version != proto::kVersion)
+    throw ProtocolError(Status::BAD_REQUEST, where() + " speaks protocol version " +
+                                                 std::to_string(version) + ", this client " +
+                                                 std::to_string(proto::kVersion) +
+                                                 "; upgrade the older side");
+  auth::Nonce server_nonce;
+  std::memcpy(server_nonce.data(), nonce.data(), server_nonce.size());
+  const auth::Nonce client_nonce = auth::random_nonce();
+  std::string out;
+  {
+    proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
+    b.u16(proto::kVersion)
+        .raw(auth::as_view(auth::client_proof(authkey, server_nonce)))
+        .raw(auth::as_view(client_nonce));
+    b.finish();
+  }
+  if (!send_all(c->fd, out.data(), out.size()))
+    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + errno_text(errno));
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
+  if (!read_frame(c->fd, buf, deadline, d, err)) {
+    throw ConnectionError(Status::OK, "cannot authenticate with " + where() + ": " + err);
+  }
+  if (d.header.kind == proto::FrameKind::REPLY) {
+    const auto s = static_cast<Status>(d.header.code);
+    const std::string msg = std::string(proto::error_message(d.body));
+    if (s == Status::AUTH_FAILED)
+      throw AuthError(s, "authentication with " + where() + " failed: " + msg);
+    throw_status(s == Status::OK ? Status::INTERNAL : s,
+                 "handshake with " + where() + " failed: " + msg);
+  }
+  // AUTH_OK: the manager's proof, then its session lease (how often to heartbeat).
+  proto::Reader ok(d.body);
+  const std::string_view server_mac = ok.raw(proto::kMacBytes);
+  const uint32_t lease_ms = ok.u32();
+  if (d.header.kind != proto::FrameKind::AUTH_OK || !ok.at_end() ||
+      !auth::mac_equal(auth::server_proof(authkey, client_nonce, server_nonce), server_mac))
+    throw AuthError(Status::AUTH_FAILED,
+                    where() +
+                        " did not prove it knows the authkey; it is not the manager you meant "
+                        "or its key differs");
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
+  c->inbuf = std::move(buf);  // anything after AUTH_OK belongs to the session
+  c->session_lease = std::chrono::milliseconds(lease_ms);
+  return c;
+}
+
+std::shared_ptr<Conn> Client::Impl::ensure_connected(SteadyClock::time_point give_up) {
+  {
+    std::lock_guard lk(mu);
+    if (conn) return conn;
+  }
+  std::lock_guard clk(connect_mu);
+  {
+    std::lock_guard lk(mu);
+    if (conn) return conn;
+  }
+  if (ever_connected && !opt.reconnect)
+    throw ConnectionError(Status::OK,
+                          "the connection to " + where() +
+                              " was lost and reconnecting is off (ClientOptions::reconnect)");
+  auto backoff = opt.reconnect_initial_backoff;
+  for (;;) {
+    try {
+      auto c = connect_once();
+      std::lock_guard lk(mu);
+      conn = c;
+      ever_connected = true;
+      ++connections;
+      return c;
+    } catch (const AuthError&) {
+      throw;
+    } catch (const Error& e) {
+      if (!ever_connected) throw;
+      if (SteadyClock::now() + backoff > give_up)
+        throw ConnectionError(Status::OK, "lost the connection to " + where() +
+                                              " and could not reconnect in time: " + e.what());
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, opt.reconnect_max_backoff);
+    }
+  }
+}
+
+void Client::Impl::fail(const std::shared_ptr<Conn>& c, const std::string& reason) {
+  {
+    std::lock_guard lk(mu);
+    if (conn != c) return;  // already failed
+    conn.reset();
+    for (auto& [id, pc] : pending) {
+      if (pc->reissuable) {
+        pc->state.store(kResend, std::memory_order_release);
+      } else {
+        pc->lost = true;
+        pc->lost_reason = reason;
+        pc->state.store(kDone, std::memory_order_release);
+      }
+      futex_wake(pc->state);
+    }
+    pending.clear();
+    for (Slot* w : push_waiters) signal(w->state, kResend);  // they subscribe again
+  }
+  // Wakes any thread polling or sending on it; the fd closes with the last reference.
+  ::shutdown(c->fd, SHUT_RDWR);
+}
+
+// ------------------------------------------------------------ waiting for replies
+
+bool Client::Impl::dispatch_buffered(Conn& c) {
+  for (;;) {
+    const size_t avail = c.inbuf.size() - c.in_begin;
+    proto::Decoded d = proto::decode(c.inbuf.data() + c.in_begin, avail, UINT32_MAX);
+    if (d.status == proto::DecodeStatus::NEED_MORE) {
+      if (c.in_begin > 0 && (c.in_begin == c.inbuf.size() || c.in_begin > (1u << 16))) {
+        c.inbuf.erase(0, c.in_begin);
+        c.in_begin = 0;
+      }
+      return true;
+    }
+    if (d.status != proto::DecodeStatus::OK) return false;
+    c.in_begin += proto::kHeaderSize + d.header.body_len;
+    if (d.header.kind == proto::FrameKind::PUSH) {
+      dispatch_push(d.header, d.body);
+      continue;
+    }
+    if (d.header.kind != proto::FrameKind::REPLY) continue;
+    std::lock_guard lk(mu);
+    auto it = pending.find(d.header.id);
+    if (it == pending.end()) continue;
+    PendingCall* pc = it->second;
+    pending.erase(it);
+    pc->reply.status = static_cast<Status>(d.header.code);
+    pc->reply.body.assign(d.body.data(), d.body.size());
+    signal(pc->state, kDone);
+  }
+}
+
+void Client::Impl::dispatch_push(const proto::Header& h, std::string_view body) {
+  if (h.code != static_cast<uint8_t>(proto::Push::MESSAGE)) return;  // a kind this client predates
+  proto::Reader r(body);
+  RawMessage m;
+  m.topic = r.str();
+  const uint64_t dropped = r.u64();
+  m.payload = r.str();
+  if (!r.at_end()) return;
+  std::lock_guard lk(mu);
+  auto it = subs.find(h.id);
+  if (it == subs.end()) {
+    // Bounded like a subscription buffer; beyond it they are not ours to keep.
+    if (subscribing > 0 && orphan_count < 1'000'000) {
+      m.dropped = dropped;
+      orphans[h.id].push_back(std::move(m));
+      ++orphan_count;
+    }
+    return;  // else: unsubscribed meanwhile
+  }
+  SubState& st = *it->second;
+  st.manager_dropped = dropped;
+  // Nobody may be taking messages: the local buffer is bounded like the manager's.
+  if (st.queue.size() >= st.options.buffer) {
+    ++st.local_dropped;
+    if (st.options.overflow == Overflow::DropNewest) return;
+    st.queue.pop_front();
+  }
+  m.dropped = st.manager_dropped + st.local_dropped;
+  st.queue.push_back(std::move(m));
+  if (st.waiter) signal(st.waiter->state, kDone);
+}
+
+void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
+                             std::optional<SteadyClock::time_point> deadline,
+                             bool fail_on_deadline) {
+  // TimePoint::max() = no limit (a wait without a deadline).
+  const auto grace =
+      fail_on_deadline ? SteadyClock::duration(opt.reply_grace) : SteadyClock::duration::zero();
+  const bool bounded = deadline.has_value() && *deadline < SteadyClock::time_point::max() - grace;
+  const auto give_up = bounded ? *deadline + grace : SteadyClock::time_point::max();
+  auto spin_until = SteadyClock::now() + opt.spin;
+  char tmp[64 * 1024];
+  for (;;) {
+    if (!dispatch_buffered(*c)) {
+      fail(c, "the manager sent a malformed frame");
+      return;
+    }
+    if (mine.state.load(std::memory_order_acquire) != kWaiting) return;
+    const bool spinning = opt.spin.count() > 0 && SteadyClock::now() < spin_until;
+    ssize_t n;
+    if (spinning || bounded) {
+      n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    } else {
+      // Nothing to time out and no spinning: one blocking recv is the cheapest wait.
+      n = ::recv(c->fd, tmp, sizeof tmp, 0);
+    }
+    if (n > 0) {
+      c->inbuf.append(tmp, static_cast<size_t>(n));
+      spin_until = SteadyClock::now() + opt.spin;
+      continue;
+    }
+    if (n == 0) {
+      fail(c, "the manager closed the connection");
+      return;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      fail(c, errno_text(errno));
+      return;
+    }
+    if (spinning) {
+      std::this_thread::yield();  // let other runnable work (a worker, the manager) go first
+      continue;
+    }
+    pollfd p{c->fd, POLLIN, 0};
+    int r = ::poll(&p, 1, ms_until(give_up));
+    if (r == 0 && SteadyClock::now() >= give_up) {
+      if (!fail_on_deadline) return;
+      fail(c, "no reply within " + std::to_string(opt.reply_grace.count()) +
+                  " ms after the request's own timeout");
+      return;
+    }
+  }
+}
+
+void Client::Impl::release_reader(Slot& mine) {
+  std::lock_guard lk(mu);
+  reader_active = false;
+  hand_on(mine);
+}
+
+void Client::Impl::pass_baton(Slot& mine) {
+  std::lock_guard lk(mu);
+  if (!reader_active) hand_on(mine);
+}
+
+void Client::Impl::hand_on(Slot& mine) {
+  // Hand the role to another thread still waiting, so replies and pushes keep flowing.
+  auto hand_to = [&](Slot* s) {
+    if (s == &mine) return false;
+    uint32_t expected = kWaiting;
+    if (!s->state.compare_exchange_strong(expected, kRead, std::memory_order_acq_rel)) return false;
+    futex_wake(s->state);
+    return true;
+  };
+  for (auto& [id, pc] : pending)
+    if (hand_to(pc)) return;
+  for (Slot* w : push_waiters)
+    if (hand_to(w)) return;
+}
+
+void Client::Impl::wait_reply(const std::shared_ptr<Conn>& c, PendingCall& pc,
+                              std::optional<SteadyClock::time_point> deadline) {
+  for (;;) {
+    uint32_t st = pc.state.load(std::memory_order_acquire);
+    if (st == kDone || st == kResend) return;
+    if (st == kRead) pc.state.compare_exchange_strong(st, kWaiting, std::memory_order_acq_rel);
+    bool become_reader = false;
+    {
+      std::lock_guard lk(mu);
+      st = pc.state.load(std::memory_order_acquire);
+      if (st == kDone || st == kResend) return;
+      if (!reader_active) reader_active = become_reader = true;
+    }
+    if (become_reader) {
+      read_loop(c, pc, deadline);
+      release_reader(pc);
+      continue;
+    }
+    futex_wait(pc.state, kWaiting, std::nullopt);
+  }
+}
+
+// ------------------------------------------------------------ public API
+
+Client::Client(std::string address, std::string authkey, ClientOptions options)
+    : impl_(std::make_shared<Impl>()) {
+  impl_->address = std::move(address);
+  impl_->authkey = std::move(authkey);
+  impl_->opt = options;
+  if (auto err = proto::parse_address(impl_->address, impl_->addr); !err.empty())
+    throw ConnectionError(Status::OK, err);
+  impl_->conn = impl_->connect_once();
+  impl_->ever_connected = true;
+  impl_->connections = 1;
+  impl_->note_send();
+  impl_->keeper = std::thread([im = impl_.get()] { im->keep_alive(); });
+}
+
+Client::~Client() {
+  {
+    std::lock_guard lk(impl_->keeper_mu);
+    impl_->stopping = true;
+  }
+  impl_->keeper_cv.notify_all();
+  impl_->keeper.join();
+  std::shared_ptr<Conn> c;
+  {
+    std::lock_guard lk(impl_->mu);
+    c = std::move(impl_->conn);
+  }
+  if (c) ::shutdown(c->fd, SHUT_RDWR);
+}
+
+void Client::Impl::keep_alive() {
+  // Sends a HEARTBEAT when nothing else was sent for a third of the session lease, so a
+  // program that computes for minutes while holding a lock never loses it.
+  std::string frame;
+  proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::HEARTBEAT),
+                      0, {});
+  std::unique_lock lk(keeper_mu);
+  for (;;) {
+    std::shared_ptr<Conn> c;
+    {
+      std::lock_guard g(mu);
+      c = conn;
+    }
+    const auto lease =
+        c && c->session_lease.count() > 0 ? c->session_lease : std::chrono::milliseconds(10'000);
+    const auto every = std::max<std::chrono::milliseconds>(lease / 3, std::chrono::milliseconds(5));
+    if (keeper_cv.wait_for(lk, every / 2, [&] { return stopping; })) return;
+    if (!c) continue;
+    const auto since = SteadyClock::now().time_since_epoch().count() -
+                       last_send_ns.load(std::memory_order_relaxed);
+    if (std::chrono::nanoseconds(since) < every) continue;
+    std::lock_guard wl(c->write_mu);
+    // Never block here: a full socket means requests are flowing, which keeps the session.
+    const ssize_t n = ::send(c->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0 && static_cast<size_t>(n) < frame.size())  // never leave half a frame behind
+      send_all(c->fd, frame.data() + n, frame.size() - static_cast<size_t>(n));
+    if (n > 0) note_send();
+  }
+}
+
+const std::string& Client::address() const {
+  return impl_->address;
+}
+uint64_t Client::connections() const {
+  return impl_->connections;
+}
+bool Client::connected() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->conn != nullptr;
+}
+
+std::shared_ptr<Conn> Client::Impl::usable_connection(SteadyClock::time_point give_up) {
+  std::shared_ptr<Conn> c = ensure_connected(give_up);
+  // An idle connection may have been closed by a manager that restarted since the last
+  // call: find out before sending, so the request is not lost in a dead socket.
+  bool idle;
+  {
+    std::lock_guard lk(mu);
+    idle = pending.empty();
+  }
+  if (idle && peer_closed(c->fd)) {
+    fail(c, "the manager closed the connection");
+    return nullptr;
+  }
+  return c;
+}
+
+Reply Client::call(proto::Op op, std::string_view body, const CallOptions& options) {
+  Impl& im = *impl_;
+  // A wait with a deadline stops trying to reconnect when its own time is up.
+  auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  if (options.deadline && *options.deadline < give_up) give_up = *options.deadline;
+  std::string rebuilt;
+  std::string frame;
+  for (;;) {
+    std::shared_ptr<Conn> c = im.usable_connection(give_up);
+    if (!c) continue;
+    PendingCall pc;
+    pc.reissuable = static_cast<bool>(options.rebuild);
+    const uint64_t id = im.next_id.fetch_add(1, std::memory_order_relaxed);
+    frame.clear();
+    proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(op), id, body);
+    {
+      std::lock_guard lk(im.mu);
+      if (im.conn != c) continue;  // lost meanwhile: connect again
+      im.pending.emplace(id, &pc);
+    }
+    bool sent;
+    {
+      std::lock_guard wl(c->write_mu);
+      sent = send_all(c->fd, frame.data(), frame.size());
+    }
+    im.note_send();
+    if (!sent) im.fail(c, "sending failed: " + errno_text(errno));
+    im.wait_reply(c, pc, options.deadline);
+    if (pc.state.load(std::memory_order_acquire) == kDone) {
+      if (pc.lost)
+        throw ConnectionError(Status::OK,
+                              "the connection to " + im.where() + " was lost while " +
+                                  std::string(proto::op_name(static_cast<uint8_t>(op))) +
+                                  " was in flight (" + pc.lost_reason +
+                                  "); it may or may not have taken effect");
+      // A parked wait told the manager is stopping delivered nothing: wait on its successor.
+      // Told the manager is stopping: back off until it has closed the connection (a re-send
+      // on it meanwhile goes unanswered and fails with it), then wait on its successor.
+      if (pc.reply.status == Status::SHUTTING_DOWN && pc.reissuable && im.opt.reconnect &&
+          SteadyClock::now() < give_up) {
+        std::this_thread::sleep_for(im.opt.reconnect_initial_backoff);
+        rebuilt = options.rebuild(SteadyClock::now());
+        body = rebuilt;
+        continue;
+      }
+      return std::move(pc.reply);
+    }
+    rebuilt = options.rebuild(SteadyClock::now());  // kResend
+    body = rebuilt;
+  }
+}
+
+std::vector<Reply> Client::call_many(const std::vector<std::pair<proto::Op, std::string>>& requests,
+                                     const CallOptions& options) {
+  Impl& im = *impl_;
+  std::vector<Reply> out;
+  if (requests.empty()) return out;
+  auto give_up = SteadyClock::now() + im.opt.reconnect_give_up;
+  if (options.deadline && *options.deadline < give_up) give_up = *options.deadline;
+  for (;;) {
+    std::shared_ptr<Conn> c = im.usable_connection(give_up);
+    if (!c) continue;
+    const size_t n = requests.size();
+    auto pcs = std::make_unique<PendingCall[]>(n);
+    // Only the call its thread sleeps on may be handed the reader role (hand_on): the others
+    // stay kIdle until their turn, or a wake-up would go to a slot nobody watches.
+    for (size_t i = 0; i < n; ++i) pcs[i].state.store(kIdle, std::memory_order_relaxed);
+    std::string frames;
+    const uint64_t first = im.next_id.fetch_add(n, std::memory_order_relaxed);
+    for (size_t i = 0; i < n; ++i)
+      proto::append_frame(frames, proto::FrameKind::REQUEST,
+                          static_cast<uint8_t>(requests[i].first), first + i, requests[i].second);
+    {
+      std::lock_guard lk(im.mu);
+      if (im.conn != c) continue;
+      for (size_t i = 0; i < n; ++i) im.pending.emplace(first + i, &pcs[i]);
+    }
+    bool sent;
+    {
+      std::lock_guard wl(c->write_mu);
+      sent = send_all(c->fd, frames.data(), frames.size());
+    }
+    im.note_send();
+    if (!sent) im.fail(c, "sending failed: " + errno_text(errno));
+    std::string lost;
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      uint32_t idle = kIdle;
+      pcs[i].state.compare_exchange_strong(idle, kWaiting, std::memory_order_acq_rel);
+      im.wait_reply(c, pcs[i], std::nullopt);
+      if (pcs[i].lost && lost.empty()) lost = pcs[i].lost_reason;
+      out.push_back(std::move(pcs[i].reply));
+    }
+    if (!lost.empty())
+      throw ConnectionError(Status::OK, "the connection to " + im.where() + " was lost while " +
+                                            std::to_string(n) +
+                                            " pipelined requests were in flight (" + lost +
+                                            "); some may have taken effect");
+    return out;
+  }
+}
+
+std::string Client::request(proto::Op op, std::string_view body, const CallOptions& options) {
+  Reply r = call(op, body, options);
+  if (r.status != Status::OK) throw_status(r.status, std::string(proto::error_message(r.body)));
+  return std::move(r.body);
+}
+
+std::chrono::nanoseconds Client::ping() {
+  const auto t0 = SteadyClock::now();
+  request(proto::Op::PING, "ping");
+  return SteadyClock::now() - t0;
+}
+
+std::string Client::stats() {
+  std::string body = request(proto::Op::STATS, {});
+  proto::Reader r(body);
+  return std::string(r.str());
+}
+
+std::vector<ObjectInfo> Client::list() {
+  std::string body = request(proto::Op::LIST, {});
+  proto::Reader r(body);
+  std::vector<ObjectInfo> out;
+  uint32_t n = r.u32();
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    ObjectInfo o;
+    o.name = r.str();
+    o.type = r.str();
+    o.size = r.u64();
+    o.state = r.str();
+    out.push_back(std::move(o));
+  }
+  if (!r.at_end())
+    throw ProtocolError(Status::BAD_REQUEST, "malformed LIST reply from " + impl_->where());
+  return out;
+}
+
+// ------------------------------------------------------------ subscriptions
+
+RawSubscription::RawSubscription(Client& client, std::string pattern, SubscribeOptions options)
+    : client_(&client), st_(std::make_shared<SubState>()) {
+  if (options.buffer == 0) options.buffer = 1024;
+  st_->pattern = std::move(pattern);
+  st_->options = options;
+  subscribe_on_current();
+}
+
+RawSubscription::~RawSubscription() {
+  try {
+    unsubscribe();
+  } catch (...) {  // best effort: the session's end removes it anyway
+  }
+}
+
+void RawSubscription::subscribe_on_current() {
+  Client::Impl& im = *client_->impl_;
+  std::string body = BodyWriter()
+                         .str(st_->pattern)
+                         .u32(st_->options.buffer)
+                         .u8(static_cast<uint8_t>(st_->options.overflow))
+                         .take();
+  {
+    std::lock_guard lk(im.mu);
+    ++im.subscribing;
+  }
+  std::string reply;
+  try {
+    reply = client_->request(proto::Op::SUBSCRIBE, body);
+  } catch (...) {
+    std::lock_guard lk(im.mu);
+    if (--im.subscribing == 0) {
+      im.orphans.clear();
+      im.orphan_count = 0;
+    }
+    throw;
+  }
+  proto::Reader r(reply);
+  const uint64_t id = r.u64();
+  std::unique_lock lk(im.mu);
+  if (st_->closed) {  // unsubscribed while this SUBSCRIBE was in flight: undo it
+    if (--im.subscribing == 0) {
+      im.orphans.clear();
+      im.orphan_count = 0;
+    }
+    lk.unlock();
+    try {
+      client_->request(proto::Op::UNSUBSCRIBE, BodyWriter().u64(id).take());
+    } catch (const Error&) {  // the session's end removes it anyway
+    }
+    return;
+  }
+  if (st_->id) im.subs.erase(st_->id);
+  st_->id = id;
+  st_->conn = im.conn;
+  im.subs[id] = st_;
+  // Messages that arrived before we knew the id are the subscription's first ones.
+  if (auto o = im.orphans.find(id); o != im.orphans.end()) {
+    for (auto& m : o->second) {
+      st_->manager_dropped = m.dropped;
+      st_->queue.push_back(std::move(m));
+    }
+    im.orphan_count -= o->second.size();
+    im.orphans.erase(o);
+  }
+  if (--im.subscribing == 0) {
+    im.orphans.clear();
+    im.orphan_count = 0;
+  }
+}
+
+std::optional<RawMessage> RawSubscription::next(Timeout timeout) {
+  Client::Impl& im = *client_->impl_;
+  std::optional<SteadyClock::time_point> deadline;
+  if (timeout && *timeout <= std::chrono::hours(24 * 365 * 100))  // beyond: forever
+    deadline = SteadyClock::now() + *timeout;
+  for (;;) {
+    std::shared_ptr<Conn> c;
+    bool stale;
+    {
+      std::lock_guard lk(im.mu);
+      if (!st_->queue.empty()) {
+        RawMessage m = std::move(st_->queue.front());
+        st_->queue.pop_front();
+        return m;
+      }
+      if (st_->closed) return std::nullopt;
+      c = im.conn;
+      stale = !c || st_->conn.lock() != c;
+    }
+    // A new connection: the manager forgot the subscription with the old session. Renew it
+    // first (even for a next() that does not wait), unless that means connecting.
+    if (stale && c) {
+      subscribe_on_current();
+      continue;
+    }
+    if (deadline && SteadyClock::now() >= *deadline) return std::nullopt;
+    if (stale) {
+      subscribe_on_current();
+      continue;
+    }
+    Slot slot;
+    bool become_reader = false;
+    {
+      std::lock_guard lk(im.mu);
+      if (!st_->queue.empty() || im.conn != c) continue;
+      st_->waiter = &slot;
+      im.push_waiters.insert(&slot);
+      if (!im.reader_active) im.reader_active = become_reader = true;
+    }
+    if (become_reader) {
+      im.read_loop(c, slot, deadline, /*fail_on_deadline=*/false);
+      im.release_reader(slot);
+    } else {
+      futex_wait(slot.state, kWaiting, deadline);
+    }
+    {
+      std::lock_guard lk(im.mu);
+      st_->waiter = nullptr;
+      im.push_waiters.erase(&slot);
+    }
+    if (slot.state.load(std::memory_order_acquire) == kRead) im.pass_baton(slot);
+  }
+}
+
+uint64_t RawSubscription::dropped() const {
+  std::lock_guard lk(client_->impl_->mu);
+  return st_->manager_dropped + st_->local_dropped;
+}
+
+const std::string& RawSubscription::pattern() const {
+  return st_->pattern;
+}
+
+void RawSubscription::unsubscribe() {
+  Client::Impl& im = *client_->impl_;
+  uint64_t id;
+  bool current;
+  {
+    std::lock_guard lk(im.mu);
+    if (st_->closed) return;
+    st_->closed = true;
+    id = st_->id;
+    im.subs.erase(id);
+    current = im.conn && st_->conn.lock() == im.conn;
+    if (st_->waiter) signal(st_->waiter->state, kDone);
+  }
+  if (current) client_->request(proto::Op::UNSUBSCRIBE, BodyWriter().u64(id).take());
+}
+
+}  // namespace depot

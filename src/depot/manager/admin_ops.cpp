@@ -1,0 +1,69 @@
+// PING, STATS, LIST: requests about the manager itself rather than one object.
+#include <sstream>
+
+#include "depot/manager/server.h"
+
+namespace depot {
+
+namespace {
+
+void handle_ping(Server&, Session& s, const proto::Header& h, std::string_view body) {
+  s.reply(h.id, Status::OK, body);  // echoes the body
+}
+
+std::string json_escape(std::string_view in) {
+  std::string out;
+  for (unsigned char c : in) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  if (!body.empty()) return s.reply_error(h.id, Status::BAD_REQUEST, "STATS takes an empty body");
+  const auto up = std::chrono::duration_cast<std::chrono::seconds>(
+      std::chrono::steady_clock::now() - srv.started());
+  const Counters& c = srv.counters();
+  std::ostringstream o;
+  o << "{\"version\":\"" << proto::kVersion << "\",\"address\":\"" << json_escape(srv.address())
+    << "\",\"uptime_s\":" << up.count() << ",\"connections\":" << srv.session_count()
+    << ",\"connections_total\":" << c.connections_total << ",\"auth_failures\":" << c.auth_failures
+    << ",\"requests\":" << c.requests << ",\"protocol_errors\":" << c.protocol_errors
+    << ",\"objects\":" << srv.registry().object_count()
+    << ",\"parked\":" << srv.registry().waiters().size()
+    << ",\"sessions_holding\":" << srv.registry().sessions_holding()
+    << ",\"subscriptions\":" << srv.pubsub().subscription_count()
+    << ",\"pubsub_buffered_bytes\":" << srv.pubsub().buffered_bytes() << "}";
+  auto b = s.begin_reply(h.id);
+  b.str(o.str());
+  s.end_reply(b);
+}
+
+void handle_list(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  if (!body.empty()) return s.reply_error(h.id, Status::BAD_REQUEST, "LIST takes an empty body");
+  auto infos = srv.registry().list();
+  for (auto& t : srv.pubsub().list()) infos.push_back(std::move(t));
+  auto b = s.begin_reply(h.id);
+  b.u32(static_cast<uint32_t>(infos.size()));
+  for (auto& i : infos) b.str(i.name).str(i.type).u64(i.size).str(i.state);
+  s.end_reply(b);
+}
+
+}  // namespace
+
+void register_admin_ops(std::array<OpEntry, 256>& t) {
+  t[static_cast<uint8_t>(proto::Op::PING)] = {handle_ping, "PING"};
+  t[static_cast<uint8_t>(proto::Op::STATS)] = {handle_stats, "STATS"};
+  t[static_cast<uint8_t>(proto::Op::LIST)] = {handle_list, "LIST"};
+}
+
+}  // namespace depot

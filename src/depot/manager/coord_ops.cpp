@@ -1,0 +1,369 @@
+// Handlers for the coordination objects: locks, semaphores, events, barriers, variables,
+// counters, pub/sub, and the generic DELETE. Each decodes its body, finds or creates the
+// object, and replies at once or when the parked request completes.
+#include "depot/manager/ops_util.h"
+#include "depot/queue/event.h"
+#include "depot/queue/lock.h"
+#include "depot/queue/semaphore.h"
+#include "depot/queue/topic.h"
+#include "depot/queue/variable.h"
+
+namespace depot {
+
+namespace {
+
+using proto::Reader;
+
+void reply_ok_empty(Session& s, uint64_t id) {
+  s.reply(id, Status::OK);
+}
+
+// ---------------------------------------------------------------- locks
+
+void handle_lock_acquire(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const bool reentrant = r.u8() != 0;
+  const uint64_t owner = r.u64();
+  const int64_t timeout = r.i64();
+  const int64_t ttl = r.i64();
+  if (!body_ok(s, h, r, "str name, u8 reentrant, u64 owner, i64 timeout_ms, i64 ttl_ms")) return;
+  if (ttl < 0)
+    return s.reply_error(h.id, Status::BAD_REQUEST, "ttl_ms must be 0 (no lease) or positive");
+  LockObject* lock = open_object<LockObject>(srv, s, h, name, [&] {
+    return std::make_unique<LockObject>(srv.registry(), std::string(name), reentrant);
+  });
+  if (!lock) return;
+  if (lock->reentrant() != reentrant)
+    return s.reply_error(h.id, Status::WRONG_TYPE,
+                         "'" + std::string(name) + "' is a" +
+                             (reentrant ? " lock, not an rlock" : "n rlock, not a lock") +
+                             "; use another name or delete it first");
+  lock->acquire(make_wait(s, timeout), owner, std::chrono::milliseconds(ttl),
+                [&s, id = h.id](Status st, LockObject::Grant g, std::string_view msg) {
+                  if (st != Status::OK) return s.reply_error(id, st, msg);
+                  auto b = s.begin_reply(id);
+                  b.u64(g.token).u32(g.count);
+                  s.end_reply(b);
+                });
+}
+
+void handle_lock_release(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const uint64_t token = r.u64();
+  if (!body_ok(s, h, r, "str name, u64 token")) return;
+  LockObject* lock = find_object<LockObject>(srv, s, h, name);
+  if (!lock) return;
+  uint32_t remaining = 0;
+  std::string message;
+  Status st;
+  if (token == 0) {
+    // Forced release (an operator's `depot-cli lock release NAME`): frees the lock whoever
+    // holds it. The fencing token is what protects storage from the former holder.
+    if (!lock->held())
+      return s.reply_error(h.id, Status::NOT_OWNER, "lock '" + std::string(name) + "' is not held");
+    const uint64_t broken = lock->token();
+    uint32_t rem = 0;
+    do {
+      st = lock->release(lock->holder_session(), broken, rem, message);
+    } while (st == Status::OK && rem > 0);
+    auto b = s.begin_reply(h.id);
+    b.u32(0).u64(broken);
+    return s.end_reply(b);
+  }
+  st = lock->release(s.id(), token, remaining, message);
+  if (st != Status::OK) return s.reply_error(h.id, st, message);
+  auto b = s.begin_reply(h.id);
+  b.u32(remaining).u64(token);
+  s.end_reply(b);
+}
+
+// ---------------------------------------------------------------- semaphores
+
+void handle_sem_acquire(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const uint32_t max = r.u32();
+  const int64_t timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, u32 max, i64 timeout_ms")) return;
+  if (max == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "a semaphore needs max >= 1");
+  SemaphoreObject* sem = open_fixed<SemaphoreObject>(
+      srv, s, h, name, max, [](auto& o) { return o.max(); }, "max");
+  if (!sem) return;
+  sem->acquire(make_wait(s, timeout),
+               [&s, id = h.id](Status st, uint64_t lease, std::string_view msg) {
+                 if (st != Status::OK) return s.reply_error(id, st, msg);
+                 auto b = s.begin_reply(id);
+                 b.u64(lease);
+                 s.end_reply(b);
+               });
+}
+
+void handle_sem_release(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const uint64_t lease = r.u64();
+  if (!body_ok(s, h, r, "str name, u64 lease")) return;
+  SemaphoreObject* sem = find_object<SemaphoreObject>(srv, s, h, name);
+  if (!sem) return;
+  std::string message;
+  Status st = sem->release(s.id(), lease, message);
+  if (st != Status::OK) return s.reply_error(h.id, st, message);
+  reply_ok_empty(s, h.id);
+}
+
+// ---------------------------------------------------------------- events and barriers
+
+EventObject* open_event(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
+  return open_object<EventObject>(srv, s, h, name, [&] {
+    return std::make_unique<EventObject>(srv.registry(), std::string(name));
+  });
+}
+
+void handle_event_set(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  if (EventObject* e = open_event(srv, s, h, name)) {
+    e->set();
+    reply_ok_empty(s, h.id);
+  }
+}
+
+void handle_event_clear(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  if (EventObject* e = open_event(srv, s, h, name)) {
+    e->clear();
+    reply_ok_empty(s, h.id);
+  }
+}
+
+void handle_event_wait(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const int64_t timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
+  if (EventObject* e = open_event(srv, s, h, name))
+    e->wait(make_wait(s, timeout), [&s, id = h.id](Status st, std::string_view msg) {
+      if (st != Status::OK) return s.reply_error(id, st, msg);
+      reply_ok_empty(s, id);
+    });
+}
+
+void handle_barrier_wait(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const uint32_t parties = r.u32();
+  const int64_t timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, u32 parties, i64 timeout_ms")) return;
+  if (parties == 0) return s.reply_error(h.id, Status::BAD_REQUEST, "a barrier needs parties >= 1");
+  BarrierObject* b = open_fixed<BarrierObject>(
+      srv, s, h, name, parties, [](auto& o) { return o.parties(); }, "parties");
+  if (!b) return;
+  b->wait(make_wait(s, timeout), [&s, id = h.id](Status st, uint32_t index, std::string_view msg) {
+    if (st != Status::OK) return s.reply_error(id, st, msg);
+    auto fb = s.begin_reply(id);
+    fb.u32(index);
+    s.end_reply(fb);
+  });
+}
+
+void handle_barrier_reset(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  if (BarrierObject* b = find_object<BarrierObject>(srv, s, h, name)) {
+    b->reset();
+    reply_ok_empty(s, h.id);
+  }
+}
+
+// ---------------------------------------------------------------- variables and counters
+
+VariableObject* open_variable(Server& srv, Session& s, const proto::Header& h,
+                              std::string_view name) {
+  return open_object<VariableObject>(srv, s, h, name, [&] {
+    return std::make_unique<VariableObject>(srv.registry(), std::string(name));
+  });
+}
+
+// OK body of VAR_GET and VAR_WAIT: u64 version, u8 exists, str value.
+VariableObject::Done variable_reply(Session& s, uint64_t id) {
+  return [&s, id](Status st, const VariableObject::Snapshot& snap, std::string_view msg) {
+    if (st != Status::OK) return s.reply_error(id, st, msg);
+    auto b = s.begin_reply(id);
+    b.u64(snap.version).u8(snap.exists ? 1 : 0).str(snap.value);
+    s.end_reply(b);
+  };
+}
+
+void handle_var_set(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  auto value = r.str();
+  if (!body_ok(s, h, r, "str name, str value")) return;
+  if (VariableObject* v = open_variable(srv, s, h, name)) {
+    const uint64_t version = v->set(value);
+    auto b = s.begin_reply(h.id);
+    b.u64(version);
+    s.end_reply(b);
+  }
+}
+
+void handle_var_get(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const int64_t timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
+  if (VariableObject* v = open_variable(srv, s, h, name))
+    v->get(make_wait(s, timeout), variable_reply(s, h.id));
+}
+
+void handle_var_cas(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const uint64_t expected = r.u64();
+  auto value = r.str();
+  if (!body_ok(s, h, r, "str name, u64 expected_version, str value")) return;
+  if (VariableObject* v = open_variable(srv, s, h, name)) {
+    uint64_t version = 0;
+    const bool swapped = v->compare_and_set(expected, value, version);
+    auto b = s.begin_reply(h.id);
+    b.u8(swapped ? 1 : 0).u64(version);
+    s.end_reply(b);
+  }
+}
+
+void handle_var_wait(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const uint64_t after = r.u64();
+  const int64_t timeout = r.i64();
+  if (!body_ok(s, h, r, "str name, u64 after_version, i64 timeout_ms")) return;
+  if (VariableObject* v = open_variable(srv, s, h, name))
+    v->wait_for_change(after, make_wait(s, timeout), variable_reply(s, h.id));
+}
+
+void handle_var_delete(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  if (VariableObject* v = find_object<VariableObject>(srv, s, h, name)) {
+    const bool existed = v->erase_value();
+    auto b = s.begin_reply(h.id);
+    b.u8(existed ? 1 : 0).u64(v->version());
+    s.end_reply(b);
+  }
+}
+
+void handle_counter_add(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  const int64_t delta = r.i64();
+  if (!body_ok(s, h, r, "str name, i64 delta")) return;
+  CounterObject* c = open_object<CounterObject>(srv, s, h, name, [&] {
+    return std::make_unique<CounterObject>(srv.registry(), std::string(name));
+  });
+  if (!c) return;
+  bool overflow = false;
+  const int64_t value = c->add(delta, overflow);
+  if (overflow)
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "counter '" + std::string(name) +
+                             "' would overflow 64 bits; it stays at " + std::to_string(value));
+  auto b = s.begin_reply(h.id);
+  b.i64(value);
+  s.end_reply(b);
+}
+
+// ---------------------------------------------------------------- pub/sub
+
+void handle_publish(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto topic = r.str();
+  auto payload = r.str();
+  if (!body_ok(s, h, r, "str topic, str payload")) return;
+  if (auto why = proto::check_name(topic); !why.empty())
+    return s.reply_error(h.id, Status::BAD_REQUEST, "topic: " + why);
+  const uint32_t n = srv.pubsub().publish(topic, payload);
+  auto b = s.begin_reply(h.id);
+  b.u32(n);
+  s.end_reply(b);
+}
+
+void handle_subscribe(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto pattern = r.str();
+  const uint32_t buffer = r.u32();
+  const uint8_t policy = r.u8();
+  if (!body_ok(s, h, r, "str pattern, u32 buffer, u8 policy")) return;
+  std::string message;
+  const uint64_t id =
+      srv.pubsub().subscribe(s.id(), pattern, buffer, static_cast<SlowPolicy>(policy), &s, message);
+  if (id == 0) return s.reply_error(h.id, Status::BAD_REQUEST, message);
+  s.add_subscription(id);
+  auto b = s.begin_reply(h.id);
+  b.u64(id);
+  s.end_reply(b);
+}
+
+void handle_unsubscribe(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  const uint64_t id = r.u64();
+  if (!body_ok(s, h, r, "u64 subscription")) return;
+  std::string message;
+  Status st = srv.pubsub().unsubscribe(s.id(), id, message);
+  if (st != Status::OK) return s.reply_error(h.id, st, message);
+  s.remove_subscription(id);
+  reply_ok_empty(s, h.id);
+}
+
+// ---------------------------------------------------------------- any object
+
+void handle_delete(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  Object* o = srv.registry().find_any(name);
+  if (!o)
+    return s.reply_error(h.id, Status::NOT_FOUND,
+                         "no object named '" + std::string(name) + "'; nothing to delete");
+  const std::string type(o->type_name());
+  srv.registry().erase(name);
+  auto b = s.begin_reply(h.id);
+  b.str(type);
+  s.end_reply(b);
+}
+
+}  // namespace
+
+void register_coord_ops(std::array<OpEntry, 256>& t) {
+  using proto::Op;
+  auto reg = [&](Op op, Handler fn) {
+    t[static_cast<uint8_t>(op)] = {fn, proto::op_name(static_cast<uint8_t>(op)).data()};
+  };
+  reg(Op::LOCK_ACQUIRE, handle_lock_acquire);
+  reg(Op::LOCK_RELEASE, handle_lock_release);
+  reg(Op::SEM_ACQUIRE, handle_sem_acquire);
+  reg(Op::SEM_RELEASE, handle_sem_release);
+  reg(Op::EVENT_SET, handle_event_set);
+  reg(Op::EVENT_CLEAR, handle_event_clear);
+  reg(Op::EVENT_WAIT, handle_event_wait);
+  reg(Op::BARRIER_WAIT, handle_barrier_wait);
+  reg(Op::BARRIER_RESET, handle_barrier_reset);
+  reg(Op::VAR_SET, handle_var_set);
+  reg(Op::VAR_GET, handle_var_get);
+  reg(Op::VAR_CAS, handle_var_cas);
+  reg(Op::VAR_WAIT, handle_var_wait);
+  reg(Op::VAR_DELETE, handle_var_delete);
+  reg(Op::COUNTER_ADD, handle_counter_add);
+  reg(Op::PUBLISH, handle_publish);
+  reg(Op::SUBSCRIBE, handle_subscribe);
+  reg(Op::UNSUBSCRIBE, handle_unsubscribe);
+  reg(Op::DELETE, handle_delete);
+}
+
+}  // namespace depot

@@ -1,0 +1,125 @@
+// depot-manager: the standalone daemon.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "depot/auth/auth.h"
+#include "depot/manager/manager.h"
+
+namespace {
+
+const char* kUsage = R"(usage: depot-manager [options]
+
+Serves depot's named queues to authenticated clients.
+
+  --address HOST:PORT       listen address (default 127.0.0.1:5000; 0.0.0.0:PORT for all interfaces)
+  --authkey KEY             the shared secret clients must prove they know
+  --authkey-file FILE       read the key from FILE (one trailing newline is ignored)
+  --generate-authkey        make a random key and print it (for trying depot out)
+                            (else the key comes from the environment variable DEPOT_AUTHKEY)
+  --max-frame BYTES         largest frame body accepted (default 67108864 = 64 MiB)
+  --max-connections N       sessions at once (default 10000)
+  --max-objects N           named objects at once (default 1000000)
+  --max-waiters N           parked requests per object (default 100000)
+  --handshake-timeout MS    close peers that have not authenticated by then (default 10000)
+  --session-lease MS        close a session silent this long, releasing its locks and leases
+                            (default 10000; clients heartbeat at a third of it)
+  --busy-poll-us US         poll this long before sleeping when idle (default 50; 0 = off)
+  --log-level LEVEL         error, warn, info (default) or debug
+  --help                    this text
+)";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::cerr << "depot-manager: " << msg << "\n(depot-manager --help lists the options)\n";
+  std::exit(2);
+}
+
+uint64_t parse_number(const std::string& flag, const std::string& v) {
+  try {
+    size_t pos = 0;
+    unsigned long long n = std::stoull(v, &pos);
+    if (pos != v.size()) throw std::invalid_argument(v);
+    return n;
+  } catch (const std::exception&) {
+    usage_error(flag + " needs a whole number, got '" + v + "'");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  depot::ManagerOptions o;
+  bool generated = false;
+  std::string key_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (a == "--address")
+      o.address = value();
+    else if (a == "--authkey")
+      o.authkey = value();
+    else if (a == "--authkey-file")
+      key_file = value();
+    else if (a == "--generate-authkey")
+      generated = true;
+    else if (a == "--max-frame")
+      o.max_frame = static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
+    else if (a == "--max-connections")
+      o.max_connections = parse_number(a, value());
+    else if (a == "--max-objects")
+      o.max_objects = parse_number(a, value());
+    else if (a == "--max-waiters")
+      o.max_waiters = parse_number(a, value());
+    else if (a == "--handshake-timeout")
+      o.handshake_timeout = std::chrono::milliseconds(parse_number(a, value()));
+    else if (a == "--session-lease") {
+      o.session_lease = std::chrono::milliseconds(parse_number(a, value()));
+      if (o.session_lease.count() < 100 || o.session_lease.count() > 86'400'000)
+        usage_error("--session-lease takes 100 ms to 86400000 ms (one day)");
+    } else if (a == "--busy-poll-us")
+      o.busy_poll = std::chrono::microseconds(parse_number(a, value()));
+    else if (a == "--log-level") {
+      depot::log::Level l;
+      if (!depot::log::parse_level(value(), l))
+        usage_error("--log-level takes error, warn, info or debug");
+      depot::log::set_level(l);
+    } else
+      usage_error("unknown option '" + a + "'");
+  }
+  if (!key_file.empty()) {
+    try {
+      o.authkey = depot::auth::read_key_file(key_file);
+    } catch (const std::exception& e) {
+      usage_error(e.what());
+    }
+  }
+  if (o.authkey.empty() && generated) o.authkey = depot::auth::random_hex(32);
+  if (o.authkey.empty()) {
+    if (const char* env = std::getenv("DEPOT_AUTHKEY")) o.authkey = env;
+  }
+  if (o.authkey.empty())
+    usage_error(
+        "no authkey: pass --authkey KEY, --authkey-file FILE, set DEPOT_AUTHKEY, or use "
+        "--generate-authkey");
+  try {
+    depot::Manager m(o);
+    // Bind first so the printed address is the real one (port 0 picks a free port).
+    m.run_with_ready([&](const std::string& addr) {
+      std::printf("depot-manager listening on %s\n", addr.c_str());
+      if (generated) std::printf("authkey: %s\n", o.authkey.c_str());
+      std::printf("ready\n");
+      std::fflush(stdout);
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "depot-manager: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,70 @@
+// depot::Manager: the shared-object server, as a daemon (depot-manager) or embedded in a
+// program on a background thread (like Python's BaseManager.start()).
+//
+//   depot::ManagerOptions opts;
+//   opts.address = "127.0.0.1:5000";
+//   opts.authkey = "abc";
+//   depot::Manager m(opts);
+//   m.start();            // serves on its own thread; m.port() is the bound port
+//   ...
+//   m.stop();             // graceful: parked waiters get SHUTTING_DOWN, replies are flushed
+//
+// Asio stays out of this header: it is included by programs that embed a manager.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "depot/manager/log.h"
+
+namespace depot {
+
+struct ManagerOptions {
+  std::string address = "127.0.0.1:5000";  // host:port; port 0 picks a free one
+  std::string authkey;                     // required; never logged
+  uint32_t max_frame = 64u << 20;          // bytes per frame body (--max-frame)
+  size_t max_connections = 10'000;         // accepted sessions at once (--max-connections)
+  std::chrono::milliseconds handshake_timeout{10'000};
+  size_t max_objects = 1'000'000;
+  size_t max_waiters = 100'000;  // parked requests per object
+  // After the loop goes idle it polls for this long (yielding the core to any other runnable
+  // thread between polls) before sleeping in epoll_wait. Waking a sleeping core costs 30 us
+  // or more on this class of VM, more than a loopback round trip; polling briefly keeps a
+  // request-reply exchange from paying it every time (bench/RESULTS.md). 0 disables.
+  std::chrono::microseconds busy_poll{50};
+  std::chrono::milliseconds shutdown_grace{2'000};  // flush time for replies at stop()
+  // A session from which nothing (no request, no heartbeat) arrives for this long is closed,
+  // releasing its locks and leases (--session-lease). The C++ client heartbeats at a third.
+  std::chrono::milliseconds session_lease{10'000};
+};
+
+class Manager {
+ public:
+  explicit Manager(ManagerOptions options);
+  ~Manager();  // stops if running
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  // Binds the listening socket (throws std::runtime_error with the address and the reason),
+  // then serves on a background thread.
+  void start();
+  // Binds and serves on the calling thread until stop() or, when handle_signals is true,
+  // SIGINT/SIGTERM.
+  void run(bool handle_signals = false);
+  // Like run(true), calling ready(address) once the socket listens (to print it).
+  void run_with_ready(const std::function<void(const std::string&)>& ready);
+  // Graceful stop from any thread; returns when the loop has ended.
+  void stop();
+
+  uint16_t port() const;        // the bound port (after start/run bound it)
+  std::string address() const;  // host:port as bound
+
+ private:
+  void run_with_ready(const std::function<void(const std::string&)>& ready, bool handle_signals);
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace depot

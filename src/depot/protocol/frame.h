@@ -1,0 +1,253 @@
+// Frame layout, opcodes and the bounds-checked body reader/writer.
+//
+// Every frame is a 16-byte header followed by `body_len` bytes, all integers little-endian:
+//   0  u32 body_len   bytes after the header (limited by the receiver's max frame size)
+//   4  u8  magic      0xD7, so a peer speaking something else is detected at once
+//   5  u8  kind       FrameKind
+//   6  u8  code       opcode (REQUEST), status (REPLY), push type (PUSH), 0 otherwise
+//   7  u8  flags      reserved, 0
+//   8  u64 id         request id chosen by the client; echoed in the reply
+// docs/protocol.md describes every body byte by byte.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "depot/protocol/status.h"
+
+namespace depot::proto {
+
+// 2: AUTH_OK carries the session lease; HEARTBEAT, coordination objects and PUSH frames.
+constexpr uint16_t kVersion = 2;
+constexpr uint8_t kMagic = 0xD7;
+constexpr size_t kHeaderSize = 16;
+// Default limit of one frame's body: large enough for any reasonable task payload, small
+// enough that one client cannot make the manager allocate gigabytes. --max-frame changes it.
+constexpr uint32_t kDefaultMaxFrame = 64u << 20;
+// Names are identifiers, not data: 255 bytes is plenty and keeps listings readable.
+constexpr size_t kMaxNameBytes = 255;
+constexpr size_t kNonceBytes = 32;
+constexpr size_t kMacBytes = 32;
+constexpr uint32_t kHelloMagic = 0x544F5044;  // "DPOT" read as little-endian u32
+
+enum class FrameKind : uint8_t {
+  HELLO = 1,    // manager -> client, first frame of a connection
+  AUTH = 2,     // client -> manager, answer to HELLO
+  AUTH_OK = 3,  // manager -> client, handshake succeeded, carries the manager's proof
+  REQUEST = 4,  // client -> manager
+  REPLY = 5,    // manager -> client, one per REQUEST, same id
+  PUSH = 6,     // manager -> client, unsolicited (subscriptions, watches); reserved
+};
+
+enum class Op : uint8_t {
+  PING = 0x01,
+  STATS = 0x02,
+  LIST = 0x03,
+  HEARTBEAT = 0x04,  // keeps the session alive; the only request that gets no reply
+  DELETE = 0x05,     // deletes any object by name
+  QUEUE_DECLARE = 0x10,
+  QUEUE_PUT = 0x11,
+  QUEUE_GET = 0x12,
+  QUEUE_PUT_MANY = 0x13,
+  QUEUE_GET_MANY = 0x14,
+  QUEUE_SIZE = 0x15,
+  QUEUE_DELETE = 0x16,
+  QUEUE_CONFIGURE = 0x17,  // reservation and dedup settings
+  QUEUE_PUT_EX = 0x18,     // put with priority, delay, dedup id
+  QUEUE_RESERVE = 0x19,
+  QUEUE_ACK = 0x1A,
+  QUEUE_NACK = 0x1B,
+  QUEUE_TOUCH = 0x1C,
+  LOCK_ACQUIRE = 0x20,
+  LOCK_RELEASE = 0x21,
+  SEM_ACQUIRE = 0x22,
+  SEM_RELEASE = 0x23,
+  EVENT_SET = 0x24,
+  EVENT_CLEAR = 0x25,
+  EVENT_WAIT = 0x26,
+  BARRIER_WAIT = 0x27,
+  BARRIER_RESET = 0x28,
+  VAR_SET = 0x29,
+  VAR_GET = 0x2A,
+  VAR_CAS = 0x2B,
+  VAR_WAIT = 0x2C,
+  VAR_DELETE = 0x2D,
+  COUNTER_ADD = 0x2E,
+  PUBLISH = 0x30,
+  SUBSCRIBE = 0x31,
+  UNSUBSCRIBE = 0x32,
+};
+
+// Push frame codes (FrameKind::PUSH): the frame's id is the subscription id.
+enum class Push : uint8_t {
+  MESSAGE = 1,  // str topic, u64 dropped so far, str payload
+};
+
+std::string_view op_name(uint8_t op);  // "QUEUE_PUT", or "" for an unknown opcode
+
+// Timeouts on the wire: milliseconds as i64; kWaitForever waits without a deadline and
+// kNoWait completes at once.
+constexpr int64_t kWaitForever = -1;
+constexpr int64_t kNoWait = 0;
+
+struct Header {
+  uint32_t body_len = 0;
+  FrameKind kind = FrameKind::REQUEST;
+  uint8_t code = 0;
+  uint8_t flags = 0;
+  uint64_t id = 0;
+};
+
+inline void store_u16(char* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+inline void store_u32(char* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+inline void store_u64(char* p, uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
+inline uint16_t load_u16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t load_u32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t load_u64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "depot's wire format is little-endian");
+
+enum class DecodeStatus {
+  NEED_MORE,  // fewer than kHeaderSize bytes, or the body is not complete yet
+  OK,         // a whole frame is available: kHeaderSize + body_len bytes
+  TOO_LARGE,  // the header is valid but body_len exceeds the limit: skip the body, answer
+  MALFORMED,  // bad magic or unknown kind: the stream cannot be re-synced, close it
+};
+
+struct Decoded {
+  DecodeStatus status = DecodeStatus::NEED_MORE;
+  Header header;
+  std::string_view body;  // valid for OK only; points into the caller's buffer
+  std::string error;      // for TOO_LARGE and MALFORMED
+};
+
+// Looks at buf[0, n) and never reads past it. Checks the header before waiting for a body,
+// so an oversized or malformed frame is reported as soon as its 16 header bytes are in.
+Decoded decode(const char* buf, size_t n, uint32_t max_body);
+
+// Appends a header for a body of `body_len` bytes.
+void append_header(std::string& out, FrameKind kind, uint8_t code, uint64_t id, uint32_t body_len);
+
+// Appends a whole frame.
+void append_frame(std::string& out, FrameKind kind, uint8_t code, uint64_t id,
+                  std::string_view body);
+
+// Builds a frame in place: reserve the header, append body fields, then finish() patches
+// the length. Used for replies so the body is written once, straight into the out buffer.
+class FrameBuilder {
+ public:
+  FrameBuilder(std::string& out, FrameKind kind, uint8_t code, uint64_t id);
+  FrameBuilder& u8(uint8_t v) {
+    out_.push_back(static_cast<char>(v));
+    return *this;
+  }
+  FrameBuilder& u16(uint16_t v) {
+    char b[2];
+    store_u16(b, v);
+    out_.append(b, 2);
+    return *this;
+  }
+  FrameBuilder& u32(uint32_t v) {
+    char b[4];
+    store_u32(b, v);
+    out_.append(b, 4);
+    return *this;
+  }
+  FrameBuilder& u64(uint64_t v) {
+    char b[8];
+    store_u64(b, v);
+    out_.append(b, 8);
+    return *this;
+  }
+  FrameBuilder& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
+  // A length-prefixed byte string: u32 length then the bytes.
+  FrameBuilder& str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    out_.append(s.data(), s.size());
+    return *this;
+  }
+  FrameBuilder& raw(std::string_view s) {
+    out_.append(s.data(), s.size());
+    return *this;
+  }
+  size_t body_size() const { return out_.size() - start_ - kHeaderSize; }
+  void finish();
+
+ private:
+  std::string& out_;
+  size_t start_;
+};
+
+// Reads body fields in order. Every read checks the remaining length; after the first
+// failure ok() is false and every later read returns a zero value, so a handler reads all
+// its fields and checks ok() once.
+class Reader {
+ public:
+  explicit Reader(std::string_view body) : p_(body.data()), end_(body.data() + body.size()) {}
+  uint8_t u8() { return fits(1) ? static_cast<uint8_t>(*p_++) : 0; }
+  uint16_t u16() { return fits(2) ? advance(load_u16(p_), 2) : 0; }
+  uint32_t u32() { return fits(4) ? advance(load_u32(p_), 4) : 0; }
+  uint64_t u64() { return fits(8) ? advance(load_u64(p_), 8) : 0; }
+  int64_t i64() { return static_cast<int64_t>(u64()); }
+  std::string_view str() {
+    uint32_t n = u32();
+    if (!fits(n)) return {};
+    std::string_view s(p_, n);
+    p_ += n;
+    return s;
+  }
+  std::string_view raw(size_t n) {
+    if (!fits(n)) return {};
+    std::string_view s(p_, n);
+    p_ += n;
+    return s;
+  }
+  bool ok() const { return ok_; }
+  bool at_end() const { return ok_ && p_ == end_; }
+  size_t remaining() const { return ok_ ? static_cast<size_t>(end_ - p_) : 0; }
+
+ private:
+  bool fits(size_t n) {
+    if (ok_ && static_cast<size_t>(end_ - p_) >= n) return true;
+    ok_ = false;
+    p_ = end_;
+    return false;
+  }
+  template <class T>
+  T advance(T v, size_t n) {
+    p_ += n;
+    return v;
+  }
+  const char* p_;
+  const char* end_;
+  bool ok_ = true;
+};
+
+// The body of an error reply: u32 length + UTF-8 message, then optional opcode-specific
+// fields (QUEUE_PUT_MANY's FULL carries the number of items accepted).
+std::string_view error_message(std::string_view body);
+
+// A name must be 1..kMaxNameBytes bytes with no control characters. Returns an empty string
+// when valid, else the reason.
+std::string check_name(std::string_view name);
+
+}  // namespace depot::proto

@@ -1,0 +1,551 @@
+#include "depot/queue/queue.h"
+
+#include <algorithm>
+
+namespace depot {
+
+namespace {
+constexpr uint64_t kDelayTag = 0;  // reservation ids are tokens, never 0
+}
+
+struct Queue::Getter : Waiter {
+  uint32_t max = 1;
+  bool reserve = false;
+  int64_t visibility_ms = -1;
+  size_t max_bytes = SIZE_MAX;  // the reply's cap, also when it is served later
+  GetDone done;
+  ReserveDone rdone;
+  void fail(Status s, std::string_view message) override {
+    if (reserve)
+      rdone(s, {}, message);
+    else
+      done(s, {}, message);
+  }
+};
+
+struct Queue::Putter : Waiter {
+  std::vector<std::string> items;  // copies: the request buffer is gone once we park
+  size_t next = 0;                 // items[0, next) are already in the queue
+  int32_t priority = 0;
+  uint64_t delay_ms = 0;
+  std::string dedup_id;
+  PutDone done;
+  void fail(Status s, std::string_view message) override {
+    done(s, static_cast<uint32_t>(next), message);
+  }
+};
+
+Queue::Queue(Registry& registry, std::string name, uint64_t maxsize)
+    : Object(registry, std::move(name)),
+      maxsize_(maxsize),
+      delay_timer_(registry.no_timer()),
+      getters_(registry.waiters()),
+      putters_(registry.waiters()) {}
+
+Queue::~Queue() {
+  if (delay_timer_set_) registry_.cancel_timer(delay_timer_);
+  for (auto& [id, r] : reserved_) registry_.cancel_timer(r.timer);
+  for (auto& [s, ids] : by_session_) registry_.unhold(s, this);
+}
+
+std::string Queue::state() const {
+  std::string s = "maxsize=" + std::to_string(maxsize_) + " bytes=" + std::to_string(bytes_) +
+                  " getters=" + std::to_string(getters_.size()) +
+                  " putters=" + std::to_string(putters_.size());
+  if (!reserved_.empty()) s += " reserved=" + std::to_string(reserved_.size());
+  if (!delayed_.empty()) s += " delayed=" + std::to_string(delayed_.size());
+  if (dead_lettered_) s += " dead_lettered=" + std::to_string(dead_lettered_);
+  return s;
+}
+
+Status Queue::park_limit(std::string& message) const {
+  if (waiter_count() < registry_.limits().max_waiters_per_object) return Status::OK;
+  message = what() + " already has " + std::to_string(waiter_count()) +
+            " parked requests, its limit; add consumers or raise --max-waiters";
+  return Status::LIMIT;
+}
+
+// ------------------------------------------------------------ storage by priority
+
+Queue::Level* Queue::head_level(int32_t* priority) {
+  if (ready_ == 0) return nullptr;
+  auto it = others_.begin();
+  if (it != others_.end() && it->first < 0) {
+    if (priority) *priority = it->first;
+    return &it->second;
+  }
+  if (!level0_.empty()) {
+    if (priority) *priority = 0;
+    return &level0_;
+  }
+  if (priority) *priority = it->first;
+  return &it->second;
+}
+
+void Queue::push_fresh(int32_t priority, std::string_view item) {
+  level(priority).fresh.push(item);
+  ++ready_;
+  bytes_ += item.size();
+}
+
+template <class F>
+size_t Queue::peek(size_t n, F&& f) {
+  size_t seen = 0;
+  bool go = true;
+  auto visit = [&](Level& l) {
+    for (auto& e : l.returned) {
+      if (seen == n || !(go = f(std::string_view(e.data), e.deliveries))) return;
+      ++seen;
+    }
+    if (seen == n) return;
+    l.fresh.for_first(n - seen, [&](std::string_view v) {
+      if (go && (go = f(v, 0u))) ++seen;
+    });
+  };
+  auto it = others_.begin();
+  for (; it != others_.end() && it->first < 0 && go && seen < n; ++it) visit(it->second);
+  if (go && seen < n) visit(level0_);
+  for (; it != others_.end() && go && seen < n; ++it) visit(it->second);
+  return seen;
+}
+
+void Queue::pop_head(size_t n) {
+  for (int32_t p; n > 0; --n) {
+    Level* l = head_level(&p);
+    if (!l->returned.empty()) {
+      bytes_ -= l->returned.front().data.size();
+      l->returned.pop_front();
+    } else {
+      bytes_ -= l->fresh.front().size();
+      l->fresh.pop();
+    }
+    --ready_;
+    if (p != 0 && l->empty()) others_.erase(p);
+  }
+}
+
+Queue::Entry Queue::take_head(int32_t& priority) {
+  Level* l = head_level(&priority);
+  Entry e;
+  if (!l->returned.empty()) {
+    e = std::move(l->returned.front());
+    l->returned.pop_front();
+  } else {
+    e.data = std::string(l->fresh.front());
+    l->fresh.pop();
+  }
+  --ready_;
+  bytes_ -= e.data.size();
+  if (priority != 0 && l->empty()) others_.erase(priority);
+  return e;
+}
+
+// ------------------------------------------------------------ put
+
+bool Queue::duplicate(std::string_view id) {
+  const TimePoint now = Clock::now();
+  while (!dedup_order_.empty() && dedup_order_.front().first <= now) {
+    auto it = dedup_.find(dedup_order_.front().second);
+    if (it != dedup_.end() && it->second <= now) dedup_.erase(it);
+    dedup_order_.pop_front();
+  }
+  return dedup_.find(std::string(id)) != dedup_.end();
+}
+
+void Queue::remember(std::string_view id) {
+  const TimePoint until = deadline_after(
+      Clock::now(), static_cast<int64_t>(std::min<uint64_t>(settings_.dedup_window_ms, INT64_MAX)));
+  dedup_[std::string(id)] = until;
+  dedup_order_.emplace_back(until, std::string(id));
+}
+
+size_t Queue::feed_getters(Items items, size_t from, int32_t priority) {
+  while (from < items.size() && !getters_.empty()) {
+    auto* g = static_cast<Getter*>(getters_.front());
+    auto owned = getters_.take(g);
+    if (!registry_.session_alive(g->session)) continue;  // dropped, never served
+    if (g->reserve) {
+      std::vector<Reserved> out;
+      const size_t n = std::min<size_t>(g->max, items.size() - from);
+      for (size_t i = 0; i < n; ++i) {
+        const uint64_t id = make_reservation(std::string(items[from + i]), priority, 1, g->session,
+                                             g->visibility_ms);
+        out.push_back({id, 1, items[from + i]});
+      }
+      g->rdone(Status::OK, out, {});
+      from += n;
+      continue;
+    }
+    const size_t n = std::min<size_t>(g->max, items.size() - from);
+    g->done(Status::OK, items.subspan(from, n), {});
+    from += n;
+  }
+  return from;
+}
+
+Status Queue::put(std::string_view item, const Wait& wait, PutDone done) {
+  return put_many(Items(&item, 1), wait, std::move(done));
+}
+
+Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutParams& opt) {
+  const auto total = static_cast<uint32_t>(items.size());
+  if (!opt.dedup_id.empty() && duplicate(opt.dedup_id)) {
+    done(Status::OK, 0, {});
+    return Status::OK;
+  }
+  const bool delayed = opt.delay_ms > 0;
+  // Putters already parked go first: a new put may not overtake them.
+  size_t next = putters_.empty() && !delayed ? feed_getters(items, 0, opt.priority) : 0;
+  if (putters_.empty()) {
+    while (next < items.size() && !full()) {
+      if (delayed)
+        requeue(Entry{std::string(items[next++]), 0}, opt.priority, opt.delay_ms, false);
+      else
+        push_fresh(opt.priority, items[next++]);
+    }
+  }
+  if (next == items.size()) {
+    if (!opt.dedup_id.empty()) remember(opt.dedup_id);
+    done(Status::OK, total, {});
+    return Status::OK;
+  }
+  std::string message;
+  Status s = Status::FULL;
+  if (!wait.may_wait) {
+    message = what() + " is full (maxsize " + std::to_string(maxsize_) + "); " +
+              std::to_string(next) + " of " + std::to_string(total) +
+              " items were put; retry later or put with a timeout";
+  } else if ((s = park_limit(message)) == Status::OK) {
+    auto p = std::make_unique<Putter>();
+    p->session = wait.session;
+    p->deadline = wait.deadline;
+    p->object = this;
+    p->items.assign(items.begin(), items.end());
+    p->next = next;
+    p->priority = opt.priority;
+    p->delay_ms = opt.delay_ms;
+    p->dedup_id = std::string(opt.dedup_id);
+    p->done = std::move(done);
+    putters_.push_back(std::move(p));
+    return Status::PARKED;
+  }
+  done(s, static_cast<uint32_t>(next), message);
+  return s;
+}
+
+void Queue::drain_putters() {
+  while (!putters_.empty() && !full()) {
+    auto* p = static_cast<Putter*>(putters_.front());
+    while (p->next < p->items.size() && !full()) {
+      if (p->delay_ms > 0)
+        requeue(Entry{std::move(p->items[p->next++]), 0}, p->priority, p->delay_ms, false);
+      else
+        push_fresh(p->priority, p->items[p->next++]);
+    }
+    if (p->next < p->items.size()) return;  // still waiting for room
+    auto owned = putters_.take(p);
+    if (!p->dedup_id.empty()) remember(p->dedup_id);
+    p->done(Status::OK, static_cast<uint32_t>(p->items.size()), {});
+  }
+}
+
+// ------------------------------------------------------------ get and reserve
+
+Status Queue::park_getter(uint32_t max, bool reserve, int64_t visibility_ms, const Wait& wait,
+                          GetDone& done, ReserveDone& rdone, std::string& message,
+                          size_t max_bytes) {
+  Status s;
+  if (!wait.may_wait) {
+    s = Status::EMPTY;
+    message = what() + " is empty";
+  } else if ((s = park_limit(message)) == Status::OK) {
+    auto g = std::make_unique<Getter>();
+    g->session = wait.session;
+    g->deadline = wait.deadline;
+    g->object = this;
+    g->max = max;
+    g->reserve = reserve;
+    g->visibility_ms = visibility_ms;
+    g->max_bytes = max_bytes;
+    g->done = std::move(done);
+    g->rdone = std::move(rdone);
+    getters_.push_back(std::move(g));
+    return Status::PARKED;
+  }
+  return s;
+}
+
+Status Queue::get_many(uint32_t max, const Wait& wait, GetDone done, size_t max_bytes) {
+  if (max == 0) max = 1;
+  if (ready_ > 0) {
+    size_t n = std::min<size_t>(max, ready_);
+    if (n == 1) {
+      std::string_view one;
+      peek(1, [&](std::string_view v, uint32_t) {
+        one = v;  // the common case: no allocation
+        return true;
+      });
+      done(Status::OK, Items(&one, 1), {});
+    } else {
+      std::vector<std::string_view> batch;
+      batch.reserve(n);
+      size_t bytes = 0;
+      // Stop at the first item that does not fit: order is kept.
+      peek(n, [&](std::string_view v, uint32_t) {
+        bytes += v.size() + 4;
+        if (!batch.empty() && bytes > max_bytes) return false;
+        batch.push_back(v);
+        return true;
+      });
+      n = batch.size();
+      done(Status::OK, batch, {});
+    }
+    pop_head(n);
+    drain_putters();
+    return Status::OK;
+  }
+  std::string message;
+  ReserveDone none;
+  const Status s = park_getter(max, false, -1, wait, done, none, message, max_bytes);
+  if (s != Status::PARKED) done(s, {}, message);
+  return s;
+}
+
+Status Queue::reserve(uint32_t max, int64_t visibility_ms, const Wait& wait, ReserveDone done,
+                      size_t max_bytes) {
+  if (max == 0) max = 1;
+  if (ready_ > 0) {
+    std::vector<Reserved> out;
+    size_t bytes = 0;
+    while (ready_ > 0 && out.size() < max) {
+      int32_t p = 0;
+      size_t next_size = 0;
+      peek(1, [&](std::string_view v, uint32_t) {
+        next_size = v.size();
+        return true;
+      });
+      bytes += next_size + 16;
+      if (!out.empty() && bytes > max_bytes) break;
+      Entry e = take_head(p);
+      const uint32_t deliveries = e.deliveries + 1;
+      const uint64_t id =
+          make_reservation(std::move(e.data), p, deliveries, wait.session, visibility_ms);
+      out.push_back({id, deliveries, {}});
+    }
+    for (auto& r : out) r.item = reserved_.at(r.id).data;
+    done(Status::OK, out, {});
+    drain_putters();
+    return Status::OK;
+  }
+  std::string message;
+  GetDone none;
+  const Status s = park_getter(max, true, visibility_ms, wait, none, done, message, max_bytes);
+  if (s != Status::PARKED) done(s, {}, message);
+  return s;
+}
+
+void Queue::serve_getters() {
+  while (ready_ > 0 && !getters_.empty()) {
+    auto* g = static_cast<Getter*>(getters_.front());
+    auto owned = getters_.take(g);
+    if (!registry_.session_alive(g->session)) continue;
+    if (g->reserve) {
+      reserve(g->max, g->visibility_ms, Wait::now_only(g->session), std::move(g->rdone),
+              g->max_bytes);
+    } else {
+      get_many(g->max, Wait::now_only(g->session), std::move(g->done), g->max_bytes);
+    }
+  }
+  drain_putters();
+}
+
+uint64_t Queue::make_reservation(std::string data, int32_t priority, uint32_t deliveries,
+                                 SessionId session, int64_t visibility_ms) {
+  const uint64_t id = registry_.next_token();
+  const int64_t vis =
+      visibility_ms >= 0
+          ? visibility_ms
+          : static_cast<int64_t>(std::min<uint64_t>(settings_.visibility_ms, INT64_MAX));
+  Reservation r;
+  bytes_ += data.size();
+  r.data = std::move(data);
+  r.priority = priority;
+  r.deliveries = deliveries;
+  r.session = session;
+  r.timer = registry_.set_timer(deadline_after(Clock::now(), vis), this, id);
+  reserved_.emplace(id, std::move(r));
+  by_session_[session].insert(id);
+  registry_.hold(session, this);
+  return id;
+}
+
+// ------------------------------------------------------------ ending reservations
+
+uint32_t Queue::ack(std::span<const uint64_t> ids) {
+  uint32_t n = 0;
+  for (uint64_t id : ids) {
+    auto it = reserved_.find(id);
+    if (it == reserved_.end()) continue;
+    Reservation& r = it->second;
+    registry_.cancel_timer(r.timer);
+    bytes_ -= r.data.size();
+    auto s = by_session_.find(r.session);
+    s->second.erase(id);
+    if (s->second.empty()) {
+      registry_.unhold(r.session, this);
+      by_session_.erase(s);
+    }
+    reserved_.erase(it);
+    ++n;
+  }
+  return n;
+}
+
+bool Queue::nack(uint64_t id, uint64_t delay_ms, bool& dead) {
+  return give_back(id, delay_ms, dead, false);
+}
+
+bool Queue::touch(uint64_t id, int64_t visibility_ms) {
+  auto it = reserved_.find(id);
+  if (it == reserved_.end()) return false;
+  const int64_t vis =
+      visibility_ms >= 0
+          ? visibility_ms
+          : static_cast<int64_t>(std::min<uint64_t>(settings_.visibility_ms, INT64_MAX));
+  registry_.cancel_timer(it->second.timer);
+  it->second.timer = registry_.set_timer(deadline_after(Clock::now(), vis), this, id);
+  return true;
+}
+
+bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fired, bool serve) {
+  auto it = reserved_.find(id);
+  dead = false;
+  if (it == reserved_.end()) return false;
+  Reservation r = std::move(it->second);
+  reserved_.erase(it);
+  if (!timer_fired) registry_.cancel_timer(r.timer);  // a fired one has left the registry
+  bytes_ -= r.data.size();
+  if (auto s = by_session_.find(r.session); s != by_session_.end()) {
+    s->second.erase(id);
+    if (s->second.empty()) {
+      registry_.unhold(r.session, this);
+      by_session_.erase(s);
+    }
+  }
+  if (settings_.max_deliveries != 0 && r.deliveries >= settings_.max_deliveries) {
+    const std::string dlq = settings_.dead_letter.empty() ? name_ + ".dead" : settings_.dead_letter;
+    auto q = registry_.open<Queue>(dlq, [&] { return std::make_unique<Queue>(registry_, dlq, 0); });
+    if (q.ok() && q.value != this) {
+      ++dead_lettered_;
+      dead = true;
+      q.value->requeue(Entry{std::move(r.data), r.deliveries}, 0, 0, false);
+      return true;
+    }
+    // No dead-letter queue to be had (the name is taken by another type, or the object
+    // limit): keep the item here rather than lose it.
+  }
+  requeue(Entry{std::move(r.data), r.deliveries}, r.priority, delay_ms, true, serve);
+  return true;
+}
+
+void Queue::requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head, bool serve) {
+  bytes_ += e.data.size();
+  if (delay_ms > 0) {
+    const TimePoint at =
+        deadline_after(Clock::now(), static_cast<int64_t>(std::min<uint64_t>(delay_ms, INT64_MAX)));
+    delayed_.emplace(at, Delayed{std::move(e.data), priority, e.deliveries});
+    arm_delay_timer();
+    return;
+  }
+  Level& l = level(priority);
+  if (at_head)
+    l.returned.push_front(std::move(e));
+  else
+    l.returned.push_back(std::move(e));
+  ++ready_;
+  if (serve) serve_getters();
+}
+
+void Queue::arm_delay_timer() {
+  if (delayed_.empty()) return;
+  const TimePoint first = delayed_.begin()->first;
+  if (delay_timer_set_) {
+    if (delay_timer_->first == first) return;
+    registry_.cancel_timer(delay_timer_);
+  }
+  delay_timer_ = registry_.set_timer(first, this, kDelayTag);
+  delay_timer_at_ = first;
+  delay_timer_set_ = true;
+}
+
+void Queue::release_delayed(TimePoint now) {
+  // Due items join their priority in the order their delays ran out: a delayed put behind
+  // the items already there, a delayed nack (a retry) ahead of the fresh ones.
+  bool any = false;
+  while (!delayed_.empty() && delayed_.begin()->first <= now) {
+    Delayed d = std::move(delayed_.begin()->second);
+    delayed_.erase(delayed_.begin());
+    Level& l = level(d.priority);
+    if (d.deliveries == 0)
+      l.fresh.push(d.data);
+    else
+      l.returned.push_back(Entry{std::move(d.data), d.deliveries});
+    ++ready_;
+    any = true;
+  }
+  if (any) serve_getters();
+}
+
+void Queue::on_timer(uint64_t tag) {
+  if (tag == kDelayTag) {
+    delay_timer_set_ = false;  // the registry removed it before calling
+    // The registry's clock decided this timer is due (tests drive it by hand): release what
+    // was due by then, even if the wall clock has not got there.
+    release_delayed(std::max(Clock::now(), delay_timer_at_));
+    arm_delay_timer();
+    return;
+  }
+  bool dead;
+  give_back(tag, 0, dead, true);  // the visibility deadline passed
+}
+
+void Queue::release_session(SessionId s) {
+  auto it = by_session_.find(s);
+  if (it == by_session_.end()) return;
+  std::vector<uint64_t> ids(it->second.begin(), it->second.end());
+  // Newest first, each to the head of its priority: the oldest ends up first, as it was.
+  std::sort(ids.rbegin(), ids.rend());
+  for (uint64_t id : ids) {
+    bool dead;
+    give_back(id, 0, dead, false, false);
+  }
+  serve_getters();  // now the oldest is at the head
+}
+
+// ------------------------------------------------------------ waiters
+
+void Queue::cancel(Waiter* w, Status s, std::string_view message) {
+  const bool getter = dynamic_cast<Getter*>(w) != nullptr;
+  auto owned = (getter ? getters_ : putters_).take(w);
+  if (s == Status::OK) return;  // session gone: nobody to tell
+  if (s == Status::TIMEOUT && message.empty()) {
+    if (getter) {
+      w->fail(Status::TIMEOUT, what() + " stayed empty until the timeout");
+    } else {
+      auto* p = static_cast<Putter*>(w);
+      p->done(Status::FULL, static_cast<uint32_t>(p->next),
+              what() + " stayed full (maxsize " + std::to_string(maxsize_) +
+                  ") until the timeout; " + std::to_string(p->next) + " of " +
+                  std::to_string(p->items.size()) + " items were put");
+    }
+    return;
+  }
+  w->fail(s, message);
+}
+
+void Queue::fail_all(Status s, std::string_view message) {
+  getters_.fail_all(s, message);
+  putters_.fail_all(s, message);
+}
+
+}  // namespace depot

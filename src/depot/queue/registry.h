@@ -1,0 +1,134 @@
+// The registry names the shared objects and owns the waiter table.
+//
+// One thread owns a Registry (the manager's event loop): nothing here locks. Objects are
+// created on first use; a name used with the wrong type gets WRONG_TYPE. Timeouts are driven
+// from outside: the loop asks next_deadline(), sleeps until then, and calls expire(now), so
+// tests can drive time by hand.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "depot/queue/object.h"
+
+namespace depot {
+
+struct RegistryLimits {
+  // A million names is far beyond any sane deployment and bounds the damage of a client
+  // that creates names in a loop.
+  size_t max_objects = 1'000'000;
+  // Parked waiters per object: each is ~100 bytes plus, for a put, its item.
+  size_t max_waiters_per_object = 100'000;
+};
+
+template <class T>
+struct Result {
+  Status status = Status::OK;
+  T value{};
+  std::string message;
+  bool ok() const { return status == Status::OK; }
+};
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+class Registry {
+ public:
+  explicit Registry(RegistryLimits limits = {}) : limits_(limits) {}
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Finds `name` as a T, creating it with make() when absent. WRONG_TYPE, LIMIT or
+  // BAD_REQUEST (invalid name) otherwise.
+  template <class T, class Make>
+  Result<T*> open(std::string_view name, Make&& make) {
+    auto it = objects_.find(name);
+    if (it != objects_.end()) return typed<T>(it->second.get());
+    if (auto why = check(name); why.status != Status::OK) return {why.status, nullptr, why.message};
+    std::unique_ptr<T> obj = make();
+    T* raw = obj.get();
+    objects_.emplace(std::string(name), std::move(obj));
+    return {Status::OK, raw, {}};
+  }
+  template <class T>
+  Result<T*> find(std::string_view name) {
+    auto it = objects_.find(name);
+    if (it == objects_.end())
+      return {Status::NOT_FOUND, nullptr, "no object named '" + std::string(name) + "'"};
+    return typed<T>(it->second.get());
+  }
+  Object* find_any(std::string_view name);
+
+  // Deletes an object; its waiters fail with NOT_FOUND.
+  Status erase(std::string_view name);
+
+  WaiterTable& waiters() { return waiters_; }
+  const RegistryLimits& limits() const { return limits_; }
+
+  // Removes every waiter a departed session had parked, without completing them, then
+  // releases what it held (Object::release_session).
+  void drop_session(SessionId s);
+  // The earliest waiter deadline or object timer.
+  TimePoint next_deadline() const;
+  // Fails every waiter whose deadline is <= now with TIMEOUT and fires every due timer, in
+  // deadline order; returns how many.
+  size_t expire(TimePoint now);
+
+  // Session leases: an object records that a session holds something in it, so that the
+  // session's end releases it. hold() is idempotent; unhold() when it holds nothing more.
+  void hold(SessionId s, Object* o) { holds_[s].insert(o); }
+  void unhold(SessionId s, Object* o);
+  size_t sessions_holding() const { return holds_.size(); }
+
+  // Object timers (lock lease TTLs and the like): on_timer(tag) is called at `at`.
+  using TimerId = std::multimap<TimePoint, std::pair<Object*, uint64_t>>::iterator;
+  TimerId set_timer(TimePoint at, Object* o, uint64_t tag) {
+    return timers_.emplace(at, std::make_pair(o, tag));
+  }
+  void cancel_timer(TimerId id) { timers_.erase(id); }
+  TimerId no_timer() { return timers_.end(); }
+  size_t timer_count() const { return timers_.size(); }
+
+  // Strictly increasing across every object: fencing tokens, lease ids, variable versions.
+  // The counter starts at the wall clock in nanoseconds, so tokens keep increasing across a
+  // manager restart too (storage that fences on them must not accept an old holder's writes
+  // from before the restart); it would take more than one token per nanosecond, or a clock
+  // set back, to break that.
+  uint64_t next_token() { return ++tokens_; }
+  // Fails every waiter with SHUTTING_DOWN.
+  void shutdown();
+
+  std::vector<ObjectInfo> list() const;
+  size_t object_count() const { return objects_.size(); }
+
+  // Asked before an item is handed to a parked waiter: an item is never handed to a session
+  // whose peer is gone. The manager installs a check of the socket; the default says alive.
+  std::function<bool(SessionId)> session_alive = [](SessionId) { return true; };
+
+ private:
+  template <class T>
+  Result<T*> typed(Object* o) {
+    if (o->type() != T::kType)
+      return {Status::WRONG_TYPE, nullptr,
+              "'" + o->name() + "' is a " + std::string(o->type_name()) + ", not a " +
+                  std::string(T::kTypeName) + "; use another name or delete it first"};
+    return {Status::OK, static_cast<T*>(o), {}};
+  }
+  Result<bool> check(std::string_view name) const;
+
+  RegistryLimits limits_;
+  WaiterTable waiters_;
+  std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
+  std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;
+  uint64_t tokens_ = initial_token();
+  static uint64_t initial_token();
+  std::unordered_map<std::string, std::unique_ptr<Object>, StringHash, std::equal_to<>> objects_;
+};
+
+}  // namespace depot

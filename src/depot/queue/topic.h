@@ -1,0 +1,93 @@
+// Pub/sub: topics, subscriptions with bounded buffers, and glob patterns.
+//
+// - publish(topic, payload) offers the message to every subscription whose pattern matches
+//   (an exact name, or a glob such as "sensors.*" matched with fnmatch) and returns how many
+//   took it. Messages of one publisher reach each subscriber in publish order (one thread
+//   serves everything).
+// - Each subscription has a bounded buffer in the manager (`limit` messages). The manager
+//   moves buffered messages to the subscriber's connection as fast as it reads them. When
+//   the buffer is full the subscription's policy decides: DROP_OLDEST makes room by
+//   dropping the oldest buffered message, DROP_NEWEST drops the new one, DISCONNECT closes
+//   the slow subscriber's connection. Drops are counted and sent with every message, so the
+//   subscriber sees them. A slow reader therefore never stalls the publisher or grows the
+//   manager's memory past its bound.
+// - A subscription belongs to its session; unsubscribe or the session's end removes it and
+//   its buffer. Messages are not kept for subscribers that are not connected.
+// Topics are a namespace of their own: a topic may share its name with a queue.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "depot/queue/registry.h"
+
+namespace depot {
+
+enum class SlowPolicy : uint8_t { DROP_OLDEST = 0, DROP_NEWEST = 1, DISCONNECT = 2 };
+
+// Implemented by whoever delivers messages (the manager's session).
+class SubscriberSink {
+ public:
+  virtual ~SubscriberSink() = default;
+  virtual void messages_pending() = 0;  // something was buffered: deliver when you can
+  virtual void overflowed() = 0;        // DISCONNECT policy: close the subscriber
+};
+
+struct Subscription {
+  uint64_t id = 0;
+  SessionId session = 0;
+  std::string pattern;
+  bool glob = false;
+  uint32_t limit = 0;
+  SlowPolicy policy = SlowPolicy::DROP_OLDEST;
+  SubscriberSink* sink = nullptr;
+  struct Message {
+    std::string topic;
+    std::string payload;
+  };
+  std::deque<Message> buffer;
+  size_t buffered_bytes = 0;
+  uint64_t dropped = 0;
+  uint64_t delivered = 0;
+};
+
+class PubSub {
+ public:
+  // Buffers are bounded by count; this caps what one subscriber may ask for.
+  static constexpr uint32_t kMaxBuffer = 1'000'000;
+  static constexpr uint32_t kDefaultBuffer = 1024;
+
+  explicit PubSub(Registry& registry) : registry_(registry) {}
+  // Returns the subscription id, or 0 with `message` (BAD_REQUEST) when the pattern or limit
+  // is invalid.
+  uint64_t subscribe(SessionId session, std::string_view pattern, uint32_t limit, SlowPolicy policy,
+                     SubscriberSink* sink, std::string& message);
+  // NOT_FOUND unless the session has that subscription.
+  Status unsubscribe(SessionId session, uint64_t id, std::string& message);
+  // Offers the message to every matching subscription; returns how many buffered it.
+  uint32_t publish(std::string_view topic, std::string_view payload);
+  void drop_session(SessionId session);
+
+  Subscription* find(uint64_t id);
+  // Takes the oldest buffered message of a subscription (false when none).
+  bool pop(Subscription& sub, Subscription::Message& out);
+  size_t subscription_count() const { return subs_.size(); }
+  size_t buffered_bytes() const;
+  // One entry per exact topic and per pattern with subscribers.
+  std::vector<ObjectInfo> list() const;
+
+ private:
+  void remove(Subscription* s);
+  bool offer(Subscription& s, std::string_view topic, std::string_view payload);
+
+  Registry& registry_;
+  std::unordered_map<uint64_t, std::unique_ptr<Subscription>> subs_;
+  std::unordered_map<std::string, std::vector<Subscription*>, StringHash, std::equal_to<>> exact_;
+  std::vector<Subscription*> globs_;
+};
+
+}  // namespace depot
