@@ -41,7 +41,9 @@
 #include <string_view>
 #include <vector>
 
-#include "depot/auth/auth.h"
+#include "depot/auth/handshake.h"
+#include "depot/client/admin_requests.h"
+#include "depot/client/queue_requests.h"
 #include "depot/protocol/frame.h"
 
 namespace {
@@ -120,50 +122,21 @@ struct Test {
 
 Test make_test(const std::string& name, const Config& cfg) {
   const std::string payload(cfg.datasize, 'x');  // redis-benchmark's payload is 'x' too
-  std::string body;
-  auto str = [&body](std::string_view s) {
-    char b[4];
-    proto::store_u32(b, static_cast<uint32_t>(s.size()));
-    body.append(b, 4);
-    body.append(s);
+  auto test = [](std::string title, depot::Request r, uint32_t items, bool counts) {
+    return Test{std::move(title), r.op, std::move(r.body), items, counts};
   };
-  auto u32 = [&body](uint32_t v) {
-    char b[4];
-    proto::store_u32(b, v);
-    body.append(b, 4);
-  };
-  auto i64 = [&body](int64_t v) {
-    char b[8];
-    proto::store_u64(b, static_cast<uint64_t>(v));
-    body.append(b, 8);
-  };
-  if (name == "ping") return {"PING", proto::Op::PING, "", 1, false};
-  if (name == "put") {
-    str(cfg.queue);
-    i64(proto::kNoWait);
-    str(payload);
-    return {"PUT", proto::Op::QUEUE_PUT, body, 1, false};
-  }
-  if (name == "get") {
-    str(cfg.queue);
-    i64(proto::kNoWait);
-    return {"GET", proto::Op::QUEUE_GET, body, 1, false};
-  }
-  if (name == "put_many") {
-    str(cfg.queue);
-    i64(proto::kNoWait);
-    u32(cfg.batch);
-    for (uint32_t i = 0; i < cfg.batch; ++i) str(payload);
-    return {"PUT_MANY_" + std::to_string(cfg.batch), proto::Op::QUEUE_PUT_MANY, body, cfg.batch,
-            true};
-  }
-  if (name == "get_many") {
-    str(cfg.queue);
-    u32(cfg.batch);
-    i64(proto::kNoWait);
-    return {"GET_MANY_" + std::to_string(cfg.batch), proto::Op::QUEUE_GET_MANY, body, cfg.batch,
-            true};
-  }
+  if (name == "ping") return test("PING", depot::req::ping(""), 1, false);
+  if (name == "put")
+    return test("PUT", depot::req::queue_put(cfg.queue, proto::kNoWait, payload), 1, false);
+  if (name == "get") return test("GET", depot::req::queue_get(cfg.queue, proto::kNoWait), 1, false);
+  if (name == "put_many")
+    return test("PUT_MANY_" + std::to_string(cfg.batch),
+                depot::req::queue_put_many(cfg.queue, proto::kNoWait,
+                                           std::vector<std::string>(cfg.batch, payload)),
+                cfg.batch, true);
+  if (name == "get_many")
+    return test("GET_MANY_" + std::to_string(cfg.batch),
+                depot::req::queue_get_many(cfg.queue, cfg.batch, proto::kNoWait), cfg.batch, true);
   die("unknown test '" + name + "'; the tests are ping, put, get, put_many, get_many");
 }
 
@@ -226,39 +199,21 @@ std::unique_ptr<Conn> open_conn(const Config& cfg, const addrinfo* ai) {
   int one = 1;
   ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
+  // The handshake of auth/handshake.h: HELLO -> AUTH -> AUTH_OK.
+  depot::auth::ClientHandshake hs(cfg.authkey);
   std::string buf;
   proto::Decoded d = read_frame(c->fd, buf);
-  if (d.header.kind == proto::FrameKind::REPLY)
-    die("the manager refused the connection: " + std::string(proto::error_message(d.body)));
-  proto::Reader hello(d.body);
-  const uint32_t magic = hello.u32();
-  const uint16_t version = hello.u16();
-  const uint16_t nonce_len = hello.u16();
-  const std::string_view nonce = hello.raw(nonce_len);
-  if (d.header.kind != proto::FrameKind::HELLO || !hello.at_end() || magic != proto::kHelloMagic ||
-      nonce_len != proto::kNonceBytes || version != proto::kVersion)
-    die("no valid HELLO from the manager (is it a depot manager of protocol version 1?)");
-  depot::auth::Nonce server_nonce;
-  std::memcpy(server_nonce.data(), nonce.data(), server_nonce.size());
-  buf.erase(0, proto::kHeaderSize + d.header.body_len);
-
-  const depot::auth::Nonce client_nonce = depot::auth::random_nonce();
   std::string out;
-  proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
-  b.u16(proto::kVersion)
-      .raw(depot::auth::as_view(depot::auth::client_proof(cfg.authkey, server_nonce)))
-      .raw(depot::auth::as_view(client_nonce));
-  b.finish();
+  if (auto r = hs.on_hello(d.header, d.body, out); !r.ok())
+    die("the manager at " + cfg.host + ":" + std::to_string(cfg.port) + " " +
+        (r.error == depot::auth::HandshakeError::REFUSED ? "refused the connection: " : "") +
+        r.message);
+  buf.erase(0, proto::kHeaderSize + d.header.body_len);
   send_all(c->fd, out);
 
   d = read_frame(c->fd, buf);
-  if (d.header.kind == proto::FrameKind::REPLY)
-    die("authentication failed: " + std::string(proto::error_message(d.body)) +
-        " (check -a / DEPOT_AUTHKEY)");
-  if (d.header.kind != proto::FrameKind::AUTH_OK ||
-      !depot::auth::mac_equal(depot::auth::server_proof(cfg.authkey, client_nonce, server_nonce),
-                              d.body.substr(0, proto::kMacBytes)))  // then u32 session lease
-    die("the manager did not prove it knows the authkey");
+  if (auto r = hs.on_auth_reply(d.header, d.body); !r.ok())
+    die("authentication failed: the manager " + r.message + " (check -a / DEPOT_AUTHKEY)");
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
   if (!buf.empty()) die("unexpected bytes after AUTH_OK");
 
@@ -431,9 +386,10 @@ class Runner {
     if (st == Status::OK) {
       if (!test_.counts_items) {
         result_.items += 1;
-      } else if (test_.op == proto::Op::QUEUE_PUT_MANY || test_.op == proto::Op::QUEUE_GET_MANY) {
-        proto::Reader r(d.body);
-        result_.items += r.u32();
+      } else if (test_.op == proto::Op::QUEUE_PUT_MANY) {
+        result_.items += depot::req::parse_queue_put_many(d.body);
+      } else if (test_.op == proto::Op::QUEUE_GET_MANY) {
+        result_.items += depot::req::parse_queue_get_many(d.body).size();
       }
     } else if (st == Status::EMPTY) {
       ++result_.empty;

@@ -40,6 +40,7 @@
 
 #include "depot/auth/auth.h"
 #include "depot/client/client.h"
+#include "depot/client/coord_requests.h"
 #include "depot/protocol/address.h"
 
 namespace {
@@ -360,26 +361,22 @@ Invocation parse(int argc, char** argv) {
   depot::proto::Address parsed;
   if (auto err = depot::proto::parse_address(inv.address, parsed); !err.empty())
     throw UsageError(err);
-  if (inv.authkey && inv.authkey_file)
-    throw UsageError("give the authkey once: -k KEY or --authkey-file FILE, not both");
   return inv;
 }
 
 // The key from -k, else --authkey-file, else $DEPOT_AUTHKEY (as depot-manager does).
 std::string resolve_authkey(const Invocation& inv) {
-  if (inv.authkey) {
-    if (inv.authkey->empty()) throw UsageError("-k needs a non-empty key");
-    return *inv.authkey;
+  std::optional<std::string> key;
+  try {
+    key = depot::auth::find_authkey({.key = inv.authkey,
+                                     .file = inv.authkey_file,
+                                     .key_flag = "-k",
+                                     .file_flag = "--authkey-file"});
+  } catch (const std::exception& e) {
+    throw UsageError(e.what());
   }
-  if (inv.authkey_file) {
-    try {
-      return depot::auth::read_key_file(*inv.authkey_file);
-    } catch (const std::exception& e) {
-      throw UsageError(e.what());
-    }
-  }
-  if (const char* env = std::getenv("DEPOT_AUTHKEY"); env && *env) return env;
-  throw UsageError("no authkey: pass -k KEY, --authkey-file FILE or set DEPOT_AUTHKEY");
+  if (!key) throw UsageError("no authkey: pass -k KEY, --authkey-file FILE or set DEPOT_AUTHKEY");
+  return *key;
 }
 
 // ---------------------------------------------------------------- signals
@@ -562,15 +559,9 @@ void semaphore_acquire(depot::Client& client, Signals& signals, const Invocation
 
 // A forced release (token 0): frees the lock whoever holds it and replies the token broken.
 void lock_release(depot::Client& client, const Invocation& inv) {
-  const depot::Reply r = client.call(depot::proto::Op::LOCK_RELEASE,
-                                     depot::BodyWriter().str(inv.args[0]).u64(0).take());
+  const depot::Reply r = client.call(depot::req::lock_release(inv.args[0], 0));
   if (r.status == depot::Status::OK) {
-    depot::proto::Reader rd(r.body);
-    rd.u32();  // the hold count left: always 0
-    const uint64_t broken = rd.u64();
-    if (!rd.at_end())
-      throw depot::ProtocolError(depot::Status::BAD_REQUEST, "malformed LOCK_RELEASE reply");
-    print_u64(broken);
+    print_u64(depot::req::parse_lock_release(r.body).token);  // the token broken
     return;
   }
   const std::string message(depot::proto::error_message(r.body));
@@ -620,19 +611,14 @@ void var_command(depot::Client& client, std::string_view sub, const Invocation& 
     print_item(line);
   } else if (sub == "delete") {
     // RawVariable::erase() does not return the new version: ask for it directly.
-    const depot::Reply r =
-        client.call(depot::proto::Op::VAR_DELETE, depot::BodyWriter().str(name).take());
+    const depot::Reply r = client.call(depot::req::var_delete(name));
     if (r.status == depot::Status::NOT_FOUND)
       throw NotNow(std::string(depot::proto::error_message(r.body)) + "; nothing to delete");
     if (r.status != depot::Status::OK)
       depot::throw_status(r.status, std::string(depot::proto::error_message(r.body)));
-    depot::proto::Reader rd(r.body);
-    const bool existed = rd.u8() != 0;
-    const uint64_t version = rd.u64();
-    if (!rd.at_end())
-      throw depot::ProtocolError(depot::Status::BAD_REQUEST, "malformed VAR_DELETE reply");
-    if (!existed) throw NotNow("variable '" + name + "' has no value; nothing to delete");
-    print_u64(version);
+    const depot::req::VarDeleted d = depot::req::parse_var_delete(r.body);
+    if (!d.existed) throw NotNow("variable '" + name + "' has no value; nothing to delete");
+    print_u64(d.version);
   }
 }
 

@@ -33,7 +33,7 @@ struct Args {
 inline Args parse(int argc, char** argv, const std::string& usage,
                   std::initializer_list<std::string> flags = {}, bool may_embed = false) {
   Args a;
-  std::string key_file;
+  depot::auth::KeySources keys;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--help" || k == "-h") {
@@ -56,23 +56,18 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       a.address = v;
       a.address_given = true;
     } else if (k == "--authkey")
-      a.authkey = v;
+      keys.key = v;
     else if (k == "--authkey-file")
-      key_file = v;
+      keys.file = v;
     else
       a.extra[k.substr(2)] = v;
   }
-  if (!key_file.empty()) {
-    try {
-      a.authkey = depot::auth::read_key_file(key_file);  // as depot-manager reads it
-    } catch (const std::exception& e) {
-      std::cerr << e.what() << "\n" << usage;
-      std::exit(2);
-    }
+  try {
+    if (auto key = depot::auth::find_authkey(keys)) a.authkey = *key;  // as depot-manager does
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n" << usage;
+    std::exit(2);
   }
-
-  if (a.authkey.empty())
-    if (const char* e = std::getenv("DEPOT_AUTHKEY")) a.authkey = e;
   if (a.authkey.empty() && may_embed && !a.address_given) a.authkey = "depot-sample-key";
   if (a.authkey.empty()) {
     std::cerr << "no authkey: pass --authkey KEY, --authkey-file FILE or set DEPOT_AUTHKEY\n"

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "depot/auth/auth.h"
+#include "depot/auth/handshake.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/frame.h"
 
@@ -226,24 +226,15 @@ class RawConn {
     proto::Header h;
     std::string body;
     if (!read(h, body) || h.kind != proto::FrameKind::HELLO) throw std::runtime_error("no HELLO");
-    proto::Reader r(body);
-    r.u32();
-    r.u16();
-    auto n = r.u16();
-    auto nonce_view = r.raw(n);
-    auth::Nonce sn;
-    std::memcpy(sn.data(), nonce_view.data(), sn.size());
-    if (hello_nonce) *hello_nonce = std::string(nonce_view);
-    auth::Nonce cn = auth::random_nonce();
+    auth::ClientHandshake hs(key);
     std::string out;
-    proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
-    b.u16(proto::kVersion).raw(auth::as_view(auth::client_proof(key, sn))).raw(auth::as_view(cn));
-    b.finish();
+    if (auto r = hs.on_hello(h, body, out); !r.ok()) throw std::runtime_error(r.message);
+    if (hello_nonce) *hello_nonce = std::string(auth::as_view(hs.server_nonce()));
     if (auth_frame) *auth_frame = out;
     send(out);
     if (!read(h, body)) throw std::runtime_error("no handshake reply");
-    if (h.kind == proto::FrameKind::AUTH_OK &&
-        !auth::mac_equal(auth::server_proof(key, cn, sn), std::string_view(body).substr(0, 32)))
+    // An error REPLY is the caller's to check; an AUTH_OK must carry the manager's proof.
+    if (h.kind == proto::FrameKind::AUTH_OK && !hs.on_auth_reply(h, body).ok())
       throw std::runtime_error("bad server proof");
     return h;
   }
@@ -251,9 +242,11 @@ class RawConn {
   std::string read_hello() {
     depot::proto::Header h;
     std::string body;
-    if (!read(h, body) || h.kind != depot::proto::FrameKind::HELLO)
+    depot::auth::HelloFrame hello;
+    if (!read(h, body) || h.kind != depot::proto::FrameKind::HELLO ||
+        !depot::auth::parse_hello(body, hello))
       throw std::runtime_error("no HELLO");
-    return body.substr(8);
+    return std::string(depot::auth::as_view(hello.server_nonce));
   }
   // Sends one request and reads the next frame.
   std::pair<depot::Status, std::string> call(depot::proto::Op op, const std::string& body,

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <thread>
 
+#include "depot/client/admin_requests.h"
 #include "depot/client/client.h"
 #include "support.h"
 
@@ -107,18 +108,14 @@ SCENARIO("reserve_many and ack_many move batches in one round trip each", "[clie
 SCENARIO("call_many pipelines requests and returns replies in order", "[client]") {
   TestManager m;
   Client c(m.address, m.authkey);
-  std::vector<std::pair<proto::Op, std::string>> reqs;
-  for (int i = 0; i < 50; ++i)
-    reqs.emplace_back(proto::Op::QUEUE_PUT,
-                      BodyWriter().str("pipe").i64(0).str(std::to_string(i)).take());
-  reqs.emplace_back(proto::Op::QUEUE_SIZE, BodyWriter().str("pipe").take());
-  reqs.emplace_back(proto::Op::QUEUE_RESERVE,
-                    BodyWriter().str("pipe").u32(0).i64(0).i64(-1).take());
+  std::vector<Request> reqs;
+  for (int i = 0; i < 50; ++i) reqs.push_back(req::queue_put("pipe", 0, std::to_string(i)));
+  reqs.push_back(req::queue_size("pipe"));
+  reqs.push_back(req::queue_reserve("pipe", 0, 0, -1));  // max 0: BAD_REQUEST
   auto replies = c.call_many(reqs);
   REQUIRE(replies.size() == 52);
   for (int i = 0; i < 50; ++i) REQUIRE(replies[i].status == Status::OK);
-  proto::Reader size(replies[50].body);
-  REQUIRE(size.u64() == 50);
+  REQUIRE(req::parse_queue_size(replies[50].body).size == 50);
   REQUIRE(replies[51].status == Status::BAD_REQUEST);
 }
 
@@ -132,8 +129,8 @@ SCENARIO("call_many shares the connection with other threads' calls", "[client]"
     while (!stop) c.ping();
   });
   for (int i = 0; i < 2000; ++i) {
-    std::vector<std::pair<proto::Op, std::string>> reqs;
-    for (int k = 0; k < 3; ++k) reqs.emplace_back(proto::Op::PING, "x");
+    std::vector<Request> reqs;
+    for (int k = 0; k < 3; ++k) reqs.push_back(req::ping("x"));
     REQUIRE(c.call_many(reqs).size() == 3);
   }
   stop = true;

@@ -525,7 +525,7 @@ std::map<std::string, std::string> expected_examples() {
 
   // Pub/sub (manager/coord_ops.cpp, queue/topic.cpp) and the push of manager/server.cpp.
   frame("SUBSCRIBE request", request(Op::SUBSCRIBE, 28, [](FrameBuilder& b) {
-          b.str("sensors.*").u32(0).u8(static_cast<uint8_t>(depot::SlowPolicy::DROP_OLDEST));
+          b.str("sensors.*").u32(0).u8(static_cast<uint8_t>(depot::Overflow::DropOldest));
         }));
   frame("SUBSCRIBE reply", reply(Status::OK, 28, [](FrameBuilder& b) { b.u64(tok(34)); }));
   frame("SUBSCRIBE reply BAD_REQUEST",
@@ -774,13 +774,13 @@ SCENARIO("the document's tables of frame kinds, status codes and opcodes match p
       REQUIRE(t);
       std::vector<std::string> bad;
       const auto rows = table_values(*t, bad);
-      THEN("it lists every SlowPolicy of queue/topic.h with its value") {
+      THEN("it lists every Overflow policy of protocol/wire_types.h with its value") {
         CHECK(bad.empty());
-        using depot::SlowPolicy;
+        using depot::Overflow;
         const std::map<unsigned, std::string> policies = {
-            {static_cast<unsigned>(SlowPolicy::DROP_OLDEST), "DROP_OLDEST"},
-            {static_cast<unsigned>(SlowPolicy::DROP_NEWEST), "DROP_NEWEST"},
-            {static_cast<unsigned>(SlowPolicy::DISCONNECT), "DISCONNECT"},
+            {static_cast<unsigned>(Overflow::DropOldest), "DROP_OLDEST"},
+            {static_cast<unsigned>(Overflow::DropNewest), "DROP_NEWEST"},
+            {static_cast<unsigned>(Overflow::Disconnect), "DISCONNECT"},
         };
         CHECK(rows == policies);
       }

@@ -330,10 +330,10 @@ SCENARIO("pub/sub delivers to exact and pattern subscribers, in order, within a 
   PubSub ps(reg);
   FakeSink sink;
   std::string err;
-  const uint64_t exact = ps.subscribe(1, "sensors.temp", 10, SlowPolicy::DROP_OLDEST, &sink, err);
-  const uint64_t glob = ps.subscribe(2, "sensors.*", 3, SlowPolicy::DROP_OLDEST, &sink, err);
-  const uint64_t newest = ps.subscribe(3, "sensors.temp", 3, SlowPolicy::DROP_NEWEST, &sink, err);
-  const uint64_t strict = ps.subscribe(4, "sensors.temp", 3, SlowPolicy::DISCONNECT, &sink, err);
+  const uint64_t exact = ps.subscribe(1, "sensors.temp", 10, Overflow::DropOldest, &sink, err);
+  const uint64_t glob = ps.subscribe(2, "sensors.*", 3, Overflow::DropOldest, &sink, err);
+  const uint64_t newest = ps.subscribe(3, "sensors.temp", 3, Overflow::DropNewest, &sink, err);
+  const uint64_t strict = ps.subscribe(4, "sensors.temp", 3, Overflow::Disconnect, &sink, err);
   REQUIRE(exact);
   REQUIRE(glob);
   WHEN("5 messages are published to sensors.temp and one to sensors.hum and other.x") {
@@ -371,9 +371,9 @@ SCENARIO("pub/sub delivers to exact and pattern subscribers, in order, within a 
     }
   }
   THEN("bad patterns and buffers are refused") {
-    REQUIRE(ps.subscribe(1, "", 1, SlowPolicy::DROP_OLDEST, &sink, err) == 0);
-    REQUIRE(ps.subscribe(1, "x", PubSub::kMaxBuffer + 1, SlowPolicy::DROP_OLDEST, &sink, err) == 0);
-    REQUIRE(ps.subscribe(1, "x", 1, static_cast<SlowPolicy>(9), &sink, err) == 0);
+    REQUIRE(ps.subscribe(1, "", 1, Overflow::DropOldest, &sink, err) == 0);
+    REQUIRE(ps.subscribe(1, "x", PubSub::kMaxBuffer + 1, Overflow::DropOldest, &sink, err) == 0);
+    REQUIRE(ps.subscribe(1, "x", 1, static_cast<Overflow>(9), &sink, err) == 0);
   }
 }
 

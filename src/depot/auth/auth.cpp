@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -76,6 +77,19 @@ std::string read_key_file(const std::string& path) {
   if (key.empty())
     throw std::runtime_error("authkey file '" + path + "' is empty; put the key in it");
   return key;
+}
+
+std::optional<std::string> find_authkey(const KeySources& s) {
+  if (s.key && s.file)
+    throw std::runtime_error("give the authkey once: " + s.key_flag + " KEY or " + s.file_flag +
+                             " FILE, not both");
+  if (s.key) {
+    if (s.key->empty()) throw std::runtime_error(s.key_flag + " needs a non-empty key");
+    return s.key;
+  }
+  if (s.file) return read_key_file(*s.file);
+  if (const char* env = std::getenv("DEPOT_AUTHKEY"); env && *env) return std::string(env);
+  return std::nullopt;
 }
 
 }  // namespace depot::auth

@@ -12,6 +12,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,19 @@ bool mac_equal(const Mac& expected, std::string_view received);
 inline std::string_view as_view(const std::array<uint8_t, 32>& a) {
   return {reinterpret_cast<const char*>(a.data()), a.size()};
 }
+
+// Where a program takes the authkey from, in this order: the key given, a key file, the
+// environment variable DEPOT_AUTHKEY. The flag names are the program's, for the messages.
+struct KeySources {
+  std::optional<std::string> key;   // e.g. --authkey KEY
+  std::optional<std::string> file;  // e.g. --authkey-file FILE
+  std::string key_flag = "--authkey";
+  std::string file_flag = "--authkey-file";
+};
+// The key, or nullopt when none was given anywhere. Throws std::runtime_error naming the
+// problem when both a key and a file are given, the key given is empty, or the file cannot
+// be read (read_key_file).
+std::optional<std::string> find_authkey(const KeySources& sources);
 
 // Reads an authkey from a file: the whole content with one trailing newline (and \r)
 // removed. Throws std::runtime_error naming the file when it cannot be read or is empty.

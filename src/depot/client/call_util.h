@@ -24,36 +24,34 @@ inline int64_t wire_ms(Timeout t) {
   return (t->count() + 999'999) / 1'000'000;
 }
 
+// Encodes a wait with the wire timeout it has left (client/*_requests.h).
+using WaitEncoder = std::function<Request(int64_t timeout_ms)>;
+
 // CallOptions for a wait that may be sent again after a reconnect: `encode(timeout_ms)`
-// rebuilds its body with the time it has left.
-inline CallOptions wait_options(Timeout t, std::function<std::string(int64_t)> encode) {
+// rebuilds its request with the time it has left.
+inline CallOptions wait_options(Timeout t, WaitEncoder encode) {
   t = normalize(t);
   CallOptions o;
   if (t) o.deadline = std::chrono::steady_clock::now() + *t;
   auto deadline = o.deadline;
   o.rebuild = [encode = std::move(encode), deadline](std::chrono::steady_clock::time_point now) {
-    if (!deadline) return encode(proto::kWaitForever);
+    if (!deadline) return encode(proto::kWaitForever).body;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - now).count();
-    return encode(left > 0 ? left : 0);
+    return encode(left > 0 ? left : 0).body;
   };
   return o;
 }
 
 // Sends a wait: re-sendable unless it may not wait at all.
-inline Reply call_wait(Client& c, proto::Op op, Timeout t,
-                       const std::function<std::string(int64_t)>& encode) {
+inline Reply call_wait(Client& c, Timeout t, const WaitEncoder& encode) {
   const int64_t ms = wire_ms(t);
-  if (ms == 0) return c.call(op, encode(0));
-  return c.call(op, encode(ms), wait_options(t, encode));
+  if (ms == 0) return c.call(encode(0));
+  return c.call(encode(ms), wait_options(t, encode));
 }
 
 // Throws the reply's status as its exception type, with the manager's message.
-[[noreturn]] inline void throw_reply(const Reply& r, bool count_tail = false) {
-  proto::Reader rd(r.body);
-  std::string msg(rd.str());
-  size_t accepted = count_tail ? rd.u32() : 0;
-  if (!rd.ok()) msg = std::string(r.body);
-  throw_status(r.status, msg, accepted);
+[[noreturn]] inline void throw_reply(const Reply& r) {
+  throw_status(r.status, std::string(proto::error_message(r.body)));
 }
 
 }  // namespace depot::detail

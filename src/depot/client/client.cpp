@@ -21,7 +21,9 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "depot/auth/auth.h"
+#include "depot/auth/handshake.h"
+#include "depot/client/admin_requests.h"
+#include "depot/client/coord_requests.h"
 #include "depot/protocol/address.h"
 
 namespace depot {
@@ -245,8 +247,8 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
   const std::string host = addr.host.empty() ? "127.0.0.1" : addr.host;
   int gai = ::getaddrinfo(host.c_str(), std::to_string(addr.port).c_str(), &hints, &res);
   if (gai != 0)
-    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": cannot resolve '" + host +
-                                          "': " + ::gai_strerror(gai));
+    throw ConnectionError("cannot connect to " + where() + ": cannot resolve '" + host +
+                          "': " + ::gai_strerror(gai));
   std::string last_error = "no address";
   auto c = std::make_shared<Conn>();
   for (addrinfo* ai = res; ai; ai = ai->ai_next) {
@@ -283,8 +285,8 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
   }
   ::freeaddrinfo(res);
   if (c->fd < 0)
-    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + last_error +
-                                          " (is depot-manager running there?)");
+    throw ConnectionError("cannot connect to " + where() + ": " + last_error +
+                          " (is depot-manager running there?)");
   int one = 1;
   ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ::setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
@@ -294,69 +296,39 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
     ::fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
   }
 
-  // Handshake: HELLO -> AUTH -> AUTH_OK.
+  // Handshake: HELLO -> AUTH -> AUTH_OK (auth/handshake.h has the frames).
+  auth::ClientHandshake hs(authkey);
   std::string buf;
   proto::Decoded d;
   std::string err;
   if (!read_frame(c->fd, buf, deadline, d, err))
-    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + err);
-  if (d.header.kind == proto::FrameKind::REPLY) {
-    const auto s = static_cast<Status>(d.header.code);
-    throw ConnectionError(s, "the manager at " + address + " refused the connection: " +
-                                 std::string(proto::error_message(d.body)));
-  }
-  proto::Reader hello(d.body);
-  const uint32_t magic = hello.u32();
-  const uint16_t version = hello.u16();
-  const uint16_t nonce_len = hello.u16();
-  const std::string_view nonce = hello.raw(nonce_len);
-  if (d.header.kind != proto::FrameKind::HELLO || !hello.at_end() || magic != proto::kHelloMagic ||
-      nonce_len != proto::kNonceBytes)
-    throw ProtocolError(Status::BAD_REQUEST,
-                        where() + " sent no valid HELLO; is it a depot manager?");
-  if (version != proto::kVersion)
-    throw ProtocolError(Status::BAD_REQUEST, where() + " speaks protocol version " +
-                                                 std::to_string(version) + ", this client " +
-                                                 std::to_string(proto::kVersion) +
-                                                 "; upgrade the older side");
-  auth::Nonce server_nonce;
-  std::memcpy(server_nonce.data(), nonce.data(), server_nonce.size());
-  const auth::Nonce client_nonce = auth::random_nonce();
+    throw ConnectionError("cannot connect to " + where() + ": " + err);
   std::string out;
-  {
-    proto::FrameBuilder b(out, proto::FrameKind::AUTH, 0, 0);
-    b.u16(proto::kVersion)
-        .raw(auth::as_view(auth::client_proof(authkey, server_nonce)))
-        .raw(auth::as_view(client_nonce));
-    b.finish();
+  auth::HandshakeResult step = hs.on_hello(d.header, d.body, out);
+  switch (step.error) {
+    case auth::HandshakeError::NONE:
+      break;
+    case auth::HandshakeError::REFUSED:
+      throw ConnectionError(
+          step.status, "the manager at " + address + " refused the connection: " + step.message);
+    default:
+      throw ProtocolError(step.status, where() + " " + step.message);
   }
   if (!send_all(c->fd, out.data(), out.size()))
-    throw ConnectionError(Status::OK, "cannot connect to " + where() + ": " + errno_text(errno));
+    throw ConnectionError("cannot connect to " + where() + ": " + errno_text(errno));
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
-  if (!read_frame(c->fd, buf, deadline, d, err)) {
-    throw ConnectionError(Status::OK, "cannot authenticate with " + where() + ": " + err);
+  if (!read_frame(c->fd, buf, deadline, d, err))
+    throw ConnectionError("cannot authenticate with " + where() + ": " + err);
+  step = hs.on_auth_reply(d.header, d.body);
+  if (step.error == auth::HandshakeError::AUTH_FAILED) {
+    if (step.status == Status::AUTH_FAILED)
+      throw AuthError(step.status, "authentication with " + where() + " failed: " + step.message);
+    throw_status(step.status, "handshake with " + where() + " failed: " + step.message);
   }
-  if (d.header.kind == proto::FrameKind::REPLY) {
-    const auto s = static_cast<Status>(d.header.code);
-    const std::string msg = std::string(proto::error_message(d.body));
-    if (s == Status::AUTH_FAILED)
-      throw AuthError(s, "authentication with " + where() + " failed: " + msg);
-    throw_status(s == Status::OK ? Status::INTERNAL : s,
-                 "handshake with " + where() + " failed: " + msg);
-  }
-  // AUTH_OK: the manager's proof, then its session lease (how often to heartbeat).
-  proto::Reader ok(d.body);
-  const std::string_view server_mac = ok.raw(proto::kMacBytes);
-  const uint32_t lease_ms = ok.u32();
-  if (d.header.kind != proto::FrameKind::AUTH_OK || !ok.at_end() ||
-      !auth::mac_equal(auth::server_proof(authkey, client_nonce, server_nonce), server_mac))
-    throw AuthError(Status::AUTH_FAILED,
-                    where() +
-                        " did not prove it knows the authkey; it is not the manager you meant "
-                        "or its key differs");
+  if (!step.ok()) throw AuthError(step.status, where() + " " + step.message);
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
   c->inbuf = std::move(buf);  // anything after AUTH_OK belongs to the session
-  c->session_lease = std::chrono::milliseconds(lease_ms);
+  c->session_lease = hs.session_lease();
   return c;
 }
 
@@ -371,9 +343,8 @@ std::shared_ptr<Conn> Client::Impl::ensure_connected(SteadyClock::time_point giv
     if (conn) return conn;
   }
   if (ever_connected && !opt.reconnect)
-    throw ConnectionError(Status::OK,
-                          "the connection to " + where() +
-                              " was lost and reconnecting is off (ClientOptions::reconnect)");
+    throw ConnectionError("the connection to " + where() +
+                          " was lost and reconnecting is off (ClientOptions::reconnect)");
   auto backoff = opt.reconnect_initial_backoff;
   for (;;) {
     try {
@@ -388,8 +359,8 @@ std::shared_ptr<Conn> Client::Impl::ensure_connected(SteadyClock::time_point giv
     } catch (const Error& e) {
       if (!ever_connected) throw;
       if (SteadyClock::now() + backoff > give_up)
-        throw ConnectionError(Status::OK, "lost the connection to " + where() +
-                                              " and could not reconnect in time: " + e.what());
+        throw ConnectionError("lost the connection to " + where() +
+                              " and could not reconnect in time: " + e.what());
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, opt.reconnect_max_backoff);
     }
@@ -451,12 +422,9 @@ bool Client::Impl::dispatch_buffered(Conn& c) {
 
 void Client::Impl::dispatch_push(const proto::Header& h, std::string_view body) {
   if (h.code != static_cast<uint8_t>(proto::Push::MESSAGE)) return;  // a kind this client predates
-  proto::Reader r(body);
   RawMessage m;
-  m.topic = r.str();
-  const uint64_t dropped = r.u64();
-  m.payload = r.str();
-  if (!r.at_end()) return;
+  if (!req::parse_push_message(body, m)) return;
+  const uint64_t dropped = m.dropped;
   std::lock_guard lk(mu);
   auto it = subs.find(h.id);
   if (it == subs.end()) {
@@ -590,7 +558,7 @@ Client::Client(std::string address, std::string authkey, ClientOptions options)
   impl_->authkey = std::move(authkey);
   impl_->opt = options;
   if (auto err = proto::parse_address(impl_->address, impl_->addr); !err.empty())
-    throw ConnectionError(Status::OK, err);
+    throw ConnectionError(err);
   impl_->conn = impl_->connect_once();
   impl_->ever_connected = true;
   impl_->connections = 1;
@@ -617,8 +585,8 @@ void Client::Impl::keep_alive() {
   // Sends a HEARTBEAT when nothing else was sent for a third of the session lease, so a
   // program that computes for minutes while holding a lock never loses it.
   std::string frame;
-  proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::HEARTBEAT),
-                      0, {});
+  const Request hb = req::heartbeat();
+  proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(hb.op), 0, hb.body);
   std::unique_lock lk(keeper_mu);
   for (;;) {
     std::shared_ptr<Conn> c;
@@ -670,6 +638,10 @@ std::shared_ptr<Conn> Client::Impl::usable_connection(SteadyClock::time_point gi
   return c;
 }
 
+Reply Client::call(const Request& request, const CallOptions& options) {
+  return call(request.op, request.body, options);
+}
+
 Reply Client::call(proto::Op op, std::string_view body, const CallOptions& options) {
   Impl& im = *impl_;
   // A wait with a deadline stops trying to reconnect when its own time is up.
@@ -700,11 +672,10 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
     im.wait_reply(c, pc, options.deadline);
     if (pc.state.load(std::memory_order_acquire) == kDone) {
       if (pc.lost)
-        throw ConnectionError(Status::OK,
-                              "the connection to " + im.where() + " was lost while " +
-                                  std::string(proto::op_name(static_cast<uint8_t>(op))) +
-                                  " was in flight (" + pc.lost_reason +
-                                  "); it may or may not have taken effect");
+        throw ConnectionError("the connection to " + im.where() + " was lost while " +
+                              std::string(proto::op_name(static_cast<uint8_t>(op))) +
+                              " was in flight (" + pc.lost_reason +
+                              "); it may or may not have taken effect");
       // A parked wait told the manager is stopping delivered nothing: wait on its successor.
       // Told the manager is stopping: back off until it has closed the connection (a re-send
       // on it meanwhile goes unanswered and fails with it), then wait on its successor.
@@ -722,7 +693,7 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
   }
 }
 
-std::vector<Reply> Client::call_many(const std::vector<std::pair<proto::Op, std::string>>& requests,
+std::vector<Reply> Client::call_many(const std::vector<Request>& requests,
                                      const CallOptions& options) {
   Impl& im = *impl_;
   std::vector<Reply> out;
@@ -740,8 +711,8 @@ std::vector<Reply> Client::call_many(const std::vector<std::pair<proto::Op, std:
     std::string frames;
     const uint64_t first = im.next_id.fetch_add(n, std::memory_order_relaxed);
     for (size_t i = 0; i < n; ++i)
-      proto::append_frame(frames, proto::FrameKind::REQUEST,
-                          static_cast<uint8_t>(requests[i].first), first + i, requests[i].second);
+      proto::append_frame(frames, proto::FrameKind::REQUEST, static_cast<uint8_t>(requests[i].op),
+                          first + i, requests[i].body);
     {
       std::lock_guard lk(im.mu);
       if (im.conn != c) continue;
@@ -764,48 +735,35 @@ std::vector<Reply> Client::call_many(const std::vector<std::pair<proto::Op, std:
       out.push_back(std::move(pcs[i].reply));
     }
     if (!lost.empty())
-      throw ConnectionError(Status::OK, "the connection to " + im.where() + " was lost while " +
-                                            std::to_string(n) +
-                                            " pipelined requests were in flight (" + lost +
-                                            "); some may have taken effect");
+      throw ConnectionError("the connection to " + im.where() + " was lost while " +
+                            std::to_string(n) + " pipelined requests were in flight (" + lost +
+                            "); some may have taken effect");
     return out;
   }
 }
 
-std::string Client::request(proto::Op op, std::string_view body, const CallOptions& options) {
-  Reply r = call(op, body, options);
+std::string Client::request(const Request& request, const CallOptions& options) {
+  Reply r = call(request, options);
   if (r.status != Status::OK) throw_status(r.status, std::string(proto::error_message(r.body)));
   return std::move(r.body);
 }
 
 std::chrono::nanoseconds Client::ping() {
   const auto t0 = SteadyClock::now();
-  request(proto::Op::PING, "ping");
+  request(req::ping("ping"));
   return SteadyClock::now() - t0;
 }
 
 std::string Client::stats() {
-  std::string body = request(proto::Op::STATS, {});
-  proto::Reader r(body);
-  return std::string(r.str());
+  return req::parse_stats(request(req::stats()));
+}
+
+std::string Client::remove(std::string_view name) {
+  return req::parse_remove(request(req::remove(name)));
 }
 
 std::vector<ObjectInfo> Client::list() {
-  std::string body = request(proto::Op::LIST, {});
-  proto::Reader r(body);
-  std::vector<ObjectInfo> out;
-  uint32_t n = r.u32();
-  for (uint32_t i = 0; i < n && r.ok(); ++i) {
-    ObjectInfo o;
-    o.name = r.str();
-    o.type = r.str();
-    o.size = r.u64();
-    o.state = r.str();
-    out.push_back(std::move(o));
-  }
-  if (!r.at_end())
-    throw ProtocolError(Status::BAD_REQUEST, "malformed LIST reply from " + impl_->where());
-  return out;
+  return req::parse_list(request(req::list()));
 }
 
 // ------------------------------------------------------------ subscriptions
@@ -827,18 +785,14 @@ RawSubscription::~RawSubscription() {
 
 void RawSubscription::subscribe_on_current() {
   Client::Impl& im = *client_->impl_;
-  std::string body = BodyWriter()
-                         .str(st_->pattern)
-                         .u32(st_->options.buffer)
-                         .u8(static_cast<uint8_t>(st_->options.overflow))
-                         .take();
   {
     std::lock_guard lk(im.mu);
     ++im.subscribing;
   }
   std::string reply;
   try {
-    reply = client_->request(proto::Op::SUBSCRIBE, body);
+    reply =
+        client_->request(req::subscribe(st_->pattern, st_->options.buffer, st_->options.overflow));
   } catch (...) {
     std::lock_guard lk(im.mu);
     if (--im.subscribing == 0) {
@@ -847,8 +801,7 @@ void RawSubscription::subscribe_on_current() {
     }
     throw;
   }
-  proto::Reader r(reply);
-  const uint64_t id = r.u64();
+  const uint64_t id = req::parse_subscribe(reply);
   std::unique_lock lk(im.mu);
   if (st_->closed) {  // unsubscribed while this SUBSCRIBE was in flight: undo it
     if (--im.subscribing == 0) {
@@ -857,7 +810,7 @@ void RawSubscription::subscribe_on_current() {
     }
     lk.unlock();
     try {
-      client_->request(proto::Op::UNSUBSCRIBE, BodyWriter().u64(id).take());
+      client_->request(req::unsubscribe(id));
     } catch (const Error&) {  // the session's end removes it anyway
     }
     return;
@@ -957,7 +910,7 @@ void RawSubscription::unsubscribe() {
     current = im.conn && st_->conn.lock() == im.conn;
     if (st_->waiter) signal(st_->waiter->state, kDone);
   }
-  if (current) client_->request(proto::Op::UNSUBSCRIBE, BodyWriter().u64(id).take());
+  if (current) client_->request(req::unsubscribe(id));
 }
 
 }  // namespace depot

@@ -18,15 +18,17 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "depot/client/coord.h"
+#include "depot/client/coord_typed.h"
 #include "depot/client/errors.h"
-#include "depot/protocol/frame.h"
+#include "depot/client/remote_queue.h"
+#include "depot/client/subscription.h"
+#include "depot/client/types.h"
 
 namespace depot {
 
@@ -43,65 +45,6 @@ struct ClientOptions {
   // poll(2): a reply that comes back within it costs no wake-up, which on this class of VM
   // is worth more than the round trip itself. 0 sleeps at once.
   std::chrono::microseconds spin{50};
-};
-
-struct ObjectInfo {
-  std::string name;
-  std::string type;
-  uint64_t size = 0;
-  std::string state;
-};
-
-// A raw reply: status and body as the manager sent them.
-struct Reply {
-  Status status = Status::OK;
-  std::string body;
-};
-
-// Describes how a request may be retried after a reconnect. A request is re-sent only when
-// it parked without effect (a get that delivered nothing); `rebuild` re-encodes its body with
-// the time left.
-struct CallOptions {
-  // When the manager will have answered by (its own timeout); nullopt = waits forever.
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  // Non-null for reissuable waits: returns the body for a re-send at `now`.
-  std::function<std::string(std::chrono::steady_clock::time_point now)> rebuild;
-};
-
-template <class T>
-class RemoteQueue;
-struct QueueOptions;
-class Lock;
-class Semaphore;
-class Event;
-class Barrier;
-class Counter;
-template <class T>
-class Variable;
-template <class T>
-class Topic;
-class RawSubscription;
-using Timeout = std::optional<std::chrono::nanoseconds>;  // nullopt = wait forever
-
-// What the manager does when a subscriber reads slower than messages are published and its
-// buffer there is full (the same bound applies to the client's local buffer).
-enum class Overflow : uint8_t {
-  DropOldest = 0,  // make room by dropping the oldest buffered message
-  DropNewest = 1,  // drop the new message
-  Disconnect = 2,  // close the slow subscriber's connection (it reconnects and resubscribes)
-};
-
-struct SubscribeOptions {
-  uint32_t buffer = 1024;  // messages held for this subscriber (manager side, and locally)
-  Overflow overflow = Overflow::DropOldest;
-};
-
-// A message as it arrived: its topic (useful with patterns), payload, and how many messages
-// this subscription has lost so far to a full buffer.
-struct RawMessage {
-  std::string topic;
-  std::string payload;
-  uint64_t dropped = 0;
 };
 
 class Client {
@@ -140,17 +83,18 @@ class Client {
   // Every object with its type, size and state.
   std::vector<ObjectInfo> list();
 
-  // Sends one request and waits for its reply; returns it whatever its status. Throws
-  // ConnectionError only.
+  // Sends one request (client/*_requests.h encode them) and waits for its reply; returns it
+  // whatever its status. Throws ConnectionError only.
+  Reply call(const Request& request, const CallOptions& options = {});
   Reply call(proto::Op op, std::string_view body, const CallOptions& options = {});
   // Sends several requests in one write and waits for all their replies, in order: one round
   // trip for the lot. Not re-sent after a reconnect (throws ConnectionError, and some may
   // have taken effect).
   // options.deadline bounds the reconnect attempts, as for a call's own timeout.
-  std::vector<Reply> call_many(const std::vector<std::pair<proto::Op, std::string>>& requests,
+  std::vector<Reply> call_many(const std::vector<Request>& requests,
                                const CallOptions& options = {});
-  // As call(), but throws the status' exception unless OK; returns the body.
-  std::string request(proto::Op op, std::string_view body, const CallOptions& options = {});
+  // As call(), but throws the status' exception (client/errors.h) unless OK; returns the body.
+  std::string request(const Request& request, const CallOptions& options = {});
 
   const std::string& address() const;
   // Connections made so far (1 + reconnects).
@@ -164,74 +108,26 @@ class Client {
   std::shared_ptr<Impl> impl_;
 };
 
-// A subscription to a topic or glob pattern (`sensors.*`): the manager pushes matching
-// messages; next() takes them in order. Messages published while the client is disconnected
-// are not kept for it (the subscription is renewed on the new connection). Thread-safe,
-// but one thread at a time should call next(). Topic<T>::subscribe wraps it with a codec.
-class RawSubscription {
- public:
-  RawSubscription(Client& client, std::string pattern, SubscribeOptions options = {});
-  ~RawSubscription();  // unsubscribes
-  RawSubscription(const RawSubscription&) = delete;
-  RawSubscription& operator=(const RawSubscription&) = delete;
+template <class T>
+RemoteQueue<T> Client::queue(std::string name) {
+  return RemoteQueue<T>(*this, std::move(name));
+}
 
-  // The next message; nullopt when the timeout passes first (or after unsubscribe()).
-  std::optional<RawMessage> next(Timeout timeout = std::nullopt);
-  // Messages lost so far to a full buffer (the manager's and the local one).
-  uint64_t dropped() const;
-  const std::string& pattern() const;
-  void unsubscribe();
+template <class T>
+RemoteQueue<T> Client::queue(std::string name, const QueueOptions& options) {
+  RemoteQueue<T> q(*this, std::move(name));
+  q.raw().declare(options);
+  return q;
+}
 
- private:
-  void subscribe_on_current();
-  Client* client_;
-  std::shared_ptr<struct SubState> st_;
-};
-
-// Body encoding helper for requests: fields in order, as in docs/protocol.md.
-class BodyWriter {
- public:
-  BodyWriter& u8(uint8_t v) {
-    s_.push_back(static_cast<char>(v));
-    return *this;
-  }
-  BodyWriter& u32(uint32_t v) {
-    char b[4];
-    proto::store_u32(b, v);
-    s_.append(b, 4);
-    return *this;
-  }
-  BodyWriter& u64(uint64_t v) {
-    char b[8];
-    proto::store_u64(b, v);
-    s_.append(b, 8);
-    return *this;
-  }
-  BodyWriter& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
-  BodyWriter& str(std::string_view v) {
-    u32(static_cast<uint32_t>(v.size()));
-    s_.append(v);
-    return *this;
-  }
-  std::string take() { return std::move(s_); }
-  const std::string& view() const { return s_; }
-
- private:
-  std::string s_;
-};
-
-}  // namespace depot
-
-#include "depot/client/coord_typed.h"
-#include "depot/client/remote_queue.h"
-
-namespace depot {
 template <class T>
 Variable<T> Client::variable(std::string name) {
   return Variable<T>(*this, std::move(name));
 }
+
 template <class T>
 Topic<T> Client::topic(std::string name) {
   return Topic<T>(*this, std::move(name));
 }
+
 }  // namespace depot

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "depot/client/call_util.h"
+#include "depot/protocol/messages.h"
 
 namespace depot {
 
@@ -42,11 +43,6 @@ uint64_t thread_owner() {
   return id;
 }
 
-uint64_t u64_of(const Reply& r) {
-  proto::Reader rd(r.body);
-  return rd.u64();
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- Client factories
@@ -68,12 +64,6 @@ Barrier Client::barrier(std::string name, uint32_t parties) {
 }
 Counter Client::counter(std::string name) {
   return Counter(*this, std::move(name));
-}
-
-std::string Client::remove(std::string_view name) {
-  std::string body = request(proto::Op::DELETE, BodyWriter().str(name).take());
-  proto::Reader r(body);
-  return std::string(r.str());
 }
 
 // ---------------------------------------------------------------- Lock
@@ -109,20 +99,14 @@ std::optional<uint64_t> Lock::acquire_for(Timeout timeout) {
   }
   const uint64_t owner = thread_owner();
   auto encode = [st = st_.get(), owner, ttl](int64_t t) {
-    return BodyWriter()
-        .str(st->name)
-        .u8(st->reentrant ? 1 : 0)
-        .u64(owner)
-        .i64(t)
-        .i64(ttl.count())
-        .take();
+    return req::lock_acquire(st->name, st->reentrant, owner, t, ttl.count());
   };
   // A wait cut by a lost connection is safe to send again: whatever the old session was
   // granted, its end released it.
-  Reply r = call_wait(*st_->client, proto::Op::LOCK_ACQUIRE, timeout, encode);
+  Reply r = call_wait(*st_->client, timeout, encode);
   if (r.status == Status::TIMEOUT) return std::nullopt;
   if (r.status != Status::OK) throw_reply(r);
-  const uint64_t token = u64_of(r);
+  const uint64_t token = req::parse_lock_acquire(r.body).token;
   std::lock_guard lk(st_->mu);
   st_->tokens[thread_owner()] = token;
   return token;
@@ -144,16 +128,14 @@ void Lock::release() {
     std::lock_guard lk(st_->mu);
     auto it = st_->tokens.find(thread_owner());
     if (it == st_->tokens.end())
-      throw NotOwnerError(Status::NOT_OWNER,
-                          "lock '" + st_->name + "' is not held by this thread; acquire it first");
+      throw NotOwnerError(msg::object("lock", st_->name) +
+                          " is not held by this thread; acquire it first");
     token = it->second;
   }
-  Reply r =
-      st_->client->call(proto::Op::LOCK_RELEASE, BodyWriter().str(st_->name).u64(token).take());
+  Reply r = st_->client->call(req::lock_release(st_->name, token));
   std::lock_guard lk(st_->mu);
   if (r.status == Status::OK) {
-    proto::Reader rd(r.body);
-    if (rd.u32() == 0) st_->tokens.erase(thread_owner());
+    if (req::parse_lock_release(r.body).remaining == 0) st_->tokens.erase(thread_owner());
     return;
   }
   if (r.status == Status::NOT_OWNER || r.status == Status::NOT_FOUND)
@@ -189,13 +171,11 @@ uint32_t Semaphore::max() const {
 }
 
 std::optional<uint64_t> Semaphore::acquire_for(Timeout timeout) {
-  auto encode = [st = st_.get()](int64_t t) {
-    return BodyWriter().str(st->name).u32(st->max).i64(t).take();
-  };
-  Reply r = call_wait(*st_->client, proto::Op::SEM_ACQUIRE, timeout, encode);
+  auto encode = [st = st_.get()](int64_t t) { return req::sem_acquire(st->name, st->max, t); };
+  Reply r = call_wait(*st_->client, timeout, encode);
   if (r.status == Status::TIMEOUT) return std::nullopt;
   if (r.status != Status::OK) throw_reply(r);
-  const uint64_t lease = u64_of(r);
+  const uint64_t lease = req::parse_sem_acquire(r.body);
   std::lock_guard lk(st_->mu);
   st_->leases[thread_owner()].push_back(lease);
   return lease;
@@ -217,17 +197,15 @@ void Semaphore::release() {
     std::lock_guard lk(st_->mu);
     auto it = st_->leases.find(thread_owner());
     if (it == st_->leases.end() || it->second.empty())
-      throw NotOwnerError(
-          Status::NOT_OWNER,
-          "semaphore '" + st_->name + "': this thread holds no lease; acquire one first");
+      throw NotOwnerError(msg::object("semaphore", st_->name) +
+                          ": this thread holds no lease; acquire one first");
     lease = it->second.back();
   }
   release(lease);
 }
 
 void Semaphore::release(uint64_t lease) {
-  Reply r =
-      st_->client->call(proto::Op::SEM_RELEASE, BodyWriter().str(st_->name).u64(lease).take());
+  Reply r = st_->client->call(req::sem_release(st_->name, lease));
   {
     std::lock_guard lk(st_->mu);
     for (auto it = st_->leases.begin(); it != st_->leases.end();) {
@@ -255,15 +233,14 @@ std::string Semaphore::unlock_error() const {
 // ---------------------------------------------------------------- Event, Barrier, Counter
 
 void Event::set() {
-  client_->request(proto::Op::EVENT_SET, BodyWriter().str(name_).take());
+  client_->request(req::event_set(name_));
 }
 void Event::clear() {
-  client_->request(proto::Op::EVENT_CLEAR, BodyWriter().str(name_).take());
+  client_->request(req::event_clear(name_));
 }
 
 bool Event::wait_for(Timeout timeout) {
-  auto encode = [this](int64_t t) { return BodyWriter().str(name_).i64(t).take(); };
-  Reply r = call_wait(*client_, proto::Op::EVENT_WAIT, timeout, encode);
+  Reply r = call_wait(*client_, timeout, [this](int64_t t) { return req::event_wait(name_, t); });
   if (r.status == Status::TIMEOUT) return false;
   if (r.status != Status::OK) throw_reply(r);
   return true;
@@ -280,11 +257,10 @@ bool Event::wait(std::chrono::nanoseconds timeout) {
 }
 
 uint32_t Barrier::wait_for(Timeout timeout) {
-  auto encode = [this](int64_t t) { return BodyWriter().str(name_).u32(parties_).i64(t).take(); };
-  Reply r = call_wait(*client_, proto::Op::BARRIER_WAIT, timeout, encode);
+  Reply r = call_wait(*client_, timeout,
+                      [this](int64_t t) { return req::barrier_wait(name_, parties_, t); });
   if (r.status != Status::OK) throw_reply(r);
-  proto::Reader rd(r.body);
-  return rd.u32();
+  return req::parse_barrier_wait(r.body);
 }
 
 uint32_t Barrier::wait() {
@@ -294,84 +270,55 @@ uint32_t Barrier::wait(std::chrono::nanoseconds timeout) {
   return wait_for(timeout);
 }
 void Barrier::reset() {
-  client_->request(proto::Op::BARRIER_RESET, BodyWriter().str(name_).take());
+  client_->request(req::barrier_reset(name_));
 }
 
 int64_t Counter::add(int64_t delta) {
-  std::string body =
-      client_->request(proto::Op::COUNTER_ADD, BodyWriter().str(name_).i64(delta).take());
-  proto::Reader rd(body);
-  return rd.i64();
+  return req::parse_counter_add(client_->request(req::counter_add(name_, delta)));
 }
 
 // ---------------------------------------------------------------- Variable, pub/sub
 
 uint64_t RawVariable::set(std::string_view value) {
-  std::string body =
-      client_->request(proto::Op::VAR_SET, BodyWriter().str(name_).str(value).take());
-  proto::Reader rd(body);
-  return rd.u64();
+  return req::parse_var_set(client_->request(req::var_set(name_, value)));
 }
-
-namespace {
-RawVersioned versioned_of(const Reply& r) {
-  proto::Reader rd(r.body);
-  RawVersioned v;
-  v.version = rd.u64();
-  const bool exists = rd.u8() != 0;
-  auto value = rd.str();
-  if (exists) v.value = std::string(value);
-  return v;
-}
-}  // namespace
 
 RawVersioned RawVariable::get(Timeout timeout) {
-  auto encode = [this](int64_t t) { return BodyWriter().str(name_).i64(t).take(); };
-  Reply r = call_wait(*client_, proto::Op::VAR_GET, timeout, encode);
+  Reply r = call_wait(*client_, timeout, [this](int64_t t) { return req::var_get(name_, t); });
   if (r.status == Status::NOT_FOUND && timeout)  // no value within the timeout (0 included)
-    throw TimeoutError(Status::TIMEOUT, "variable '" + name_ + "' had no value before the timeout");
+    throw TimeoutError(Status::TIMEOUT, msg::no_value_before_timeout(name_));
   if (r.status != Status::OK) throw_reply(r);
-  return versioned_of(r);
+  return req::parse_var_state(r.body);
 }
 
 std::optional<RawVersioned> RawVariable::try_get() {
-  Reply r = client_->call(proto::Op::VAR_GET, BodyWriter().str(name_).i64(0).take());
+  Reply r = client_->call(req::var_get(name_, proto::kNoWait));
   if (r.status == Status::NOT_FOUND) return std::nullopt;
   if (r.status != Status::OK) throw_reply(r);
-  return versioned_of(r);
+  return req::parse_var_state(r.body);
 }
 
 CasResult RawVariable::compare_and_set(uint64_t expected_version, std::string_view value) {
-  std::string body = client_->request(
-      proto::Op::VAR_CAS, BodyWriter().str(name_).u64(expected_version).str(value).take());
-  proto::Reader rd(body);
-  CasResult c;
-  c.swapped = rd.u8() != 0;
-  c.version = rd.u64();
-  return c;
+  return req::parse_var_cas(client_->request(req::var_cas(name_, expected_version, value)));
 }
 
 RawVersioned RawVariable::wait_for_change(uint64_t after_version, Timeout timeout) {
-  auto encode = [this, after_version](int64_t t) {
-    return BodyWriter().str(name_).u64(after_version).i64(t).take();
-  };
-  Reply r = call_wait(*client_, proto::Op::VAR_WAIT, timeout, encode);
+  Reply r = call_wait(*client_, timeout, [this, after_version](int64_t t) {
+    return req::var_wait(name_, after_version, t);
+  });
   if (r.status != Status::OK) throw_reply(r);
-  return versioned_of(r);
+  return req::parse_var_state(r.body);
 }
 
 bool RawVariable::erase() {
-  Reply r = client_->call(proto::Op::VAR_DELETE, BodyWriter().str(name_).take());
+  Reply r = client_->call(req::var_delete(name_));
   if (r.status == Status::NOT_FOUND) return false;
   if (r.status != Status::OK) throw_reply(r);
-  proto::Reader rd(r.body);
-  return rd.u8() != 0;
+  return req::parse_var_delete(r.body).existed;
 }
 
 uint32_t publish_bytes(Client& c, const std::string& topic, std::string_view payload) {
-  std::string body = c.request(proto::Op::PUBLISH, BodyWriter().str(topic).str(payload).take());
-  proto::Reader rd(body);
-  return rd.u32();
+  return req::parse_publish(c.request(req::publish(topic, payload)));
 }
 
 }  // namespace depot

@@ -14,7 +14,10 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
+#include <string_view>
+
+#include "depot/client/coord_requests.h"
+#include "depot/client/types.h"
 
 namespace depot {
 
@@ -141,17 +144,6 @@ class Counter {
  private:
   Client* client_;
   std::string name_;
-};
-
-// A versioned value's state as read: version 0 means never set; no value means deleted.
-struct RawVersioned {
-  uint64_t version = 0;
-  std::optional<std::string> value;
-};
-
-struct CasResult {
-  bool swapped = false;
-  uint64_t version = 0;  // the new version, or the current one when not swapped
 };
 
 // The untyped operations of Variable<T>.

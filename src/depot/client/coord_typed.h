@@ -10,6 +10,8 @@
 
 #include "depot/client/codec.h"
 #include "depot/client/coord.h"
+#include "depot/client/subscription.h"
+#include "depot/client/types.h"
 
 namespace depot {
 

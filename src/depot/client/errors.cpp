@@ -1,5 +1,7 @@
 #include "depot/client/errors.h"
 
+#include "depot/client/reply_parse.h"
+
 namespace depot {
 
 void throw_status(Status s, const std::string& m, size_t accepted) {
@@ -36,5 +38,13 @@ void throw_status(Status s, const std::string& m, size_t accepted) {
   throw InternalError(Status::INTERNAL,
                       "unexpected status " + std::string(status_name(s)) + ": " + m);
 }
+
+namespace req::detail {
+void throw_malformed(proto::Op op) {
+  throw ProtocolError("malformed " + std::string(proto::op_name(static_cast<uint8_t>(op))) +
+                      " reply from the manager: it does not have the layout of docs/protocol.md "
+                      "(a manager of another depot version?)");
+}
+}  // namespace req::detail
 
 }  // namespace depot

@@ -1,6 +1,9 @@
-// Exceptions thrown by the client library. Every one derives from depot::Error, carries the
-// manager's Status and its message (which names the object and what to do).
+// Exceptions thrown by the client library. Every one derives from depot::Error and carries
+// a message that names the object and what to do. Errors the manager reported also carry its
+// Status; errors the client found itself (a value that does not decode, a lost connection)
+// have none.
 #pragma once
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -11,11 +14,15 @@ namespace depot {
 
 class Error : public std::runtime_error {
  public:
+  // An error the manager reported with status `status`.
   Error(Status status, const std::string& message) : std::runtime_error(message), status_(status) {}
-  Status status() const { return status_; }
+  // An error found by the client itself.
+  explicit Error(const std::string& message) : std::runtime_error(message) {}
+  // The manager's status, or nullopt when the error did not come from the manager.
+  std::optional<Status> status() const { return status_; }
 
  private:
-  Status status_;
+  std::optional<Status> status_;
 };
 
 // A blocking call's timeout passed (get on a queue that stayed empty, ...).

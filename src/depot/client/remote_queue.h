@@ -20,55 +20,19 @@
 #include <vector>
 
 #include "depot/client/codec.h"
+#include "depot/client/queue_requests.h"
+#include "depot/client/types.h"
 
 namespace depot {
 
 class Client;
 
-struct QueueOptions {
-  uint64_t maxsize = 0;  // 0 = unbounded
-};
-
-// Reliable delivery settings of a queue (RawQueue::configure), applied to reservations made
-// from then on.
-struct QueueConfig {
-  std::chrono::milliseconds visibility{30'000};  // a reservation's deadline unless reserve() says
-  uint32_t max_deliveries = 0;  // 0: redeliver forever; n: after n deliveries, dead-letter it
-  std::chrono::milliseconds dedup_window{300'000};  // how long a dedup id is remembered
-  std::string dead_letter;                          // empty: "<queue>.dead"
-};
-
-// Per-item options of a put.
-struct PutOptions {
-  int32_t priority = 0;                // lower first; FIFO within a priority
-  std::chrono::milliseconds delay{0};  // not handed out before this passes
-  std::string dedup_id;  // a second put with this id within the dedup window is not enqueued
-};
-
-// An item handed out by reserve(): ack(id) when done with it, or nack(id) to give it back.
-struct RawReservation {
-  uint64_t id = 0;
-  uint32_t deliveries = 0;  // 1 the first time; more when a consumer died or nacked it
-  std::string item;
-};
-
+// A reservation of a typed queue: ack(id) when done with the value, or nack(id).
 template <class T>
 struct Reservation {
   uint64_t id = 0;
   uint32_t deliveries = 0;
   T value{};
-};
-
-enum class NackResult : uint8_t {
-  Requeued = 1,      // back at the head of the queue (or delayed)
-  DeadLettered = 2,  // delivered max_deliveries times: moved to the dead-letter queue
-  NotHeld = 3,       // already acked, expired or given back with its session
-};
-
-struct QueueSize {
-  uint64_t size = 0;
-  uint64_t maxsize = 0;
-  bool exists = false;
 };
 
 // The untyped operations: items are byte strings.
@@ -244,17 +208,5 @@ class RemoteQueue {
   }
   RawQueue raw_;
 };
-
-template <class T>
-RemoteQueue<T> Client::queue(std::string name) {
-  return RemoteQueue<T>(*this, std::move(name));
-}
-
-template <class T>
-RemoteQueue<T> Client::queue(std::string name, const QueueOptions& options) {
-  RemoteQueue<T> q(*this, std::move(name));
-  q.raw().declare(options);
-  return q;
-}
 
 }  // namespace depot

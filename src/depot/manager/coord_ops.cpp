@@ -302,7 +302,7 @@ void handle_subscribe(Server& srv, Session& s, const proto::Header& h, std::stri
   if (!body_ok(s, h, r, "str pattern, u32 buffer, u8 policy")) return;
   std::string message;
   const uint64_t id =
-      srv.pubsub().subscribe(s.id(), pattern, buffer, static_cast<SlowPolicy>(policy), &s, message);
+      srv.pubsub().subscribe(s.id(), pattern, buffer, static_cast<Overflow>(policy), &s, message);
   if (id == 0) return s.reply_error(h.id, Status::BAD_REQUEST, message);
   s.add_subscription(id);
   auto b = s.begin_reply(h.id);

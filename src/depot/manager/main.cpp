@@ -51,7 +51,7 @@ uint64_t parse_number(const std::string& flag, const std::string& v) {
 int main(int argc, char** argv) {
   depot::ManagerOptions o;
   bool generated = false;
-  std::string key_file;
+  depot::auth::KeySources keys;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -64,9 +64,9 @@ int main(int argc, char** argv) {
     } else if (a == "--address")
       o.address = value();
     else if (a == "--authkey")
-      o.authkey = value();
+      keys.key = value();
     else if (a == "--authkey-file")
-      key_file = value();
+      keys.file = value();
     else if (a == "--generate-authkey")
       generated = true;
     else if (a == "--max-frame")
@@ -93,16 +93,15 @@ int main(int argc, char** argv) {
     } else
       usage_error("unknown option '" + a + "'");
   }
-  if (!key_file.empty()) {
-    try {
-      o.authkey = depot::auth::read_key_file(key_file);
-    } catch (const std::exception& e) {
-      usage_error(e.what());
-    }
-  }
-  if (o.authkey.empty() && generated) o.authkey = depot::auth::random_hex(32);
-  if (o.authkey.empty()) {
-    if (const char* env = std::getenv("DEPOT_AUTHKEY")) o.authkey = env;
+  // A key given (flag, file) comes first; --generate-authkey makes one when none was given
+  // on the command line, before the environment is consulted.
+  try {
+    if (generated && !keys.key && !keys.file)
+      o.authkey = depot::auth::random_hex(32);
+    else if (auto k = depot::auth::find_authkey(keys))
+      o.authkey = *k;
+  } catch (const std::exception& e) {
+    usage_error(e.what());
   }
   if (o.authkey.empty())
     usage_error(

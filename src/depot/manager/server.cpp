@@ -49,9 +49,7 @@ void Session::start() {
     close("no random nonce");
     return;
   }
-  proto::FrameBuilder b(out_, proto::FrameKind::HELLO, 0, 0);
-  b.u32(proto::kHelloMagic).u16(proto::kVersion).u16(proto::kNonceBytes).raw(auth::as_view(nonce_));
-  b.finish();
+  auth::append_hello(out_, nonce_);
   mark_dirty();
   auto self = shared_from_this();
   timer_.expires_after(server_.options().handshake_timeout);
@@ -197,26 +195,23 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
     close_after_flush();
     return;
   }
-  proto::Reader r(body);
-  const uint16_t version = r.u16();
-  const std::string_view mac = r.raw(proto::kMacBytes);
-  const std::string_view client_nonce = r.raw(proto::kNonceBytes);
-  if (!r.at_end()) {
+  auth::AuthFrame a;
+  if (!auth::parse_auth(body, a)) {
     ++server_.counters().auth_failures;
     reply_error(h.id, Status::BAD_REQUEST,
                 "malformed AUTH frame: expected u16 version, 32-byte mac, 32-byte nonce");
     close_after_flush();
     return;
   }
-  if (version != proto::kVersion) {
+  if (a.version != proto::kVersion) {
     reply_error(h.id, Status::BAD_REQUEST,
-                "protocol version " + std::to_string(version) +
+                "protocol version " + std::to_string(a.version) +
                     " is not supported; this manager speaks version " +
                     std::to_string(proto::kVersion) + ": upgrade the client or the manager");
     close_after_flush();
     return;
   }
-  if (!auth::mac_equal(auth::client_proof(server_.options().authkey, nonce_), mac)) {
+  if (!auth::mac_equal(auth::client_proof(server_.options().authkey, nonce_), a.client_mac)) {
     ++server_.counters().auth_failures;
     log::warn("authentication failed from " + peer_ + ": wrong authkey");
     reply_error(h.id, Status::AUTH_FAILED,
@@ -224,14 +219,8 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
     close_after_flush();
     return;
   }
-  auth::Nonce cn;
-  std::memcpy(cn.data(), client_nonce.data(), cn.size());
-  const auth::Mac proof = auth::server_proof(server_.options().authkey, cn, nonce_);
-  proto::FrameBuilder b(out_, proto::FrameKind::AUTH_OK, 0, h.id);
-  b.raw(auth::as_view(proof));
-  b.u32(static_cast<uint32_t>(
-      std::min<int64_t>(server_.options().session_lease.count(), UINT32_MAX)));
-  b.finish();
+  auth::append_auth_ok(out_, h.id, server_.options().authkey, a.client_nonce, nonce_,
+                       server_.options().session_lease);
   mark_dirty();
   state_ = State::READY;
   timer_.cancel();

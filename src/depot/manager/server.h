@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "depot/auth/auth.h"
+#include "depot/auth/handshake.h"
 #include "depot/manager/asio.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/frame.h"

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "depot/protocol/status.h"
 
@@ -38,7 +39,7 @@ enum class FrameKind : uint8_t {
   AUTH_OK = 3,  // manager -> client, handshake succeeded, carries the manager's proof
   REQUEST = 4,  // client -> manager
   REPLY = 5,    // manager -> client, one per REQUEST, same id
-  PUSH = 6,     // manager -> client, unsolicited (subscriptions, watches); reserved
+  PUSH = 6,     // manager -> client, unsolicited: pub/sub messages (Push codes below)
 };
 
 enum class Op : uint8_t {
@@ -151,50 +152,66 @@ void append_header(std::string& out, FrameKind kind, uint8_t code, uint64_t id, 
 void append_frame(std::string& out, FrameKind kind, uint8_t code, uint64_t id,
                   std::string_view body);
 
+// Appends body fields in order, as docs/protocol.md lists them: integers little-endian,
+// strings as u32 length + bytes. Shared by FrameBuilder (a body written straight after its
+// header) and BodyWriter (a body of its own).
+template <class Self>
+class FieldWriter {
+ public:
+  Self& u8(uint8_t v) {
+    buf().push_back(static_cast<char>(v));
+    return self();
+  }
+  Self& u16(uint16_t v) { return fixed(v); }
+  Self& u32(uint32_t v) { return fixed(v); }
+  Self& u64(uint64_t v) { return fixed(v); }
+  Self& i32(int32_t v) { return u32(static_cast<uint32_t>(v)); }
+  Self& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
+  // A length-prefixed byte string: u32 length then the bytes.
+  Self& str(std::string_view s) {
+    u32(static_cast<uint32_t>(s.size()));
+    return raw(s);
+  }
+  Self& raw(std::string_view s) {
+    buf().append(s.data(), s.size());
+    return self();
+  }
+
+ private:
+  template <class T>
+  Self& fixed(T v) {
+    char b[sizeof(T)];
+    std::memcpy(b, &v, sizeof(T));  // little-endian host (asserted above)
+    buf().append(b, sizeof(T));
+    return self();
+  }
+  Self& self() { return static_cast<Self&>(*this); }
+  std::string& buf() { return static_cast<Self&>(*this).out(); }
+};
+
 // Builds a frame in place: reserve the header, append body fields, then finish() patches
 // the length. Used for replies so the body is written once, straight into the out buffer.
-class FrameBuilder {
+class FrameBuilder : public FieldWriter<FrameBuilder> {
  public:
   FrameBuilder(std::string& out, FrameKind kind, uint8_t code, uint64_t id);
-  FrameBuilder& u8(uint8_t v) {
-    out_.push_back(static_cast<char>(v));
-    return *this;
-  }
-  FrameBuilder& u16(uint16_t v) {
-    char b[2];
-    store_u16(b, v);
-    out_.append(b, 2);
-    return *this;
-  }
-  FrameBuilder& u32(uint32_t v) {
-    char b[4];
-    store_u32(b, v);
-    out_.append(b, 4);
-    return *this;
-  }
-  FrameBuilder& u64(uint64_t v) {
-    char b[8];
-    store_u64(b, v);
-    out_.append(b, 8);
-    return *this;
-  }
-  FrameBuilder& i64(int64_t v) { return u64(static_cast<uint64_t>(v)); }
-  // A length-prefixed byte string: u32 length then the bytes.
-  FrameBuilder& str(std::string_view s) {
-    u32(static_cast<uint32_t>(s.size()));
-    out_.append(s.data(), s.size());
-    return *this;
-  }
-  FrameBuilder& raw(std::string_view s) {
-    out_.append(s.data(), s.size());
-    return *this;
-  }
   size_t body_size() const { return out_.size() - start_ - kHeaderSize; }
   void finish();
+  std::string& out() { return out_; }
 
  private:
   std::string& out_;
   size_t start_;
+};
+
+// A request body of its own (the client's requests, records stored as items).
+class BodyWriter : public FieldWriter<BodyWriter> {
+ public:
+  std::string take() { return std::move(s_); }
+  const std::string& view() const { return s_; }
+  std::string& out() { return s_; }
+
+ private:
+  std::string s_;
 };
 
 // Reads body fields in order. Every read checks the remaining length; after the first

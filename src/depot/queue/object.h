@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "depot/protocol/status.h"
+#include "depot/protocol/wire_types.h"
 
 namespace depot {
 
@@ -114,13 +115,6 @@ enum class ObjectType : uint8_t {
   COUNTER = 7,
   TOPIC = 8,
   TEST = 250,
-};
-
-struct ObjectInfo {
-  std::string name;
-  std::string type;
-  uint64_t size = 0;
-  std::string state;
 };
 
 class Registry;

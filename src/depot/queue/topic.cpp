@@ -16,7 +16,7 @@ bool is_glob(std::string_view p) {
 }  // namespace
 
 uint64_t PubSub::subscribe(SessionId session, std::string_view pattern, uint32_t limit,
-                           SlowPolicy policy, SubscriberSink* sink, std::string& message) {
+                           Overflow policy, SubscriberSink* sink, std::string& message) {
   if (auto why = proto::check_name(pattern); !why.empty()) {
     message = "topic pattern: " + why;
     return 0;
@@ -27,7 +27,7 @@ uint64_t PubSub::subscribe(SessionId session, std::string_view pattern, uint32_t
               " messages is above the limit of " + std::to_string(kMaxBuffer);
     return 0;
   }
-  if (static_cast<uint8_t>(policy) > static_cast<uint8_t>(SlowPolicy::DISCONNECT)) {
+  if (static_cast<uint8_t>(policy) > static_cast<uint8_t>(Overflow::Disconnect)) {
     message = "unknown slow-subscriber policy " + std::to_string(static_cast<int>(policy)) +
               " (0 drop oldest, 1 drop newest, 2 disconnect)";
     return 0;
@@ -89,15 +89,15 @@ void PubSub::drop_session(SessionId session) {
 bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view payload) {
   if (s.buffer.size() >= s.limit) {
     switch (s.policy) {
-      case SlowPolicy::DROP_NEWEST:
+      case Overflow::DropNewest:
         ++s.dropped;
         return false;
-      case SlowPolicy::DROP_OLDEST:
+      case Overflow::DropOldest:
         s.buffered_bytes -= s.buffer.front().topic.size() + s.buffer.front().payload.size();
         s.buffer.pop_front();
         ++s.dropped;
         break;
-      case SlowPolicy::DISCONNECT:
+      case Overflow::Disconnect:
         ++s.dropped;
         s.sink->overflowed();
         return false;
@@ -112,7 +112,7 @@ bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view pay
 uint32_t PubSub::publish(std::string_view topic, std::string_view payload) {
   uint32_t n = 0;
   if (auto it = exact_.find(topic); it != exact_.end()) {
-    // Copy: a DISCONNECT overflow may end a session, which must not disturb this loop.
+    // Copy: an Overflow::Disconnect may end a session, which must not disturb this loop.
     const std::vector<Subscription*> subs = it->second;
     for (Subscription* s : subs) n += offer(*s, topic, payload) ? 1 : 0;
   }

@@ -6,8 +6,8 @@
 //   serves everything).
 // - Each subscription has a bounded buffer in the manager (`limit` messages). The manager
 //   moves buffered messages to the subscriber's connection as fast as it reads them. When
-//   the buffer is full the subscription's policy decides: DROP_OLDEST makes room by
-//   dropping the oldest buffered message, DROP_NEWEST drops the new one, DISCONNECT closes
+//   the buffer is full the subscription's policy (Overflow) decides: DropOldest makes room by
+//   dropping the oldest buffered message, DropNewest drops the new one, Disconnect closes
 //   the slow subscriber's connection. Drops are counted and sent with every message, so the
 //   subscriber sees them. A slow reader therefore never stalls the publisher or grows the
 //   manager's memory past its bound.
@@ -27,14 +27,12 @@
 
 namespace depot {
 
-enum class SlowPolicy : uint8_t { DROP_OLDEST = 0, DROP_NEWEST = 1, DISCONNECT = 2 };
-
 // Implemented by whoever delivers messages (the manager's session).
 class SubscriberSink {
  public:
   virtual ~SubscriberSink() = default;
   virtual void messages_pending() = 0;  // something was buffered: deliver when you can
-  virtual void overflowed() = 0;        // DISCONNECT policy: close the subscriber
+  virtual void overflowed() = 0;        // Overflow::Disconnect: close the subscriber
 };
 
 struct Subscription {
@@ -43,7 +41,7 @@ struct Subscription {
   std::string pattern;
   bool glob = false;
   uint32_t limit = 0;
-  SlowPolicy policy = SlowPolicy::DROP_OLDEST;
+  Overflow policy = Overflow::DropOldest;
   SubscriberSink* sink = nullptr;
   struct Message {
     std::string topic;
@@ -64,7 +62,7 @@ class PubSub {
   explicit PubSub(Registry& registry) : registry_(registry) {}
   // Returns the subscription id, or 0 with `message` (BAD_REQUEST) when the pattern or limit
   // is invalid.
-  uint64_t subscribe(SessionId session, std::string_view pattern, uint32_t limit, SlowPolicy policy,
+  uint64_t subscribe(SessionId session, std::string_view pattern, uint32_t limit, Overflow policy,
                      SubscriberSink* sink, std::string& message);
   // NOT_FOUND unless the session has that subscription.
   Status unsubscribe(SessionId session, uint64_t id, std::string& message);

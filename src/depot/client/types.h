@@ -1,0 +1,52 @@
+// Small types the client's calls take and return (client/client.h, the request codec in
+// client/*_requests.h, the handles).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "depot/protocol/frame.h"
+#include "depot/protocol/wire_types.h"
+
+namespace depot {
+
+using Timeout = std::optional<std::chrono::nanoseconds>;  // nullopt = wait forever
+
+// One request: its opcode and body, as encoded by client/*_requests.h.
+struct Request {
+  proto::Op op = proto::Op::PING;
+  std::string body;
+};
+
+// A raw reply: status and body as the manager sent them.
+struct Reply {
+  Status status = Status::OK;
+  std::string body;
+};
+
+// Describes how a request may be retried after a reconnect. A request is re-sent only when
+// it parked without effect (a get that delivered nothing); `rebuild` re-encodes its body with
+// the time left.
+struct CallOptions {
+  // When the manager will have answered by (its own timeout); nullopt = waits forever.
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  // Non-null for reissuable waits: returns the body for a re-send at `now`.
+  std::function<std::string(std::chrono::steady_clock::time_point now)> rebuild;
+};
+
+struct SubscribeOptions {
+  uint32_t buffer = 1024;  // messages held for this subscriber (manager side, and locally)
+  Overflow overflow = Overflow::DropOldest;
+};
+
+// A message as it arrived: its topic (useful with patterns), payload, and how many messages
+// this subscription has lost so far to a full buffer.
+struct RawMessage {
+  std::string topic;
+  std::string payload;
+  uint64_t dropped = 0;
+};
+
+}  // namespace depot

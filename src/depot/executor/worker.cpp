@@ -1,0 +1,555 @@
+// The working side of the executor: Worker and its core, which reserves tasks in batches,
+// fetches the results its tasks' future arguments refer to, runs registered functions,
+// serves actors on threads of their own, and stores results, notifies and acks in one
+// write. docs/executor.md describes the records (depot/executor/task.h encodes them).
+#include "depot/executor/worker.h"
+
+#include <cxxabi.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "depot/client/admin_requests.h"
+#include "depot/client/client.h"
+#include "depot/client/coord_requests.h"
+#include "depot/client/queue_requests.h"
+
+namespace depot {
+
+namespace detail {
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::string demangle(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = status == 0 && d ? d : name;
+  std::free(d);
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ worker core
+
+struct Reserved {
+  uint64_t rid = 0;
+  uint32_t deliveries = 0;
+  task::Record task;
+  bool parsed = false;
+};
+
+struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
+  WorkerCore(Client& c, std::string p, WorkerOptions o)
+      : client(c), pool(std::move(p)), opt(o), tasks_q(task::tasks_queue(pool)) {}
+
+  Client& client;
+  const std::string pool;
+  const WorkerOptions opt;
+  const std::string tasks_q;
+
+  std::shared_mutex defs_mu;
+  std::map<std::string, Invoker> functions;
+  std::map<std::string, std::shared_ptr<ActorDef>> classes;
+
+  std::atomic<bool> stopping{false};
+  std::mutex stop_mu;
+  std::vector<std::thread> threads;
+  std::atomic<uint64_t> done{0};
+
+  std::mutex cancel_mu;  // guards cancel_sub's reading and the set
+  std::unique_ptr<RawSubscription> cancel_sub;
+  std::unordered_set<std::string> cancelled;
+  std::deque<std::string> cancel_order;
+
+  std::mutex actors_mu;
+  std::vector<std::thread> actor_threads;
+
+  void start();
+  void stop();
+  void serve();
+  // Takes in the cancellations published since the last look (never blocks).
+  void drain_cancels();
+  // Whether the executors that submitted a batch still exist: each executor keeps a marker
+  // variable while it lives. Looked up at most once a second per executor.
+  void check_submitters(const std::vector<Reserved>& batch);
+  bool submitter_alive(const std::string& reply_queue) {
+    std::lock_guard lk(submitters_mu);
+    auto it = submitters.find(reply_queue);
+    return it == submitters.end() || it->second.alive;
+  }
+  struct Submitter {
+    bool alive = true;
+    SteadyClock::time_point checked;
+  };
+  std::mutex submitters_mu;
+  std::unordered_map<std::string, Submitter> submitters;
+  bool is_cancelled(const std::string& key) {
+    std::lock_guard lk(cancel_mu);
+    return cancelled.count(key) != 0;
+  }
+  // Fetches the results the batch's arguments refer to; fills `values` (key -> payload) and
+  // `missing` (key -> why).
+  void fetch(const std::vector<Reserved*>& batch,
+             std::unordered_map<std::string, std::string>& values,
+             std::unordered_map<std::string, std::string>& missing);
+  std::string run_call(const task::Record& t,
+                       const std::unordered_map<std::string, std::string>& values,
+                       const std::unordered_map<std::string, std::string>& missing);
+  void start_actor(const Reserved& r);
+  void actor_loop(Reserved create);
+};
+
+void WorkerCore::start() {
+  // Subscribed before the first task is taken, so no cancellation published from then on is
+  // missed (the client renews it after a reconnect).
+  cancel_sub = std::make_unique<RawSubscription>(client, task::cancel_topic(pool));
+  for (uint32_t i = 0; i < std::max<uint32_t>(opt.threads, 1); ++i)
+    threads.emplace_back([this] { serve(); });
+}
+
+void WorkerCore::stop() {
+  std::lock_guard once(stop_mu);  // ~Worker and run() may both get here
+  stopping = true;
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
+  threads.clear();
+  std::vector<std::thread> at;
+  {
+    std::lock_guard lk(actors_mu);
+    at.swap(actor_threads);
+  }
+  for (auto& t : at)
+    if (t.joinable()) t.join();
+  std::lock_guard lk(cancel_mu);
+  cancel_sub.reset();
+}
+
+void WorkerCore::drain_cancels() {
+  std::lock_guard lk(cancel_mu);
+  if (!cancel_sub) return;
+  try {
+    while (auto m = cancel_sub->next(std::chrono::nanoseconds(0))) {
+      if (cancelled.insert(m->payload).second) cancel_order.push_back(m->payload);
+      while (cancel_order.size() > 100'000) {
+        cancelled.erase(cancel_order.front());
+        cancel_order.pop_front();
+      }
+    }
+  } catch (const Error&) {
+    // Renewing the subscription failed (the manager is away): try again next batch.
+  }
+}
+
+void WorkerCore::check_submitters(const std::vector<Reserved>& batch) {
+  const auto now = SteadyClock::now();
+  std::vector<std::string> stale;
+  {
+    std::lock_guard lk(submitters_mu);
+    for (const auto& r : batch) {
+      if (!r.parsed) continue;
+      auto& s = submitters[r.task.reply];
+      if (now - s.checked < std::chrono::seconds(1)) continue;
+      s.checked = now;
+      if (std::find(stale.begin(), stale.end(), r.task.reply) == stale.end())
+        stale.push_back(r.task.reply);
+    }
+  }
+  if (stale.empty()) return;
+  std::vector<Request> reqs;
+  for (const auto& reply : stale)
+    reqs.push_back(
+        req::var_get(task::marker_var(pool, task::executor_of(pool, reply)), proto::kNoWait));
+  auto replies = client.call_many(reqs);
+  std::lock_guard lk(submitters_mu);
+  for (size_t i = 0; i < stale.size(); ++i)
+    submitters[stale[i]].alive = replies[i].status == Status::OK;
+}
+
+void WorkerCore::fetch(const std::vector<Reserved*>& batch,
+                       std::unordered_map<std::string, std::string>& values,
+                       std::unordered_map<std::string, std::string>& missing) {
+  std::vector<std::string> keys;
+  for (auto* r : batch)
+    for (auto& a : r->task.args)
+      for (auto& k : a.keys)
+        if (!values.count(k)) {
+          values[k];
+          keys.push_back(k);
+        }
+  if (keys.empty()) return;
+  std::vector<Request> reqs;
+  reqs.reserve(keys.size());
+  for (auto& k : keys) reqs.push_back(req::var_get(task::result_var(pool, k), proto::kNoWait));
+  auto replies = client.call_many(reqs);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = keys[i];
+    if (replies[i].status != Status::OK) {
+      missing[k] = "the result of task submission '" + k +
+                   "' is not in the manager (it was released, or the "
+                   "manager restarted)";
+      continue;
+    }
+    const RawVersioned v = req::parse_var_state(replies[i].body);
+    auto result = task::parse_result(v.value.value_or(std::string()));
+    if (!result || !result->ok) {
+      missing[k] = "its argument '" + k + "' failed";
+      continue;
+    }
+    values[k] = std::move(result->payload);
+  }
+}
+
+std::string WorkerCore::run_call(const task::Record& t,
+                                 const std::unordered_map<std::string, std::string>& values,
+                                 const std::unordered_map<std::string, std::string>& missing) {
+  Invoker f;
+  {
+    std::shared_lock lk(defs_mu);
+    auto it = functions.find(t.name);
+    if (it == functions.end()) {
+      std::string known;
+      for (auto& [n, _] : functions) known += (known.empty() ? "" : ", ") + n;
+      return task::error_record(task::kUnknownFunction,
+                                "no function '" + t.name +
+                                    "' is registered on this worker of pool '" + pool +
+                                    "' (it has: " + known + "); register it with Worker::def");
+    }
+    f = it->second;
+  }
+  Args args(t.args.size());
+  for (size_t i = 0; i < t.args.size(); ++i) {
+    const auto& a = t.args[i];
+    args[i].tag = a.tag;
+    if (a.tag == task::ArgTag::VALUE) {
+      args[i].bytes = a.bytes;
+      continue;
+    }
+    for (const auto& k : a.keys) {
+      if (auto m = missing.find(k); m != missing.end())
+        return task::error_record(task::kDependencyFailed, m->second);
+      const std::string& v = values.at(k);
+      if (a.tag == task::ArgTag::FUTURE)
+        args[i].bytes = v;
+      else
+        args[i].list.push_back(v);
+    }
+  }
+  try {
+    return task::ok_record(f(args));
+  } catch (const std::exception& e) {
+    return task::error_record(demangle(typeid(e).name()), e.what());
+  } catch (...) {
+    return task::error_record("unknown", "a non-standard exception was thrown");
+  }
+}
+
+void WorkerCore::serve() {
+  RawQueue q(client, tasks_q);
+  uint32_t batch_size = 1;
+  while (!stopping.load()) {
+    std::vector<RawReservation> got;
+    try {
+      got = q.reserve_many(batch_size, std::chrono::milliseconds(200), opt.task_timeout);
+    } catch (const TimeoutError&) {
+      batch_size = 1;  // after a lull the next tasks may be slow: take one at a time
+      continue;
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    // After a lull, start again with one task per round trip: the next tasks may be slow.
+    if (got.size() < batch_size)
+      batch_size = std::max<uint32_t>(1, static_cast<uint32_t>(got.size()));
+    drain_cancels();
+    std::vector<Reserved> batch(got.size());
+    std::vector<Reserved*> calls;
+    for (size_t i = 0; i < got.size(); ++i) {
+      batch[i].rid = got[i].id;
+      batch[i].deliveries = got[i].deliveries;
+      batch[i].parsed = task::decode(got[i].item, batch[i].task);
+      if (batch[i].parsed && batch[i].task.kind == task::Kind::CALL) calls.push_back(&batch[i]);
+    }
+    std::unordered_map<std::string, std::string> values, missing;
+    try {
+      check_submitters(batch);
+      fetch(calls, values, missing);
+    } catch (const Error&) {
+      continue;  // connection lost: the reservations went back with the session
+    }
+    std::vector<Request> out;
+    std::map<std::string, std::vector<std::string>> notes;  // reply queue -> notifications
+    std::vector<uint64_t> acks;
+    const auto t0 = SteadyClock::now();
+    size_t ran = 0;
+    for (auto& r : batch) {
+      const task::Record& t = r.task;
+      if (!r.parsed || !submitter_alive(t.reply)) {
+        // Not a task record (nobody can run it), or its executor is gone (nobody wants the
+        // result): drop it rather than redeliver it forever or leave results behind.
+        acks.push_back(r.rid);
+        continue;
+      }
+      if (t.kind == task::Kind::ACTOR_NEW && r.deliveries <= t.max_attempts) {
+        start_actor(r);  // the actor's thread acks it once the instance exists
+        continue;
+      }
+      acks.push_back(r.rid);
+      if (is_cancelled(t.sid)) continue;
+      std::string record;
+      if (r.deliveries > t.max_attempts) {
+        record = task::error_record(task::kWorkerLost,
+                                    "it was started " + std::to_string(r.deliveries - 1) +
+                                        " times and its worker died each time; not retrying "
+                                        "(ExecutorOptions::max_retries)");
+      } else {
+        record = run_call(t, values, missing);
+        ++ran;
+      }
+      // The first result stored wins: a task run twice (at-least-once) never overwrites it.
+      out.push_back(req::var_cas(task::result_var(pool, t.sid), 0, record));
+      notes[t.reply].push_back(task::notification(t.key, t.sid, record));
+    }
+    const auto spent = SteadyClock::now() - t0;
+    for (auto& [reply, items] : notes)
+      out.push_back(req::queue_put_many(reply, proto::kNoWait, items));
+    if (!acks.empty()) out.push_back(req::queue_ack(tasks_q, acks));
+    try {
+      client.call_many(out);
+    } catch (const Error&) {
+      // Lost with the connection: the tasks come back and run again (at-least-once).
+    }
+    done += acks.size();
+    // Take more per round trip while tasks are quick (under a millisecond in all), fewer
+    // when they are slow, so tasks spread over the workers.
+    if (ran > 0 && spent < std::chrono::milliseconds(1))
+      batch_size = std::min(batch_size * 2, std::max<uint32_t>(opt.max_batch, 1));
+    else if (ran > 0)
+      batch_size = 1;
+  }
+}
+
+void WorkerCore::start_actor(const Reserved& r) {
+  std::lock_guard lk(actors_mu);
+  auto self = shared_from_this();
+  actor_threads.emplace_back([self, r] { self->actor_loop(r); });
+}
+
+void WorkerCore::actor_loop(Reserved create) {
+  const task::Record& t = create.task;
+  RawQueue tasks(client, tasks_q);
+  // The first result stored wins; then the snapshot, the notification and the ack, in one
+  // write.
+  auto finish = [&](const task::Record& call, RawQueue& from, uint64_t rid,
+                    const std::string& record, const std::string* snapshot) {
+    std::vector<Request> out;
+    out.push_back(req::var_cas(task::result_var(pool, call.sid), 0, record));
+    if (snapshot) out.push_back(req::var_set(task::state_var(pool, call.actor), *snapshot));
+    out.push_back(
+        req::queue_put(call.reply, proto::kNoWait, task::notification(call.key, call.sid, record)));
+    const uint64_t ids[] = {rid};
+    out.push_back(req::queue_ack(from.name(), ids));
+    client.call_many(out);
+    ++done;
+  };
+  std::shared_ptr<ActorDef> def;
+  {
+    std::shared_lock lk(defs_mu);
+    if (auto it = classes.find(t.name); it != classes.end()) def = it->second;
+  }
+  auto fail_create = [&](std::string_view type, const std::string& msg) {
+    try {
+      finish(t, tasks, create.rid, task::error_record(type, msg), nullptr);
+    } catch (const Error&) {
+    }
+  };
+  if (!def)
+    return fail_create(task::kUnknownActorClass,
+                       "no actor class '" + t.name + "' is registered on this worker of pool '" +
+                           pool + "'; register it with Worker::actor<C>(name)");
+  const bool resilient = t.flags & task::RESILIENT;
+  if (resilient && !def->snapshot)
+    return fail_create(task::kNotResilient, "actor class '" + t.name +
+                                                "' was not registered with resilient(); it "
+                                                "cannot keep its state across workers");
+  Lock alive(client, task::alive_lock(pool, t.actor), false);
+  std::shared_ptr<void> obj;
+  std::string last_key;
+  try {
+    if (!alive.try_lock_for(std::chrono::seconds(10)))
+      return fail_create(task::kActorBusy,
+                         "actor " + t.actor + " is still served by another worker");
+    if (t.flags & task::RESTORE) {
+      RawVariable sv(client, task::state_var(pool, t.actor));
+      auto cur = sv.try_get();
+      if (cur && cur->value) {
+        auto snap = task::parse_snapshot(*cur->value);
+        if (!snap)
+          throw CodecError("the snapshot of actor " + t.actor + " is not a snapshot record");
+        last_key = snap->last_key;
+        obj = def->restore(snap->state);
+      }
+    }
+    if (!obj) obj = def->make();
+  } catch (const std::exception& e) {
+    alive.unlock();
+    return fail_create(demangle(typeid(e).name()), e.what());
+  }
+  try {
+    finish(t, tasks, create.rid, task::ok_record({}), nullptr);
+  } catch (const Error&) {
+    alive.unlock();
+    return;
+  }
+  RawQueue box(client, task::mailbox(pool, t.actor));
+  uint64_t held_on = client.connections();  // the connection whose session holds the lock
+  std::unique_ptr<Lock> regained;           // the lock taken again on a later connection
+  while (!stopping.load()) {
+    if (client.connections() != held_on) {
+      // The connection changed: the old session's end released the lock, and the executor
+      // may have restored the actor on another worker. Serve on only if it is still ours.
+      try {
+        auto again = std::make_unique<Lock>(client, task::alive_lock(pool, t.actor), false);
+        held_on = client.connections();
+        if (!again->try_lock()) break;  // another worker serves it now: stop here
+        regained = std::move(again);
+      } catch (const Error&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+    }
+    std::optional<RawReservation> got;
+    try {
+      auto v = box.reserve_many(1, std::chrono::milliseconds(200), opt.task_timeout);
+      got = std::move(v.front());
+    } catch (const TimeoutError&) {
+      continue;
+    } catch (const NotFoundError&) {
+      break;  // the mailbox was deleted
+    } catch (const Error&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    task::Record c;
+    try {
+      if (!task::decode(got->item, c)) {
+        box.ack(got->id);
+        continue;
+      }
+      if (!last_key.empty() && c.key == last_key) {
+        // Applied just before the previous worker died: tell the caller, do not apply twice.
+        last_key.clear();
+        RawVariable rv(client, task::result_var(pool, c.sid));
+        auto prev = rv.try_get();
+        std::string record = prev && prev->value ? *prev->value : task::ok_record({});
+        finish(c, box, got->id, record, nullptr);
+        continue;
+      }
+      last_key.clear();
+      std::string record;
+      bool close = false;
+      if (c.kind == task::Kind::ACTOR_CLOSE) {
+        close = true;
+        record = task::ok_record({});
+      } else {
+        Args args(c.args.size());
+        for (size_t i = 0; i < c.args.size(); ++i) args[i].bytes = c.args[i].bytes;
+        try {
+          if (c.kind == task::Kind::ACTOR_GET) {
+            auto it = def->attributes.find(c.name);
+            if (it == def->attributes.end())
+              record = task::error_record(
+                  task::kUnknownAttribute,
+                  "actor class '" + t.name + "' has no attribute '" + c.name + "'");
+            else
+              record = task::ok_record(it->second(obj.get()));
+          } else {
+            auto it = def->methods.find(c.name);
+            if (it == def->methods.end())
+              record =
+                  task::error_record(task::kUnknownMethod,
+                                     "actor class '" + t.name + "' has no method '" + c.name + "'");
+            else
+              record = task::ok_record(it->second(obj.get(), args));
+          }
+        } catch (const std::exception& e) {
+          record = task::error_record(demangle(typeid(e).name()), e.what());
+        }
+      }
+      if (close) {
+        obj.reset();
+        client.call(req::remove(task::state_var(pool, t.actor)));  // NOT_FOUND if none: fine
+        finish(c, box, got->id, record, nullptr);
+        client.remove(box.name());
+        break;
+      }
+      std::string snap;
+      bool resilient_ok = true;
+      if (resilient) {
+        try {
+          snap = task::snapshot(c.key, def->snapshot(obj.get()));
+        } catch (const std::exception& e) {  // the state cannot be saved: say so, keep serving
+          record = task::error_record(task::kSnapshotFailed, e.what());
+          resilient_ok = false;
+        }
+      }
+      finish(c, box, got->id, record, resilient && resilient_ok ? &snap : nullptr);
+    } catch (const Error&) {
+      // Connection trouble: the reservation goes back with the session.
+    }
+  }
+  if (regained) regained->unlock();
+  alive.unlock();  // a no-op (recorded in unlock_error) if the session that held it ended
+}
+
+}  // namespace detail
+
+// ------------------------------------------------------------ public class
+
+Worker::Worker(Client& client, std::string pool, WorkerOptions options)
+    : core_(std::make_shared<detail::WorkerCore>(client, std::move(pool), options)) {}
+
+Worker::~Worker() {
+  core_->stop();
+}
+
+void Worker::add_function(const std::string& name, detail::Invoker f) {
+  std::unique_lock lk(core_->defs_mu);
+  core_->functions[name] = std::move(f);
+}
+
+void Worker::add_actor_class(const std::string& name, std::shared_ptr<detail::ActorDef> d) {
+  std::unique_lock lk(core_->defs_mu);
+  core_->classes[name] = std::move(d);
+}
+
+void Worker::start() {
+  if (core_->threads.empty()) core_->start();
+}
+
+void Worker::run() {
+  start();
+  while (!core_->stopping.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  core_->stop();
+}
+
+void Worker::stop() {
+  core_->stopping = true;
+}
+
+uint64_t Worker::tasks_done() const {
+  return core_->done.load();
+}
+
+}  // namespace depot

@@ -1,0 +1,45 @@
+#include "depot/protocol/messages.h"
+
+namespace depot::msg {
+
+std::string object(std::string_view type, std::string_view name) {
+  std::string s(type);
+  s += " '";
+  s += name;
+  s += "'";
+  return s;
+}
+
+std::string stayed_empty(std::string_view queue) {
+  return object("queue", queue) + " stayed empty until the timeout";
+}
+
+std::string is_empty(std::string_view queue) {
+  return object("queue", queue) + " is empty";
+}
+
+std::string no_value_before_timeout(std::string_view variable) {
+  return object("variable", variable) + " had no value before the timeout";
+}
+
+std::string does_not_exist(std::string_view type, std::string_view name) {
+  return object(type, name) + " does not exist";
+}
+
+std::string reservation_not_held(std::string_view queue, uint64_t reservation) {
+  return "reservation " + std::to_string(reservation) + " is not held on " +
+         object("queue", queue) +
+         ": it was acked, or its visibility timeout passed or its session ended and the item "
+         "was given back (another consumer may have it now)";
+}
+
+std::string shutting_down() {
+  return "the manager is shutting down; reconnect to its successor";
+}
+
+std::string malformed_body(std::string_view op, std::string_view layout) {
+  return "malformed " + std::string(op) + " body; expected " + std::string(layout) +
+         " (see docs/protocol.md)";
+}
+
+}  // namespace depot::msg

@@ -1,0 +1,28 @@
+// Message texts used in more than one place, by the manager's objects and handlers and by
+// the clients: one wording each (a message names the object and says what to do).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace depot::msg {
+
+// "queue 'tasks'": how every message names an object.
+std::string object(std::string_view type, std::string_view name);
+
+// TIMEOUT of a get, get_many or reserve: "queue 'tasks' stayed empty until the timeout".
+std::string stayed_empty(std::string_view queue);
+// TIMEOUT of a VAR_GET that waited for a value.
+std::string no_value_before_timeout(std::string_view variable);
+// EMPTY of a get, get_many or reserve that did not wait.
+std::string is_empty(std::string_view queue);
+// NOT_FOUND of a request on an object that must exist: "lock 'db' does not exist".
+std::string does_not_exist(std::string_view type, std::string_view name);
+// NOT_FOUND of QUEUE_NACK / QUEUE_TOUCH.
+std::string reservation_not_held(std::string_view queue, uint64_t reservation);
+// SHUTTING_DOWN to every request and parked wait of a stopping manager.
+std::string shutting_down();
+// BAD_REQUEST of a body that does not have its documented layout.
+std::string malformed_body(std::string_view op, std::string_view layout);
+
+}  // namespace depot::msg
