@@ -1,4 +1,5 @@
 // Locks, semaphores, events, barriers, variables, counters and pub/sub without a network.
+// Time is the registry's driven clock (ManualClock): no real time passes.
 #include <catch2/catch.hpp>
 
 #include "depot/queue/event.h"
@@ -6,18 +7,16 @@
 #include "depot/queue/semaphore.h"
 #include "depot/queue/topic.h"
 #include "depot/queue/variable.h"
+#include "manual_clock.h"
 
 using namespace depot;
 using namespace std::chrono_literals;
 
 namespace {
 
-const TimePoint t0 = Clock::now();
+constexpr auto tick = test::ManualClock::kTick;
 Wait forever(SessionId s) {
   return Wait{s, TimePoint::max(), true};
-}
-Wait until(SessionId s, TimePoint d) {
-  return Wait{s, d, true};
 }
 
 struct Grants {
@@ -46,6 +45,7 @@ T* make(Registry& reg, const std::string& name, A... args) {
 
 SCENARIO("a lock is held by one session at a time and passes to waiters in order", "[coord]") {
   Registry reg;
+  test::ManualClock clock(reg);
   LockObject* lock = make<LockObject>(reg, "db", false);
   GIVEN("session 1 holding it and sessions 2 and 3 waiting") {
     Grants g1, g2, g3;
@@ -102,27 +102,41 @@ SCENARIO("a lock is held by one session at a time and passes to waiters in order
   GIVEN("a waiter with a deadline") {
     Grants g1, g2;
     lock->acquire(forever(1), 0, 0ms, g1.fn());
-    lock->acquire(until(2, t0 + 1s), 0, 0ms, g2.fn());
-    reg.expire(t0 + 2s);
-    THEN("it times out and leaves no trace") {
+    REQUIRE(lock->acquire(reg.wait_for(2, 1000), 0, 0ms, g2.fn()) == Status::PARKED);
+    REQUIRE(clock.advance(1s - tick) == 0);
+    REQUIRE(g2.calls == 0);
+    REQUIRE(lock->waiter_count() == 1);
+    REQUIRE(clock.advance(tick) == 1);
+    THEN("it times out at its deadline and leaves no trace") {
+      REQUIRE(g2.calls == 1);
       REQUIRE(g2.status == Status::TIMEOUT);
+      REQUIRE(g2.message.find("lock 'db'") != std::string::npos);
       REQUIRE(lock->waiter_count() == 0);
       REQUIRE(reg.waiters().size() == 0);
+      REQUIRE(lock->holder_session() == 1);
     }
   }
 }
 
 SCENARIO("a lock's lease TTL ends the hold by itself", "[coord]") {
   Registry reg;
+  test::ManualClock clock(reg);
   LockObject* lock = make<LockObject>(reg, "leased", false);
   Grants g1, g2;
   lock->acquire(forever(1), 0, 100ms, g1.fn());
   lock->acquire(forever(2), 0, 0ms, g2.fn());
   REQUIRE(reg.timer_count() == 1);
+  REQUIRE(reg.next_deadline() == clock.now() + 100ms);
   WHEN("the lease passes") {
-    reg.expire(Clock::now() + 1s);
+    REQUIRE(clock.advance(100ms - tick) == 0);
+    REQUIRE(lock->holder_session() == 1);  // one tick before the TTL: still held
+    REQUIRE(lock->token() == g1.grant.token);
+    REQUIRE(g2.calls == 0);
+    REQUIRE(clock.advance(tick) == 1);
     THEN("the waiter holds it, and the old holder's release is NOT_OWNER") {
       REQUIRE(g2.status == Status::OK);
+      REQUIRE(lock->holder_session() == 2);
+      REQUIRE(g2.grant.token > g1.grant.token);
       uint32_t r = 0;
       std::string msg;
       REQUIRE(lock->release(1, g1.grant.token, r, msg) == Status::NOT_OWNER);
@@ -203,6 +217,7 @@ SCENARIO("an event wakes every waiter when set", "[coord]") {
 SCENARIO("a barrier releases all parties with arrival indexes, and breaks when one leaves",
          "[coord]") {
   Registry reg;
+  test::ManualClock clock(reg);
   BarrierObject* b = make<BarrierObject>(reg, "phase", 3u);
   std::vector<std::pair<Status, uint32_t>> got(3, {Status::PARKED, 99});
   auto fn = [&](int i) {
@@ -238,12 +253,17 @@ SCENARIO("a barrier releases all parties with arrival indexes, and breaks when o
     }
   }
   WHEN("a waiting party times out") {
-    b->wait(until(1, t0 + 1s), fn(0));
+    REQUIRE(b->wait(reg.wait_for(1, 1000), fn(0)) == Status::PARKED);
     b->wait(forever(2), fn(1));
-    reg.expire(t0 + 2s);
+    REQUIRE(clock.advance(1s - tick) == 0);
+    REQUIRE(got[0].first == Status::PARKED);
+    REQUIRE(got[1].first == Status::PARKED);
+    REQUIRE(clock.advance(tick) == 1);
     THEN("it gets TIMEOUT and the other BROKEN") {
       REQUIRE(got[0].first == Status::TIMEOUT);
       REQUIRE(got[1].first == Status::BROKEN);
+      REQUIRE(b->waiter_count() == 0);
+      REQUIRE(b->broken());
     }
   }
 }
@@ -379,6 +399,7 @@ SCENARIO("pub/sub delivers to exact and pattern subscribers, in order, within a 
 
 SCENARIO("regressions found in review of the coordination objects", "[coord]") {
   Registry reg;
+  test::ManualClock clock(reg);
   WHEN("a lock held with a TTL is deleted") {
     LockObject* lock = make<LockObject>(reg, "ttl-held", false);
     Grants g;
@@ -388,7 +409,7 @@ SCENARIO("regressions found in review of the coordination objects", "[coord]") {
       REQUIRE(reg.erase("ttl-held") == Status::OK);
       REQUIRE(reg.timer_count() == 0);
       REQUIRE(reg.sessions_holding() == 0);
-      REQUIRE(reg.expire(Clock::now() + 1h) == 0);
+      REQUIRE(clock.advance(1h) == 0);
     }
   }
   WHEN("a session with two parties waiting at one barrier ends") {
@@ -410,7 +431,7 @@ SCENARIO("regressions found in review of the coordination objects", "[coord]") {
     lock->acquire(forever(1), 0, std::chrono::milliseconds(INT64_MAX), g.fn());
     THEN("it is a hold without a lease, not one that ends at once") {
       REQUIRE(reg.timer_count() == 0);
-      reg.expire(Clock::now() + 24h);
+      REQUIRE(clock.advance(24h) == 0);
       REQUIRE(lock->held());
     }
   }
@@ -423,6 +444,133 @@ SCENARIO("regressions found in review of the coordination objects", "[coord]") {
     THEN("it matches, as it would for any other change") {
       REQUIRE(v->compare_and_set(deleted_at, "b", version));
       REQUIRE(version > deleted_at);
+    }
+  }
+}
+
+SCENARIO("a lease passed to a waiter counts its own TTL from the grant", "[coord]") {
+  Registry reg;
+  test::ManualClock clock(reg);
+  LockObject* lock = make<LockObject>(reg, "chain", false);
+  Grants g1, g2, g3;
+  lock->acquire(forever(1), 0, 100ms, g1.fn());
+  lock->acquire(forever(2), 0, 300ms, g2.fn());  // parked: its TTL starts when it is granted
+  lock->acquire(forever(3), 0, 0ms, g3.fn());
+  clock.advance(100ms);
+  REQUIRE(lock->holder_session() == 2);
+  REQUIRE(g2.status == Status::OK);
+  REQUIRE(reg.timer_count() == 1);
+  REQUIRE(clock.advance(300ms - tick) == 0);
+  REQUIRE(lock->holder_session() == 2);
+  REQUIRE(g3.calls == 0);
+  REQUIRE(clock.advance(tick) == 1);
+  THEN("the third waiter holds it without a lease, and nothing is left timed") {
+    REQUIRE(lock->holder_session() == 3);
+    REQUIRE(g3.status == Status::OK);
+    REQUIRE(g3.grant.token > g2.grant.token);
+    REQUIRE(reg.timer_count() == 0);
+    REQUIRE(reg.next_deadline() == TimePoint::max());
+    uint32_t r = 0;
+    std::string msg;
+    REQUIRE(lock->release(2, g2.grant.token, r, msg) == Status::NOT_OWNER);
+    REQUIRE(lock->release(3, g3.grant.token, r, msg) == Status::OK);
+    REQUIRE_FALSE(lock->held());
+    REQUIRE(reg.sessions_holding() == 0);
+  }
+}
+
+SCENARIO("a lease released and re-acquired gets a fresh TTL, and the old timer stays quiet",
+         "[coord]") {
+  Registry reg;
+  test::ManualClock clock(reg);
+  LockObject* lock = make<LockObject>(reg, "again", false);
+  Grants g1, g2;
+  lock->acquire(forever(1), 0, 100ms, g1.fn());
+  clock.advance(50ms);
+  uint32_t r = 0;
+  std::string msg;
+  REQUIRE(lock->release(1, g1.grant.token, r, msg) == Status::OK);
+  lock->acquire(forever(1), 0, 100ms, g2.fn());
+  REQUIRE(clock.advance(100ms - tick) == 0);  // past the first lease's end: still held
+  REQUIRE(lock->token() == g2.grant.token);
+  REQUIRE(clock.advance(tick) == 1);
+  REQUIRE_FALSE(lock->held());
+  REQUIRE(reg.sessions_holding() == 0);
+}
+
+SCENARIO("waits with a timeout on the coordination objects end exactly at their deadline",
+         "[coord]") {
+  Registry reg;
+  test::ManualClock clock(reg);
+  std::vector<Status> got;
+  std::vector<std::string> messages;
+  auto record = [&](Status s, std::string_view m) {
+    got.push_back(s);
+    messages.emplace_back(m);
+  };
+  GIVEN("a semaphore with no free lease and an acquire that waits 2 s") {
+    SemaphoreObject* sem = make<SemaphoreObject>(reg, "slots", 1u);
+    sem->acquire(forever(1), [](Status, uint64_t, std::string_view) {});
+    REQUIRE(sem->acquire(reg.wait_for(2, 2000), [&](Status s, uint64_t, std::string_view m) {
+      record(s, m);
+    }) == Status::PARKED);
+    REQUIRE(clock.advance(2s - tick) == 0);
+    REQUIRE(got.empty());
+    REQUIRE(sem->waiter_count() == 1);
+    REQUIRE(clock.advance(tick) == 1);
+    THEN("it fails TIMEOUT naming the semaphore, and the held lease is untouched") {
+      REQUIRE(got == std::vector<Status>{Status::TIMEOUT});
+      REQUIRE(messages[0].find("'slots'") != std::string::npos);
+      REQUIRE(sem->waiter_count() == 0);
+      REQUIRE(sem->held() == 1);
+      REQUIRE(reg.waiters().size() == 0);
+    }
+  }
+  GIVEN("an unset event and a wait of 2 s") {
+    EventObject* e = make<EventObject>(reg, "go");
+    REQUIRE(e->wait(reg.wait_for(1, 2000), record) == Status::PARKED);
+    REQUIRE(clock.advance(2s - tick) == 0);
+    REQUIRE(got.empty());
+    WHEN("it is set one tick before the deadline") {
+      e->set();
+      THEN("the waiter proceeds and nothing times out later") {
+        REQUIRE(got == std::vector<Status>{Status::OK});
+        REQUIRE(clock.advance(1h) == 0);
+      }
+    }
+    WHEN("the deadline passes") {
+      REQUIRE(clock.advance(tick) == 1);
+      THEN("it fails TIMEOUT naming the event") {
+        REQUIRE(got == std::vector<Status>{Status::TIMEOUT});
+        REQUIRE(messages[0].find("event 'go'") != std::string::npos);
+        REQUIRE(e->waiter_count() == 0);
+      }
+    }
+  }
+  GIVEN("a variable without a value, a get waiting 1 s and a watcher waiting 3 s") {
+    VariableObject* v = make<VariableObject>(reg, "cfg");
+    std::vector<Status> watched;
+    auto on_get = [&](Status s, const VariableObject::Snapshot&, std::string_view m) {
+      record(s, m);
+    };
+    auto on_watch = [&](Status s, const VariableObject::Snapshot&, std::string_view) {
+      watched.push_back(s);
+    };
+    REQUIRE(v->get(reg.wait_for(1, 1000), on_get) == Status::PARKED);
+    REQUIRE(v->wait_for_change(0, reg.wait_for(2, 3000), on_watch) == Status::PARKED);
+    REQUIRE(clock.advance(1s - tick) == 0);
+    REQUIRE(got.empty());
+    REQUIRE(clock.advance(tick) == 1);
+    REQUIRE(got == std::vector<Status>{Status::TIMEOUT});
+    REQUIRE(messages[0].find("had no value") != std::string::npos);
+    REQUIRE(watched.empty());
+    REQUIRE(clock.advance(2s - tick) == 0);
+    REQUIRE(watched.empty());
+    REQUIRE(clock.advance(tick) == 1);
+    THEN("the watcher fails TIMEOUT at its own deadline") {
+      REQUIRE(watched == std::vector<Status>{Status::TIMEOUT});
+      REQUIRE(v->waiter_count() == 0);
+      REQUIRE(reg.waiters().size() == 0);
     }
   }
 }

@@ -1,4 +1,5 @@
-// Queue semantics without a network: the object layer alone, time driven by hand.
+// Queue semantics without a network: the object layer alone, time driven by hand (the
+// registry's clock is a ManualClock wherever time matters).
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -6,6 +7,7 @@
 
 #include "depot/queue/item_store.h"
 #include "depot/queue/queue.h"
+#include "manual_clock.h"
 
 using namespace depot;
 using namespace std::chrono_literals;
@@ -243,26 +245,40 @@ SCENARIO("a bounded queue blocks putters while full", "[queue]") {
 
 SCENARIO("timeouts fire from the registry's clock", "[queue]") {
   Registry reg;
+  test::ManualClock clock(reg);
+  const TimePoint start = clock.now();
+  constexpr auto tick = test::ManualClock::kTick;
   Queue* q = make_queue(reg, "slow", 1);
-  GIVEN("a get parked until t0+1s and a put parked until t0+2s on a full queue") {
+  GIVEN("a get that waits 1 s and a put that waits 2 s on a full queue") {
     Queue* empty = make_queue(reg, "empty");
     GetLog g;
-    REQUIRE(empty->get(until(1, t0 + 1s), g.fn()) == Status::PARKED);
+    REQUIRE(empty->get(reg.wait_for(1, 1000), g.fn()) == Status::PARKED);
     q->put("full", forever(1), ignore_put());
     PutLog p;
-    REQUIRE(q->put("more", until(2, t0 + 2s), p.fn()) == Status::PARKED);
-    REQUIRE(reg.next_deadline() == t0 + 1s);
-    WHEN("time reaches t0+1s") {
-      REQUIRE(reg.expire(t0 + 1s) == 1);
+    REQUIRE(q->put("more", reg.wait_for(2, 2000), p.fn()) == Status::PARKED);
+    REQUIRE(reg.next_deadline() == start + 1s);
+    WHEN("time reaches one tick before the get's deadline") {
+      REQUIRE(clock.advance(1s - tick) == 0);
+      THEN("both still wait") {
+        REQUIRE(g.calls == 0);
+        REQUIRE(p.calls == 0);
+        REQUIRE(reg.waiters().size() == 2);
+      }
+    }
+    WHEN("time reaches the get's deadline") {
+      REQUIRE(clock.advance(1s) == 1);
       THEN("the get fails TIMEOUT naming the queue; the put still waits") {
+        REQUIRE(g.calls == 1);
         REQUIRE(g.status == Status::TIMEOUT);
         REQUIRE(g.message.find("'empty'") != std::string::npos);
         REQUIRE(p.calls == 0);
-        REQUIRE(reg.next_deadline() == t0 + 2s);
+        REQUIRE(reg.next_deadline() == start + 2s);
+        REQUIRE(clock.advance(1s - tick) == 0);
+        REQUIRE(p.calls == 0);
       }
     }
-    WHEN("time reaches t0+5s") {
-      REQUIRE(reg.expire(t0 + 5s) == 2);
+    WHEN("time reaches 5 s") {
+      REQUIRE(clock.advance(5s) == 2);
       THEN("the put fails FULL with nothing accepted and no waiter is left") {
         REQUIRE(p.status == Status::FULL);
         REQUIRE(p.accepted == 0);
@@ -306,17 +322,20 @@ SCENARIO("put_many and get_many move batches", "[queue]") {
       REQUIRE(q->size() == 3);
     }
   }
-  GIVEN("a bounded queue of 3 and a put_many of 5 that may wait until t0+1s") {
+  GIVEN("a bounded queue of 3 and a put_many of 5 that may wait 1 s") {
+    test::ManualClock clock(reg);
     Queue* q = make_queue(reg, "b3", 3);
     std::vector<std::string> owned = {"1", "2", "3", "4", "5"};
     std::vector<std::string_view> items(owned.begin(), owned.end());
     PutLog p;
-    REQUIRE(q->put_many(items, until(1, t0 + 1s), p.fn()) == Status::PARKED);
+    REQUIRE(q->put_many(items, reg.wait_for(1, 1000), p.fn()) == Status::PARKED);
     REQUIRE(q->size() == 3);
     WHEN("one item is taken and then the deadline passes") {
       GetLog g;
       q->get(Wait::now_only(2), g.fn());
-      reg.expire(t0 + 1s);
+      REQUIRE(clock.advance(1s - test::ManualClock::kTick) == 0);
+      REQUIRE(p.calls == 0);
+      REQUIRE(clock.advance(test::ManualClock::kTick) == 1);
       THEN("FULL reports that 4 of 5 were accepted, in order") {
         REQUIRE(p.status == Status::FULL);
         REQUIRE(p.accepted == 4);
@@ -464,4 +483,139 @@ SCENARIO("names are typed, checked and bounded", "[queue]") {
       REQUIRE(l[1].state.find("maxsize=0") != std::string::npos);
     }
   }
+}
+
+SCENARIO("a registry reads the steady clock unless given another source", "[queue][clock]") {
+  GIVEN("a registry with the default clock") {
+    Registry reg;
+    const TimePoint before = Clock::now();
+    const TimePoint read = reg.now();
+    REQUIRE(before <= read);
+    REQUIRE(read <= Clock::now());
+  }
+  GIVEN("a registry built with a source, then given another, then none") {
+    TimePoint fixed = t0;
+    Registry reg({}, [&] { return fixed; });
+    REQUIRE(reg.now() == t0);
+    fixed += 5s;
+    REQUIRE(reg.now() == t0 + 5s);
+    reg.set_clock([] { return t0 - 1s; });
+    REQUIRE(reg.now() == t0 - 1s);
+    reg.set_clock({});
+    const TimePoint before = Clock::now();
+    const TimePoint read = reg.now();
+    REQUIRE(before <= read);
+    REQUIRE(read <= Clock::now());
+  }
+}
+
+SCENARIO("wait_for turns a wire timeout into a deadline on the registry's clock",
+         "[queue][clock]") {
+  Registry reg;
+  int reads = 0;
+  reg.set_clock([&] {
+    ++reads;
+    return t0;
+  });
+  const Wait none = reg.wait_for(3, 0);
+  REQUIRE(none.session == 3);
+  REQUIRE_FALSE(none.may_wait);
+  const Wait ever = reg.wait_for(3, -1);
+  REQUIRE(ever.may_wait);
+  REQUIRE(ever.deadline == TimePoint::max());
+  REQUIRE(reads == 0);  // neither needs the time
+  const Wait bounded = reg.wait_for(3, 1500);
+  REQUIRE(bounded.may_wait);
+  REQUIRE(bounded.session == 3);
+  REQUIRE(bounded.deadline == t0 + 1500ms);
+  REQUIRE(reads == 1);
+  REQUIRE(reg.wait_for(3, INT64_MAX).deadline == TimePoint::max());
+}
+
+SCENARIO("puts and gets without a timeout, delay or dedup id never read the clock",
+         "[queue][clock]") {
+  Registry reg;
+  int reads = 0;
+  reg.set_clock([&] {
+    ++reads;
+    return t0;
+  });
+  Queue* q = make_queue(reg, "hot");
+  GetLog parked;
+  REQUIRE(q->get(reg.wait_for(1, -1), parked.fn()) == Status::PARKED);
+  q->put("a", reg.wait_for(2, -1), ignore_put());
+  REQUIRE(parked.items == std::vector<std::string>{"a"});
+  std::vector<std::string_view> batch = {"b", "c", "d"};
+  q->put_many(batch, reg.wait_for(2, 0), ignore_put());
+  GetLog one, many;
+  q->get(reg.wait_for(1, 0), one.fn());
+  q->get_many(10, reg.wait_for(1, 0), many.fn());
+  REQUIRE(one.items == std::vector<std::string>{"b"});
+  REQUIRE(many.items == std::vector<std::string>{"c", "d"});
+  REQUIRE(reads == 0);
+  WHEN("a put carries a dedup id") {
+    std::string_view item = "e";
+    q->put_many(Queue::Items(&item, 1), Wait::now_only(2), ignore_put(), {0, 0, "once"});
+    THEN("it reads the clock (to check and to remember the id's window)") {
+      REQUIRE(reads >= 1);
+    }
+  }
+}
+
+SCENARIO("a parked get times out exactly at its deadline, not before", "[queue][clock]") {
+  Registry reg;
+  test::ManualClock clock(reg);
+  constexpr auto tick = test::ManualClock::kTick;
+  Queue* q = make_queue(reg, "idle");
+  GetLog early, late;
+  REQUIRE(q->get(reg.wait_for(1, 250), early.fn()) == Status::PARKED);
+  clock.advance(100ms);
+  REQUIRE(q->get(reg.wait_for(2, 250), late.fn()) == Status::PARKED);  // due at 350 ms
+  REQUIRE(clock.advance(150ms - tick) == 0);
+  REQUIRE(early.calls == 0);
+  REQUIRE(q->getters() == 2);
+  REQUIRE(clock.advance(tick) == 1);
+  REQUIRE(early.status == Status::TIMEOUT);
+  REQUIRE(early.message.find("queue 'idle' stayed empty") != std::string::npos);
+  REQUIRE(late.calls == 0);
+  REQUIRE(clock.advance(100ms - tick) == 0);
+  REQUIRE(late.calls == 0);
+  WHEN("an item arrives one tick before the second deadline") {
+    q->put("just in time", forever(3), ignore_put());
+    THEN("the waiter gets it and nothing times out later") {
+      REQUIRE(late.status == Status::OK);
+      REQUIRE(late.items == std::vector<std::string>{"just in time"});
+      REQUIRE(clock.advance(1h) == 0);
+      REQUIRE(reg.waiters().size() == 0);
+    }
+  }
+  WHEN("the second deadline passes") {
+    REQUIRE(clock.advance(tick) == 1);
+    THEN("it fails TIMEOUT and no waiter is left") {
+      REQUIRE(late.status == Status::TIMEOUT);
+      REQUIRE(q->getters() == 0);
+      REQUIRE(reg.waiters().size() == 0);
+      REQUIRE(reg.next_deadline() == TimePoint::max());
+    }
+  }
+}
+
+SCENARIO("a parked reserve with a timeout fails TIMEOUT at its deadline", "[queue][clock]") {
+  Registry reg;
+  test::ManualClock clock(reg);
+  Queue* q = make_queue(reg, "jobs");
+  int calls = 0;
+  Status status = Status::PARKED;
+  REQUIRE(q->reserve(1, -1, reg.wait_for(4, 500),
+                     [&](Status s, std::span<const Queue::Reserved>, std::string_view) {
+                       ++calls;
+                       status = s;
+                     }) == Status::PARKED);
+  REQUIRE(clock.advance(500ms - test::ManualClock::kTick) == 0);
+  REQUIRE(calls == 0);
+  REQUIRE(clock.advance(test::ManualClock::kTick) == 1);
+  REQUIRE(calls == 1);
+  REQUIRE(status == Status::TIMEOUT);
+  REQUIRE(q->reserved() == 0);
+  REQUIRE(reg.waiters().size() == 0);
 }

@@ -39,7 +39,7 @@ void handle_lock_acquire(Server& srv, Session& s, const proto::Header& h, std::s
                          "'" + std::string(name) + "' is a" +
                              (reentrant ? " lock, not an rlock" : "n rlock, not a lock") +
                              "; use another name or delete it first");
-  lock->acquire(make_wait(s, timeout), owner, std::chrono::milliseconds(ttl),
+  lock->acquire(make_wait(srv, s, timeout), owner, std::chrono::milliseconds(ttl),
                 [&s, id = h.id](Status st, LockObject::Grant g, std::string_view msg) {
                   if (st != Status::OK) return s.reply_error(id, st, msg);
                   auto b = s.begin_reply(id);
@@ -91,7 +91,7 @@ void handle_sem_acquire(Server& srv, Session& s, const proto::Header& h, std::st
   SemaphoreObject* sem = open_fixed<SemaphoreObject>(
       srv, s, h, name, max, [](auto& o) { return o.max(); }, "max");
   if (!sem) return;
-  sem->acquire(make_wait(s, timeout),
+  sem->acquire(make_wait(srv, s, timeout),
                [&s, id = h.id](Status st, uint64_t lease, std::string_view msg) {
                  if (st != Status::OK) return s.reply_error(id, st, msg);
                  auto b = s.begin_reply(id);
@@ -147,7 +147,7 @@ void handle_event_wait(Server& srv, Session& s, const proto::Header& h, std::str
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
   if (EventObject* e = open_event(srv, s, h, name))
-    e->wait(make_wait(s, timeout), [&s, id = h.id](Status st, std::string_view msg) {
+    e->wait(make_wait(srv, s, timeout), [&s, id = h.id](Status st, std::string_view msg) {
       if (st != Status::OK) return s.reply_error(id, st, msg);
       reply_ok_empty(s, id);
     });
@@ -163,12 +163,13 @@ void handle_barrier_wait(Server& srv, Session& s, const proto::Header& h, std::s
   BarrierObject* b = open_fixed<BarrierObject>(
       srv, s, h, name, parties, [](auto& o) { return o.parties(); }, "parties");
   if (!b) return;
-  b->wait(make_wait(s, timeout), [&s, id = h.id](Status st, uint32_t index, std::string_view msg) {
-    if (st != Status::OK) return s.reply_error(id, st, msg);
-    auto fb = s.begin_reply(id);
-    fb.u32(index);
-    s.end_reply(fb);
-  });
+  b->wait(make_wait(srv, s, timeout),
+          [&s, id = h.id](Status st, uint32_t index, std::string_view msg) {
+            if (st != Status::OK) return s.reply_error(id, st, msg);
+            auto fb = s.begin_reply(id);
+            fb.u32(index);
+            s.end_reply(fb);
+          });
 }
 
 void handle_barrier_reset(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -219,7 +220,7 @@ void handle_var_get(Server& srv, Session& s, const proto::Header& h, std::string
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
   if (VariableObject* v = open_variable(srv, s, h, name))
-    v->get(make_wait(s, timeout), variable_reply(s, h.id));
+    v->get(make_wait(srv, s, timeout), variable_reply(s, h.id));
 }
 
 void handle_var_cas(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -244,7 +245,7 @@ void handle_var_wait(Server& srv, Session& s, const proto::Header& h, std::strin
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, u64 after_version, i64 timeout_ms")) return;
   if (VariableObject* v = open_variable(srv, s, h, name))
-    v->wait_for_change(after, make_wait(s, timeout), variable_reply(s, h.id));
+    v->wait_for_change(after, make_wait(srv, s, timeout), variable_reply(s, h.id));
 }
 
 void handle_var_delete(Server& srv, Session& s, const proto::Header& h, std::string_view body) {

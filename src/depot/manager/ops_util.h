@@ -63,9 +63,10 @@ T* find_object(Server& srv, Session& s, const proto::Header& h, std::string_view
   return r.value;
 }
 
-inline Wait make_wait(const Session& s, int64_t timeout_ms) {
-  if (timeout_ms == 0) return Wait::now_only(s.id());
-  return Wait{s.id(), deadline_after(Clock::now(), timeout_ms), true};
+// A request's wire timeout as a deadline on the registry's clock (Registry::wait_for), the
+// clock its objects and expire() run on.
+inline Wait make_wait(Server& srv, const Session& s, int64_t timeout_ms) {
+  return srv.registry().wait_for(s.id(), timeout_ms);
 }
 
 }  // namespace depot

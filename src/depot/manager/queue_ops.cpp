@@ -70,7 +70,7 @@ void handle_queue_put(Server& srv, Session& s, const proto::Header& h, std::stri
   auto item = r.str();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, str item")) return;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->put(item, make_wait(s, timeout), put_reply<false>(s, h.id));
+    q->put(item, make_wait(srv, s, timeout), put_reply<false>(s, h.id));
 }
 
 void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -89,7 +89,7 @@ void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std:
   for (uint32_t i = 0; i < count; ++i) items.push_back(r.str());
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, u32 count, count x str item")) return;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->put_many(items, make_wait(s, timeout), put_reply<true>(s, h.id));
+    q->put_many(items, make_wait(srv, s, timeout), put_reply<true>(s, h.id));
 }
 
 void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -98,7 +98,7 @@ void handle_queue_get(Server& srv, Session& s, const proto::Header& h, std::stri
   auto timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->get(make_wait(s, timeout), get_reply<false>(s, h.id));
+    q->get(make_wait(srv, s, timeout), get_reply<false>(s, h.id));
 }
 
 void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -111,7 +111,7 @@ void handle_queue_get_many(Server& srv, Session& s, const proto::Header& h, std:
   // Replies stay within the frame limit clients are told about (--max-frame).
   const size_t max_bytes = srv.options().max_frame > 64 ? srv.options().max_frame - 64 : 1;
   if (Queue* q = open_queue(srv, s, h, name))
-    q->get_many(max, make_wait(s, timeout), get_reply<true>(s, h.id), max_bytes);
+    q->get_many(max, make_wait(srv, s, timeout), get_reply<true>(s, h.id), max_bytes);
 }
 
 void handle_queue_size(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
@@ -186,7 +186,7 @@ void handle_queue_put_ex(Server& srv, Session& s, const proto::Header& h, std::s
     return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put_many(
-        Queue::Items(&item, 1), make_wait(s, timeout),
+        Queue::Items(&item, 1), make_wait(srv, s, timeout),
         [&s, id = h.id](Status st, uint32_t accepted, std::string_view msg) {
           if (st != Status::OK) return s.reply_error(id, st, msg);
           auto b = s.begin_reply(id);
@@ -211,7 +211,7 @@ void handle_queue_reserve(Server& srv, Session& s, const proto::Header& h, std::
   const size_t max_bytes = srv.options().max_frame > 64 ? srv.options().max_frame - 64 : 1;
   if (Queue* q = open_queue(srv, s, h, name))
     q->reserve(
-        max, visibility, make_wait(s, timeout),
+        max, visibility, make_wait(srv, s, timeout),
         [&s, id = h.id](Status st, std::span<const Queue::Reserved> items, std::string_view msg) {
           if (st != Status::OK) return s.reply_error(id, st, msg);
           auto b = s.begin_reply(id);

@@ -561,7 +561,7 @@ void Server::arm_timer() {
   deadline_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;  // re-armed or cancelled
     armed_ = TimePoint::max();
-    registry_.expire(Clock::now());
+    registry_.expire(registry_.now());
     end_pass();
   });
 }

@@ -32,7 +32,7 @@ void LockObject::grant(SessionId session, uint64_t owner, std::chrono::milliseco
   holder_.count = 1;
   // A TTL too large for the clock means no lease at all (it saturates like a wait's timeout).
   const TimePoint until =
-      ttl.count() > 0 ? deadline_after(Clock::now(), ttl.count()) : TimePoint::max();
+      ttl.count() > 0 ? deadline_after(registry_.now(), ttl.count()) : TimePoint::max();
   holder_.has_lease = until != TimePoint::max();
   if (holder_.has_lease) holder_.lease = registry_.set_timer(until, this, holder_.token);
   registry_.hold(session, this);

@@ -8,7 +8,9 @@
 //   since been granted to someone else.
 // - The hold belongs to the session (Registry::hold): when the session ends (disconnect or
 //   missed heartbeats), the lock passes to the next waiter. An optional TTL per acquire ends
-//   the hold by itself (a lease), for holders that may hang while still connected.
+//   the hold by itself (a lease), for holders that may hang while still connected. The TTL
+//   counts from the grant (for a parked acquire, from when it is served), on the registry's
+//   clock.
 // - release must name the hold's token and come from its session; anything else is
 //   NOT_OWNER, so a holder whose lease expired cannot free a lock someone else now holds.
 // - A reentrant lock (RLock) counts re-acquires by the same owner (session + the client's

@@ -5,6 +5,9 @@
 // A Waiter is a parked operation: a small struct with a deadline and a completion callback.
 // Objects own their waiters (in a WaitList); the registry's WaiterTable indexes them by
 // deadline and by session so that timeouts and disconnects find them in O(log n).
+//
+// Every time point here is on the registry's clock (Registry::now()): objects never read a
+// clock themselves, so a test that drives the registry's clock drives all of their timing.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -22,6 +25,8 @@
 
 namespace depot {
 
+// The registry's default time source. Objects do not call Clock::now(): they ask
+// Registry::now(), which a test may drive by hand.
 using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using SessionId = uint64_t;
@@ -50,7 +55,8 @@ inline TimePoint deadline_after(TimePoint now, int64_t timeout_ms) {
   return now + std::chrono::milliseconds(timeout_ms);
 }
 
-// What a blocking operation may do: which session asks, and until when it may wait.
+// What a blocking operation may do: which session asks, and until when it may wait (on the
+// registry's clock: Registry::wait_for makes one from a wire timeout).
 struct Wait {
   SessionId session = 0;
   TimePoint deadline = TimePoint::max();
@@ -139,7 +145,7 @@ class Object {
   // A session that held something here (Registry::hold: a lock, a lease) has ended: give
   // back whatever it held, as if it had released it.
   virtual void release_session(SessionId) {}
-  // A timer set with Registry::set_timer is due.
+  // A timer set with Registry::set_timer is due: Registry::expire reached its time.
   virtual void on_timer(uint64_t /*tag*/) {}
 
   const std::string& name() const { return name_; }

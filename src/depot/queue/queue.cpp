@@ -143,7 +143,7 @@ Queue::Entry Queue::take_head(int32_t& priority) {
 // ------------------------------------------------------------ put
 
 bool Queue::duplicate(std::string_view id) {
-  const TimePoint now = Clock::now();
+  const TimePoint now = registry_.now();
   while (!dedup_order_.empty() && dedup_order_.front().first <= now) {
     auto it = dedup_.find(dedup_order_.front().second);
     if (it != dedup_.end() && it->second <= now) dedup_.erase(it);
@@ -154,7 +154,8 @@ bool Queue::duplicate(std::string_view id) {
 
 void Queue::remember(std::string_view id) {
   const TimePoint until = deadline_after(
-      Clock::now(), static_cast<int64_t>(std::min<uint64_t>(settings_.dedup_window_ms, INT64_MAX)));
+      registry_.now(),
+      static_cast<int64_t>(std::min<uint64_t>(settings_.dedup_window_ms, INT64_MAX)));
   dedup_[std::string(id)] = until;
   dedup_order_.emplace_back(until, std::string(id));
 }
@@ -372,7 +373,7 @@ uint64_t Queue::make_reservation(std::string data, int32_t priority, uint32_t de
   r.priority = priority;
   r.deliveries = deliveries;
   r.session = session;
-  r.timer = registry_.set_timer(deadline_after(Clock::now(), vis), this, id);
+  r.timer = registry_.set_timer(deadline_after(registry_.now(), vis), this, id);
   reserved_.emplace(id, std::move(r));
   by_session_[session].insert(id);
   registry_.hold(session, this);
@@ -413,7 +414,7 @@ bool Queue::touch(uint64_t id, int64_t visibility_ms) {
           ? visibility_ms
           : static_cast<int64_t>(std::min<uint64_t>(settings_.visibility_ms, INT64_MAX));
   registry_.cancel_timer(it->second.timer);
-  it->second.timer = registry_.set_timer(deadline_after(Clock::now(), vis), this, id);
+  it->second.timer = registry_.set_timer(deadline_after(registry_.now(), vis), this, id);
   return true;
 }
 
@@ -451,8 +452,8 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
 void Queue::requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head, bool serve) {
   bytes_ += e.data.size();
   if (delay_ms > 0) {
-    const TimePoint at =
-        deadline_after(Clock::now(), static_cast<int64_t>(std::min<uint64_t>(delay_ms, INT64_MAX)));
+    const TimePoint at = deadline_after(
+        registry_.now(), static_cast<int64_t>(std::min<uint64_t>(delay_ms, INT64_MAX)));
     delayed_.emplace(at, Delayed{std::move(e.data), priority, e.deliveries});
     arm_delay_timer();
     return;
@@ -499,9 +500,9 @@ void Queue::release_delayed(TimePoint now) {
 void Queue::on_timer(uint64_t tag) {
   if (tag == kDelayTag) {
     delay_timer_set_ = false;  // the registry removed it before calling
-    // The registry's clock decided this timer is due (tests drive it by hand): release what
-    // was due by then, even if the wall clock has not got there.
-    release_delayed(std::max(Clock::now(), delay_timer_at_));
+    // expire() decided this timer is due, possibly for a time ahead of the registry's now():
+    // release what was due by the timer's time at least.
+    release_delayed(std::max(registry_.now(), delay_timer_at_));
     arm_delay_timer();
     return;
   }

@@ -20,6 +20,12 @@
 // removing it for good. ack deletes it; nack, the visibility deadline or the end of the
 // reserving session puts it back at the head of its priority with its delivery count, or,
 // once it was delivered max_deliveries times, into the dead-letter queue.
+//
+// Time (delays, dedup windows, visibility deadlines) is the registry's clock, Registry::now(),
+// read only by those timed operations. A delay counts from when the item enters the queue (a
+// put, a parked put let in, a nack); a dedup window from the put that was accepted (a refused
+// duplicate does not extend it); a visibility deadline from when the item is handed out (or
+// touched).
 #pragma once
 #include <deque>
 #include <functional>

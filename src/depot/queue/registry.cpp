@@ -61,6 +61,9 @@ Waiter* WaiterTable::first_of_session(SessionId s) const {
   return it == by_session_.end() || it->second.empty() ? nullptr : *it->second.begin();
 }
 
+// The wall clock, not now(), on purpose (see next_token): fencing tokens must keep increasing
+// across a manager restart, which neither the steady clock nor a test's driven clock says
+// anything about.
 uint64_t Registry::initial_token() {
   const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::system_clock::now().time_since_epoch());

@@ -1,9 +1,15 @@
 // The registry names the shared objects and owns the waiter table.
 //
 // One thread owns a Registry (the manager's event loop): nothing here locks. Objects are
-// created on first use; a name used with the wrong type gets WRONG_TYPE. Timeouts are driven
-// from outside: the loop asks next_deadline(), sleeps until then, and calls expire(now), so
-// tests can drive time by hand.
+// created on first use; a name used with the wrong type gets WRONG_TYPE.
+//
+// Time: the registry owns the clock of everything in it. Objects read the time only through
+// now() (reservation and visibility deadlines, delays, dedup windows, lock lease TTLs) and the
+// manager takes wait deadlines (wait_for) and expire()'s time from it too. It is the steady
+// clock unless set_clock() installs another source: tests install one they move by hand, so
+// every timed behaviour runs without real time passing. Timeouts are driven from outside: the
+// loop asks next_deadline(), sleeps until then, and calls expire(now()). The manager sleeps on
+// an Asio steady timer, so its registry keeps the default clock.
 #pragma once
 #include <functional>
 #include <memory>
@@ -39,7 +45,10 @@ struct StringHash {
 
 class Registry {
  public:
-  explicit Registry(RegistryLimits limits = {}) : limits_(limits) {}
+  using ClockSource = std::function<TimePoint()>;
+  // `clock` empty: the steady clock.
+  explicit Registry(RegistryLimits limits = {}, ClockSource clock = {})
+      : limits_(limits), clock_(std::move(clock)) {}
   ~Registry();
   Registry(const Registry&) = delete;
   Registry& operator=(const Registry&) = delete;
@@ -68,6 +77,21 @@ class Registry {
   // Deletes an object; its waiters fail with NOT_FOUND.
   Status erase(std::string_view name);
 
+  // The time every object here reads. Only timed operations ask (a put or get without a
+  // timeout, delay or dedup id never does), and with the default source it is one branch and
+  // an inlined steady_clock::now(), no call through the std::function.
+  TimePoint now() const { return clock_ ? clock_() : Clock::now(); }
+  // Replaces the time source (empty: back to the steady clock). Deadlines already set stay
+  // where they are, so install it before anything is timed.
+  void set_clock(ClockSource clock) { clock_ = std::move(clock); }
+  // The Wait of a request from session s with a wire timeout (ms; -1 forever, 0 no wait):
+  // its deadline counts from now(), which is read only for a timeout above 0.
+  Wait wait_for(SessionId s, int64_t timeout_ms) const {
+    if (timeout_ms == 0) return Wait::now_only(s);
+    if (timeout_ms < 0) return Wait{s, TimePoint::max(), true};
+    return Wait{s, deadline_after(now(), timeout_ms), true};
+  }
+
   WaiterTable& waiters() { return waiters_; }
   const RegistryLimits& limits() const { return limits_; }
 
@@ -77,7 +101,8 @@ class Registry {
   // The earliest waiter deadline or object timer.
   TimePoint next_deadline() const;
   // Fails every waiter whose deadline is <= now with TIMEOUT and fires every due timer, in
-  // deadline order; returns how many.
+  // deadline order; returns how many. `now` is normally now(); a caller may pass a time
+  // ahead of it, and a due timer then acts as of its own time at least (Queue::on_timer).
   size_t expire(TimePoint now);
 
   // Session leases: an object records that a session holds something in it, so that the
@@ -99,7 +124,8 @@ class Registry {
   // The counter starts at the wall clock in nanoseconds, so tokens keep increasing across a
   // manager restart too (storage that fences on them must not accept an old holder's writes
   // from before the restart); it would take more than one token per nanosecond, or a clock
-  // set back, to break that.
+  // set back, to break that. This is the one place that reads the wall clock rather than
+  // now(), on purpose: a driven or steady clock says nothing about time across restarts.
   uint64_t next_token() { return ++tokens_; }
   // Fails every waiter with SHUTTING_DOWN.
   void shutdown();
@@ -123,6 +149,7 @@ class Registry {
   Result<bool> check(std::string_view name) const;
 
   RegistryLimits limits_;
+  ClockSource clock_;  // empty: Clock::now()
   WaiterTable waiters_;
   std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
   std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;
