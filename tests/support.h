@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -148,6 +149,43 @@ class Process {
   int code_ = -1;
   std::string out_path_, err_path_;
 };
+
+// The value of `key` in an object's state as LIST shows it ("maxsize=0 bytes=3 getters=1"):
+// the words are split on spaces and "key=" must start one, so getters=1 is never read from
+// getters=10 or from another key ending in "getters". nullopt when no word has the key.
+inline std::optional<std::string> state_field(const std::string& state, const std::string& key) {
+  const std::string prefix = key + "=";
+  size_t at = 0;
+  while (at <= state.size()) {
+    size_t end = state.find(' ', at);
+    if (end == std::string::npos) end = state.size();
+    if (state.compare(at, prefix.size(), prefix) == 0 && end - at >= prefix.size())
+      return state.substr(at + prefix.size(), end - at - prefix.size());
+    at = end + 1;
+  }
+  return std::nullopt;
+}
+
+// Whether the state shows `key` with exactly `value` (state_has(s, "getters", 1)).
+inline bool state_has(const std::string& state, const std::string& key, uint64_t value) {
+  auto v = state_field(state, key);
+  return v && *v == std::to_string(value);
+}
+
+// The number `"key":N` in the manager's STATS JSON, read whole (so "requests":12 is 12, not
+// a match for 1). Throws when the key is missing or holds no number.
+inline long long json_number(const std::string& json, const std::string& key) {
+  const std::string needle = "\"" + key + "\":";
+  const size_t at = json.find(needle);
+  if (at == std::string::npos) throw std::runtime_error("no \"" + key + "\" in " + json);
+  size_t end = at + needle.size();
+  if (end < json.size() && json[end] == '-') ++end;
+  while (end < json.size() && json[end] >= '0' && json[end] <= '9') ++end;
+  const std::string digits = json.substr(at + needle.size(), end - at - needle.size());
+  if (digits.empty() || digits == "-")
+    throw std::runtime_error("\"" + key + "\" is not a number in " + json);
+  return std::stoll(digits);
+}
 
 inline size_t count_of(const std::string& hay, const std::string& needle) {
   size_t n = 0;

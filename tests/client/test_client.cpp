@@ -31,7 +31,7 @@ struct Task {
 
 bool has_getter(Client& c, const std::string& queue, int n = 1) {
   for (auto& o : c.list())
-    if (o.name == queue && o.state.find("getters=" + std::to_string(n)) != std::string::npos)
+    if (o.name == queue && test::state_has(o.state, "getters", static_cast<uint64_t>(n)))
       return true;
   return false;
 }
@@ -346,7 +346,7 @@ SCENARIO("a put in flight when the manager stops fails with ConnectionError", "[
   Client probe(m->address, "k");
   REQUIRE(test::eventually([&] {
     for (auto& o : probe.list())
-      if (o.state.find("putters=1") != std::string::npos) return true;
+      if (test::state_has(o.state, "putters", 1)) return true;
     return false;
   }));
   m->manager->stop();

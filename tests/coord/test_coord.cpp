@@ -36,6 +36,18 @@ std::string first_line(test::Process& p) {
   return out.substr(0, out.find('\n'));
 }
 
+// Waits until `leases` session leases have surely passed for every session silent since the
+// call: each round authenticates a connection that then says nothing, and waits until the
+// manager closes it for its silence. The sweep that closes it would close any session silent
+// for longer, so a session that survives the rounds was kept alive by its heartbeats.
+void outlast_leases(const TestManager& m, const std::string& key, int leases) {
+  for (int i = 0; i < leases; ++i) {
+    test::RawConn silent(m.manager->port());
+    REQUIRE(silent.handshake(key).kind == proto::FrameKind::AUTH_OK);
+    REQUIRE(silent.closed_by_peer(10s));
+  }
+}
+
 std::string state_of(Client& c, const std::string& name) {
   for (auto& o : c.list())
     if (o.name == name) return o.type + " " + o.state;
@@ -53,8 +65,7 @@ SCENARIO("a lock excludes other clients and hands out increasing fencing tokens"
   THEN("another client cannot take it meanwhile") {
     REQUIRE_FALSE(lb.try_acquire());
     REQUIRE_FALSE(lb.acquire(50ms));
-    REQUIRE(state_of(a, "db").find("waiters=0") !=
-            std::string::npos);  // the timed-out wait left no trace
+    REQUIRE(test::state_has(state_of(a, "db"), "waiters", 0));  // the timed-out wait left no trace
   }
   THEN("releasing lets the other take it with a larger token") {
     la.release();
@@ -106,8 +117,7 @@ SCENARIO("a lock holder killed with SIGKILL releases its lock to a waiter in ano
   REQUIRE_FALSE(lock.try_acquire());
   std::optional<uint64_t> mine;
   std::thread waiter([&] { mine = lock.acquire(20s); });
-  REQUIRE(test::eventually(
-      [&] { return state_of(me, "shared").find("waiters=1") != std::string::npos; }));
+  REQUIRE(test::eventually([&] { return test::state_has(state_of(me, "shared"), "waiters", 1); }));
   child->kill(SIGKILL);
   child->wait();
   waiter.join();
@@ -136,7 +146,7 @@ SCENARIO("a frozen holder loses its lock after the session lease but a busy one 
     Client other(m.address, "k");
     auto lock = holder.lock("busy");
     lock.acquire();
-    std::this_thread::sleep_for(1500ms);  // ~4 leases: only the heartbeat thread speaks
+    outlast_leases(m, "k", 4);  // only the heartbeat thread speaks meanwhile
     THEN("it still holds the lock and releases it normally") {
       REQUIRE_FALSE(other.lock("busy").try_acquire());
       REQUIRE_NOTHROW(lock.release());
@@ -250,8 +260,7 @@ SCENARIO("an event set by one client wakes waiters in others", "[coord][net]") {
   std::thread t2([&] {
     if (c.event("go").wait(20s)) ++woke;
   });
-  REQUIRE(
-      test::eventually([&] { return state_of(b, "go").find("waiters=2") != std::string::npos; }));
+  REQUIRE(test::eventually([&] { return test::state_has(state_of(b, "go"), "waiters", 2); }));
   b.event("go").set();
   t1.join();
   t2.join();
@@ -266,8 +275,8 @@ SCENARIO("a wait with the largest timeout waits forever instead of overflowing",
   Client c(m.address, m.authkey), setter(m.address, m.authkey);
   std::atomic<bool> woke{false};
   std::thread t([&] { woke = c.event("forever").wait(std::chrono::nanoseconds::max()); });
-  REQUIRE(test::eventually(
-      [&] { return state_of(setter, "forever").find("waiters=1") != std::string::npos; }));
+  REQUIRE(
+      test::eventually([&] { return test::state_has(state_of(setter, "forever"), "waiters", 1); }));
   // Meanwhile the same client's other calls work: no reconnect storm, no failed calls.
   for (int i = 0; i < 50; ++i) c.counter("calls").add(1);
   setter.event("forever").set();
@@ -307,8 +316,8 @@ SCENARIO("a barrier releases its parties together and breaks when one dies", "[c
         error = e.what();
       }
     });
-    REQUIRE(test::eventually(
-        [&] { return state_of(me, "doomed").find("waiting=2") != std::string::npos; }));
+    REQUIRE(
+        test::eventually([&] { return test::state_has(state_of(me, "doomed"), "waiting", 2); }));
     child->kill(SIGKILL);
     child->wait();
     t.join();
@@ -330,16 +339,15 @@ SCENARIO("a variable is versioned, watched and updated with compare-and-set", "[
   REQUIRE_THROWS_AS(va.get(30ms), TimeoutError);
   std::string first;
   std::thread getter([&] { first = vb.get(); });  // blocks until it exists
-  REQUIRE(test::eventually(
-      [&] { return state_of(a, "config").find("watchers=1") != std::string::npos; }));
+  REQUIRE(test::eventually([&] { return test::state_has(state_of(a, "config"), "watchers", 1); }));
   const uint64_t v1 = va.set("a=1");
   getter.join();
   REQUIRE(first == "a=1");
   WHEN("a watcher waits after v1 and another client updates with CAS") {
     Versioned<std::string> seen;
     std::thread watcher([&] { seen = vb.wait_for_change(v1, 20s); });
-    REQUIRE(test::eventually(
-        [&] { return state_of(a, "config").find("watchers=1") != std::string::npos; }));
+    REQUIRE(
+        test::eventually([&] { return test::state_has(state_of(a, "config"), "watchers", 1); }));
     auto stale = va.compare_and_set(v1 - 1, "nope");
     REQUIRE_FALSE(stale.swapped);
     REQUIRE(stale.version == v1);
@@ -491,8 +499,8 @@ SCENARIO("a slow subscriber never grows the manager's memory past its buffer bou
     pub.topic<std::string>("firehose").publish(payload);
     if (i % 1000 == 0) {
       const std::string stats = pub.stats();
-      auto at = stats.find("\"pubsub_buffered_bytes\":");
-      max_buffered = std::max<size_t>(max_buffered, std::stoull(stats.substr(at + 24)));
+      max_buffered = std::max<size_t>(
+          max_buffered, static_cast<size_t>(test::json_number(stats, "pubsub_buffered_bytes")));
     }
   }
   THEN("the manager held at most 100 messages and the subscriber sees the drops") {
@@ -514,8 +522,7 @@ SCENARIO("a subscriber with the disconnect policy is cut off when it falls behin
   const std::string payload(64 * 1024, 'y');  // enough to fill the socket and the buffer
   for (int i = 0; i < 200; ++i) pub.topic<std::string>("burst").publish(payload);
   THEN("its connection was closed and the manager kept no subscription for it") {
-    REQUIRE(test::eventually(
-        [&] { return pub.stats().find("\"subscriptions\":0") != std::string::npos; }));
+    REQUIRE(test::eventually([&] { return test::json_number(pub.stats(), "subscriptions") == 0; }));
   }
 }
 
@@ -526,7 +533,7 @@ SCENARIO("a session that goes silent is closed after the session lease", "[coord
   REQUIRE(raw.closed_by_peer(10s));
   THEN("a client library connection, idle but heartbeating, stays") {
     Client c(m.address, "k");
-    std::this_thread::sleep_for(700ms);
+    outlast_leases(m, "k", 3);
     c.ping();
     REQUIRE(c.connections() == 1);
   }

@@ -16,12 +16,15 @@ std::unique_ptr<Process> pool_worker(const TestManager& m) {
       std::string(DEPOT_BIN_DIR) + "/task_pool", "--address", m.address, "--authkey", m.authkey});
 }
 
-// True once the tasks queue shows `n` reservations (a worker holds the task).
-bool reserved(Client& c, const std::string& queue, int n) {
+// The reservations LIST shows for the queue (workers holding its tasks); 0 when its state
+// shows none (or there is no such queue).
+uint64_t reservations(Client& c, const std::string& queue) {
   for (auto& o : c.list())
-    if (o.name == queue && o.state.find("reserved=" + std::to_string(n)) != std::string::npos)
-      return true;
-  return false;
+    if (o.name == queue) {
+      auto n = test::state_field(o.state, "reserved");
+      return n ? std::stoull(*n) : 0;
+    }
+  return 0;
 }
 
 }  // namespace
@@ -34,14 +37,14 @@ SCENARIO("a task whose worker is SIGKILLed completes on another worker", "[execu
   SubmitOptions impure;
   impure.pure = false;
   auto f = ex.submit_with<long>(impure, "sleep_ms", 1500L);
-  REQUIRE(test::eventually([&] { return reserved(c, "pool.tasks", 1); }));
+  REQUIRE(test::eventually([&] { return reservations(c, "pool.tasks") == 1; }));
   auto b = pool_worker(m);
   a->kill(SIGKILL);
   REQUIRE(a->wait() == 128 + SIGKILL);
   REQUIRE(f.result(60s) == 1500);
   // Once: a second completion would not change it, and the pool is clean afterwards.
   REQUIRE(ex.submit<long>("square", 4L).result(60s) == 16);
-  REQUIRE(test::eventually([&] { return !reserved(c, "pool.tasks", 1); }));
+  REQUIRE(test::eventually([&] { return reservations(c, "pool.tasks") == 0; }));
 }
 
 SCENARIO("a task that kills every worker it runs on fails once its retries are spent",

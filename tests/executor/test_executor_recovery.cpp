@@ -3,6 +3,7 @@
 // restart with tasks queued.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <thread>
 
 #include "depot/executor/executor.h"
@@ -27,10 +28,11 @@ void serve_slow(Worker& w) {
   });
 }
 
-size_t objects_with_prefix(Client& c, const std::string& prefix) {
-  size_t n = 0;
-  for (auto& o : c.list()) n += o.name.rfind(prefix, 0) == 0;
-  return n;
+std::vector<std::string> objects_with_prefix(Client& c, const std::string& prefix) {
+  std::vector<std::string> names;
+  for (auto& o : c.list())
+    if (o.name.rfind(prefix, 0) == 0) names.push_back(o.name);
+  return names;
 }
 
 }  // namespace
@@ -63,14 +65,30 @@ SCENARIO("executors sharing a pool never release each other's results", "[execut
   Worker w(wc, "pool");
   serve_slow(w);
   w.start();
+  Client probe(m.address, m.authkey);
   Executor ex1(c1, "pool"), ex2(c2, "pool");
   auto b = ex2.submit<long>("square", 3L);
+  std::string a_result;
   {
     auto a = ex1.submit<long>("square", 3L);  // the same pure task, another executor
     REQUIRE(a.result(30s) == 9);
+    REQUIRE(b.result(30s) == 9);
+    // Each submission stores its result under its own name until released.
+    a_result = "pool.r." + a.state()->sid;
+    const std::string b_result = "pool.r." + b.state()->sid;
+    auto held = objects_with_prefix(probe, "pool.r.");
+    std::sort(held.begin(), held.end());
+    auto want = std::vector<std::string>{a_result, b_result};
+    std::sort(want.begin(), want.end());
+    REQUIRE(held == want);
   }  // ex1 releases its result
-  REQUIRE(b.result(30s) == 9);
-  std::this_thread::sleep_for(300ms);  // ex1's collector has flushed its releases
+  // Wait until ex1's collector has flushed the release: a's result is gone from the manager.
+  REQUIRE(test::eventually([&] {
+    auto held = objects_with_prefix(probe, "pool.r.");
+    return std::find(held.begin(), held.end(), a_result) == held.end();
+  }));
+  REQUIRE(objects_with_prefix(probe, "pool.r.") ==
+          std::vector<std::string>{"pool.r." + b.state()->sid});  // b's is still there
   REQUIRE(ex2.submit<long>("total", std::vector<Future<long>>{b}).result(30s) == 9);
 }
 
@@ -101,10 +119,14 @@ SCENARIO("an executor destroyed with tasks queued leaves nothing behind", "[exec
   Worker w(wc, "pool");
   serve_slow(w);
   w.start();
-  REQUIRE(test::eventually([&] { return RawQueue(c, "pool.tasks").size().size == 0; }));
-  std::this_thread::sleep_for(300ms);
-  REQUIRE(objects_with_prefix(c, "pool.done.") == 0);
-  REQUIRE(objects_with_prefix(c, "pool.r.") == 0);
+  // The worker counts a task done once its results, notifications and ack reached the
+  // manager (one write, answered in order): after the sixth, whatever it would leave behind
+  // for these tasks is there to see.
+  REQUIRE(test::eventually([&] { return w.tasks_done() >= 6; }));
+  REQUIRE(w.tasks_done() == 6);  // each task was taken once
+  REQUIRE(RawQueue(c, "pool.tasks").size().size == 0);
+  REQUIRE(objects_with_prefix(c, "pool.done.").empty());
+  REQUIRE(objects_with_prefix(c, "pool.r.").empty());
 }
 
 SCENARIO("tasks queued when the manager restarts are sent again and complete",

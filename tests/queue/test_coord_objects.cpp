@@ -268,6 +268,40 @@ SCENARIO("a barrier releases all parties with arrival indexes, and breaks when o
   }
 }
 
+SCENARIO("a barrier with more parties than --max-waiters fills and releases everyone", "[coord]") {
+  Registry reg(RegistryLimits{100, 2});  // two parked requests per object
+  BarrierObject* b = make<BarrierObject>(reg, "crowd", 5u);
+  std::vector<std::pair<Status, uint32_t>> got(5, {Status::PARKED, 99});
+  WHEN("five parties arrive, each in its own session") {
+    for (int i = 0; i < 4; ++i)
+      REQUIRE(b->wait(forever(static_cast<SessionId>(i + 1)),
+                      [&, i](Status s, uint32_t idx, std::string_view) {
+                        got[i] = {s, idx};
+                      }) == Status::PARKED);
+    REQUIRE(b->waiter_count() == 4);  // above the limit of 2: barriers are excepted
+    REQUIRE(b->wait(forever(5), [&](Status s, uint32_t idx, std::string_view) {
+      got[4] = {s, idx};
+    }) == Status::OK);
+    THEN("every party proceeds with its arrival index and nothing is left parked") {
+      for (uint32_t i = 0; i < 5; ++i) REQUIRE(got[i] == std::make_pair(Status::OK, i));
+      REQUIRE(b->waiter_count() == 0);
+      REQUIRE(reg.waiters().size() == 0);
+      REQUIRE_FALSE(b->broken());
+    }
+  }
+  WHEN("an event gets as many waits") {
+    EventObject* e = make<EventObject>(reg, "limited");
+    Status third = Status::PARKED;
+    REQUIRE(e->wait(forever(1), [](Status, std::string_view) {}) == Status::PARKED);
+    REQUIRE(e->wait(forever(2), [](Status, std::string_view) {}) == Status::PARKED);
+    THEN("the limit applies to it: the third is refused with LIMIT") {
+      REQUIRE(e->wait(forever(3), [&](Status s, std::string_view) { third = s; }) == Status::LIMIT);
+      REQUIRE(third == Status::LIMIT);
+      REQUIRE(e->waiter_count() == 2);
+    }
+  }
+}
+
 SCENARIO("a variable versions every change and wakes watchers", "[coord]") {
   Registry reg;
   VariableObject* v = make<VariableObject>(reg, "config");

@@ -480,7 +480,7 @@ SCENARIO("names are typed, checked and bounded", "[queue]") {
       REQUIRE(l[0].type == "gadget");
       REQUIRE(l[1].name == "q");
       REQUIRE(l[1].type == "queue");
-      REQUIRE(l[1].state.find("maxsize=0") != std::string::npos);
+      REQUIRE(l[1].state == "maxsize=0 bytes=0 getters=0 putters=0");
     }
   }
 }

@@ -79,8 +79,14 @@ SCENARIO("task_master and two task_workers run the seed's exchange", "[samples][
       REQUIRE(test::count_of(all, "run task ") == 10);
       REQUIRE(test::count_of(all, "worker exit.") == 2);
       REQUIRE(test::count_of(all, "task queue is empty.") == 2);
-      for (long n : numbers_after(all, "run task "))
-        REQUIRE(all.find(std::to_string(n) + " * " + std::to_string(n)) != std::string::npos);
+      // Every line reads "run task N * N...", and the workers ran exactly the tasks put.
+      const std::regex line("run task (-?\\d+) \\* \\1\\.\\.\\.\n");
+      REQUIRE(std::distance(std::sregex_iterator(all.begin(), all.end(), line),
+                            std::sregex_iterator()) == 10);
+      auto ran = numbers_after(all, "run task ");
+      auto put = numbers_after(master.out(), "Put task ");
+      REQUIRE(std::multiset<long>(ran.begin(), ran.end()) ==
+              std::multiset<long>(put.begin(), put.end()));
     }
   }
 }

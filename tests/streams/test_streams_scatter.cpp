@@ -67,6 +67,8 @@ class PoolExecutor {
     return fut;
   }
   int submitted() const { return submitted_; }
+  // Calls that have run to the end: their futures are ready.
+  int completed() const { return completed_; }
 
  private:
   void work() {
@@ -80,6 +82,7 @@ class PoolExecutor {
         tasks_.pop_front();
       }
       t();
+      ++completed_;
     }
   }
   std::map<std::string, std::any> functions_;
@@ -88,6 +91,7 @@ class PoolExecutor {
   std::deque<std::function<void()>> tasks_;
   bool stop_ = false;
   std::atomic<int> submitted_{0};
+  std::atomic<int> completed_{0};
   std::vector<std::thread> workers_;
 };
 
@@ -191,15 +195,17 @@ SCENARIO("gather forwards results already done without waiting for the buffer to
   V got;
   source.scatter(ex).map<int>("fast").buffer(100).gather().sink([&](int x) { got.push_back(x); });
   source.emit(1);
-  // Wait until the first call is surely done, then emit again: it must be forwarded.
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  for (int i = 0; i < 200 && got.empty(); ++i) {
-    source.emit(2);
+  // Wait on state until the first call is done, then emit once more: far below the buffer of
+  // 100, so only forwarding what is done can bring -1 out.
+  for (int i = 0; i < 2000 && ex.completed() < 1; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  REQUIRE(ex.completed() == 1);
+  source.emit(2);
   REQUIRE(!got.empty());
   REQUIRE(got.front() == -1);
+  REQUIRE(got.size() <= 2);  // -2 too if its call was already done
   source.close();
+  REQUIRE(got == V{-1, -2});
 }
 
 SCENARIO("a remote call that throws goes to gather's error stream", "[streams][scatter]") {

@@ -21,7 +21,7 @@ Serves depot's named queues to authenticated clients.
   --max-frame BYTES         largest frame body accepted (default 67108864 = 64 MiB)
   --max-connections N       sessions at once (default 10000)
   --max-objects N           named objects at once (default 1000000)
-  --max-waiters N           parked requests per object (default 100000)
+  --max-waiters N           parked requests per object, barriers excepted (default 100000)
   --handshake-timeout MS    close peers that have not authenticated by then (default 10000)
   --session-lease MS        close a session silent this long, releasing its locks and leases
                             (default 10000; clients heartbeat at a third of it)

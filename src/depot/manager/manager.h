@@ -28,7 +28,7 @@ struct ManagerOptions {
   size_t max_connections = 10'000;         // accepted sessions at once (--max-connections)
   std::chrono::milliseconds handshake_timeout{10'000};
   size_t max_objects = 1'000'000;
-  size_t max_waiters = 100'000;  // parked requests per object
+  size_t max_waiters = 100'000;  // parked requests per object (barriers excepted)
   // After the loop goes idle it polls for this long (yielding the core to any other runnable
   // thread between polls) before sleeping in epoll_wait. Waking a sleeping core costs 30 us
   // or more on this class of VM, more than a loopback round trip; polling briefly keeps a

@@ -129,6 +129,18 @@ void Session::process_input() {
     const uint32_t limit =
         state_ == State::HANDSHAKE ? kMaxHandshakeFrame : server_.options().max_frame;
     proto::Decoded d = proto::decode(in_.data() + in_begin_, avail, limit);
+    // After the handshake only REQUEST frames are valid. The kind is checked before the size,
+    // as soon as the header is in: a wrong kind is a broken peer, not a large request, so it
+    // gets BAD_REQUEST and the connection closes, even when its body_len is above --max-frame.
+    const bool header_in =
+        d.status != proto::DecodeStatus::MALFORMED && avail >= proto::kHeaderSize;
+    if (state_ == State::READY && header_in && d.header.kind != proto::FrameKind::REQUEST) {
+      ++server_.counters().protocol_errors;
+      reply_error(d.header.id, Status::BAD_REQUEST,
+                  "clients send REQUEST frames only after the handshake; closing the connection");
+      close_after_flush();
+      return;
+    }
     switch (d.status) {
       case proto::DecodeStatus::NEED_MORE:
         if (avail >= proto::kHeaderSize) {  // make room for the whole frame
@@ -176,14 +188,7 @@ void Session::handle_frame(const proto::Header& h, std::string_view body) {
     handle_auth(h, body);
     return;
   }
-  if (h.kind != proto::FrameKind::REQUEST) {
-    ++server_.counters().protocol_errors;
-    reply_error(h.id, Status::BAD_REQUEST,
-                "clients send REQUEST frames only after the handshake; closing the connection");
-    close_after_flush();
-    return;
-  }
-  server_.dispatch(*this, h, body);
+  server_.dispatch(*this, h, body);  // process_input let only REQUEST frames through
 }
 
 void Session::handle_auth(const proto::Header& h, std::string_view body) {

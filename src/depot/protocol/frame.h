@@ -39,7 +39,7 @@ enum class FrameKind : uint8_t {
   AUTH_OK = 3,  // manager -> client, handshake succeeded, carries the manager's proof
   REQUEST = 4,  // client -> manager
   REPLY = 5,    // manager -> client, one per REQUEST, same id
-  PUSH = 6,     // manager -> client, unsolicited: pub/sub messages (Push codes below)
+  PUSH = 6,     // manager -> client, unsolicited: a published message for a subscription
 };
 
 enum class Op : uint8_t {

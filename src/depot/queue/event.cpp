@@ -84,10 +84,9 @@ Status BarrierObject::wait(const Wait& wait, WaitDone done) {
     done(Status::OK, index, {});
     return Status::OK;
   }
-  if (waiters_.size() >= registry_.limits().max_waiters_per_object) {
-    done(Status::LIMIT, index, what() + " has too many waiting parties; raise --max-waiters");
-    return Status::LIMIT;
-  }
+  // No --max-waiters check here (docs/protocol.md: barriers are excepted): a barrier with
+  // more parties than the limit could then never fill. What waits is bounded by `parties`,
+  // which its creator chose, and each party is a request some connection sent.
   if (!wait.may_wait) {
     break_barrier("a party would not wait");
     done(Status::BROKEN, index, what() + " is broken: a party arrived with no time to wait");

@@ -37,7 +37,7 @@ class EventObject : public Object {
 // BarrierObject: `parties` sessions wait until all have arrived, then all proceed (cyclic, like
 // threading.BarrierObject). Each gets its arrival index (0 = first). A party that times out or
 // whose session ends while waiting breaks the barrier: the others get BROKEN, and so does
-// every later wait until reset().
+// every later wait until reset(). --max-waiters does not apply: `parties` bounds the waiters.
 class BarrierObject : public Object {
  public:
   static constexpr ObjectType kType = ObjectType::BARRIER;

@@ -26,7 +26,7 @@ struct RegistryLimits {
   // A million names is far beyond any sane deployment and bounds the damage of a client
   // that creates names in a loop.
   size_t max_objects = 1'000'000;
-  // Parked waiters per object: each is ~100 bytes plus, for a put, its item.
+  // Parked waiters per object, barriers excepted: each is ~100 bytes plus, for a put, its item.
   size_t max_waiters_per_object = 100'000;
 };
 
