@@ -4,6 +4,9 @@
 #                authkey that it prints (or AUTHKEY=... to choose one)
 #   make test    install, build, run every test twice: plain and under ASan + UBSan
 #   make bench   the benchmarks of bench/ against Redis and the Python managers
+#   make install build in Release and install into $(PREFIX) (PREFIX=... to choose; default
+#                /usr/local): programs, libraries, headers, depotConfig.cmake and depot.pc
+#   make uninstall  remove what make install put there
 #   make format  clang-format every C++ file in place
 
 BUILD      ?= build
@@ -11,14 +14,22 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 ADDRESS    ?= 127.0.0.1:5000
 AUTHKEY    ?=
+PREFIX     ?= /usr/local
+INSTALL_BUILD ?= $(BUILD)-install
 
-# Exactly what the build and the tests need, from Debian.
-PACKAGES       = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev catch2 libpoco-dev
+# Exactly what the build and the tests need, from Debian; make install needs only the first line.
+LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev
+PACKAGES       = $(LIB_PACKAGES) catch2 libpoco-dev pkg-config
 BENCH_PACKAGES = redis-server redis-tools python3 python3-distributed python3-streamz
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SOURCES = $(shell git ls-files '*.cpp' '*.h' 2>/dev/null)
 
-.PHONY: deps bench-deps build build-asan run test test-plain test-asan bench format format-check clean
+.PHONY: deps bench-deps build build-asan run test test-plain test-asan bench install uninstall \
+        format format-check clean
+
+# sudo for make install / uninstall when the current user cannot write to $(PREFIX) (expanded
+# only in their recipes).
+PREFIX_SUDO = $(shell mkdir -p "$(PREFIX)" 2>/dev/null; [ -w "$(PREFIX)" ] || echo $(SUDO))
 
 # Installs only the packages that are missing; does nothing when all are there.
 define install
@@ -67,6 +78,24 @@ bench: bench-deps
 	cmake --build $(BUILD)-release -j$(JOBS)
 	BUILD=$(CURDIR)/$(BUILD)-release bash bench/run_all.sh
 
+# The libraries and programs only (no tests, samples or benchmarks), in their own build
+# directory so that the test builds keep their build types.
+install:
+	$(call install,$(LIB_PACKAGES))
+	cmake -S . -B $(INSTALL_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$(PREFIX)" \
+	  -DDEPOT_BUILD_TESTS=OFF -DDEPOT_BUILD_SAMPLES=OFF -DDEPOT_BUILD_BENCH=OFF -DDEPOT_INSTALL=ON
+	cmake --build $(INSTALL_BUILD) -j$(JOBS)
+	$(PREFIX_SUDO) cmake --install $(INSTALL_BUILD) --prefix "$(PREFIX)"
+
+# Removes the files the last make install listed (give it the same PREFIX), then depot's own
+# directories if they are left empty.
+uninstall:
+	@test -f $(INSTALL_BUILD)/install_manifest.txt || \
+	  { echo "nothing to uninstall: $(INSTALL_BUILD)/install_manifest.txt (written by make install) is missing"; exit 1; }
+	$(PREFIX_SUDO) xargs -d '\n' rm -fv < $(INSTALL_BUILD)/install_manifest.txt
+	grep -o '.*/include/depot/\|.*/cmake/depot/' $(INSTALL_BUILD)/install_manifest.txt | sort -u | \
+	  xargs -r -d '\n' -I{} $(PREFIX_SUDO) find {} -depth -type d -empty -delete
+
 format:
 	clang-format -i $(SOURCES)
 
@@ -74,4 +103,4 @@ format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BUILD)-release
+	rm -rf $(BUILD) $(ASAN_BUILD) $(BUILD)-release $(INSTALL_BUILD)
