@@ -174,10 +174,6 @@ headers)
     "$TEST_CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -I"$prefix/include" \
       "${boost_flags[@]}" "$work/one.cpp" >"$work/compile.log" 2>&1
   }
-  # client.h includes these at its end and they use its declarations, so for now they compile
-  # only after it (they should stand alone: the client headers are being reworked). They are
-  # still checked, in that context.
-  parts_of_client_h="depot/client/coord_typed.h depot/client/remote_queue.h"
   count=0
   while IFS= read -r -d '' h; do
     rel=${h#"$prefix/include/"}
@@ -188,22 +184,13 @@ headers)
     done < <(sed -n 's/^#include "\(depot\/[^"]*\)".*/\1/p' "$h")
     # And it compiles alone, with only the prefix (and Boost) on the include path.
     if ! compile_alone "#include <$rel>"; then
-      if [[ " $parts_of_client_h " != *" $rel "* ]]; then
-        head -n 30 "$work/compile.log" >&2
-        fail "include/$rel does not compile on its own from the install"
-      fi
-      compile_alone "#include <depot/client/client.h>
-#include <$rel>" || {
-        head -n 30 "$work/compile.log" >&2
-        fail "include/$rel does not compile after depot/client/client.h from the install"
-      }
-    elif [[ " $parts_of_client_h " == *" $rel "* ]]; then
-      echo "note: $rel now compiles on its own; take it out of parts_of_client_h"
+      head -n 30 "$work/compile.log" >&2
+      fail "include/$rel does not compile on its own from the install"
     fi
     count=$((count + 1))
   done < <(find "$prefix/include/depot" -name '*.h' -print0 | sort -z)
   [ "$count" -gt 20 ] || fail "only $count headers under $prefix/include/depot"
-  echo "$count installed headers compile from the prefix alone (parts of client.h after it)"
+  echo "$count installed headers compile from the prefix alone"
   ;;
 
 find_package)
