@@ -1,11 +1,13 @@
-// PING, STATS, LIST: requests about the manager itself rather than one object.
+// PING, STATS, LIST: requests about the manager itself; DELETE, of any object by name.
 #include <sstream>
 
-#include "depot/manager/server.h"
+#include "depot/manager/ops_util.h"
 
 namespace depot {
 
 namespace {
+
+using proto::Reader;
 
 void handle_ping(Server&, Session& s, const proto::Header& h, std::string_view body) {
   s.reply(h.id, Status::OK, body);  // echoes the body
@@ -58,12 +60,33 @@ void handle_list(Server& srv, Session& s, const proto::Header& h, std::string_vi
   s.end_reply(b);
 }
 
+// DELETE: any object by name.
+void handle_delete(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  auto name = r.str();
+  if (!body_ok(s, h, r, "str name")) return;
+  Object* o = srv.registry().find_any(name);
+  if (!o)
+    return s.reply_error(h.id, Status::NOT_FOUND,
+                         "no object named '" + std::string(name) + "'; nothing to delete");
+  const std::string type(o->type_name());
+  srv.registry().erase(name);
+  auto b = s.begin_reply(h.id);
+  b.str(type);
+  s.end_reply(b);
+}
+
 }  // namespace
 
-void register_admin_ops(std::array<OpEntry, 256>& t) {
-  t[static_cast<uint8_t>(proto::Op::PING)] = {handle_ping, "PING"};
-  t[static_cast<uint8_t>(proto::Op::STATS)] = {handle_stats, "STATS"};
-  t[static_cast<uint8_t>(proto::Op::LIST)] = {handle_list, "LIST"};
+std::span<const OpEntry> admin_ops() {
+  using proto::Op;
+  static constexpr OpEntry table[] = {
+      {Op::PING, handle_ping},
+      {Op::STATS, handle_stats},
+      {Op::LIST, handle_list},
+      {Op::DELETE, handle_delete},
+  };
+  return table;
 }
 
 }  // namespace depot

@@ -1,5 +1,5 @@
 // Handlers for the coordination objects: locks, semaphores, events, barriers, variables,
-// counters, pub/sub, and the generic DELETE. Each decodes its body, finds or creates the
+// counters and pub/sub. Each decodes its body, finds or creates the
 // object, and replies at once or when the parked request completes.
 #include "depot/manager/ops_util.h"
 #include "depot/queue/event.h"
@@ -322,49 +322,31 @@ void handle_unsubscribe(Server& srv, Session& s, const proto::Header& h, std::st
   reply_ok_empty(s, h.id);
 }
 
-// ---------------------------------------------------------------- any object
-
-void handle_delete(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
-  Reader r(body);
-  auto name = r.str();
-  if (!body_ok(s, h, r, "str name")) return;
-  Object* o = srv.registry().find_any(name);
-  if (!o)
-    return s.reply_error(h.id, Status::NOT_FOUND,
-                         "no object named '" + std::string(name) + "'; nothing to delete");
-  const std::string type(o->type_name());
-  srv.registry().erase(name);
-  auto b = s.begin_reply(h.id);
-  b.str(type);
-  s.end_reply(b);
-}
-
 }  // namespace
 
-void register_coord_ops(std::array<OpEntry, 256>& t) {
+std::span<const OpEntry> coord_ops() {
   using proto::Op;
-  auto reg = [&](Op op, Handler fn) {
-    t[static_cast<uint8_t>(op)] = {fn, proto::op_name(static_cast<uint8_t>(op)).data()};
+  static constexpr OpEntry table[] = {
+      {Op::LOCK_ACQUIRE, handle_lock_acquire},
+      {Op::LOCK_RELEASE, handle_lock_release},
+      {Op::SEM_ACQUIRE, handle_sem_acquire},
+      {Op::SEM_RELEASE, handle_sem_release},
+      {Op::EVENT_SET, handle_event_set},
+      {Op::EVENT_CLEAR, handle_event_clear},
+      {Op::EVENT_WAIT, handle_event_wait},
+      {Op::BARRIER_WAIT, handle_barrier_wait},
+      {Op::BARRIER_RESET, handle_barrier_reset},
+      {Op::VAR_SET, handle_var_set},
+      {Op::VAR_GET, handle_var_get},
+      {Op::VAR_CAS, handle_var_cas},
+      {Op::VAR_WAIT, handle_var_wait},
+      {Op::VAR_DELETE, handle_var_delete},
+      {Op::COUNTER_ADD, handle_counter_add},
+      {Op::PUBLISH, handle_publish},
+      {Op::SUBSCRIBE, handle_subscribe},
+      {Op::UNSUBSCRIBE, handle_unsubscribe},
   };
-  reg(Op::LOCK_ACQUIRE, handle_lock_acquire);
-  reg(Op::LOCK_RELEASE, handle_lock_release);
-  reg(Op::SEM_ACQUIRE, handle_sem_acquire);
-  reg(Op::SEM_RELEASE, handle_sem_release);
-  reg(Op::EVENT_SET, handle_event_set);
-  reg(Op::EVENT_CLEAR, handle_event_clear);
-  reg(Op::EVENT_WAIT, handle_event_wait);
-  reg(Op::BARRIER_WAIT, handle_barrier_wait);
-  reg(Op::BARRIER_RESET, handle_barrier_reset);
-  reg(Op::VAR_SET, handle_var_set);
-  reg(Op::VAR_GET, handle_var_get);
-  reg(Op::VAR_CAS, handle_var_cas);
-  reg(Op::VAR_WAIT, handle_var_wait);
-  reg(Op::VAR_DELETE, handle_var_delete);
-  reg(Op::COUNTER_ADD, handle_counter_add);
-  reg(Op::PUBLISH, handle_publish);
-  reg(Op::SUBSCRIBE, handle_subscribe);
-  reg(Op::UNSUBSCRIBE, handle_unsubscribe);
-  reg(Op::DELETE, handle_delete);
+  return table;
 }
 
 }  // namespace depot

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "depot/manager/server.h"
+#include "depot/protocol/messages.h"
 
 namespace depot {
 
@@ -12,9 +13,7 @@ namespace depot {
 inline bool body_ok(Session& s, const proto::Header& h, const proto::Reader& r,
                     const char* layout) {
   if (r.at_end()) return true;
-  s.reply_error(h.id, Status::BAD_REQUEST,
-                std::string("malformed ") + std::string(proto::op_name(h.code)) +
-                    " body; expected " + layout + " (see docs/protocol.md)");
+  s.reply_error(h.id, Status::BAD_REQUEST, msg::malformed_body(proto::op_name(h.code), layout));
   return false;
 }
 
@@ -54,10 +53,9 @@ template <class T>
 T* find_object(Server& srv, Session& s, const proto::Header& h, std::string_view name) {
   auto r = srv.registry().find<T>(name);
   if (!r.ok()) {
-    s.reply_error(h.id, r.status,
-                  r.status == Status::NOT_FOUND
-                      ? std::string(T::kTypeName) + " '" + std::string(name) + "' does not exist"
-                      : r.message);
+    s.reply_error(
+        h.id, r.status,
+        r.status == Status::NOT_FOUND ? msg::does_not_exist(T::kTypeName, name) : r.message);
     return nullptr;
   }
   return r.value;

@@ -2,6 +2,7 @@
 // reply (at once or when the parked waiter completes). The dispatcher has already checked
 // the session is authenticated and the opcode exists.
 #include "depot/manager/ops_util.h"
+#include "depot/protocol/messages.h"
 #include "depot/queue/queue.h"
 
 namespace depot {
@@ -222,12 +223,6 @@ void handle_queue_reserve(Server& srv, Session& s, const proto::Header& h, std::
         max_bytes);
 }
 
-std::string not_held(std::string_view name, uint64_t rid) {
-  return "reservation " + std::to_string(rid) + " is not held on queue '" + std::string(name) +
-         "': it was acked, or its visibility timeout passed or its session ended and the "
-         "item was given back (another consumer may have it now)";
-}
-
 void handle_queue_ack(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
   Reader r(body);
   auto name = r.str();
@@ -255,7 +250,7 @@ void handle_queue_nack(Server& srv, Session& s, const proto::Header& h, std::str
   if (Queue* q = find_object<Queue>(srv, s, h, name)) {
     bool dead = false;
     if (!q->nack(rid, delay, dead))
-      return s.reply_error(h.id, Status::NOT_FOUND, not_held(name, rid));
+      return s.reply_error(h.id, Status::NOT_FOUND, msg::reservation_not_held(name, rid));
     auto b = s.begin_reply(h.id);
     b.u8(dead ? 2 : 1);
     s.end_reply(b);
@@ -274,28 +269,25 @@ void handle_queue_touch(Server& srv, Session& s, const proto::Header& h, std::st
                              "': visibility_ms must be -1 (the queue's setting) or at least 1");
   if (Queue* q = find_object<Queue>(srv, s, h, name)) {
     if (!q->touch(rid, visibility))
-      return s.reply_error(h.id, Status::NOT_FOUND, not_held(name, rid));
+      return s.reply_error(h.id, Status::NOT_FOUND, msg::reservation_not_held(name, rid));
     s.reply(h.id, Status::OK);
   }
 }
 
 }  // namespace
 
-void register_queue_ops(std::array<OpEntry, 256>& t) {
+std::span<const OpEntry> queue_ops() {
   using proto::Op;
-  t[static_cast<uint8_t>(Op::QUEUE_DECLARE)] = {handle_queue_declare, "QUEUE_DECLARE"};
-  t[static_cast<uint8_t>(Op::QUEUE_PUT)] = {handle_queue_put, "QUEUE_PUT"};
-  t[static_cast<uint8_t>(Op::QUEUE_GET)] = {handle_queue_get, "QUEUE_GET"};
-  t[static_cast<uint8_t>(Op::QUEUE_PUT_MANY)] = {handle_queue_put_many, "QUEUE_PUT_MANY"};
-  t[static_cast<uint8_t>(Op::QUEUE_GET_MANY)] = {handle_queue_get_many, "QUEUE_GET_MANY"};
-  t[static_cast<uint8_t>(Op::QUEUE_SIZE)] = {handle_queue_size, "QUEUE_SIZE"};
-  t[static_cast<uint8_t>(Op::QUEUE_DELETE)] = {handle_queue_delete, "QUEUE_DELETE"};
-  t[static_cast<uint8_t>(Op::QUEUE_CONFIGURE)] = {handle_queue_configure, "QUEUE_CONFIGURE"};
-  t[static_cast<uint8_t>(Op::QUEUE_PUT_EX)] = {handle_queue_put_ex, "QUEUE_PUT_EX"};
-  t[static_cast<uint8_t>(Op::QUEUE_RESERVE)] = {handle_queue_reserve, "QUEUE_RESERVE"};
-  t[static_cast<uint8_t>(Op::QUEUE_ACK)] = {handle_queue_ack, "QUEUE_ACK"};
-  t[static_cast<uint8_t>(Op::QUEUE_NACK)] = {handle_queue_nack, "QUEUE_NACK"};
-  t[static_cast<uint8_t>(Op::QUEUE_TOUCH)] = {handle_queue_touch, "QUEUE_TOUCH"};
+  static constexpr OpEntry table[] = {
+      {Op::QUEUE_DECLARE, handle_queue_declare},   {Op::QUEUE_PUT, handle_queue_put},
+      {Op::QUEUE_GET, handle_queue_get},           {Op::QUEUE_PUT_MANY, handle_queue_put_many},
+      {Op::QUEUE_GET_MANY, handle_queue_get_many}, {Op::QUEUE_SIZE, handle_queue_size},
+      {Op::QUEUE_DELETE, handle_queue_delete},     {Op::QUEUE_CONFIGURE, handle_queue_configure},
+      {Op::QUEUE_PUT_EX, handle_queue_put_ex},     {Op::QUEUE_RESERVE, handle_queue_reserve},
+      {Op::QUEUE_ACK, handle_queue_ack},           {Op::QUEUE_NACK, handle_queue_nack},
+      {Op::QUEUE_TOUCH, handle_queue_touch},
+  };
+  return table;
 }
 
 }  // namespace depot

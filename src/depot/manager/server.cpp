@@ -1,3 +1,6 @@
+// The event loop: accepting, the session table, dispatch through the opcode table, the pass
+// that flushes every session's replies, waiter and timer deadlines, the session lease sweep,
+// graceful shutdown and busy polling (docs/design.md, "The manager").
 #include "depot/manager/server.h"
 
 #include <fcntl.h>
@@ -5,405 +8,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <stdexcept>
 #include <thread>
 
 #include "depot/manager/log.h"
 #include "depot/protocol/address.h"
+#include "depot/protocol/messages.h"
 
 namespace depot {
-
-namespace {
-// Read at most this much per pass from one connection before letting others run.
-constexpr size_t kReadBudget = 1 << 20;
-constexpr size_t kInitialInBuffer = 64 * 1024;
-// Stop reading from a client whose unread replies exceed this: it must drain first.
-constexpr size_t kMaxPendingOut = 64u << 20;
-// Before authentication only HELLO-sized frames are accepted (AUTH is 16 + 66 bytes), so an
-// unauthenticated peer cannot make the manager reserve --max-frame bytes per connection.
-constexpr uint32_t kMaxHandshakeFrame = 1024;
-// Pushes (pub/sub messages) are moved from subscription buffers into the output only while
-// it holds less than this, so a subscriber that does not read keeps its messages in its own
-// bounded buffer, where the slow-subscriber policy applies, not in an unbounded output.
-constexpr size_t kPushBudget = 256 * 1024;
-}  // namespace
-
-// ---------------------------------------------------------------- Session
-
-Session::Session(Server& server, asio::ip::tcp::socket socket, SessionId id)
-    : server_(server), socket_(std::move(socket)), id_(id), timer_(server.io()) {
-  boost::system::error_code ec;
-  auto ep = socket_.remote_endpoint(ec);
-  peer_ =
-      ec ? std::string("unknown peer") : ep.address().to_string() + ":" + std::to_string(ep.port());
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-  socket_.non_blocking(true, ec);
-  in_.resize(kInitialInBuffer);
-}
-
-void Session::start() {
-  // HELLO: u32 magic, u16 version, u16 nonce length, nonce.
-  try {
-    nonce_ = auth::random_nonce();
-  } catch (const std::exception& e) {
-    log::error(std::string("refusing ") + peer_ + ": " + e.what());
-    close("no random nonce");
-    return;
-  }
-  auth::append_hello(out_, nonce_);
-  mark_dirty();
-  auto self = shared_from_this();
-  timer_.expires_after(server_.options().handshake_timeout);
-  timer_.async_wait([self](const boost::system::error_code& ec) {
-    if (ec || self->state_ != State::HANDSHAKE) return;
-    log::warn("closing " + self->peer_ + ": no authentication within the handshake deadline");
-    self->close("handshake timeout");
-    self->server_.end_pass();
-  });
-  wait_readable();
-}
-
-void Session::wait_readable() {
-  if (waiting_read_ || state_ == State::CLOSED || state_ == State::CLOSING) return;
-  waiting_read_ = true;
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->waiting_read_ = false;
-                       self->on_readable(ec);
-                       self->server_.end_pass();
-                     });
-}
-
-void Session::on_readable(const boost::system::error_code& ec) {
-  if (state_ == State::CLOSED || state_ == State::CLOSING) return;
-  if (ec) {
-    close(ec.message());
-    return;
-  }
-  size_t budget = kReadBudget;
-  while (budget > 0) {
-    if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
-    if (in_.size() - in_end_ < 4096) {
-      if (in_begin_ > 0) {  // compact
-        std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-        in_end_ -= in_begin_;
-        in_begin_ = 0;
-      }
-      if (in_.size() - in_end_ < 4096) in_.resize(in_.size() * 2);
-    }
-    boost::system::error_code rec;
-    size_t n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-    if (rec) {
-      if (in_end_ > in_begin_) process_input();  // answer what arrived before the close
-      peer_gone_ = true;
-      close(rec == asio::error::eof ? "peer closed the connection" : rec.message());
-      return;
-    }
-    const bool drained = n < in_.size() - in_end_;  // the kernel had no more for now
-    last_rx_ = std::chrono::steady_clock::now();
-    in_end_ += n;
-    budget -= std::min(budget, n);
-    process_input();
-    if (state_ != State::HANDSHAKE && state_ != State::READY) return;
-    // A short read means the socket is empty: skip the read that would only say EAGAIN.
-    // Safe with Asio's reactor: re-arming the wait (epoll_ctl MOD) reports data that came
-    // in meanwhile.
-    if (drained) break;
-  }
-  if (out_.size() > kMaxPendingOut) {
-    read_paused_ = true;  // resumed by flush() once the replies are written
-    return;
-  }
-  wait_readable();
-}
-
-void Session::process_input() {
-  while (state_ == State::HANDSHAKE || state_ == State::READY) {
-    if (skip_ > 0) {
-      size_t n = std::min(skip_, in_end_ - in_begin_);
-      in_begin_ += n;
-      skip_ -= n;
-      if (skip_ > 0) return;
-    }
-    const size_t avail = in_end_ - in_begin_;
-    const uint32_t limit =
-        state_ == State::HANDSHAKE ? kMaxHandshakeFrame : server_.options().max_frame;
-    proto::Decoded d = proto::decode(in_.data() + in_begin_, avail, limit);
-    // After the handshake only REQUEST frames are valid. The kind is checked before the size,
-    // as soon as the header is in: a wrong kind is a broken peer, not a large request, so it
-    // gets BAD_REQUEST and the connection closes, even when its body_len is above --max-frame.
-    const bool header_in =
-        d.status != proto::DecodeStatus::MALFORMED && avail >= proto::kHeaderSize;
-    if (state_ == State::READY && header_in && d.header.kind != proto::FrameKind::REQUEST) {
-      ++server_.counters().protocol_errors;
-      reply_error(d.header.id, Status::BAD_REQUEST,
-                  "clients send REQUEST frames only after the handshake; closing the connection");
-      close_after_flush();
-      return;
-    }
-    switch (d.status) {
-      case proto::DecodeStatus::NEED_MORE:
-        if (avail >= proto::kHeaderSize) {  // make room for the whole frame
-          const size_t need = proto::kHeaderSize + d.header.body_len;
-          if (in_.size() - in_begin_ < need) {
-            std::memmove(in_.data(), in_.data() + in_begin_, avail);
-            in_begin_ = 0;
-            in_end_ = avail;
-            if (in_.size() < need) in_.resize(need + 4096);
-          }
-        }
-        return;
-      case proto::DecodeStatus::MALFORMED:
-        ++server_.counters().protocol_errors;
-        log::warn("closing " + peer_ + ": " + d.error);
-        reply_error(d.header.id, Status::BAD_REQUEST, d.error + "; closing the connection");
-        close_after_flush();
-        return;
-      case proto::DecodeStatus::TOO_LARGE:
-        ++server_.counters().protocol_errors;
-        if (state_ == State::HANDSHAKE) {
-          log::warn("closing " + peer_ + ": a " + std::to_string(d.header.body_len) +
-                    "-byte frame before authenticating");
-          reply_error(d.header.id, Status::TOO_LARGE,
-                      "a frame of " + std::to_string(d.header.body_len) +
-                          " bytes before authenticating; handshake frame bodies are at most " +
-                          std::to_string(kMaxHandshakeFrame) + " bytes");
-          close_after_flush();
-          return;
-        }
-        reply_error(d.header.id, Status::TOO_LARGE, d.error);
-        in_begin_ += proto::kHeaderSize;
-        skip_ = d.header.body_len;
-        continue;
-      case proto::DecodeStatus::OK:
-        break;
-    }
-    in_begin_ += proto::kHeaderSize + d.header.body_len;
-    handle_frame(d.header, d.body);
-  }
-}
-
-void Session::handle_frame(const proto::Header& h, std::string_view body) {
-  if (state_ == State::HANDSHAKE) {
-    handle_auth(h, body);
-    return;
-  }
-  server_.dispatch(*this, h, body);  // process_input let only REQUEST frames through
-}
-
-void Session::handle_auth(const proto::Header& h, std::string_view body) {
-  if (h.kind != proto::FrameKind::AUTH) {
-    ++server_.counters().auth_failures;
-    log::warn("authentication failed from " + peer_ + ": it sent a request before authenticating");
-    reply_error(h.id, Status::AUTH_FAILED,
-                "authenticate first: answer the manager's HELLO with an AUTH frame");
-    close_after_flush();
-    return;
-  }
-  auth::AuthFrame a;
-  if (!auth::parse_auth(body, a)) {
-    ++server_.counters().auth_failures;
-    reply_error(h.id, Status::BAD_REQUEST,
-                "malformed AUTH frame: expected u16 version, 32-byte mac, 32-byte nonce");
-    close_after_flush();
-    return;
-  }
-  if (a.version != proto::kVersion) {
-    reply_error(h.id, Status::BAD_REQUEST,
-                "protocol version " + std::to_string(a.version) +
-                    " is not supported; this manager speaks version " +
-                    std::to_string(proto::kVersion) + ": upgrade the client or the manager");
-    close_after_flush();
-    return;
-  }
-  if (!auth::mac_equal(auth::client_proof(server_.options().authkey, nonce_), a.client_mac)) {
-    ++server_.counters().auth_failures;
-    log::warn("authentication failed from " + peer_ + ": wrong authkey");
-    reply_error(h.id, Status::AUTH_FAILED,
-                "the authkey does not match the manager's; check the key you gave");
-    close_after_flush();
-    return;
-  }
-  auth::append_auth_ok(out_, h.id, server_.options().authkey, a.client_nonce, nonce_,
-                       server_.options().session_lease);
-  mark_dirty();
-  state_ = State::READY;
-  timer_.cancel();
-  log::debug("session " + std::to_string(id_) + " authenticated from " + peer_);
-}
-
-void Session::reply(uint64_t id, Status s, std::string_view body) {
-  if (state_ == State::CLOSED) return;
-  proto::append_frame(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id, body);
-  mark_dirty();
-}
-
-void Session::reply_error(uint64_t id, Status s, std::string_view message) {
-  if (state_ == State::CLOSED) return;
-  proto::FrameBuilder b(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id);
-  b.str(message);
-  b.finish();
-  mark_dirty();
-}
-
-proto::FrameBuilder Session::begin_reply(uint64_t id, Status s) {
-  return proto::FrameBuilder(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id);
-}
-
-void Session::end_reply(proto::FrameBuilder& b) {
-  b.finish();
-  mark_dirty();
-}
-
-void Session::mark_dirty() {
-  if (dirty_ || state_ == State::CLOSED) return;
-  dirty_ = true;
-  server_.mark_dirty(shared_from_this());
-}
-
-void Session::remove_subscription(uint64_t id) {
-  subs_.erase(std::remove(subs_.begin(), subs_.end(), id), subs_.end());
-}
-
-void Session::overflowed() {
-  if (state_ != State::READY) return;
-  log::warn("closing " + peer_ + ": a subscriber too slow for its buffer (policy: disconnect)");
-  peer_gone_ = true;  // nothing more is delivered to it
-  asio::post(server_.io(), [self = shared_from_this()] {
-    self->close("slow subscriber");
-    self->server_.end_pass();
-  });
-}
-
-bool Session::pushes_pending() {
-  if (state_ != State::READY) return false;
-  for (uint64_t id : subs_)
-    if (auto* sub = server_.pubsub().find(id); sub && !sub->buffer.empty()) return true;
-  return false;
-}
-
-void Session::pump_pushes() {
-  if (subs_.empty() || peer_gone_) return;
-  bool more = true;
-  while (more && out_.size() < kPushBudget) {
-    more = false;
-    for (uint64_t id : subs_) {  // round robin over this session's subscriptions
-      Subscription* sub = server_.pubsub().find(id);
-      Subscription::Message m;
-      if (!sub || !server_.pubsub().pop(*sub, m)) continue;
-      proto::FrameBuilder b(out_, proto::FrameKind::PUSH,
-                            static_cast<uint8_t>(proto::Push::MESSAGE), id);
-      b.str(m.topic).u64(sub->dropped).str(m.payload);
-      b.finish();
-      more = more || !sub->buffer.empty();
-      if (out_.size() >= kPushBudget) break;
-    }
-  }
-}
-
-void Session::flush() {
-  dirty_ = false;
-  if (state_ == State::READY && !write_in_flight_) pump_pushes();
-  if (state_ == State::CLOSED || write_in_flight_ || out_.empty()) {
-    if (state_ == State::CLOSING && !write_in_flight_ && out_.empty()) close("closed after flush");
-    return;
-  }
-  boost::system::error_code ec;
-  size_t n = socket_.write_some(asio::buffer(out_), ec);
-  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
-    peer_gone_ = true;
-    close(ec.message());
-    return;
-  }
-  if (n == out_.size()) {
-    out_.clear();
-    if (state_ == State::CLOSING) close("closed after flush");
-    // Buffered messages may remain: deliver them in a later pass (others go first).
-    if (pushes_pending()) mark_dirty();
-    if (read_paused_) {
-      read_paused_ = false;
-      last_rx_ = std::chrono::steady_clock::now();  // its heartbeats waited unread: not silent
-      wait_readable();
-    }
-    return;
-  }
-  // The kernel buffer is full: hand the rest to an async write and keep collecting replies.
-  writing_.assign(out_, n, std::string::npos);
-  out_.clear();
-  write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& e, size_t k) {
-                      self->on_write_done(e, k);
-                      self->server_.end_pass();
-                    });
-}
-
-void Session::on_write_done(const boost::system::error_code& ec, size_t) {
-  write_in_flight_ = false;
-  writing_.clear();
-  if (state_ == State::CLOSED) return;
-  if (ec) {
-    peer_gone_ = true;
-    close(ec.message());
-    return;
-  }
-  if (!out_.empty() || state_ == State::CLOSING || pushes_pending()) mark_dirty();
-  if (state_ == State::READY || state_ == State::HANDSHAKE) {
-    read_paused_ = false;
-    last_rx_ = std::chrono::steady_clock::now();  // its heartbeats waited unread: not silent
-    wait_readable();
-  }
-}
-
-bool Session::alive(bool probe) {
-  if (state_ == State::CLOSED || peer_gone_) return false;
-  if (!probe) return true;
-  char c;
-  ssize_t r = ::recv(socket_.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-    peer_gone_ = true;
-    // Close on the next turn of the loop: we may be inside an object's waiter scan.
-    asio::post(server_.io(), [self = shared_from_this()] {
-      self->close("peer closed the connection");
-      self->server_.end_pass();
-    });
-    return false;
-  }
-  return true;
-}
-
-void Session::close_after_flush() {
-  if (state_ == State::CLOSED || state_ == State::CLOSING) return;
-  state_ = State::CLOSING;
-  server_.registry().drop_session(id_);
-  server_.pubsub().drop_session(id_);
-  subs_.clear();
-  mark_dirty();
-  // A peer that never reads must not keep the session forever.
-  timer_.expires_after(std::chrono::seconds(2));
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec) self->close("close grace period over");
-  });
-}
-
-void Session::close(std::string_view why) {
-  if (state_ == State::CLOSED) return;
-  const bool was_ready = state_ == State::READY || state_ == State::CLOSING;
-  state_ = State::CLOSED;
-  server_.registry().drop_session(id_);
-  server_.pubsub().drop_session(id_);
-  subs_.clear();
-  boost::system::error_code ec;
-  timer_.cancel();
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
-  out_.clear();
-  if (was_ready)
-    log::debug("session " + std::to_string(id_) + " (" + peer_ + ") closed: " + std::string(why));
-  server_.remove_session(id_);
-}
-
-// ---------------------------------------------------------------- Server
 
 Server::Server(ManagerOptions options)
     : options_(std::move(options)),
@@ -413,9 +25,14 @@ Server::Server(ManagerOptions options)
       shutdown_timer_(io_),
       lease_timer_(io_),
       registry_(RegistryLimits{options_.max_objects, options_.max_waiters}) {
-  register_admin_ops(ops_);
-  register_queue_ops(ops_);
-  register_coord_ops(ops_);
+  for (auto table : {admin_ops(), queue_ops(), coord_ops()})
+    for (const OpEntry& e : table) {
+      Handler& slot = ops_[static_cast<uint8_t>(e.op)];
+      if (slot)
+        throw std::logic_error("opcode " + std::string(proto::op_name(static_cast<uint8_t>(e.op))) +
+                               " has two handlers");
+      slot = e.handler;
+    }
   registry_.session_alive = [this](SessionId id) {
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
@@ -522,18 +139,17 @@ void Server::dispatch(Session& s, const proto::Header& h, std::string_view body)
   ++counters_.requests;
   if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // reading it was the point
   if (shutting_down_) {
-    s.reply_error(h.id, Status::SHUTTING_DOWN,
-                  "the manager is shutting down; reconnect to its successor");
+    s.reply_error(h.id, Status::SHUTTING_DOWN, msg::shutting_down());
     return;
   }
-  const OpEntry& e = ops_[h.code];
-  if (!e.handler) {
+  const Handler handler = ops_[h.code];
+  if (!handler) {
     s.reply_error(
         h.id, Status::BAD_REQUEST,
         "unknown opcode " + std::to_string(h.code) + "; see docs/protocol.md for the opcodes");
     return;
   }
-  e.handler(*this, s, h, body);
+  handler(*this, s, h, body);
 }
 
 void Server::mark_dirty(std::shared_ptr<Session> s) {
@@ -620,67 +236,6 @@ void Server::run_loop() {
       last_work = Clock::now();
     }
   }
-}
-
-// ---------------------------------------------------------------- Manager
-
-struct Manager::Impl {
-  explicit Impl(ManagerOptions o) : server(std::move(o)) {}
-  Server server;
-  std::thread thread;
-  bool bound = false;
-};
-
-Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
-
-Manager::~Manager() {
-  stop();
-}
-
-void Manager::start() {
-  if (!impl_->bound) impl_->server.bind();
-  impl_->bound = true;
-  impl_->thread = std::thread([this] { impl_->server.run_loop(); });
-}
-
-void Manager::run(bool handle_signals) {
-  run_with_ready(nullptr, handle_signals);
-}
-
-void Manager::run_with_ready(const std::function<void(const std::string&)>& ready) {
-  run_with_ready(ready, true);
-}
-
-void Manager::run_with_ready(const std::function<void(const std::string&)>& ready,
-                             bool handle_signals) {
-  if (!impl_->bound) impl_->server.bind();
-  impl_->bound = true;
-  // Signals are caught before "ready" is announced: a supervisor may send SIGTERM as soon
-  // as it reads it, and that must already mean a graceful stop.
-  std::unique_ptr<asio::signal_set> signals;
-  if (handle_signals) {
-    signals = std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM);
-    signals->async_wait([this](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-      impl_->server.request_stop();
-    });
-  }
-  if (ready) ready(impl_->server.address());
-  impl_->server.run_loop();
-}
-
-void Manager::stop() {
-  if (!impl_ || !impl_->thread.joinable()) return;
-  impl_->server.request_stop();
-  impl_->thread.join();
-}
-
-uint16_t Manager::port() const {
-  return impl_->server.port();
-}
-std::string Manager::address() const {
-  return impl_->server.address();
 }
 
 }  // namespace depot

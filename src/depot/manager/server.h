@@ -1,103 +1,34 @@
-// Internal to manager/: the event loop, sessions and dispatch. Includes Asio.
+// Internal to manager/: the event loop and dispatch (Server); sessions are in session.h.
+// Includes Asio.
 #pragma once
 #include <array>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "depot/auth/handshake.h"
 #include "depot/manager/asio.h"
 #include "depot/manager/manager.h"
+#include "depot/manager/session.h"
 #include "depot/protocol/frame.h"
 #include "depot/queue/registry.h"
 #include "depot/queue/topic.h"
 
 namespace depot {
 
-class Server;
-
-// One client connection. Reads with async_wait + non-blocking read_some so that a burst of
-// pipelined requests is parsed and answered in one pass; replies accumulate in out_ and are
-// written once per pass (Server::flush_dirty), like Redis' beforeSleep write.
-class Session : public std::enable_shared_from_this<Session>, public SubscriberSink {
- public:
-  Session(Server& server, asio::ip::tcp::socket socket, SessionId id);
-  void start();
-  // Closes at once: drops parked waiters, cancels I/O. Idempotent.
-  void close(std::string_view why);
-  // Stops reading, closes after pending replies are written (or a grace period passes).
-  void close_after_flush();
-
-  // Reply helpers: append a frame to the output and schedule a flush.
-  void reply(uint64_t id, Status s, std::string_view body = {});
-  void reply_error(uint64_t id, Status s, std::string_view message);
-  proto::FrameBuilder begin_reply(uint64_t id, Status s = Status::OK);
-  void end_reply(proto::FrameBuilder& b);
-
-  // Writes pending output; called by the server after each pass.
-  void flush();
-  // False once the peer is known to be gone; peeks at the socket when asked to.
-  bool alive(bool probe);
-
-  // Pub/sub: this session's subscriptions; their messages are written as PUSH frames
-  // whenever the output buffer has room.
-  void add_subscription(uint64_t id) { subs_.push_back(id); }
-  void remove_subscription(uint64_t id);
-  void messages_pending() override { mark_dirty(); }
-  void overflowed() override;
-  // Time of the last bytes received (requests or heartbeats), for the session lease.
-  std::chrono::steady_clock::time_point last_heard() const { return last_rx_; }
-
-  bool reading_paused() const { return read_paused_; }
-  SessionId id() const { return id_; }
-  const std::string& peer() const { return peer_; }
-  bool ready() const { return state_ == State::READY; }
-
- private:
-  enum class State { HANDSHAKE, READY, CLOSING, CLOSED };
-  void wait_readable();
-  void on_readable(const boost::system::error_code& ec);
-  void process_input();
-  void handle_frame(const proto::Header& h, std::string_view body);
-  void handle_auth(const proto::Header& h, std::string_view body);
-  void on_write_done(const boost::system::error_code& ec, size_t n);
-  void mark_dirty();
-  void pump_pushes();
-  bool pushes_pending();
-
-  Server& server_;
-  asio::ip::tcp::socket socket_;
-  SessionId id_;
-  std::string peer_;
-  State state_ = State::HANDSHAKE;
-  bool peer_gone_ = false;
-  bool waiting_read_ = false;
-  bool read_paused_ = false;  // too many unwritten replies: reading waits for the writes
-  bool dirty_ = false;
-  auth::Nonce nonce_{};
-  asio::steady_timer timer_;  // handshake deadline, then close grace
-  std::vector<char> in_;
-  size_t in_begin_ = 0, in_end_ = 0;
-  size_t skip_ = 0;  // bytes of an oversized body still to discard
-  std::string out_;
-  std::string writing_;  // owned by an async_write in flight
-  bool write_in_flight_ = false;
-  std::vector<uint64_t> subs_;
-  std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
-};
-
 using Handler = void (*)(Server&, Session&, const proto::Header&, std::string_view body);
 
+// One opcode's handler. Each *_ops.cpp file ends with its table of these (as Redis's command
+// table or dragonfly's Register*Family), and the server installs them all at construction;
+// an opcode claimed twice is a bug found there, before anything is served.
 struct OpEntry {
-  Handler handler = nullptr;
-  const char* name = nullptr;
+  proto::Op op;
+  Handler handler;
 };
-
-// Registration tables, one per *_ops.cpp file.
-void register_admin_ops(std::array<OpEntry, 256>& table);
-void register_queue_ops(std::array<OpEntry, 256>& table);
-void register_coord_ops(std::array<OpEntry, 256>& table);
+std::span<const OpEntry> admin_ops();  // admin_ops.cpp: PING, STATS, LIST, DELETE
+std::span<const OpEntry> queue_ops();  // queue_ops.cpp: QUEUE_*
+std::span<const OpEntry> coord_ops();  // coord_ops.cpp: locks ... pub/sub
 
 struct Counters {
   uint64_t connections_total = 0;
@@ -149,7 +80,7 @@ class Server {
   std::unordered_map<SessionId, std::shared_ptr<Session>> sessions_;
   std::vector<std::shared_ptr<Session>> dirty_;
   std::vector<std::shared_ptr<Session>> flushing_;
-  std::array<OpEntry, 256> ops_{};
+  std::array<Handler, 256> ops_{};  // by opcode; HEARTBEAT is the dispatcher's own
   SessionId next_session_ = 1;
   bool shutting_down_ = false;
   uint16_t port_ = 0;

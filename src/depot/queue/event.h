@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 
+#include "depot/protocol/messages.h"
 #include "depot/queue/queue.h"
 
 namespace depot {
@@ -62,7 +63,7 @@ class BarrierObject : public Object {
  private:
   struct Party;
   void break_barrier(const std::string& why);
-  std::string what() const { return "barrier '" + name_ + "'"; }
+  std::string what() const { return msg::object("barrier", name_); }
 
   uint32_t parties_;
   bool broken_ = false;

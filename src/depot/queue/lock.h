@@ -20,6 +20,7 @@
 #include <functional>
 #include <string>
 
+#include "depot/protocol/messages.h"
 #include "depot/queue/queue.h"
 
 namespace depot {
@@ -73,7 +74,7 @@ class LockObject : public Object {
   void grant(SessionId session, uint64_t owner, std::chrono::milliseconds ttl,
              const AcquireDone& done);
   void free_and_pass(const char* why);
-  std::string what() const { return std::string(type_name()) + " '" + name_ + "'"; }
+  std::string what() const { return msg::object(type_name(), name_); }
 
   bool reentrant_;
   Holder holder_;

@@ -1,4 +1,5 @@
 #include "depot/queue/queue.h"
+#include "depot/protocol/messages.h"
 
 #include <algorithm>
 
@@ -258,7 +259,7 @@ Status Queue::park_getter(uint32_t max, bool reserve, int64_t visibility_ms, con
   Status s;
   if (!wait.may_wait) {
     s = Status::EMPTY;
-    message = what() + " is empty";
+    message = msg::is_empty(name_);
   } else if ((s = park_limit(message)) == Status::OK) {
     auto g = std::make_unique<Getter>();
     g->session = wait.session;
@@ -531,7 +532,7 @@ void Queue::cancel(Waiter* w, Status s, std::string_view message) {
   if (s == Status::OK) return;  // session gone: nobody to tell
   if (s == Status::TIMEOUT && message.empty()) {
     if (getter) {
-      w->fail(Status::TIMEOUT, what() + " stayed empty until the timeout");
+      w->fail(Status::TIMEOUT, msg::stayed_empty(name_));
     } else {
       auto* p = static_cast<Putter*>(w);
       p->done(Status::FULL, static_cast<uint32_t>(p->next),

@@ -37,6 +37,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "depot/protocol/messages.h"
 #include "depot/queue/item_store.h"
 #include "depot/queue/registry.h"
 
@@ -179,7 +180,7 @@ class Queue : public Object {
   Status park_limit(std::string& message) const;
   Status park_getter(uint32_t max, bool reserve, int64_t visibility_ms, const Wait& wait,
                      GetDone& done, ReserveDone& rdone, std::string& message, size_t max_bytes);
-  std::string what() const { return "queue '" + name_ + "'"; }
+  std::string what() const { return msg::object("queue", name_); }
 
   uint64_t maxsize_;
   QueueSettings settings_;

@@ -1,4 +1,5 @@
 #include "depot/queue/registry.h"
+#include "depot/protocol/messages.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -149,9 +150,7 @@ size_t Registry::expire(TimePoint now) {
 }
 
 void Registry::shutdown() {
-  for (auto& [name, obj] : objects_)
-    obj->fail_all(Status::SHUTTING_DOWN,
-                  "the manager is shutting down; reconnect to its successor");
+  for (auto& [name, obj] : objects_) obj->fail_all(Status::SHUTTING_DOWN, msg::shutting_down());
 }
 
 std::vector<ObjectInfo> Registry::list() const {

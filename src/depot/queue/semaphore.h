@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 
+#include "depot/protocol/messages.h"
 #include "depot/queue/queue.h"
 
 namespace depot {
@@ -41,7 +42,7 @@ class SemaphoreObject : public Object {
   struct Acquirer;
   void grant(SessionId s, const AcquireDone& done);
   void pass_on();
-  std::string what() const { return "semaphore '" + name_ + "'"; }
+  std::string what() const { return msg::object("semaphore", name_); }
 
   uint32_t max_;
   std::map<uint64_t, SessionId> leases_;

@@ -1,4 +1,5 @@
 #include "depot/queue/variable.h"
+#include "depot/protocol/messages.h"
 
 namespace depot {
 
@@ -103,7 +104,7 @@ void VariableObject::cancel(Waiter* w, Status s, std::string_view message) {
   if (s == Status::OK) return;
   if (s == Status::TIMEOUT && message.empty()) {
     auto* wt = static_cast<Watcher*>(w);
-    w->fail(Status::TIMEOUT, wt->want_value ? what() + " had no value before the timeout"
+    w->fail(Status::TIMEOUT, wt->want_value ? msg::no_value_before_timeout(name_)
                                             : what() + " did not change before the timeout");
     return;
   }

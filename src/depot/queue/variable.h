@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 
+#include "depot/protocol/messages.h"
 #include "depot/queue/queue.h"
 
 namespace depot {
@@ -56,7 +57,7 @@ class VariableObject : public Object {
   Status park(const Wait& wait, bool want_value, uint64_t after, Done done);
   void changed();
   Snapshot snapshot() const { return {version_, exists_, value_}; }
-  std::string what() const { return "variable '" + name_ + "'"; }
+  std::string what() const { return msg::object("variable", name_); }
 
   uint64_t version_ = 0;
   bool exists_ = false;

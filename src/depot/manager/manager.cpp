@@ -1,0 +1,72 @@
+// depot::Manager (depot/manager/manager.h): a Server on a thread of its own, or on the
+// caller's, with signal handling for the daemon.
+#include "depot/manager/manager.h"
+
+#include <csignal>
+#include <memory>
+#include <thread>
+
+#include "depot/manager/server.h"
+
+namespace depot {
+
+struct Manager::Impl {
+  explicit Impl(ManagerOptions o) : server(std::move(o)) {}
+  Server server;
+  std::thread thread;
+  bool bound = false;
+};
+
+Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+Manager::~Manager() {
+  stop();
+}
+
+void Manager::start() {
+  if (!impl_->bound) impl_->server.bind();
+  impl_->bound = true;
+  impl_->thread = std::thread([this] { impl_->server.run_loop(); });
+}
+
+void Manager::run(bool handle_signals) {
+  run_with_ready(nullptr, handle_signals);
+}
+
+void Manager::run_with_ready(const std::function<void(const std::string&)>& ready) {
+  run_with_ready(ready, true);
+}
+
+void Manager::run_with_ready(const std::function<void(const std::string&)>& ready,
+                             bool handle_signals) {
+  if (!impl_->bound) impl_->server.bind();
+  impl_->bound = true;
+  // Signals are caught before "ready" is announced: a supervisor may send SIGTERM as soon
+  // as it reads it, and that must already mean a graceful stop.
+  std::unique_ptr<asio::signal_set> signals;
+  if (handle_signals) {
+    signals = std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM);
+    signals->async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+      impl_->server.request_stop();
+    });
+  }
+  if (ready) ready(impl_->server.address());
+  impl_->server.run_loop();
+}
+
+void Manager::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->server.request_stop();
+  impl_->thread.join();
+}
+
+uint16_t Manager::port() const {
+  return impl_->server.port();
+}
+std::string Manager::address() const {
+  return impl_->server.address();
+}
+
+}  // namespace depot
