@@ -14,6 +14,9 @@
 #   DATASIZE              payload bytes, -d (default 16)
 #   N_C50 N_C50_P16 N_C1  -n of the three configurations (default 100000 1000000 20000)
 #   RUNS                  runs per figure; the median run (by rps) is reported (default 3)
+#   BASELINE_MANAGER      another depot-manager binary (an earlier commit's build) to run
+#                         beside this build's with the same flag sets and the same client, so
+#                         a change is compared before/after in one run (labelled "baseline")
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need "$MANAGER" "$DEPOT_BENCHMARK" "$TCP_PINGPONG" redis-server redis-benchmark redis-cli
@@ -63,13 +66,19 @@ LABELS=(redis)
 PORTS=("$REDIS_PORT")
 MPIDS=()
 MLOGS=()
-for flags in "${FLAGSETS[@]}"; do
-  # shellcheck disable=SC2086  # the flags are words
-  start_manager $flags
-  LABELS+=("depot ${flags:-(defaults)}")
-  PORTS+=("$MANAGER_PORT")
-  MPIDS+=("$MANAGER_PID")
-  MLOGS+=("$MANAGER_LOG")
+BINARIES=("$MANAGER")
+[[ -n ${BASELINE_MANAGER:-} ]] && need "$BASELINE_MANAGER" && BINARIES+=("$BASELINE_MANAGER")
+for bin in "${BINARIES[@]}"; do
+  for flags in "${FLAGSETS[@]}"; do
+    # shellcheck disable=SC2086  # the flags are words
+    MANAGER=$bin start_manager $flags
+    label="depot ${flags:-(defaults)}"
+    [[ $bin != "$MANAGER" ]] && label="baseline ${flags:-(defaults)}"
+    LABELS+=("$label")
+    PORTS+=("$MANAGER_PORT")
+    MPIDS+=("$MANAGER_PID")
+    MLOGS+=("$MANAGER_LOG")
+  done
 done
 S=${#LABELS[@]}
 
@@ -162,6 +171,7 @@ echo '```'
 echo "tcp-pingpong -n 20000 -s 16 -q [--busy-server]   # once per -c 1 round"
 echo "redis-server --port PORT --bind 127.0.0.1 --save '' --appendonly no"
 echo "depot-manager --address 127.0.0.1:0 --authkey KEY --log-level warn FLAGS   # FLAGS: $DEPOT_MANAGER_FLAGS"
+[[ -n ${BASELINE_MANAGER:-} ]] && echo "baseline: $BASELINE_MANAGER, same flags, same depot-benchmark"
 for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
   echo "redis-benchmark -p PORT -t lpush,rpop -c $c -n $n -P $p -d $DATASIZE --csv"

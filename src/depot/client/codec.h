@@ -43,10 +43,9 @@ struct Codec {
       ar >> v;
       return v;
     } catch (const std::exception& e) {
-      throw CodecError(Status::OK, std::string("cannot decode a value of ") +
-                                       std::to_string(bytes.size()) +
-                                       " bytes with Boost.Serialization: " + e.what() +
-                                       "; was it written by another type or build?");
+      throw CodecError(std::string("cannot decode a value of ") + std::to_string(bytes.size()) +
+                       " bytes with Boost.Serialization: " + e.what() +
+                       "; was it written by another type or build?");
     }
   }
 };
@@ -76,8 +75,7 @@ struct Codec<bool> {
   static bool decode(std::string_view b) {
     if (b == "true" || b == "1") return true;
     if (b == "false" || b == "0") return false;
-    throw CodecError(Status::OK,
-                     "'" + std::string(b.substr(0, 64)) + "' is not a bool (true/false)");
+    throw CodecError("'" + std::string(b.substr(0, 64)) + "' is not a bool (true/false)");
   }
 };
 
@@ -92,10 +90,9 @@ struct Codec<T, std::enable_if_t<std::is_arithmetic_v<T> && !std::is_same_v<T, b
     T v{};
     auto [p, ec] = std::from_chars(b.data(), b.data() + b.size(), v);
     if (ec != std::errc() || p != b.data() + b.size() || b.empty())
-      throw CodecError(Status::OK,
-                       "'" + std::string(b.substr(0, 64)) + "' is not a valid " +
-                           (std::is_integral_v<T> ? "integer" : "number") + " of this type" +
-                           (ec == std::errc::result_out_of_range ? " (out of range)" : ""));
+      throw CodecError("'" + std::string(b.substr(0, 64)) + "' is not a valid " +
+                       (std::is_integral_v<T> ? "integer" : "number") + " of this type" +
+                       (ec == std::errc::result_out_of_range ? " (out of range)" : ""));
     return v;
   }
 };
