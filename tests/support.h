@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "depot/auth/handshake.h"
+#include "depot/client/types.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/frame.h"
 
@@ -193,7 +194,16 @@ inline size_t count_of(const std::string& hay, const std::string& needle) {
   return n;
 }
 
-// A raw TCP connection speaking frames, for tests below the client library.
+// Appends a REQUEST frame with `id` carrying `r`, a request of the client's codec
+// (client/*_requests.h: depot::req::queue_put(...) and the like), as the client sends it.
+inline void append_request(std::string& out, uint64_t id, const depot::Request& r) {
+  depot::proto::append_frame(out, depot::proto::FrameKind::REQUEST, static_cast<uint8_t>(r.op), id,
+                             r.body);
+}
+
+// A raw TCP connection speaking frames, for tests below the client library. Requests are
+// the client codec's (call(req::queue_get(...))); call(op, body) is for the bytes no encoder
+// makes: unknown opcodes, truncated or padded bodies.
 class RawConn {
  public:
   explicit RawConn(uint16_t port) {
@@ -287,6 +297,10 @@ class RawConn {
     return std::string(depot::auth::as_view(hello.server_nonce));
   }
   // Sends one request and reads the next frame.
+  std::pair<depot::Status, std::string> call(const depot::Request& r, uint64_t id = 7) {
+    return call(r.op, r.body, id);
+  }
+  // Sends a request of opcode `op` with `body` as it is, and reads the next frame.
   std::pair<depot::Status, std::string> call(depot::proto::Op op, const std::string& body,
                                              uint64_t id = 7) {
     std::string f;

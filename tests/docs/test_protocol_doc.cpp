@@ -1,7 +1,18 @@
-// Keeps docs/protocol.md honest. Every hex example in it must be exactly the bytes that the
-// encoders in protocol/frame.h and auth/auth.h build from the fields the example describes,
-// and its tables of frame kinds, status codes and opcodes must match the enums. A protocol
-// change that forgets the document (or a document edit that gets a byte wrong) fails here.
+// Keeps docs/protocol.md honest, against the code that really speaks the protocol:
+// - every REQUEST example is exactly what the client's request codec (client/*_requests.h)
+//   encodes from the fields the example describes, framed with the example's id;
+// - every REPLY and PUSH example is what the manager builds (FrameBuilder, as its sessions
+//   do), and the client's codec parses it to the values the example describes: an OK
+//   reply through its req::parse_* parser (which must also refuse the body a byte longer
+//   or shorter), an error reply through proto::error_message (and QUEUE_PUT_MANY's count
+//   through req::parse_put_many_full), the PUSH through req::parse_push_message;
+// - the handshake examples are what auth/handshake.h builds and parses (append_hello,
+//   ClientHandshake, parse_auth, append_auth_ok), and their MACs are the proofs of auth.h;
+// - every opcode of frame.h has a request example built by its encoder, and the tables of
+//   frame kinds, status codes, opcodes, push codes and slow-subscriber policies match the
+//   enums.
+// A protocol change that forgets the document or the codec (or a document edit that gets a
+// byte wrong) fails here.
 //
 // What the test looks for in the document:
 //   <!-- frame: NAME -->  then a ```hex block holding one whole frame
@@ -20,13 +31,20 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "depot/auth/auth.h"
+#include "depot/auth/handshake.h"
+#include "depot/client/admin_requests.h"
+#include "depot/client/coord_requests.h"
+#include "depot/client/errors.h"
+#include "depot/client/queue_requests.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/frame.h"
 #include "depot/queue/queue.h"
@@ -35,12 +53,15 @@
 
 namespace {
 
+namespace proto = depot::proto;
+namespace req = depot::req;
 using depot::Status;
 using depot::auth::Nonce;
 using depot::proto::FrameBuilder;
 using depot::proto::FrameKind;
 using depot::proto::Op;
 using depot::proto::Push;
+using namespace std::chrono_literals;
 
 constexpr const char* kDocPath = DEPOT_SOURCE_DIR "/docs/protocol.md";
 
@@ -213,6 +234,8 @@ const Table* find_table(const std::string& name) {
 
 using Body = std::function<void(FrameBuilder&)>;
 
+// A frame as the manager builds it: FrameBuilder straight into the output, as its sessions'
+// begin_reply / reply_error / pump_pushes do.
 std::string build(FrameKind kind, uint8_t code, uint64_t id, const Body& body) {
   std::string out;
   FrameBuilder b(out, kind, code, id);
@@ -221,35 +244,21 @@ std::string build(FrameKind kind, uint8_t code, uint64_t id, const Body& body) {
   return out;
 }
 
-std::string request(Op op, uint64_t id, const Body& body) {
-  return build(FrameKind::REQUEST, static_cast<uint8_t>(op), id, body);
-}
-
 std::string reply(Status s, uint64_t id, const Body& body) {
   return build(FrameKind::REPLY, static_cast<uint8_t>(s), id, body);
-}
-
-// An error reply: str message, then the opcode's tail if any (as the manager's reply_error).
-std::string error_reply(
-    Status s, uint64_t id, std::string_view message, const Body& tail = [](FrameBuilder&) {}) {
-  return reply(s, id, [&](FrameBuilder& b) {
-    b.str(message);
-    tail(b);
-  });
 }
 
 // A frame with a fixed body, through append_frame rather than FrameBuilder.
 std::string whole(FrameKind kind, uint8_t code, uint64_t id, std::string_view body = {}) {
   std::string out;
-  depot::proto::append_frame(out, kind, code, id, body);
+  proto::append_frame(out, kind, code, id, body);
   return out;
 }
 
-uint8_t code(Op op) {
-  return static_cast<uint8_t>(op);
-}
-uint8_t code(Status s) {
-  return static_cast<uint8_t>(s);
+// A request as the client sends it (Client::call): the codec's body behind a REQUEST header
+// carrying the encoder's opcode and the request id.
+std::string request_frame(uint64_t id, const depot::Request& r) {
+  return whole(FrameKind::REQUEST, static_cast<uint8_t>(r.op), id, r.body);
 }
 
 // Tokens, lease ids, versions and subscription ids in the examples. They come from the
@@ -258,11 +267,6 @@ uint8_t code(Status s) {
 constexpr uint64_t kTokenBase = 1763769600000000000ull;
 uint64_t tok(uint64_t n) {
   return kTokenBase + n;
-}
-
-// A PUSH frame, as Session::pump_pushes builds it: the id is the subscription's.
-std::string push(Push type, uint64_t subscription, const Body& body) {
-  return build(FrameKind::PUSH, static_cast<uint8_t>(type), subscription, body);
 }
 
 // The handshake example: key "abc", server nonce 00..1f, client nonce 20..3f.
@@ -283,266 +287,484 @@ std::string cat(std::initializer_list<std::string_view> parts) {
   return s;
 }
 
-// Every example the document must show, by marker name ("frame: X" or "bytes: X").
-std::map<std::string, std::string> expected_examples() {
+proto::Decoded decode_frame(std::string_view frame) {
+  return proto::decode(frame.data(), frame.size(), proto::kDefaultMaxFrame);
+}
+
+// The AUTH frame ClientHandshake::on_hello sends in answer to `hello`, with the client nonce
+// it drew at random replaced by `client_nonce`. ClientHandshake draws its nonce itself and
+// cannot be given one; client_mac depends on the server nonce only, so this is byte for byte
+// the frame it sends when it draws `client_nonce`.
+std::string client_auth(const std::string& key, std::string_view hello, const Nonce& client_nonce) {
+  const auto d = decode_frame(hello);
+  depot::auth::ClientHandshake hs(key);
+  std::string frame;
+  if (d.status != proto::DecodeStatus::OK || !hs.on_hello(d.header, d.body, frame).ok())
+    throw std::logic_error("ClientHandshake refuses the HELLO example");
+  depot::auth::AuthFrame parsed;
+  const std::string_view drawn = depot::auth::as_view(hs.client_nonce());
+  if (frame.size() != proto::kHeaderSize + 2 + proto::kMacBytes + proto::kNonceBytes ||
+      !depot::auth::parse_auth(std::string_view(frame).substr(proto::kHeaderSize), parsed) ||
+      parsed.client_nonce != hs.client_nonce() ||
+      std::string_view(frame).substr(frame.size() - drawn.size()) != drawn)
+    throw std::logic_error("ClientHandshake's AUTH frame does not end with its client nonce");
+  frame.replace(frame.size() - drawn.size(), drawn.size(), depot::auth::as_view(client_nonce));
+  return frame;
+}
+
+// How the receiver of an example reads the document's frame, checking the values the
+// example describes: the client's codec for replies and pushes, handshake.h for the
+// handshake frames.
+using Read = std::function<void(const proto::Header&, std::string_view body)>;
+
+struct Example {
+  std::string bytes;     // what the encoders build
+  std::optional<Op> op;  // a request: the opcode of the codec encoder that built it
+  Read read;             // empty for requests and byte strings
+  // An OK reply with a body: the codec's parser alone, fed copies cut or extended by a byte.
+  std::function<void(std::string_view body)> parse;
+};
+
+struct Examples {
+  std::map<std::string, Example> all;  // by marker: "frame: NAME" or "bytes: NAME"
+  std::set<Op> encoded;                // opcodes whose encoder built a request example
+};
+
+// Collects the examples. Each kind of example has its builder, so that a request can only be
+// made by the codec's encoder and every OK reply names the parser the client reads it with.
+class ExampleSet {
+ public:
+  const Examples& examples() const { return ex_; }
+
+  void bytes(const std::string& name, std::string b) {
+    add("bytes: " + name, {std::move(b), std::nullopt, {}, {}});
+  }
+
+  // Any frame, with the receiver's reading of it.
+  void frame(const std::string& name, std::string bytes, Read read = {}) {
+    add("frame: " + name, {std::move(bytes), std::nullopt, std::move(read), {}});
+  }
+
+  // A request built by the client's encoder, framed with the example's id.
+  void request(const std::string& name, uint64_t id, const depot::Request& r) {
+    add("frame: " + name, {request_frame(id, r), r.op, {}, {}});
+    ex_.encoded.insert(r.op);
+  }
+
+  // An OK reply the manager builds with `body` and the client reads with `parse`; `check`
+  // gets the parsed value.
+  template <class Parse, class Check>
+  void ok_reply(const std::string& name, uint64_t id, const Body& body, Parse parse, Check check) {
+    Example e{reply(Status::OK, id, body), std::nullopt, {}, {}};
+    e.read = [parse, check](const proto::Header& h, std::string_view b) {
+      CHECK(h.kind == FrameKind::REPLY);
+      CHECK(h.code == static_cast<uint8_t>(Status::OK));
+      try {
+        check(parse(b));
+      } catch (const std::exception& err) {
+        FAIL_CHECK("the client's parser refuses it: " << err.what());
+      }
+    };
+    e.parse = [parse](std::string_view b) { (void)parse(b); };
+    add("frame: " + name, std::move(e));
+  }
+
+  // An OK reply with an empty body (the client reads nothing from it).
+  void empty_reply(const std::string& name, uint64_t id) {
+    frame(name, whole(FrameKind::REPLY, static_cast<uint8_t>(Status::OK), id),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::REPLY);
+            CHECK(h.code == static_cast<uint8_t>(Status::OK));
+            CHECK(b.empty());
+          });
+  }
+
+  // An error reply, `str message` then the opcode's tail if any (as Session::reply_error
+  // and the put completions build it); the client takes the message with error_message.
+  void error_reply(
+      const std::string& name, Status s, uint64_t id, const std::string& message,
+      const Body& tail = [](FrameBuilder&) {}, Read read_tail = {}) {
+    frame(name,
+          reply(s, id,
+                [&](FrameBuilder& b) {
+                  b.str(message);
+                  tail(b);
+                }),
+          [s, message, read_tail](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::REPLY);
+            CHECK(h.code == static_cast<uint8_t>(s));
+            CHECK(proto::error_message(b) == message);
+            if (read_tail) read_tail(h, b);
+          });
+  }
+
+ private:
+  void add(const std::string& marker, Example e) {
+    if (!ex_.all.emplace(marker, std::move(e)).second)
+      throw std::logic_error("the test builds <!-- " + marker + " --> twice");
+  }
+  Examples ex_;
+};
+
+Examples build_examples() {
   using depot::auth::as_view;
   using depot::auth::client_proof;
   using depot::auth::server_proof;
-  namespace proto = depot::proto;
   const auto client_mac = client_proof(kKey, kServerNonce);
   const auto server_mac = server_proof(kKey, kClientNonce, kServerNonce);
-  std::map<std::string, std::string> e;
-  auto frame = [&e](const std::string& name, std::string bytes) {
-    e.emplace("frame: " + name, std::move(bytes));
-  };
-  auto bytes = [&e](const std::string& name, std::string b) {
-    e.emplace("bytes: " + name, std::move(b));
-  };
+  ExampleSet e;
 
-  // Handshake, as manager/server.cpp (Session::start, handle_auth) and client/client.cpp
-  // (connect_once) build it.
-  frame("HELLO", build(FrameKind::HELLO, 0, 0, [&](FrameBuilder& b) {
-          b.u32(proto::kHelloMagic)
-              .u16(proto::kVersion)
-              .u16(proto::kNonceBytes)
-              .raw(as_view(kServerNonce));
-        }));
-  frame("AUTH", build(FrameKind::AUTH, 0, 0, [&](FrameBuilder& b) {
-          b.u16(proto::kVersion).raw(as_view(client_mac)).raw(as_view(kClientNonce));
-        }));
-  frame("AUTH_OK", build(FrameKind::AUTH_OK, 0, 0,
-                         [&](FrameBuilder& b) { b.raw(as_view(server_mac)).u32(10000); }));
-  bytes("client_mac input", cat({"depot-client", as_view(kServerNonce)}));
-  bytes("client_mac", std::string(as_view(client_mac)));
-  bytes("server_mac input", cat({"depot-server", as_view(kClientNonce), as_view(kServerNonce)}));
-  bytes("server_mac", std::string(as_view(server_mac)));
-  frame("AUTH_FAILED reply",
-        error_reply(Status::AUTH_FAILED, 0,
-                    "the authkey does not match the manager's; check the key you gave"));
-  frame("max-connections refusal",
-        error_reply(Status::LIMIT, 0,
-                    "the manager has 10000 connections, its limit (--max-connections); retry "
-                    "later"));
+  // Handshake, as auth/handshake.h builds it for the manager's session (append_hello,
+  // append_auth_ok) and for the client (ClientHandshake).
+  std::string hello;
+  depot::auth::append_hello(hello, kServerNonce);
+  e.frame("HELLO", hello, [](const proto::Header& h, std::string_view b) {
+    CHECK(h.kind == FrameKind::HELLO);
+    depot::auth::HelloFrame f;
+    REQUIRE(depot::auth::parse_hello(b, f));
+    CHECK(f.version == proto::kVersion);
+    CHECK(f.server_nonce == kServerNonce);
+  });
+  e.frame("AUTH", client_auth(kKey, hello, kClientNonce),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::AUTH);
+            depot::auth::AuthFrame f;
+            REQUIRE(depot::auth::parse_auth(b, f));
+            CHECK(f.version == proto::kVersion);
+            CHECK(depot::auth::mac_equal(client_proof(kKey, kServerNonce), f.client_mac));
+            CHECK(f.client_nonce == kClientNonce);
+          });
+  std::string auth_ok;
+  depot::auth::append_auth_ok(auth_ok, 0, kKey, kClientNonce, kServerNonce, 10000ms);
+  // ClientHandshake reads AUTH_OK against the nonce it drew, so it cannot read this one;
+  // the scenario on the handshake checks its MAC and that a client accepts such a frame.
+  e.frame("AUTH_OK", auth_ok);
+  e.bytes("client_mac input", cat({"depot-client", as_view(kServerNonce)}));
+  e.bytes("client_mac", std::string(as_view(client_mac)));
+  e.bytes("server_mac input", cat({"depot-server", as_view(kClientNonce), as_view(kServerNonce)}));
+  e.bytes("server_mac", std::string(as_view(server_mac)));
+  const std::string wrong_key = "the authkey does not match the manager's; check the key you gave";
+  e.frame("AUTH_FAILED reply",
+          reply(Status::AUTH_FAILED, 0, [&](FrameBuilder& b) { b.str(wrong_key); }),
+          [wrong_key](const proto::Header& h, std::string_view b) {
+            depot::auth::ClientHandshake hs(kKey);
+            const auto r = hs.on_auth_reply(h, b);
+            CHECK(r.error == depot::auth::HandshakeError::AUTH_FAILED);
+            CHECK(r.status == Status::AUTH_FAILED);
+            CHECK(r.message == wrong_key);
+          });
+  const std::string full =
+      "the manager has 10000 connections, its limit (--max-connections); retry later";
+  e.frame("max-connections refusal", reply(Status::LIMIT, 0, [&](FrameBuilder& b) { b.str(full); }),
+          [full](const proto::Header& h, std::string_view b) {
+            depot::auth::ClientHandshake hs(kKey);
+            std::string auth;
+            const auto r = hs.on_hello(h, b, auth);
+            CHECK(r.error == depot::auth::HandshakeError::REFUSED);
+            CHECK(r.status == Status::LIMIT);
+            CHECK(r.message == full);
+            CHECK(auth.empty());
+          });
 
-  // Errors any request may get.
-  frame("unknown opcode request", whole(FrameKind::REQUEST, 0x7f, 11));
-  frame("unknown opcode reply",
-        error_reply(Status::BAD_REQUEST, 11,
-                    "unknown opcode 127; see docs/protocol.md for the opcodes"));
-  frame("TOO_LARGE reply",
-        error_reply(Status::TOO_LARGE, 12,
-                    "frame body of 67108865 bytes exceeds the limit of 67108864 bytes; send "
-                    "smaller items or raise the manager's --max-frame"));
+  // Errors any request may get. The request is deliberately not the codec's: no encoder
+  // makes an unknown opcode.
+  e.frame("unknown opcode request", whole(FrameKind::REQUEST, 0x7f, 11));
+  e.error_reply("unknown opcode reply", Status::BAD_REQUEST, 11,
+                "unknown opcode 127; see docs/protocol.md for the opcodes");
+  e.error_reply("TOO_LARGE reply", Status::TOO_LARGE, 12,
+                "frame body of 67108865 bytes exceeds the limit of 67108864 bytes; send "
+                "smaller items or raise the manager's --max-frame");
 
-  // PING, STATS, LIST.
-  frame("PING request", whole(FrameKind::REQUEST, code(Op::PING), 1, "ping"));
-  frame("PING reply", whole(FrameKind::REPLY, code(Status::OK), 1, "ping"));
-  frame("STATS request", whole(FrameKind::REQUEST, code(Op::STATS), 2));
-  frame("STATS reply", reply(Status::OK, 2, [](FrameBuilder& b) {
-          b.str(R"({"version":"2","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
-                R"("connections_total":1,"auth_failures":0,"requests":3,"protocol_errors":0,)"
-                R"("objects":1,"parked":0,"sessions_holding":0,"subscriptions":0,)"
-                R"("pubsub_buffered_bytes":0})");
-        }));
-  frame("LIST request", whole(FrameKind::REQUEST, code(Op::LIST), 3));
-  frame("LIST reply", reply(Status::OK, 3, [](FrameBuilder& b) {
-          b.u32(1).str("tasks").str("queue").u64(1).str("maxsize=2 bytes=5 getters=0 putters=0");
-        }));
+  // PING, STATS, LIST, HEARTBEAT (no reply, id 0 as Client's keep_alive sends it), DELETE.
+  e.request("PING request", 1, req::ping("ping"));
+  e.frame("PING reply", whole(FrameKind::REPLY, static_cast<uint8_t>(Status::OK), 1, "ping"),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.code == static_cast<uint8_t>(Status::OK));
+            CHECK(b == req::ping("ping").body);  // the request's body, echoed
+          });
+  e.request("STATS request", 2, req::stats());
+  const std::string stats =
+      R"({"version":"2","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
+      R"("connections_total":1,"auth_failures":0,"requests":3,"protocol_errors":0,)"
+      R"("objects":1,"parked":0,"sessions_holding":0,"subscriptions":0,)"
+      R"("pubsub_buffered_bytes":0})";
+  e.ok_reply(
+      "STATS reply", 2, [&](FrameBuilder& b) { b.str(stats); }, req::parse_stats,
+      [stats](const std::string& json) { CHECK(json == stats); });
+  e.request("LIST request", 3, req::list());
+  e.ok_reply(
+      "LIST reply", 3,
+      [](FrameBuilder& b) {
+        b.u32(1).str("tasks").str("queue").u64(1).str("maxsize=2 bytes=5 getters=0 putters=0");
+      },
+      req::parse_list,
+      [](const std::vector<depot::ObjectInfo>& objects) {
+        REQUIRE(objects.size() == 1);
+        CHECK(objects[0].name == "tasks");
+        CHECK(objects[0].type == "queue");
+        CHECK(objects[0].size == 1);
+        CHECK(objects[0].state == "maxsize=2 bytes=5 getters=0 putters=0");
+      });
+  e.request("HEARTBEAT request", 0, req::heartbeat());
+  e.request("DELETE request", 13, req::remove("tasks"));
+  e.ok_reply(
+      "DELETE reply", 13, [](FrameBuilder& b) { b.str("queue"); }, req::parse_remove,
+      [](const std::string& type) { CHECK(type == "queue"); });
+  e.error_reply("DELETE reply NOT_FOUND", Status::NOT_FOUND, 13,
+                "no object named 'tasks'; nothing to delete");
 
   // Queue operations.
-  frame("QUEUE_DECLARE request",
-        request(Op::QUEUE_DECLARE, 4, [](FrameBuilder& b) { b.str("tasks").u64(2); }));
-  frame("QUEUE_DECLARE reply", whole(FrameKind::REPLY, code(Status::OK), 4));
-  frame("QUEUE_DECLARE reply BAD_REQUEST",
-        error_reply(Status::BAD_REQUEST, 4,
-                    "queue 'tasks' exists with maxsize 0, not 2; declare it with the same "
-                    "maxsize or delete it first"));
-  frame("QUEUE_PUT request", request(Op::QUEUE_PUT, 5, [](FrameBuilder& b) {
-          b.str("tasks").i64(proto::kWaitForever).str("job-1");
-        }));
-  frame("QUEUE_PUT reply", whole(FrameKind::REPLY, code(Status::OK), 5));
-  frame("QUEUE_GET request",
-        request(Op::QUEUE_GET, 6, [](FrameBuilder& b) { b.str("tasks").i64(1000); }));
-  frame("QUEUE_GET reply", reply(Status::OK, 6, [](FrameBuilder& b) { b.str("job-1"); }));
-  frame("QUEUE_GET reply TIMEOUT",
-        error_reply(Status::TIMEOUT, 6, "queue 'tasks' stayed empty until the timeout"));
-  frame("parked QUEUE_GET reply NOT_FOUND",
-        error_reply(Status::NOT_FOUND, 6, "'tasks' was deleted while this request waited"));
-  frame("QUEUE_PUT_MANY request", request(Op::QUEUE_PUT_MANY, 7, [](FrameBuilder& b) {
-          b.str("tasks").i64(proto::kNoWait).u32(3).str("a").str("b").str("c");
-        }));
-  frame("QUEUE_PUT_MANY reply", reply(Status::OK, 7, [](FrameBuilder& b) { b.u32(3); }));
-  frame("QUEUE_PUT_MANY reply FULL",
-        error_reply(Status::FULL, 7,
-                    "queue 'tasks' is full (maxsize 2); 2 of 3 items were put; retry later or "
-                    "put with a timeout",
-                    [](FrameBuilder& b) { b.u32(2); }));
-  frame("QUEUE_GET_MANY request", request(Op::QUEUE_GET_MANY, 8, [](FrameBuilder& b) {
-          b.str("tasks").u32(10).i64(proto::kNoWait);
-        }));
-  frame("QUEUE_GET_MANY reply",
-        reply(Status::OK, 8, [](FrameBuilder& b) { b.u32(2).str("a").str("b"); }));
-  frame("QUEUE_GET_MANY reply EMPTY", error_reply(Status::EMPTY, 8, "queue 'tasks' is empty"));
-  frame("QUEUE_SIZE request", request(Op::QUEUE_SIZE, 9, [](FrameBuilder& b) { b.str("tasks"); }));
-  frame("QUEUE_SIZE reply", reply(Status::OK, 9, [](FrameBuilder& b) { b.u64(1).u64(2).u8(1); }));
-  frame("QUEUE_DELETE request",
-        request(Op::QUEUE_DELETE, 10, [](FrameBuilder& b) { b.str("tasks"); }));
-  frame("QUEUE_DELETE reply", reply(Status::OK, 10, [](FrameBuilder& b) { b.u64(1); }));
-  frame("QUEUE_DELETE reply NOT_FOUND",
-        error_reply(Status::NOT_FOUND, 10, "queue 'tasks' does not exist; nothing to delete"));
+  e.request("QUEUE_DECLARE request", 4, req::queue_declare("tasks", 2));
+  e.empty_reply("QUEUE_DECLARE reply", 4);
+  e.error_reply("QUEUE_DECLARE reply BAD_REQUEST", Status::BAD_REQUEST, 4,
+                "queue 'tasks' exists with maxsize 0, not 2; declare it with the same maxsize or "
+                "delete it first");
+  e.request("QUEUE_PUT request", 5, req::queue_put("tasks", proto::kWaitForever, "job-1"));
+  e.empty_reply("QUEUE_PUT reply", 5);
+  e.request("QUEUE_GET request", 6, req::queue_get("tasks", 1000));
+  e.ok_reply(
+      "QUEUE_GET reply", 6, [](FrameBuilder& b) { b.str("job-1"); }, req::parse_queue_get,
+      [](const std::string& item) { CHECK(item == "job-1"); });
+  e.error_reply("QUEUE_GET reply TIMEOUT", Status::TIMEOUT, 6,
+                "queue 'tasks' stayed empty until the timeout");
+  e.error_reply("parked QUEUE_GET reply NOT_FOUND", Status::NOT_FOUND, 6,
+                "'tasks' was deleted while this request waited");
+  e.request("QUEUE_PUT_MANY request", 7,
+            req::queue_put_many("tasks", proto::kNoWait, {"a", "b", "c"}));
+  e.ok_reply(
+      "QUEUE_PUT_MANY reply", 7, [](FrameBuilder& b) { b.u32(3); }, req::parse_queue_put_many,
+      [](uint32_t accepted) { CHECK(accepted == 3); });
+  e.error_reply(
+      "QUEUE_PUT_MANY reply FULL", Status::FULL, 7,
+      "queue 'tasks' is full (maxsize 2); 2 of 3 items were put; retry later or put with a "
+      "timeout",
+      [](FrameBuilder& b) { b.u32(2); },
+      [](const proto::Header&, std::string_view b) { CHECK(req::parse_put_many_full(b) == 2); });
+  e.request("QUEUE_GET_MANY request", 8, req::queue_get_many("tasks", 10, proto::kNoWait));
+  e.ok_reply(
+      "QUEUE_GET_MANY reply", 8, [](FrameBuilder& b) { b.u32(2).str("a").str("b"); },
+      req::parse_queue_get_many,
+      [](const std::vector<std::string>& items) {
+        CHECK(items == std::vector<std::string>{"a", "b"});
+      });
+  e.error_reply("QUEUE_GET_MANY reply EMPTY", Status::EMPTY, 8, "queue 'tasks' is empty");
+  e.request("QUEUE_SIZE request", 9, req::queue_size("tasks"));
+  e.ok_reply(
+      "QUEUE_SIZE reply", 9, [](FrameBuilder& b) { b.u64(1).u64(2).u8(1); }, req::parse_queue_size,
+      [](const depot::QueueSize& s) {
+        CHECK(s.size == 1);
+        CHECK(s.maxsize == 2);
+        CHECK(s.exists);
+      });
+  e.request("QUEUE_DELETE request", 10, req::queue_delete("tasks"));
+  e.ok_reply(
+      "QUEUE_DELETE reply", 10, [](FrameBuilder& b) { b.u64(1); }, req::parse_queue_delete,
+      [](uint64_t dropped) { CHECK(dropped == 1); });
+  e.error_reply("QUEUE_DELETE reply NOT_FOUND", Status::NOT_FOUND, 10,
+                "queue 'tasks' does not exist; nothing to delete");
 
-  // Reliable delivery (manager/queue_ops.cpp, queue/queue.cpp). Reservation ids come from
-  // the same counter as tokens.
-  frame("QUEUE_CONFIGURE request", request(Op::QUEUE_CONFIGURE, 31, [](FrameBuilder& b) {
-          b.str("tasks").u64(30000).u32(3).u64(300000).str("");
-        }));
-  frame("QUEUE_CONFIGURE reply", whole(FrameKind::REPLY, code(Status::OK), 31));
-  frame("QUEUE_CONFIGURE reply BAD_REQUEST",
-        error_reply(Status::BAD_REQUEST, 31,
-                    "queue 'tasks' cannot be its own dead-letter queue; name another queue"));
-  frame("QUEUE_PUT_EX request", request(Op::QUEUE_PUT_EX, 32, [](FrameBuilder& b) {
-          b.str("tasks")
-              .i64(proto::kWaitForever)
-              .u32(static_cast<uint32_t>(int32_t{-1}))  // priority: an i32 sent as u32
-              .u64(0)
-              .str("order-17")
-              .str("job-2");
-        }));
-  frame("QUEUE_PUT_EX reply", reply(Status::OK, 32, [](FrameBuilder& b) { b.u8(1); }));
-  frame("QUEUE_PUT_EX reply duplicate", reply(Status::OK, 32, [](FrameBuilder& b) { b.u8(0); }));
-  frame("QUEUE_RESERVE request", request(Op::QUEUE_RESERVE, 33, [](FrameBuilder& b) {
-          b.str("tasks").u32(10).i64(1000).i64(-1);
-        }));
-  frame("QUEUE_RESERVE reply", reply(Status::OK, 33, [](FrameBuilder& b) {
-          b.u32(2).u64(tok(35)).u32(1).str("job-2").u64(tok(36)).u32(2).str("job-1");
-        }));
-  frame("QUEUE_RESERVE reply BAD_REQUEST",
-        error_reply(Status::BAD_REQUEST, 33,
-                    "QUEUE_RESERVE on 'tasks': visibility_ms must be -1 (the queue's setting) or "
-                    "at least 1"));
-  frame("QUEUE_ACK request", request(Op::QUEUE_ACK, 34, [](FrameBuilder& b) {
-          b.str("tasks").u32(2).u64(tok(35)).u64(tok(36));
-        }));
-  frame("QUEUE_ACK reply", reply(Status::OK, 34, [](FrameBuilder& b) { b.u32(1); }));
-  frame("QUEUE_NACK request", request(Op::QUEUE_NACK, 35, [](FrameBuilder& b) {
-          b.str("tasks").u64(tok(36)).u64(5000);
-        }));
-  frame("QUEUE_NACK reply", reply(Status::OK, 35, [](FrameBuilder& b) { b.u8(1); }));
-  frame("QUEUE_NACK reply dead-lettered", reply(Status::OK, 35, [](FrameBuilder& b) { b.u8(2); }));
-  frame("QUEUE_NACK reply NOT_FOUND",
-        error_reply(Status::NOT_FOUND, 35,
-                    "reservation " + std::to_string(tok(36)) +
-                        " is not held on queue 'tasks': it was acked, or its visibility timeout "
-                        "passed or its session ended and the item was given back (another "
-                        "consumer may have it now)"));
-  frame("QUEUE_TOUCH request", request(Op::QUEUE_TOUCH, 36, [](FrameBuilder& b) {
-          b.str("tasks").u64(tok(36)).i64(60000);
-        }));
-  frame("QUEUE_TOUCH reply", whole(FrameKind::REPLY, code(Status::OK), 36));
+  // Reliable delivery. Reservation ids come from the same counter as tokens.
+  depot::QueueConfig config;
+  config.visibility = 30000ms;
+  config.max_deliveries = 3;
+  config.dedup_window = 300000ms;
+  e.request("QUEUE_CONFIGURE request", 31, req::queue_configure("tasks", config));
+  e.empty_reply("QUEUE_CONFIGURE reply", 31);
+  e.error_reply("QUEUE_CONFIGURE reply BAD_REQUEST", Status::BAD_REQUEST, 31,
+                "queue 'tasks' cannot be its own dead-letter queue; name another queue");
+  depot::PutOptions put_options;
+  put_options.priority = -1;
+  put_options.dedup_id = "order-17";
+  e.request("QUEUE_PUT_EX request", 32,
+            req::queue_put_ex("tasks", proto::kWaitForever, put_options, "job-2"));
+  e.ok_reply(
+      "QUEUE_PUT_EX reply", 32, [](FrameBuilder& b) { b.u8(1); }, req::parse_queue_put_ex,
+      [](bool accepted) { CHECK(accepted); });
+  e.ok_reply(
+      "QUEUE_PUT_EX reply duplicate", 32, [](FrameBuilder& b) { b.u8(0); }, req::parse_queue_put_ex,
+      [](bool accepted) { CHECK_FALSE(accepted); });
+  e.request("QUEUE_RESERVE request", 33, req::queue_reserve("tasks", 10, 1000, -1));
+  e.ok_reply(
+      "QUEUE_RESERVE reply", 33,
+      [](FrameBuilder& b) {
+        b.u32(2).u64(tok(35)).u32(1).str("job-2").u64(tok(36)).u32(2).str("job-1");
+      },
+      req::parse_queue_reserve,
+      [](const std::vector<depot::RawReservation>& r) {
+        REQUIRE(r.size() == 2);
+        CHECK(r[0].id == tok(35));
+        CHECK(r[0].deliveries == 1);
+        CHECK(r[0].item == "job-2");
+        CHECK(r[1].id == tok(36));
+        CHECK(r[1].deliveries == 2);
+        CHECK(r[1].item == "job-1");
+      });
+  e.error_reply("QUEUE_RESERVE reply BAD_REQUEST", Status::BAD_REQUEST, 33,
+                "QUEUE_RESERVE on 'tasks': visibility_ms must be -1 (the queue's setting) or at "
+                "least 1");
+  const std::vector<uint64_t> reserved = {tok(35), tok(36)};
+  e.request("QUEUE_ACK request", 34, req::queue_ack("tasks", reserved));
+  e.ok_reply(
+      "QUEUE_ACK reply", 34, [](FrameBuilder& b) { b.u32(1); }, req::parse_queue_ack,
+      [](uint32_t acked) { CHECK(acked == 1); });
+  e.request("QUEUE_NACK request", 35, req::queue_nack("tasks", tok(36), 5000));
+  e.ok_reply(
+      "QUEUE_NACK reply", 35, [](FrameBuilder& b) { b.u8(1); }, req::parse_queue_nack,
+      [](depot::NackResult r) { CHECK(r == depot::NackResult::Requeued); });
+  e.ok_reply(
+      "QUEUE_NACK reply dead-lettered", 35, [](FrameBuilder& b) { b.u8(2); }, req::parse_queue_nack,
+      [](depot::NackResult r) { CHECK(r == depot::NackResult::DeadLettered); });
+  e.error_reply("QUEUE_NACK reply NOT_FOUND", Status::NOT_FOUND, 35,
+                "reservation " + std::to_string(tok(36)) +
+                    " is not held on queue 'tasks': it was acked, or its visibility timeout "
+                    "passed or its session ended and the item was given back (another consumer "
+                    "may have it now)");
+  e.request("QUEUE_TOUCH request", 36, req::queue_touch("tasks", tok(36), 60000));
+  e.empty_reply("QUEUE_TOUCH reply", 36);
 
-  // HEARTBEAT (no reply, id 0 as client/client.cpp's keep_alive sends it) and DELETE, as
-  // manager/server.cpp (Server::dispatch) and manager/coord_ops.cpp (handle_delete) do them.
-  frame("HEARTBEAT request", whole(FrameKind::REQUEST, code(Op::HEARTBEAT), 0));
-  frame("DELETE request", request(Op::DELETE, 13, [](FrameBuilder& b) { b.str("tasks"); }));
-  frame("DELETE reply", reply(Status::OK, 13, [](FrameBuilder& b) { b.str("queue"); }));
-  frame("DELETE reply NOT_FOUND",
-        error_reply(Status::NOT_FOUND, 13, "no object named 'tasks'; nothing to delete"));
+  // Locks and semaphores.
+  e.request("LOCK_ACQUIRE request", 14, req::lock_acquire("db", false, 1, 5000, 30000));
+  e.ok_reply(
+      "LOCK_ACQUIRE reply", 14, [](FrameBuilder& b) { b.u64(tok(17)).u32(1); },
+      req::parse_lock_acquire,
+      [](const req::LockGrant& g) {
+        CHECK(g.token == tok(17));
+        CHECK(g.count == 1);
+      });
+  e.error_reply("LOCK_ACQUIRE reply TIMEOUT", Status::TIMEOUT, 14,
+                "lock 'db' was still held when the timeout passed");
+  e.request("LOCK_RELEASE request", 15, req::lock_release("db", tok(17)));
+  e.ok_reply(
+      "LOCK_RELEASE reply", 15, [](FrameBuilder& b) { b.u32(0).u64(tok(17)); },
+      req::parse_lock_release,
+      [](const req::LockReleased& r) {
+        CHECK(r.remaining == 0);
+        CHECK(r.token == tok(17));
+      });
+  e.error_reply("LOCK_RELEASE reply NOT_OWNER", Status::NOT_OWNER, 15,
+                "lock 'db' is held under another fencing token (yours was " +
+                    std::to_string(tok(17)) +
+                    "); its lease may have expired or its session ended, so another holder may "
+                    "have it");
+  e.request("LOCK_RELEASE forced request", 16, req::lock_release("db", 0));
+  e.ok_reply(
+      "LOCK_RELEASE forced reply", 16, [](FrameBuilder& b) { b.u32(0).u64(tok(21)); },
+      req::parse_lock_release,
+      [](const req::LockReleased& r) {
+        CHECK(r.remaining == 0);
+        CHECK(r.token == tok(21));
+      });
+  e.request("SEM_ACQUIRE request", 17, req::sem_acquire("slots", 3, proto::kNoWait));
+  e.ok_reply(
+      "SEM_ACQUIRE reply", 17, [](FrameBuilder& b) { b.u64(tok(22)); }, req::parse_sem_acquire,
+      [](uint64_t lease) { CHECK(lease == tok(22)); });
+  e.error_reply("SEM_ACQUIRE reply TIMEOUT", Status::TIMEOUT, 17,
+                "semaphore 'slots' has no lease for a new acquire (3 of 3 held, 0 waiting)");
+  e.request("SEM_RELEASE request", 18, req::sem_release("slots", tok(22)));
+  e.empty_reply("SEM_RELEASE reply", 18);
 
-  // Locks and semaphores (manager/coord_ops.cpp, queue/lock.cpp, queue/semaphore.cpp).
-  frame("LOCK_ACQUIRE request", request(Op::LOCK_ACQUIRE, 14, [](FrameBuilder& b) {
-          b.str("db").u8(0).u64(1).i64(5000).i64(30000);
-        }));
-  frame("LOCK_ACQUIRE reply",
-        reply(Status::OK, 14, [](FrameBuilder& b) { b.u64(tok(17)).u32(1); }));
-  frame("LOCK_ACQUIRE reply TIMEOUT",
-        error_reply(Status::TIMEOUT, 14, "lock 'db' was still held when the timeout passed"));
-  frame("LOCK_RELEASE request",
-        request(Op::LOCK_RELEASE, 15, [](FrameBuilder& b) { b.str("db").u64(tok(17)); }));
-  frame("LOCK_RELEASE reply",
-        reply(Status::OK, 15, [](FrameBuilder& b) { b.u32(0).u64(tok(17)); }));
-  frame("LOCK_RELEASE reply NOT_OWNER",
-        error_reply(Status::NOT_OWNER, 15,
-                    "lock 'db' is held under another fencing token (yours was " +
-                        std::to_string(tok(17)) +
-                        "); its lease may have expired or its session ended, so another holder "
-                        "may have it"));
-  frame("LOCK_RELEASE forced request",
-        request(Op::LOCK_RELEASE, 16, [](FrameBuilder& b) { b.str("db").u64(0); }));
-  frame("LOCK_RELEASE forced reply",
-        reply(Status::OK, 16, [](FrameBuilder& b) { b.u32(0).u64(tok(21)); }));
-  frame("SEM_ACQUIRE request", request(Op::SEM_ACQUIRE, 17, [](FrameBuilder& b) {
-          b.str("slots").u32(3).i64(proto::kNoWait);
-        }));
-  frame("SEM_ACQUIRE reply", reply(Status::OK, 17, [](FrameBuilder& b) { b.u64(tok(22)); }));
-  frame("SEM_ACQUIRE reply TIMEOUT",
-        error_reply(Status::TIMEOUT, 17,
-                    "semaphore 'slots' has no lease for a new acquire (3 of 3 held, 0 waiting)"));
-  frame("SEM_RELEASE request",
-        request(Op::SEM_RELEASE, 18, [](FrameBuilder& b) { b.str("slots").u64(tok(22)); }));
-  frame("SEM_RELEASE reply", whole(FrameKind::REPLY, code(Status::OK), 18));
+  // Events and barriers.
+  e.request("EVENT_SET request", 19, req::event_set("ready"));
+  e.empty_reply("EVENT_SET reply", 19);
+  e.request("EVENT_CLEAR request", 37, req::event_clear("ready"));
+  e.empty_reply("EVENT_CLEAR reply", 37);
+  e.request("EVENT_WAIT request", 20, req::event_wait("ready", 2000));
+  e.empty_reply("EVENT_WAIT reply", 20);
+  e.error_reply("EVENT_WAIT reply TIMEOUT", Status::TIMEOUT, 20,
+                "event 'ready' was not set before the timeout");
+  e.request("BARRIER_WAIT request", 21, req::barrier_wait("start", 3, 10000));
+  e.ok_reply(
+      "BARRIER_WAIT reply", 21, [](FrameBuilder& b) { b.u32(2); }, req::parse_barrier_wait,
+      [](uint32_t index) { CHECK(index == 2); });
+  e.error_reply("BARRIER_WAIT reply BROKEN", Status::BROKEN, 21,
+                "barrier 'start' is broken: a party timed out; reset it to use it again");
+  e.request("BARRIER_RESET request", 38, req::barrier_reset("start"));
+  e.empty_reply("BARRIER_RESET reply", 38);
 
-  // Events and barriers (queue/event.cpp).
-  frame("EVENT_SET request", request(Op::EVENT_SET, 19, [](FrameBuilder& b) { b.str("ready"); }));
-  frame("EVENT_SET reply", whole(FrameKind::REPLY, code(Status::OK), 19));
-  frame("EVENT_WAIT request",
-        request(Op::EVENT_WAIT, 20, [](FrameBuilder& b) { b.str("ready").i64(2000); }));
-  frame("EVENT_WAIT reply", whole(FrameKind::REPLY, code(Status::OK), 20));
-  frame("EVENT_WAIT reply TIMEOUT",
-        error_reply(Status::TIMEOUT, 20, "event 'ready' was not set before the timeout"));
-  frame("BARRIER_WAIT request",
-        request(Op::BARRIER_WAIT, 21, [](FrameBuilder& b) { b.str("start").u32(3).i64(10000); }));
-  frame("BARRIER_WAIT reply", reply(Status::OK, 21, [](FrameBuilder& b) { b.u32(2); }));
-  frame("BARRIER_WAIT reply BROKEN",
-        error_reply(Status::BROKEN, 21,
-                    "barrier 'start' is broken: a party timed out; reset it to use it again"));
+  // Variables and counters.
+  e.request("VAR_SET request", 22, req::var_set("config", "v=1"));
+  e.ok_reply(
+      "VAR_SET reply", 22, [](FrameBuilder& b) { b.u64(tok(30)); }, req::parse_var_set,
+      [](uint64_t version) { CHECK(version == tok(30)); });
+  e.request("VAR_GET request", 23, req::var_get("config", proto::kNoWait));
+  e.ok_reply(
+      "VAR_GET reply", 23, [](FrameBuilder& b) { b.u64(tok(30)).u8(1).str("v=1"); },
+      req::parse_var_state,
+      [](const depot::RawVersioned& v) {
+        CHECK(v.version == tok(30));
+        REQUIRE(v.value);
+        CHECK(*v.value == "v=1");
+      });
+  e.error_reply("VAR_GET reply NOT_FOUND", Status::NOT_FOUND, 23, "variable 'config' has no value");
+  e.request("VAR_CAS request", 24, req::var_cas("config", tok(30), "v=2"));
+  e.ok_reply(
+      "VAR_CAS reply", 24, [](FrameBuilder& b) { b.u8(1).u64(tok(31)); }, req::parse_var_cas,
+      [](const depot::CasResult& c) {
+        CHECK(c.swapped);
+        CHECK(c.version == tok(31));
+      });
+  e.ok_reply(
+      "VAR_CAS reply not swapped", 24, [](FrameBuilder& b) { b.u8(0).u64(tok(31)); },
+      req::parse_var_cas,
+      [](const depot::CasResult& c) {
+        CHECK_FALSE(c.swapped);
+        CHECK(c.version == tok(31));
+      });
+  e.request("VAR_WAIT request", 25, req::var_wait("config", tok(31), proto::kWaitForever));
+  e.ok_reply(
+      "VAR_WAIT reply", 25, [](FrameBuilder& b) { b.u64(tok(32)).u8(1).str("v=3"); },
+      req::parse_var_state,
+      [](const depot::RawVersioned& v) {
+        CHECK(v.version == tok(32));
+        REQUIRE(v.value);
+        CHECK(*v.value == "v=3");
+      });
+  e.request("VAR_DELETE request", 26, req::var_delete("config"));
+  e.ok_reply(
+      "VAR_DELETE reply", 26, [](FrameBuilder& b) { b.u8(1).u64(tok(33)); }, req::parse_var_delete,
+      [](const req::VarDeleted& d) {
+        CHECK(d.existed);
+        CHECK(d.version == tok(33));
+      });
+  e.request("COUNTER_ADD request", 27, req::counter_add("hits", 5));
+  e.ok_reply(
+      "COUNTER_ADD reply", 27, [](FrameBuilder& b) { b.i64(5); }, req::parse_counter_add,
+      [](int64_t value) { CHECK(value == 5); });
 
-  // Variables and counters (queue/variable.cpp).
-  frame("VAR_SET request",
-        request(Op::VAR_SET, 22, [](FrameBuilder& b) { b.str("config").str("v=1"); }));
-  frame("VAR_SET reply", reply(Status::OK, 22, [](FrameBuilder& b) { b.u64(tok(30)); }));
-  frame("VAR_GET request",
-        request(Op::VAR_GET, 23, [](FrameBuilder& b) { b.str("config").i64(proto::kNoWait); }));
-  frame("VAR_GET reply",
-        reply(Status::OK, 23, [](FrameBuilder& b) { b.u64(tok(30)).u8(1).str("v=1"); }));
-  frame("VAR_GET reply NOT_FOUND",
-        error_reply(Status::NOT_FOUND, 23, "variable 'config' has no value"));
-  frame("VAR_CAS request",
-        request(Op::VAR_CAS, 24, [](FrameBuilder& b) { b.str("config").u64(tok(30)).str("v=2"); }));
-  frame("VAR_CAS reply", reply(Status::OK, 24, [](FrameBuilder& b) { b.u8(1).u64(tok(31)); }));
-  frame("VAR_CAS reply not swapped",
-        reply(Status::OK, 24, [](FrameBuilder& b) { b.u8(0).u64(tok(31)); }));
-  frame("VAR_WAIT request", request(Op::VAR_WAIT, 25, [](FrameBuilder& b) {
-          b.str("config").u64(tok(31)).i64(proto::kWaitForever);
-        }));
-  frame("VAR_WAIT reply",
-        reply(Status::OK, 25, [](FrameBuilder& b) { b.u64(tok(32)).u8(1).str("v=3"); }));
-  frame("VAR_DELETE request",
-        request(Op::VAR_DELETE, 26, [](FrameBuilder& b) { b.str("config"); }));
-  frame("VAR_DELETE reply", reply(Status::OK, 26, [](FrameBuilder& b) { b.u8(1).u64(tok(33)); }));
-  frame("COUNTER_ADD request",
-        request(Op::COUNTER_ADD, 27, [](FrameBuilder& b) { b.str("hits").i64(5); }));
-  frame("COUNTER_ADD reply", reply(Status::OK, 27, [](FrameBuilder& b) { b.i64(5); }));
+  // Pub/sub, and the push a subscription gets (Session::pump_pushes: the id is the
+  // subscription's).
+  e.request("SUBSCRIBE request", 28, req::subscribe("sensors.*", 0, depot::Overflow::DropOldest));
+  e.ok_reply(
+      "SUBSCRIBE reply", 28, [](FrameBuilder& b) { b.u64(tok(34)); }, req::parse_subscribe,
+      [](uint64_t id) { CHECK(id == tok(34)); });
+  e.error_reply("SUBSCRIBE reply BAD_REQUEST", Status::BAD_REQUEST, 28,
+                "unknown slow-subscriber policy 3 (0 drop oldest, 1 drop newest, 2 disconnect)");
+  e.request("PUBLISH request", 29, req::publish("sensors.temp", "21.5"));
+  e.ok_reply(
+      "PUBLISH reply", 29, [](FrameBuilder& b) { b.u32(1); }, req::parse_publish,
+      [](uint32_t subscribers) { CHECK(subscribers == 1); });
+  e.frame("PUSH MESSAGE",
+          build(FrameKind::PUSH, static_cast<uint8_t>(Push::MESSAGE), tok(34),
+                [](FrameBuilder& b) { b.str("sensors.temp").u64(0).str("21.5"); }),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::PUSH);
+            CHECK(h.code == static_cast<uint8_t>(Push::MESSAGE));
+            CHECK(h.id == tok(34));
+            depot::RawMessage m;
+            REQUIRE(req::parse_push_message(b, m));
+            CHECK(m.topic == "sensors.temp");
+            CHECK(m.dropped == 0);
+            CHECK(m.payload == "21.5");
+          });
+  e.request("UNSUBSCRIBE request", 30, req::unsubscribe(tok(34)));
+  e.empty_reply("UNSUBSCRIBE reply", 30);
+  e.error_reply("UNSUBSCRIBE reply NOT_FOUND", Status::NOT_FOUND, 30,
+                "no subscription " + std::to_string(tok(34)) + " on this connection");
+  return e.examples();
+}
 
-  // Pub/sub (manager/coord_ops.cpp, queue/topic.cpp) and the push of manager/server.cpp.
-  frame("SUBSCRIBE request", request(Op::SUBSCRIBE, 28, [](FrameBuilder& b) {
-          b.str("sensors.*").u32(0).u8(static_cast<uint8_t>(depot::Overflow::DropOldest));
-        }));
-  frame("SUBSCRIBE reply", reply(Status::OK, 28, [](FrameBuilder& b) { b.u64(tok(34)); }));
-  frame("SUBSCRIBE reply BAD_REQUEST",
-        error_reply(Status::BAD_REQUEST, 28,
-                    "unknown slow-subscriber policy 3 (0 drop oldest, 1 drop newest, 2 "
-                    "disconnect)"));
-  frame("PUBLISH request",
-        request(Op::PUBLISH, 29, [](FrameBuilder& b) { b.str("sensors.temp").str("21.5"); }));
-  frame("PUBLISH reply", reply(Status::OK, 29, [](FrameBuilder& b) { b.u32(1); }));
-  frame("PUSH MESSAGE", push(Push::MESSAGE, tok(34),
-                             [](FrameBuilder& b) { b.str("sensors.temp").u64(0).str("21.5"); }));
-  frame("UNSUBSCRIBE request",
-        request(Op::UNSUBSCRIBE, 30, [](FrameBuilder& b) { b.u64(tok(34)); }));
-  frame("UNSUBSCRIBE reply", whole(FrameKind::REPLY, code(Status::OK), 30));
-  frame("UNSUBSCRIBE reply NOT_FOUND",
-        error_reply(Status::NOT_FOUND, 30,
-                    "no subscription " + std::to_string(tok(34)) + " on this connection"));
+const Examples& examples() {
+  static const Examples e = build_examples();
   return e;
 }
 
@@ -578,11 +800,11 @@ SCENARIO("docs/protocol.md's examples are all well-formed hex blocks", "[protoco
 SCENARIO("docs/protocol.md shows exactly the examples this test builds", "[protocol]") {
   GIVEN("the document's examples and the frames built here") {
     REQUIRE(doc().found);
-    const auto expected = expected_examples();
+    const auto& expected = examples().all;
     std::set<std::string> in_doc;
     for (const auto& b : doc().blocks) in_doc.insert(b.kind + ": " + b.name);
     THEN("every example built here is in the document") {
-      for (const auto& [name, bytes] : expected) {
+      for (const auto& [name, example] : expected) {
         INFO("missing from docs/protocol.md: <!-- " << name << " -->");
         CHECK(in_doc.count(name) == 1);
       }
@@ -598,16 +820,17 @@ SCENARIO("docs/protocol.md shows exactly the examples this test builds", "[proto
 
 SCENARIO("every hex example in docs/protocol.md is byte for byte what the encoders build",
          "[protocol]") {
-  GIVEN("the examples built with FrameBuilder, append_frame and the auth proofs") {
+  GIVEN(
+      "requests from the client's codec, replies as the manager builds them, the handshake "
+      "from auth/handshake.h") {
     REQUIRE(doc().found);
-    const auto expected = expected_examples();
     WHEN("each example of the document is compared with its built bytes") {
       THEN("they are equal") {
         for (const auto& b : doc().blocks) {
-          auto it = expected.find(b.kind + ": " + b.name);
-          if (it == expected.end()) continue;  // reported by the scenario above
+          auto it = examples().all.find(b.kind + ": " + b.name);
+          if (it == examples().all.end()) continue;  // reported by the scenario above
           INFO("docs/protocol.md line " << b.line << ": " << b.kind << ": " << b.name);
-          CHECK(hex(b.bytes) == hex(it->second));
+          CHECK(hex(b.bytes) == hex(it->second.bytes));
         }
       }
     }
@@ -623,17 +846,106 @@ SCENARIO("every frame example in docs/protocol.md is one whole frame to the deco
         for (const auto& b : doc().blocks) {
           if (b.kind != "frame") continue;
           INFO("docs/protocol.md line " << b.line << ": " << b.name);
-          const auto d =
-              depot::proto::decode(b.bytes.data(), b.bytes.size(), depot::proto::kDefaultMaxFrame);
-          REQUIRE(d.status == depot::proto::DecodeStatus::OK);
-          CHECK(depot::proto::kHeaderSize + d.header.body_len == b.bytes.size());
+          const auto d = decode_frame(b.bytes);
+          REQUIRE(d.status == proto::DecodeStatus::OK);
+          CHECK(proto::kHeaderSize + d.header.body_len == b.bytes.size());
           CHECK(d.header.flags == 0);
           if (d.header.kind == FrameKind::REPLY) CHECK(depot::status_known(d.header.code));
           if (d.header.kind == FrameKind::REQUEST && b.name != "unknown opcode request")
-            CHECK(!depot::proto::op_name(d.header.code).empty());
+            CHECK(!proto::op_name(d.header.code).empty());
           if (d.header.kind == FrameKind::PUSH)
             CHECK(d.header.code == static_cast<uint8_t>(Push::MESSAGE));
         }
+      }
+    }
+  }
+}
+
+SCENARIO("the client reads every reply and push example of docs/protocol.md as it describes",
+         "[protocol]") {
+  GIVEN("the document's frames that a client (or, for AUTH, the manager) receives") {
+    REQUIRE(doc().found);
+    WHEN("each is decoded and read with the client's codec or handshake.h") {
+      THEN("the reading succeeds and gives the values the example describes") {
+        int read = 0;
+        for (const auto& b : doc().blocks) {
+          auto it = examples().all.find(b.kind + ": " + b.name);
+          if (it == examples().all.end() || !it->second.read) continue;
+          INFO("docs/protocol.md line " << b.line << ": " << b.name);
+          const auto d = decode_frame(b.bytes);
+          REQUIRE(d.status == proto::DecodeStatus::OK);
+          it->second.read(d.header, d.body);
+          ++read;
+        }
+        // Every frame a client receives has a reading: all but the requests and AUTH_OK.
+        size_t readers = 0;
+        for (const auto& [name, e] : examples().all) readers += e.read ? 1 : 0;
+        CHECK(static_cast<size_t>(read) == readers);
+        for (const auto& [name, e] : examples().all) {
+          INFO(name);
+          if (name.rfind("frame: ", 0) == 0 && !e.op && name != "frame: unknown opcode request" &&
+              name != "frame: AUTH_OK")
+            CHECK(e.read);
+        }
+      }
+    }
+  }
+}
+
+SCENARIO("the client's reply parsers refuse each example one byte longer or shorter",
+         "[protocol]") {
+  GIVEN("the document's OK replies that carry a body, each with the parser the client uses") {
+    REQUIRE(doc().found);
+    THEN("each parser accepts the body as shown and throws ProtocolError on a byte more or less") {
+      size_t parsed = 0;
+      for (const auto& b : doc().blocks) {
+        auto it = examples().all.find(b.kind + ": " + b.name);
+        if (it == examples().all.end() || !it->second.parse) continue;
+        INFO("docs/protocol.md line " << b.line << ": " << b.name);
+        const auto d = decode_frame(b.bytes);
+        REQUIRE(d.status == proto::DecodeStatus::OK);
+        const std::string body(d.body);
+        REQUIRE_FALSE(body.empty());
+        ++parsed;
+        CHECK_NOTHROW(it->second.parse(body));
+        CHECK_THROWS_AS(it->second.parse(body + '\0'), depot::ProtocolError);
+        CHECK_THROWS_AS(it->second.parse(body.substr(0, body.size() - 1)), depot::ProtocolError);
+      }
+      size_t parsers = 0;
+      for (const auto& [name, e] : examples().all) parsers += e.parse ? 1 : 0;
+      CHECK(parsed == parsers);
+      CHECK(parsers > 0);
+    }
+  }
+}
+
+SCENARIO("every opcode has a request example built by the client's encoder", "[protocol]") {
+  GIVEN("the opcodes of frame.h, the document's opcode table and the encoded examples") {
+    REQUIRE(doc().found);
+    std::map<unsigned, std::string> known;
+    for (unsigned v = 0; v < 256; ++v) {
+      const auto name = proto::op_name(static_cast<uint8_t>(v));
+      if (!name.empty()) known.emplace(v, std::string(name));
+    }
+    std::map<unsigned, std::string> encoded;
+    for (Op op : examples().encoded)
+      encoded.emplace(static_cast<unsigned>(op),
+                      std::string(proto::op_name(static_cast<uint8_t>(op))));
+    const Table* t = find_table("opcodes");
+    REQUIRE(t);
+    std::vector<std::string> bad;
+    const auto table = table_values(*t, bad);
+    THEN("each opcode of frame.h and of the table has an example its encoder built") {
+      CHECK(encoded == known);
+      CHECK(encoded == table);
+    }
+    THEN("each request example is named for the opcode of the encoder that built it") {
+      for (const auto& [name, e] : examples().all) {
+        if (!e.op) continue;
+        INFO(name);
+        const std::string prefix =
+            "frame: " + std::string(proto::op_name(static_cast<uint8_t>(*e.op))) + " ";
+        CHECK(name.rfind(prefix, 0) == 0);
       }
     }
   }
@@ -657,29 +969,28 @@ SCENARIO("the handshake example's MACs are the proofs for key \"abc\" and its no
     REQUIRE(client_mac);
     REQUIRE(server_input);
     REQUIRE(server_mac);
-    REQUIRE(hello->bytes.size() == 16 + 40);
-    REQUIRE(auth->bytes.size() == 16 + 66);
-    REQUIRE(auth_ok->bytes.size() == 16 + 32 + 4);
+    const auto h = decode_frame(hello->bytes);
+    const auto a = decode_frame(auth->bytes);
+    const auto ok = decode_frame(auth_ok->bytes);
+    REQUIRE(h.status == proto::DecodeStatus::OK);
+    REQUIRE(a.status == proto::DecodeStatus::OK);
+    REQUIRE(ok.status == proto::DecodeStatus::OK);
+    REQUIRE(ok.body.size() == proto::kMacBytes + 4);
 
-    WHEN("the nonces are read from the frames as a client and the manager would") {
-      depot::proto::Reader h(std::string_view(hello->bytes).substr(16));
-      CHECK(h.u32() == depot::proto::kHelloMagic);
-      CHECK(h.u16() == depot::proto::kVersion);
-      CHECK(h.u16() == depot::proto::kNonceBytes);
-      Nonce sn{};
-      std::memcpy(sn.data(), h.raw(sn.size()).data(), sn.size());
-      depot::proto::Reader a(std::string_view(auth->bytes).substr(16));
-      CHECK(a.u16() == depot::proto::kVersion);
-      const std::string_view doc_client_mac = a.raw(depot::proto::kMacBytes);
-      Nonce cn{};
-      std::memcpy(cn.data(), a.raw(cn.size()).data(), cn.size());
-      REQUIRE(h.at_end());
-      REQUIRE(a.at_end());
-      const std::string_view doc_server_mac = std::string_view(auth_ok->bytes).substr(16, 32);
+    WHEN("the nonces are read from the frames as a client and the manager read them") {
+      depot::auth::HelloFrame hf;
+      REQUIRE(depot::auth::parse_hello(h.body, hf));
+      depot::auth::AuthFrame af;
+      REQUIRE(depot::auth::parse_auth(a.body, af));
+      const Nonce& sn = hf.server_nonce;
+      const Nonce& cn = af.client_nonce;
+      // handshake.h reads AUTH_OK only inside ClientHandshake, against the nonce it drew
+      // itself, so the document's server_mac is taken from its place in the body.
+      const std::string_view doc_server_mac = ok.body.substr(0, proto::kMacBytes);
 
       THEN("the AUTH frame carries client_proof(\"abc\", server_nonce)") {
-        CHECK(depot::auth::mac_equal(depot::auth::client_proof(kKey, sn), doc_client_mac));
-        CHECK(hex(doc_client_mac) == hex(client_mac->bytes));
+        CHECK(depot::auth::mac_equal(depot::auth::client_proof(kKey, sn), af.client_mac));
+        CHECK(hex(af.client_mac) == hex(client_mac->bytes));
       }
       THEN("the AUTH_OK frame carries server_proof(\"abc\", client_nonce, server_nonce)") {
         CHECK(depot::auth::mac_equal(depot::auth::server_proof(kKey, cn, sn), doc_server_mac));
@@ -697,9 +1008,37 @@ SCENARIO("the handshake example's MACs are the proofs for key \"abc\" and its no
               hex(server_mac->bytes));
       }
       THEN("a wrong key does not produce the documented proofs") {
-        CHECK_FALSE(depot::auth::mac_equal(depot::auth::client_proof("abd", sn), doc_client_mac));
+        CHECK_FALSE(depot::auth::mac_equal(depot::auth::client_proof("abd", sn), af.client_mac));
         CHECK_FALSE(
             depot::auth::mac_equal(depot::auth::server_proof("abd", cn, sn), doc_server_mac));
+      }
+    }
+    WHEN("a client with key \"abc\" gets the document's HELLO") {
+      depot::auth::ClientHandshake client(kKey);
+      std::string sent;
+      REQUIRE(client.on_hello(h.header, h.body, sent).ok());
+      const auto s = decode_frame(sent);
+      REQUIRE(s.status == proto::DecodeStatus::OK);
+      THEN("its AUTH is the document's but for the client nonce it drew") {
+        CHECK(
+            hex(std::string_view(sent).substr(0, sent.size() - proto::kNonceBytes)) ==
+            hex(std::string_view(auth->bytes).substr(0, auth->bytes.size() - proto::kNonceBytes)));
+        CHECK(std::string_view(sent).substr(sent.size() - proto::kNonceBytes) ==
+              depot::auth::as_view(client.client_nonce()));
+      }
+      THEN("it accepts the AUTH_OK the manager builds for its nonce, with the lease it carries") {
+        std::string answer;
+        depot::auth::append_auth_ok(answer, 0, kKey, client.client_nonce(), kServerNonce, 10000ms);
+        const auto d = decode_frame(answer);
+        REQUIRE(d.status == proto::DecodeStatus::OK);
+        REQUIRE(client.on_auth_reply(d.header, d.body).ok());
+        CHECK(client.session_lease() == 10000ms);
+      }
+      THEN("it refuses the document's AUTH_OK, whose proof covers another client nonce") {
+        // A nonce of 20..3f drawn at random would make this fail once in 2^256 runs.
+        REQUIRE(client.client_nonce() != kClientNonce);
+        const auto r = client.on_auth_reply(ok.header, ok.body);
+        CHECK(r.error == depot::auth::HandshakeError::BAD_PROOF);
       }
     }
   }
@@ -750,7 +1089,7 @@ SCENARIO("the document's tables of frame kinds, status codes and opcodes match p
         CHECK(bad.empty());
         std::map<unsigned, std::string> ops;
         for (unsigned v = 0; v < 256; ++v) {
-          const auto name = depot::proto::op_name(static_cast<uint8_t>(v));
+          const auto name = proto::op_name(static_cast<uint8_t>(v));
           if (!name.empty()) ops.emplace(v, std::string(name));
         }
         CHECK(rows == ops);
@@ -797,32 +1136,25 @@ SCENARIO("the pub/sub examples fit together as a client decodes them", "[protoco
     REQUIRE(sub_reply);
     REQUIRE(publish);
     REQUIRE(message);
-    const auto max = depot::proto::kDefaultMaxFrame;
-    const auto s = depot::proto::decode(sub_reply->bytes.data(), sub_reply->bytes.size(), max);
-    const auto p = depot::proto::decode(publish->bytes.data(), publish->bytes.size(), max);
-    const auto m = depot::proto::decode(message->bytes.data(), message->bytes.size(), max);
-    REQUIRE(s.status == depot::proto::DecodeStatus::OK);
-    REQUIRE(p.status == depot::proto::DecodeStatus::OK);
-    REQUIRE(m.status == depot::proto::DecodeStatus::OK);
-    WHEN("the push is read as client/client.cpp's dispatch_push reads it") {
-      depot::proto::Reader r(m.body);
-      const auto topic = r.str();
-      const uint64_t dropped = r.u64();
-      const auto payload = r.str();
-      REQUIRE(r.at_end());
+    const auto s = decode_frame(sub_reply->bytes);
+    const auto p = decode_frame(publish->bytes);
+    const auto m = decode_frame(message->bytes);
+    REQUIRE(s.status == proto::DecodeStatus::OK);
+    REQUIRE(p.status == proto::DecodeStatus::OK);
+    REQUIRE(m.status == proto::DecodeStatus::OK);
+    WHEN("the push is read as the client's dispatch_push reads it") {
+      depot::RawMessage got;
+      REQUIRE(req::parse_push_message(m.body, got));
       THEN("it is a MESSAGE for the subscription the SUBSCRIBE reply returned") {
         CHECK(m.header.kind == FrameKind::PUSH);
         CHECK(m.header.code == static_cast<uint8_t>(Push::MESSAGE));
-        depot::proto::Reader sr(s.body);
-        CHECK(m.header.id == sr.u64());
-        CHECK(sr.at_end());
-        CHECK(dropped == 0);
+        CHECK(m.header.id == req::parse_subscribe(s.body));
+        CHECK(got.dropped == 0);
       }
       THEN("it carries the topic and payload of the PUBLISH request") {
-        depot::proto::Reader pr(p.body);
-        CHECK(topic == pr.str());
-        CHECK(payload == pr.str());
-        CHECK(pr.at_end());
+        const auto again = req::publish(got.topic, got.payload);
+        CHECK(p.header.code == static_cast<uint8_t>(again.op));
+        CHECK(hex(p.body) == hex(again.body));
       }
     }
   }
@@ -836,8 +1168,8 @@ SCENARIO("the defaults docs/protocol.md states are the code's", "[protocol]") {
       CHECK(o.session_lease == std::chrono::milliseconds(10000));  // AUTH_OK example, limits
       CHECK(o.handshake_timeout == std::chrono::milliseconds(10000));
       CHECK(o.max_connections == 10000);
-      CHECK(o.max_frame == depot::proto::kDefaultMaxFrame);
-      CHECK(depot::proto::kDefaultMaxFrame == 67108864);
+      CHECK(o.max_frame == proto::kDefaultMaxFrame);
+      CHECK(proto::kDefaultMaxFrame == 67108864);
       CHECK(limits.max_objects == 1000000);
       CHECK(limits.max_waiters_per_object == 100000);
       CHECK(depot::PubSub::kDefaultBuffer == 1024);  // SUBSCRIBE buffer 0
@@ -847,6 +1179,11 @@ SCENARIO("the defaults docs/protocol.md states are the code's", "[protocol]") {
       CHECK(qs.max_deliveries == 0);
       CHECK(qs.dedup_window_ms == 300000);
       CHECK(qs.dead_letter.empty());
+      const depot::QueueConfig client;  // and the client's, which it sends
+      CHECK(client.visibility == std::chrono::milliseconds(qs.visibility_ms));
+      CHECK(client.max_deliveries == qs.max_deliveries);
+      CHECK(client.dedup_window == std::chrono::milliseconds(qs.dedup_window_ms));
+      CHECK(client.dead_letter == qs.dead_letter);
     }
   }
 }
@@ -862,36 +1199,26 @@ SCENARIO("the reliable-delivery examples fit together as a client decodes them",
     REQUIRE(ack);
     REQUIRE(nack);
     REQUIRE(touch);
-    const auto max = depot::proto::kDefaultMaxFrame;
-    const auto rv = depot::proto::decode(reserved->bytes.data(), reserved->bytes.size(), max);
-    REQUIRE(rv.status == depot::proto::DecodeStatus::OK);
-    WHEN("the reservations are read as client/remote_queue.cpp's reserve_many reads them") {
-      depot::proto::Reader r(rv.body);
-      const uint32_t count = r.u32();
+    const auto rv = decode_frame(reserved->bytes);
+    REQUIRE(rv.status == proto::DecodeStatus::OK);
+    WHEN("the reservations are read as RawQueue::reserve_many reads them") {
+      const auto r = req::parse_queue_reserve(rv.body);
+      REQUIRE(r.size() == 2);
       std::vector<uint64_t> ids;
-      for (uint32_t i = 0; i < count && r.ok(); ++i) {
-        ids.push_back(r.u64());
-        const uint32_t deliveries = r.u32();
-        CHECK(deliveries >= 1);
-        r.str();
+      for (const auto& x : r) {
+        CHECK(x.deliveries >= 1);
+        ids.push_back(x.id);
       }
-      REQUIRE(r.at_end());
-      THEN("the ACK request names those reservation ids, and NACK and TOUCH one of them") {
-        const auto a = depot::proto::decode(ack->bytes.data(), ack->bytes.size(), max);
-        REQUIRE(a.status == depot::proto::DecodeStatus::OK);
-        depot::proto::Reader ar(a.body);
-        CHECK(ar.str() == "tasks");
-        std::vector<uint64_t> acked(ar.u32());
-        for (auto& id : acked) id = ar.u64();
-        CHECK(ar.at_end());
-        CHECK(acked == ids);
-        for (const Block* b : {nack, touch}) {
-          const auto d = depot::proto::decode(b->bytes.data(), b->bytes.size(), max);
-          REQUIRE(d.status == depot::proto::DecodeStatus::OK);
-          depot::proto::Reader br(d.body);
-          CHECK(br.str() == "tasks");
-          CHECK(std::find(ids.begin(), ids.end(), br.u64()) != ids.end());
-        }
+      THEN("the ACK request acks those reservation ids, and NACK and TOUCH the second") {
+        const auto a = decode_frame(ack->bytes);
+        const auto n = decode_frame(nack->bytes);
+        const auto t = decode_frame(touch->bytes);
+        REQUIRE(a.status == proto::DecodeStatus::OK);
+        REQUIRE(n.status == proto::DecodeStatus::OK);
+        REQUIRE(t.status == proto::DecodeStatus::OK);
+        CHECK(hex(a.body) == hex(req::queue_ack("tasks", ids).body));
+        CHECK(hex(n.body) == hex(req::queue_nack("tasks", ids[1], 5000).body));
+        CHECK(hex(t.body) == hex(req::queue_touch("tasks", ids[1], 60000).body));
       }
     }
   }

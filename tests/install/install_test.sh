@@ -167,13 +167,6 @@ prefix)
 
 headers)
   need_prefix
-  boost_flags=()
-  for d in $TEST_BOOST_INCLUDE; do boost_flags+=(-isystem "$d"); done
-  compile_alone() {
-    echo "$1" >"$work/one.cpp"
-    "$TEST_CXX" -std=c++20 -fsyntax-only -Wall -Wextra -Werror -I"$prefix/include" \
-      "${boost_flags[@]}" "$work/one.cpp" >"$work/compile.log" 2>&1
-  }
   count=0
   while IFS= read -r -d '' h; do
     rel=${h#"$prefix/include/"}
@@ -182,15 +175,12 @@ headers)
       [ -f "$prefix/include/$inc" ] ||
         fail "include/$rel includes \"$inc\", which is not installed (an internal header in a public one)"
     done < <(sed -n 's/^#include "\(depot\/[^"]*\)".*/\1/p' "$h")
-    # And it compiles alone, with only the prefix (and Boost) on the include path.
-    if ! compile_alone "#include <$rel>"; then
-      head -n 30 "$work/compile.log" >&2
-      fail "include/$rel does not compile on its own from the install"
-    fi
+    # That each compiles on its own is tests/headers' business (every header, installed or
+    # not); here, that what they include was installed with them.
     count=$((count + 1))
   done < <(find "$prefix/include/depot" -name '*.h' -print0 | sort -z)
   [ "$count" -gt 20 ] || fail "only $count headers under $prefix/include/depot"
-  echo "$count installed headers compile from the prefix alone"
+  echo "$count installed headers include only installed headers"
   ;;
 
 find_package)

@@ -4,53 +4,26 @@
 #include <map>
 #include <random>
 
+#include "depot/client/admin_requests.h"
+#include "depot/client/coord_requests.h"
+#include "depot/client/queue_requests.h"
 #include "support.h"
 
 using namespace depot;
 using namespace std::chrono_literals;
+using test::append_request;
 using test::RawConn;
 using test::TestManager;
 
 namespace {
 
-std::string body_get(std::string_view name, int64_t timeout) {
-  std::string out;
-  char b[8];
-  proto::store_u32(b, static_cast<uint32_t>(name.size()));
-  out.append(b, 4);
-  out.append(name);
-  proto::store_u64(b, static_cast<uint64_t>(timeout));
-  out.append(b, 8);
-  return out;
-}
+// Requests are the client codec's (client/*_requests.h), framed and sent raw; the tests
+// that need bytes no encoder makes (truncated, padded, lying counts, junk) say so.
 
-// QUEUE_PUT's body is QUEUE_GET's (name, timeout) followed by the item.
-std::string body_put(std::string_view name, std::string_view item, int64_t timeout = 0) {
-  std::string out = body_get(name, timeout);
-  char b[4];
-  proto::store_u32(b, static_cast<uint32_t>(item.size()));
-  out.append(b, 4);
-  out.append(item);
-  return out;
-}
-
-std::string reply_item(const std::string& body) {
-  proto::Reader r(body);
-  return std::string(r.str());
-}
-
-// The state LIST shows for object `name` (u32 count, count x (str name, str type, u64 size,
-// str state)), or nullopt when it lists no such object.
+// The state LIST shows for object `name`, or nullopt when it lists no such object.
 std::optional<std::string> listed_state(const std::string& list_body, std::string_view name) {
-  proto::Reader r(list_body);
-  const uint32_t n = r.u32();
-  for (uint32_t i = 0; i < n; ++i) {
-    const auto object = r.str();
-    r.str();  // type
-    r.u64();  // size
-    const auto state = r.str();
-    if (object == name) return std::string(state);
-  }
+  for (const auto& o : req::parse_list(list_body))
+    if (o.name == name) return o.state;
   return std::nullopt;
 }
 
@@ -73,7 +46,7 @@ SCENARIO("the handshake admits the right key only", "[net][auth]") {
     auto h = c.handshake("s3cret");
     THEN("it gets AUTH_OK with a valid manager proof and can make requests") {
       REQUIRE(h.kind == proto::FrameKind::AUTH_OK);
-      auto [st, body] = c.call(proto::Op::PING, "hi");
+      auto [st, body] = c.call(req::ping("hi"));
       REQUIRE(st == Status::OK);
       REQUIRE(body == "hi");
     }
@@ -115,8 +88,7 @@ SCENARIO("nothing but the handshake is accepted before it succeeds", "[net][auth
     RawConn c(port_of(m));
     c.read_hello();
     std::string f;
-    proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_PUT), 5,
-                        body_put("tasks", "sneaky"));
+    append_request(f, 5, req::queue_put("tasks", proto::kNoWait, "sneaky"));
     c.send(f);
     THEN("it gets AUTH_FAILED, is closed, and nothing was put") {
       proto::Header h;
@@ -127,9 +99,11 @@ SCENARIO("nothing but the handshake is accepted before it succeeds", "[net][auth
       REQUIRE(c.closed_by_peer());
       RawConn ok(port_of(m));
       ok.handshake(m.authkey);
-      auto [st, b] = ok.call(proto::Op::QUEUE_SIZE, std::string("\x05\0\0\0tasks", 9));
+      auto [st, b] = ok.call(req::queue_size("tasks"));
       REQUIRE(st == Status::OK);
-      REQUIRE(proto::load_u64(b.data()) == 0);
+      const QueueSize size = req::parse_queue_size(b);
+      REQUIRE(size.size == 0);
+      REQUIRE_FALSE(size.exists);  // the put did not even create the queue
     }
   }
 }
@@ -192,10 +166,8 @@ SCENARIO("an oversized frame is answered TOO_LARGE and the stream stays in sync"
   c.handshake("k");
   GIVEN("a 4 KiB put followed by a ping in the same write") {
     std::string f;
-    proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_PUT), 1,
-                        body_put("q", std::string(4096, 'z')));
-    proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::PING), 2,
-                        "still here");
+    append_request(f, 1, req::queue_put("q", proto::kNoWait, std::string(4096, 'z')));
+    append_request(f, 2, req::ping("still here"));
     c.send(f);
     THEN("the put gets TOO_LARGE naming the limit and the ping is answered") {
       proto::Header h;
@@ -220,9 +192,8 @@ SCENARIO("after the handshake a frame's kind is checked before its size", "[net]
     std::string f;
     proto::append_header(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_PUT),
                          31, 4096);
-    f += std::string(4096, 'z');
-    proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::PING), 32,
-                        "after");
+    f += std::string(4096, 'z');  // deliberately junk: the manager skips it unread
+    append_request(f, 32, req::ping("after"));
     c.send(f);
     THEN("it gets TOO_LARGE, its body is skipped, and the connection stays usable") {
       proto::Header h;
@@ -235,7 +206,7 @@ SCENARIO("after the handshake a frame's kind is checked before its size", "[net]
       REQUIRE(h.id == 32);
       REQUIRE(static_cast<Status>(h.code) == Status::OK);
       REQUIRE(body == "after");
-      auto [st, b] = c.call(proto::Op::PING, "still open", 33);
+      auto [st, b] = c.call(req::ping("still open"), 33);
       REQUIRE(st == Status::OK);
       REQUIRE(b == "still open");
     }
@@ -295,7 +266,7 @@ SCENARIO("after the handshake a frame's kind is checked before its size", "[net]
   THEN("other connections are served meanwhile") {
     RawConn ok(port_of(m));
     REQUIRE(ok.handshake("k").kind == proto::FrameKind::AUTH_OK);
-    auto [st, body] = ok.call(proto::Op::PING, "fine");
+    auto [st, body] = ok.call(req::ping("fine"));
     REQUIRE(st == Status::OK);
   }
 }
@@ -304,24 +275,10 @@ SCENARIO("a barrier with more parties than --max-waiters fills and releases ever
   TestManager m("k", [](ManagerOptions& o) { o.max_waiters = 2; });
   RawConn c(port_of(m));
   REQUIRE(c.handshake("k").kind == proto::FrameKind::AUTH_OK);
-  auto barrier_wait = [](std::string_view name, uint32_t parties, int64_t timeout_ms) {
-    std::string b;
-    char n[8];
-    proto::store_u32(n, static_cast<uint32_t>(name.size()));
-    b.append(n, 4);
-    b.append(name);
-    proto::store_u32(n, parties);
-    b.append(n, 4);
-    proto::store_u64(n, static_cast<uint64_t>(timeout_ms));
-    b.append(n, 8);
-    return b;
-  };
   WHEN("five parties of a 5-party barrier arrive, pipelined on one connection") {
     std::string f;
     for (uint64_t id = 1; id <= 5; ++id)
-      proto::append_frame(f, proto::FrameKind::REQUEST,
-                          static_cast<uint8_t>(proto::Op::BARRIER_WAIT), id,
-                          barrier_wait("crowd", 5, 20000));
+      append_request(f, id, req::barrier_wait("crowd", 5, 20000));
     c.send(f);
     THEN("all five get OK with their arrival index and none is left waiting") {
       std::map<uint64_t, uint32_t> index_of;
@@ -331,11 +288,10 @@ SCENARIO("a barrier with more parties than --max-waiters fills and releases ever
         REQUIRE(c.read(h, body));
         INFO("reply to id " << h.id << ": " << proto::error_message(body));
         REQUIRE(static_cast<Status>(h.code) == Status::OK);
-        REQUIRE(body.size() == 4);
-        index_of[h.id] = proto::load_u32(body.data());
+        index_of[h.id] = req::parse_barrier_wait(body);
       }
       REQUIRE(index_of == std::map<uint64_t, uint32_t>{{1, 0}, {2, 1}, {3, 2}, {4, 3}, {5, 4}});
-      auto [st, list] = c.call(proto::Op::LIST, "");
+      auto [st, list] = c.call(req::list());
       REQUIRE(st == Status::OK);
       auto state = listed_state(list, "crowd");
       REQUIRE(state);
@@ -345,8 +301,7 @@ SCENARIO("a barrier with more parties than --max-waiters fills and releases ever
   WHEN("three gets park on one queue") {
     std::string f;
     for (uint64_t id = 1; id <= 3; ++id)
-      proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_GET),
-                          id, body_get("limited", -1));
+      append_request(f, id, req::queue_get("limited", proto::kWaitForever));
     c.send(f);
     THEN("the limit still holds for them: the third gets LIMIT") {
       proto::Header h;
@@ -364,41 +319,43 @@ SCENARIO("bad requests get BAD_REQUEST and the connection stays usable", "[net]"
   RawConn c(port_of(m));
   c.handshake(m.authkey);
   WHEN("an unknown opcode is sent") {
-    auto [st, body] = c.call(static_cast<proto::Op>(0xEE), "");
+    auto [st, body] = c.call(static_cast<proto::Op>(0xEE), "");  // no encoder makes one
     THEN("BAD_REQUEST names it") {
       REQUIRE(st == Status::BAD_REQUEST);
       REQUIRE(proto::error_message(body).find("unknown opcode 238") != std::string::npos);
     }
   }
   WHEN("a put body is truncated or has trailing bytes") {
-    auto good = body_put("q", "v");
+    // Deliberately malformed: the codec's body cut by a byte, and padded by one.
+    const std::string good = req::queue_put("q", proto::kNoWait, "v").body;
     auto [s1, b1] = c.call(proto::Op::QUEUE_PUT, good.substr(0, good.size() - 1));
     auto [s2, b2] = c.call(proto::Op::QUEUE_PUT, good + "x");
     THEN("both are BAD_REQUEST naming the layout, and nothing was put") {
       REQUIRE(s1 == Status::BAD_REQUEST);
       REQUIRE(s2 == Status::BAD_REQUEST);
       REQUIRE(proto::error_message(b1).find("QUEUE_PUT") != std::string::npos);
-      auto [s3, b3] = c.call(proto::Op::QUEUE_GET, body_get("q", 0));
+      auto [s3, b3] = c.call(req::queue_get("q", proto::kNoWait));
       REQUIRE(s3 == Status::EMPTY);
     }
   }
   WHEN("a put_many claims more items than it carries") {
-    std::string b = body_get("q", 0);  // name + timeout
-    b += std::string("\xff\xff\xff\x7f", 4);
+    // Deliberately malformed: the codec's body of no items, its count patched to 2^31 - 1.
+    std::string b = req::queue_put_many("q", proto::kNoWait, {}).body;
+    proto::store_u32(b.data() + b.size() - 4, 0x7fffffff);
     auto [st, body] = c.call(proto::Op::QUEUE_PUT_MANY, b);
     THEN("it is refused without reserving memory for them") {
       REQUIRE(st == Status::BAD_REQUEST);
     }
   }
   WHEN("a name is invalid") {
-    auto [st, body] = c.call(proto::Op::QUEUE_PUT, body_put("", "v"));
+    auto [st, body] = c.call(req::queue_put("", proto::kNoWait, "v"));
     THEN("BAD_REQUEST says so") {
       REQUIRE(st == Status::BAD_REQUEST);
       REQUIRE(proto::error_message(body).find("name") != std::string::npos);
     }
   }
   THEN("the connection still works") {
-    auto [st, body] = c.call(proto::Op::PING, "ok");
+    auto [st, body] = c.call(req::ping("ok"));
     REQUIRE(st == Status::OK);
   }
 }
@@ -417,11 +374,11 @@ SCENARIO("the manager survives a client that sends random bytes", "[net]") {
     REQUIRE(bad.closed_by_peer(5s));
   }
   THEN("others are still served") {
-    auto [st, body] = good.call(proto::Op::QUEUE_PUT, body_put("alive", "yes"));
+    auto [st, body] = good.call(req::queue_put("alive", proto::kNoWait, "yes"));
     REQUIRE(st == Status::OK);
-    auto [st2, body2] = good.call(proto::Op::QUEUE_GET, body_get("alive", 0));
+    auto [st2, body2] = good.call(req::queue_get("alive", proto::kNoWait));
     REQUIRE(st2 == Status::OK);
-    REQUIRE(reply_item(body2) == "yes");
+    REQUIRE(req::parse_queue_get(body2) == "yes");
   }
 }
 
@@ -431,11 +388,9 @@ SCENARIO("pipelined requests are answered in order with their ids", "[net]") {
   c.handshake(m.authkey);
   std::string f;
   for (uint64_t i = 1; i <= 100; ++i)
-    proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_PUT), i,
-                        body_put("pipe", std::to_string(i)));
+    append_request(f, i, req::queue_put("pipe", proto::kNoWait, std::to_string(i)));
   for (uint64_t i = 101; i <= 200; ++i)
-    proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_GET), i,
-                        body_get("pipe", 0));
+    append_request(f, i, req::queue_get("pipe", proto::kNoWait));
   c.send(f);
   for (uint64_t i = 1; i <= 200; ++i) {
     proto::Header h;
@@ -443,7 +398,7 @@ SCENARIO("pipelined requests are answered in order with their ids", "[net]") {
     REQUIRE(c.read(h, body));
     REQUIRE(h.id == i);
     REQUIRE(static_cast<Status>(h.code) == Status::OK);
-    if (i > 100) REQUIRE(reply_item(body) == std::to_string(i - 100));
+    if (i > 100) REQUIRE(req::parse_queue_get(body) == std::to_string(i - 100));
   }
 }
 
@@ -453,31 +408,30 @@ SCENARIO("a parked get is woken by a put from another connection", "[net]") {
   waiter.handshake(m.authkey);
   putter.handshake(m.authkey);
   std::string f;
-  proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_GET), 11,
-                      body_get("wake", -1));
+  append_request(f, 11, req::queue_get("wake", proto::kWaitForever));
   waiter.send(f);
   // Wait on state: the get is parked when LIST shows a getter.
   REQUIRE(test::eventually([&] {
-    auto [st, body] = putter.call(proto::Op::LIST, "");
+    auto [st, body] = putter.call(req::list());
     return listed_getters(body, "wake", 1);
   }));
-  auto [st, body] = putter.call(proto::Op::QUEUE_PUT, body_put("wake", "hello"));
+  auto [st, body] = putter.call(req::queue_put("wake", proto::kNoWait, "hello"));
   REQUIRE(st == Status::OK);
   proto::Header h;
   std::string rb;
   REQUIRE(waiter.read(h, rb));
   REQUIRE(h.id == 11);
-  REQUIRE(reply_item(rb) == "hello");
+  REQUIRE(req::parse_queue_get(rb) == "hello");
 }
 
 SCENARIO("a timed get times out with TIMEOUT and leaves no trace", "[net]") {
   TestManager m;
   RawConn c(port_of(m));
   c.handshake(m.authkey);
-  auto [st, body] = c.call(proto::Op::QUEUE_GET, body_get("never", 50));
+  auto [st, body] = c.call(req::queue_get("never", 50));
   REQUIRE(st == Status::TIMEOUT);
   REQUIRE(proto::error_message(body).find("'never'") != std::string::npos);
-  auto [ls, lb] = c.call(proto::Op::LIST, "");
+  auto [ls, lb] = c.call(req::list());
   REQUIRE(ls == Status::OK);
   REQUIRE(listed_getters(lb, "never", 0));
 }
@@ -502,13 +456,12 @@ SCENARIO("a graceful stop answers parked requests with SHUTTING_DOWN", "[net]") 
   RawConn c(m->manager->port());
   c.handshake(m->authkey);
   std::string f;
-  proto::append_frame(f, proto::FrameKind::REQUEST, static_cast<uint8_t>(proto::Op::QUEUE_GET), 3,
-                      body_get("w", -1));
+  append_request(f, 3, req::queue_get("w", proto::kWaitForever));
   c.send(f);
   RawConn probe(m->manager->port());
   probe.handshake(m->authkey);
   REQUIRE(test::eventually([&] {
-    auto [st, body] = probe.call(proto::Op::LIST, "");
+    auto [st, body] = probe.call(req::list());
     return listed_getters(body, "w", 1);
   }));
   m->manager->stop();
@@ -524,9 +477,9 @@ SCENARIO("STATS reports the manager's counters", "[net]") {
   TestManager m;
   RawConn c(port_of(m));
   c.handshake(m.authkey);
-  auto [st, body] = c.call(proto::Op::STATS, "");
+  auto [st, body] = c.call(req::stats());
   REQUIRE(st == Status::OK);
-  auto json = reply_item(body);
+  auto json = req::parse_stats(body);
   REQUIRE(test::json_number(json, "connections") == 1);
   REQUIRE(test::json_number(json, "requests") == 1);
 }

@@ -1,9 +1,11 @@
-// Frames, the body reader and addresses: encode/decode round trips and malformed input.
+// Frames, the body reader and addresses: encode/decode round trips and malformed input. The
+// request frames are the client codec's (client/queue_requests.h), as a client sends them.
 #include <catch2/catch.hpp>
 
 #include <random>
 
 #include "depot/auth/auth.h"
+#include "depot/client/queue_requests.h"
 #include "depot/protocol/address.h"
 #include "depot/protocol/frame.h"
 
@@ -12,10 +14,9 @@ using namespace depot::proto;
 
 namespace {
 std::string put_frame(uint64_t id, std::string_view name, std::string_view item) {
+  const Request r = req::queue_put(name, kWaitForever, item);
   std::string out;
-  FrameBuilder b(out, FrameKind::REQUEST, static_cast<uint8_t>(Op::QUEUE_PUT), id);
-  b.str(name).i64(-1).str(item);
-  b.finish();
+  append_frame(out, FrameKind::REQUEST, static_cast<uint8_t>(r.op), id, r.body);
   return out;
 }
 }  // namespace
@@ -31,7 +32,7 @@ SCENARIO("a frame survives encode and decode", "[protocol]") {
       REQUIRE(static_cast<uint8_t>(f[6]) == 0x11);
       REQUIRE(static_cast<uint8_t>(f[8]) == 0x88);
     }
-    THEN("decode returns the header and body, and the reader the fields") {
+    THEN("decode returns the header and body, and the reader the fields, as a handler reads them") {
       auto d = decode(f.data(), f.size(), kDefaultMaxFrame);
       REQUIRE(d.status == DecodeStatus::OK);
       REQUIRE(d.header.id == 0x1122334455667788ull);
@@ -134,7 +135,7 @@ SCENARIO("the body reader never reads past the body", "[protocol]") {
     }
   }
   GIVEN("a body with trailing bytes") {
-    const std::string body("\x01\x00\x00\x00xEXTRA", 10);
+    const std::string body("\x01\x00\x00\x00xEXTRA", 10);  // deliberately: str "x", then junk
     Reader r(body);
     REQUIRE(r.str() == "x");
     REQUIRE(r.ok());
@@ -150,6 +151,7 @@ SCENARIO("error replies carry a message", "[protocol]") {
   auto d = decode(out.data(), out.size(), kDefaultMaxFrame);
   REQUIRE(d.status == DecodeStatus::OK);
   REQUIRE(error_message(d.body) == "queue 'q' is full");
+  REQUIRE(req::parse_put_many_full(d.body) == 4);  // QUEUE_PUT_MANY's tail, as the client reads it
   REQUIRE(status_name(static_cast<Status>(d.header.code)) == "FULL");
 }
 

@@ -168,9 +168,10 @@ Request queue_nack(std::string_view name, uint64_t id, uint64_t delay_ms) {
 }
 
 NackResult parse_queue_nack(std::string_view body) {
-  return parse(Op::QUEUE_NACK, body, [](Reader& r) {
-    return r.u8() == 2 ? NackResult::DeadLettered : NackResult::Requeued;
-  });
+  const auto outcome = parse(Op::QUEUE_NACK, body, [](Reader& r) { return r.u8(); });
+  if (outcome == static_cast<uint8_t>(NackResult::Requeued)) return NackResult::Requeued;
+  if (outcome == static_cast<uint8_t>(NackResult::DeadLettered)) return NackResult::DeadLettered;
+  detail::throw_malformed(Op::QUEUE_NACK);
 }
 
 Request queue_touch(std::string_view name, uint64_t id, int64_t visibility_ms) {
