@@ -13,7 +13,7 @@ get_property(depot_libraries GLOBAL PROPERTY DEPOT_LIBRARIES)
 # The include directory comes with each target (INSTALL_INTERFACE in src/depot/CMakeLists.txt).
 install(TARGETS ${depot_libraries} EXPORT depotTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-install(TARGETS depot-manager depot-cli depot-benchmark
+install(TARGETS depot-manager depot-cli depot-benchmark depot-check-log
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 
 # Relocatable: depotTargets.cmake finds the prefix from its own location.

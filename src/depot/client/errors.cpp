@@ -31,6 +31,8 @@ void throw_status(Status s, const std::string& m, size_t accepted) {
       throw BrokenError(s, m);
     case Status::INTERNAL:
       throw InternalError(s, m);
+    case Status::UNAVAILABLE:
+      throw UnavailableError(s, m);
     case Status::OK:
     case Status::PARKED:
       break;

@@ -76,6 +76,11 @@ class NotOwnerError : public Error {
 class BrokenError : public Error {
   using Error::Error;
 };
+// The manager could not make a write durable (its data directory is full or failing); the
+// write did not take effect. Reads still work; retry the write later.
+class UnavailableError : public Error {
+  using Error::Error;
+};
 // A value could not be decoded as the handle's type.
 class CodecError : public Error {
   using Error::Error;

@@ -44,7 +44,22 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
     << ",\"parked\":" << srv.registry().waiters().size()
     << ",\"sessions_holding\":" << srv.registry().sessions_holding()
     << ",\"subscriptions\":" << srv.pubsub().subscription_count()
-    << ",\"pubsub_buffered_bytes\":" << srv.pubsub().buffered_bytes() << "}";
+    << ",\"pubsub_buffered_bytes\":" << srv.pubsub().buffered_bytes();
+  if (store::Store* st = srv.store()) {
+    const store::Stats d = st->stats();
+    o << ",\"data_dir\":\"" << json_escape(st->options().dir) << "\",\"fsync\":\""
+      << store::fsync_name(st->options().fsync)
+      << "\",\"durable_healthy\":" << (d.healthy ? "true" : "false") << ",\"fsyncs\":" << d.fsyncs
+      << ",\"log_bytes\":" << d.log_bytes << ",\"log_records\":" << d.log_records
+      << ",\"log_position\":" << d.position << ",\"log_durable\":" << d.durable
+      << ",\"log_since_snapshot\":" << d.log_since_snapshot
+      << ",\"snapshot_bytes\":" << d.snapshot_bytes << ",\"compactions\":" << d.compactions
+      << ",\"compacting\":" << (d.compacting ? "true" : "false")
+      << ",\"compaction_pause_us\":" << d.compaction_fork_us
+      << ",\"write_errors\":" << d.write_errors << ",\"recovered_records\":" << d.recovered_records
+      << ",\"recovery_ms\":" << d.recovery_ms;
+  }
+  o << "}";
   auto b = s.begin_reply(h.id);
   b.str(o.str());
   s.end_reply(b);
@@ -81,10 +96,10 @@ void handle_delete(Server& srv, Session& s, const proto::Header& h, std::string_
 std::span<const OpEntry> admin_ops() {
   using proto::Op;
   static constexpr OpEntry table[] = {
-      {Op::PING, handle_ping},
-      {Op::STATS, handle_stats},
-      {Op::LIST, handle_list},
-      {Op::DELETE, handle_delete},
+      {Op::PING, handle_ping, false},
+      {Op::STATS, handle_stats, false},
+      {Op::LIST, handle_list, false},
+      {Op::DELETE, handle_delete, true},
   };
   return table;
 }

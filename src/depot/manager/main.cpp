@@ -26,6 +26,13 @@ Serves depot's named queues to authenticated clients.
   --session-lease MS        close a session silent this long, releasing its locks and leases
                             (default 10000; clients heartbeat at a third of it)
   --busy-poll-us US         poll this long before sleeping when idle (default 50; 0 = off)
+  --data-dir DIR            keep queues, variables and counters in DIR, so they survive a
+                            restart or a crash (default: in memory only)
+  --fsync POLICY            with --data-dir: always (default: a reply leaves after its change
+                            is on disk), everysec (at most ~1 s of changes lost) or no
+  --compact-min-bytes N     compact the log once it has grown this much since the last
+                            snapshot (default 67108864 = 64 MiB) ...
+  --compact-percent P       ... and by P % of the snapshot's size (default 100; 0 = never)
   --log-level LEVEL         error, warn, info (default) or debug
   --help                    this text
 )";
@@ -85,7 +92,20 @@ int main(int argc, char** argv) {
         usage_error("--session-lease takes 100 ms to 86400000 ms (one day)");
     } else if (a == "--busy-poll-us")
       o.busy_poll = std::chrono::microseconds(parse_number(a, value()));
-    else if (a == "--log-level") {
+    else if (a == "--data-dir") {
+      o.data_dir = value();
+      if (o.data_dir.empty()) usage_error("--data-dir needs a directory");
+    } else if (a == "--fsync") {
+      o.fsync = value();
+      if (o.fsync != "always" && o.fsync != "everysec" && o.fsync != "no")
+        usage_error("--fsync takes always, everysec or no");
+    } else if (a == "--compact-min-bytes")
+      o.compact_min_bytes = parse_number(a, value());
+    else if (a == "--compact-percent") {
+      const uint64_t p = parse_number(a, value());
+      if (p > 100000) usage_error("--compact-percent takes 0 (never) to 100000");
+      o.compact_percent = static_cast<uint32_t>(p);
+    } else if (a == "--log-level") {
       depot::log::Level l;
       if (!depot::log::parse_level(value(), l))
         usage_error("--log-level takes error, warn, info or debug");
@@ -113,6 +133,7 @@ int main(int argc, char** argv) {
     m.run_with_ready([&](const std::string& addr) {
       std::printf("depot-manager listening on %s\n", addr.c_str());
       if (generated) std::printf("authkey: %s\n", o.authkey.c_str());
+      std::printf("%s\n", m.storage().c_str());
       std::printf("ready\n");
       std::fflush(stdout);
     });

@@ -62,6 +62,20 @@ void Manager::stop() {
   impl_->thread.join();
 }
 
+std::string Manager::storage() const {
+  store::Store* st = impl_->server.store();
+  if (!st) return "in memory only (no --data-dir): a restart loses every queue and variable";
+  const store::Stats s = st->stats();
+  return "data directory " + st->options().dir + " (fsync " +
+         std::string(store::fsync_name(st->options().fsync)) +
+         "): " + std::to_string(s.recovered_objects) + " objects from " +
+         std::to_string(s.recovered_records) + " records in " + std::to_string(s.recovery_ms) +
+         " ms" +
+         (s.torn_bytes_dropped
+              ? ", a torn last record of " + std::to_string(s.torn_bytes_dropped) + " bytes dropped"
+              : std::string());
+}
+
 uint16_t Manager::port() const {
   return impl_->server.port();
 }

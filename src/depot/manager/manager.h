@@ -9,6 +9,8 @@
 //   ...
 //   m.stop();             // graceful: parked waiters get SHUTTING_DOWN, replies are flushed
 //
+// With ManagerOptions::data_dir the constructor recovers the state from that directory and
+// throws std::runtime_error (naming the file and offset) when it cannot.
 // Asio stays out of this header: it is included by programs that embed a manager.
 #pragma once
 #include <chrono>
@@ -38,6 +40,15 @@ struct ManagerOptions {
   // A session from which nothing (no request, no heartbeat) arrives for this long is closed,
   // releasing its locks and leases (--session-lease). The C++ client heartbeats at a third.
   std::chrono::milliseconds session_lease{10'000};
+  // Durability (docs/durability.md). Empty: everything lives in memory only, and a restart
+  // loses it. Else the directory the log and snapshots live in, locked while the manager runs.
+  std::string data_dir;
+  // always (a reply leaves after its change is on disk), everysec or no.
+  std::string fsync = "always";
+  // The log is compacted into a snapshot once it has grown past both thresholds since the
+  // last one: compact_min_bytes, and compact_percent % of the snapshot (0: never).
+  uint64_t compact_min_bytes = 64ull << 20;
+  uint32_t compact_percent = 100;
 };
 
 class Manager {
@@ -57,6 +68,10 @@ class Manager {
   void run_with_ready(const std::function<void(const std::string&)>& ready);
   // Graceful stop from any thread; returns when the loop has ended.
   void stop();
+
+  // One line on where the state lives: the data directory, its fsync policy and what was
+  // recovered from it at start-up, or that everything is in memory only.
+  std::string storage() const;
 
   uint16_t port() const;        // the bound port (after start/run bound it)
   std::string address() const;  // host:port as bound

@@ -279,13 +279,19 @@ void handle_queue_touch(Server& srv, Session& s, const proto::Header& h, std::st
 std::span<const OpEntry> queue_ops() {
   using proto::Op;
   static constexpr OpEntry table[] = {
-      {Op::QUEUE_DECLARE, handle_queue_declare},   {Op::QUEUE_PUT, handle_queue_put},
-      {Op::QUEUE_GET, handle_queue_get},           {Op::QUEUE_PUT_MANY, handle_queue_put_many},
-      {Op::QUEUE_GET_MANY, handle_queue_get_many}, {Op::QUEUE_SIZE, handle_queue_size},
-      {Op::QUEUE_DELETE, handle_queue_delete},     {Op::QUEUE_CONFIGURE, handle_queue_configure},
-      {Op::QUEUE_PUT_EX, handle_queue_put_ex},     {Op::QUEUE_RESERVE, handle_queue_reserve},
-      {Op::QUEUE_ACK, handle_queue_ack},           {Op::QUEUE_NACK, handle_queue_nack},
-      {Op::QUEUE_TOUCH, handle_queue_touch},
+      {Op::QUEUE_DECLARE, handle_queue_declare, true},
+      {Op::QUEUE_PUT, handle_queue_put, true},
+      {Op::QUEUE_GET, handle_queue_get, true},
+      {Op::QUEUE_PUT_MANY, handle_queue_put_many, true},
+      {Op::QUEUE_GET_MANY, handle_queue_get_many, true},
+      {Op::QUEUE_SIZE, handle_queue_size, false},
+      {Op::QUEUE_DELETE, handle_queue_delete, true},
+      {Op::QUEUE_CONFIGURE, handle_queue_configure, true},
+      {Op::QUEUE_PUT_EX, handle_queue_put_ex, true},
+      {Op::QUEUE_RESERVE, handle_queue_reserve, true},
+      {Op::QUEUE_ACK, handle_queue_ack, true},
+      {Op::QUEUE_NACK, handle_queue_nack, true},
+      {Op::QUEUE_TOUCH, handle_queue_touch, true},
   };
   return table;
 }

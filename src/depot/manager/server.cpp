@@ -24,7 +24,8 @@ Server::Server(ManagerOptions options)
       deadline_timer_(io_),
       shutdown_timer_(io_),
       lease_timer_(io_),
-      registry_(RegistryLimits{options_.max_objects, options_.max_waiters}) {
+      registry_(RegistryLimits{options_.max_objects, options_.max_waiters}),
+      store_timer_(io_) {
   for (auto table : {admin_ops(), queue_ops(), coord_ops()})
     for (const OpEntry& e : table) {
       Handler& slot = ops_[static_cast<uint8_t>(e.op)];
@@ -32,15 +33,30 @@ Server::Server(ManagerOptions options)
         throw std::logic_error("opcode " + std::string(proto::op_name(static_cast<uint8_t>(e.op))) +
                                " has two handlers");
       slot = e.handler;
+      writes_[static_cast<uint8_t>(e.op)] = e.writes;
     }
   registry_.session_alive = [this](SessionId id) {
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
   };
+  if (!options_.data_dir.empty()) {
+    store::Options so;
+    so.dir = options_.data_dir;
+    if (!store::parse_fsync(options_.fsync, so.fsync))
+      throw std::runtime_error("--fsync takes always, everysec or no, not '" + options_.fsync +
+                               "'");
+    so.compact_min_bytes = options_.compact_min_bytes;
+    so.compact_percent = options_.compact_percent;
+    so.warn = [](const std::string& m) { log::warn(m); };
+    // The store's thread says when the log is durable further; the loop releases replies.
+    store_ = std::make_unique<store::Store>(std::move(so), registry_,
+                                            [this] { asio::post(io_, [this] { on_durable(); }); });
+  }
 }
 
 Server::~Server() {
   for (auto& [id, s] : std::unordered_map(sessions_)) s->close("manager destroyed");
+  if (store_) store_->close();  // what the sessions' ends recorded is made durable too
 }
 
 void Server::bind() {
@@ -149,6 +165,10 @@ void Server::dispatch(Session& s, const proto::Header& h, std::string_view body)
         "unknown opcode " + std::to_string(h.code) + "; see docs/protocol.md for the opcodes");
     return;
   }
+  if (store_ && writes_[h.code] && !store_->healthy()) {
+    s.reply_error(h.id, Status::UNAVAILABLE, store_->problem());
+    return;
+  }
   handler(*this, s, h, body);
 }
 
@@ -159,9 +179,28 @@ void Server::mark_dirty(std::shared_ptr<Session> s) {
 void Server::end_pass() {
   // Flushing can close sessions, which can complete waiters of others: loop until quiet.
   while (!dirty_.empty()) {
+    if (store_) {
+      // Group commit: the records of every request of the pass go out in one write, and
+      // under `fsync always` the pass's replies wait until one fdatasync covers them.
+      store_->write_pending();
+      const uint64_t written = store_->written();
+      if (store_->replies_wait() && written > store_->durable())
+        for (auto& s : dirty_) s->hold_output(written);
+    }
     flushing_.swap(dirty_);  // both vectors keep their capacity: no allocation per pass
-    for (auto& s : flushing_) s->flush();
+    for (auto& s : flushing_) {
+      s->flush();
+      if (store_ && s->has_held_output() && !s->listed_held) {
+        s->listed_held = true;
+        held_.push_back(s);
+      }
+    }
     flushing_.clear();
+  }
+  if (store_) {
+    store_->write_pending();  // records no reply waits for (a timer, a session's end)
+    store_->maybe_compact();
+    if (!store_->healthy() || store_->compacting()) arm_store_timer();
   }
   arm_timer();
   if (shutting_down_ && sessions_.empty()) {
@@ -183,6 +222,30 @@ void Server::arm_timer() {
     if (ec) return;  // re-armed or cancelled
     armed_ = TimePoint::max();
     registry_.expire(registry_.now());
+    end_pass();
+  });
+}
+
+void Server::on_durable() {
+  std::vector<std::shared_ptr<Session>> held;
+  held.swap(held_);
+  for (auto& s : held) {
+    s->listed_held = false;
+    if (s->has_held_output()) s->output_released();
+  }
+  end_pass();
+}
+
+void Server::arm_store_timer() {
+  if (store_timer_armed_) return;
+  store_timer_armed_ = true;
+  // A failed write is tried again, and a compaction's child looked for, a few times a second.
+  store_timer_.expires_after(std::chrono::milliseconds(store_->healthy() ? 20 : 200));
+  store_timer_.async_wait([this](const boost::system::error_code& ec) {
+    store_timer_armed_ = false;
+    if (ec || !store_) return;
+    if (!store_->healthy() && store_->retry())
+      log::warn("writing to the data directory works again; writes are accepted");
     end_pass();
   });
 }

@@ -14,6 +14,7 @@
 #include "depot/protocol/frame.h"
 #include "depot/queue/registry.h"
 #include "depot/queue/topic.h"
+#include "depot/store/store.h"
 
 namespace depot {
 
@@ -25,6 +26,9 @@ using Handler = void (*)(Server&, Session&, const proto::Header&, std::string_vi
 struct OpEntry {
   proto::Op op;
   Handler handler;
+  // May change durable state (and so write the log): refused with UNAVAILABLE while the data
+  // directory cannot be written. Requests that only read are served then.
+  bool writes;
 };
 std::span<const OpEntry> admin_ops();  // admin_ops.cpp: PING, STATS, LIST, DELETE
 std::span<const OpEntry> queue_ops();  // queue_ops.cpp: QUEUE_*
@@ -61,6 +65,12 @@ class Server {
   // Ends a pass: writes every session's pending replies and re-arms the deadline timer.
   void end_pass();
   void remove_session(SessionId id);
+  // How far the log is durable: the replies of passes up to there may leave. Without a data
+  // directory (or with fsync other than always) everything may.
+  uint64_t durable_position() const {
+    return store_ && store_->replies_wait() ? store_->durable() : UINT64_MAX;
+  }
+  store::Store* store() { return store_.get(); }
 
  private:
   void accept();
@@ -81,6 +91,14 @@ class Server {
   std::vector<std::shared_ptr<Session>> dirty_;
   std::vector<std::shared_ptr<Session>> flushing_;
   std::array<Handler, 256> ops_{};  // by opcode; HEARTBEAT is the dispatcher's own
+  std::array<bool, 256> writes_{};
+  // The data directory, when there is one (--data-dir). Declared after io_: destroyed first.
+  std::unique_ptr<store::Store> store_;
+  std::vector<std::shared_ptr<Session>> held_;  // sessions with replies waiting for the log
+  asio::steady_timer store_timer_;              // retries a failed write, polls a compaction
+  bool store_timer_armed_ = false;
+  void on_durable();
+  void arm_store_timer();
   SessionId next_session_ = 1;
   bool shutting_down_ = false;
   uint16_t port_ = 0;

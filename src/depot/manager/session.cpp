@@ -301,18 +301,49 @@ void Session::pump_pushes() {
   }
 }
 
+void Session::hold_output(uint64_t position) {
+  if (out_.empty()) return;
+  if (!held_.empty() && held_.back().first == out_.size()) {
+    held_.back().second = position;
+    return;
+  }
+  held_.emplace_back(out_.size(), position);
+}
+
+size_t Session::writable(uint64_t durable) {
+  // Holds are in order of both offset and position: the prefix up to the last one met may go.
+  size_t limit = 0;
+  while (!held_.empty() && held_.front().second <= durable) {
+    limit = held_.front().first;
+    held_.pop_front();
+  }
+  return held_.empty() ? out_.size() : limit;
+}
+
+void Session::consumed(size_t n) {
+  out_.erase(0, n);
+  for (auto& h : held_) h.first -= n;
+}
+
 void Session::flush() {
   dirty_ = false;
-  if (state_ == State::READY && !write_in_flight_) pump_pushes();
+  if (state_ == State::READY && !write_in_flight_ && held_.empty()) pump_pushes();
   if (state_ == State::CLOSED || write_in_flight_ || out_.empty()) {
     if (state_ == State::CLOSING && !write_in_flight_ && out_.empty()) close("closed after flush");
     return;
   }
+  // Under `fsync always`, replies wait until the log is durable past the records they tell of.
+  const size_t limit = held_.empty() ? out_.size() : writable(server_.durable_position());
+  if (limit == 0) return;  // the store's next fsync marks this session dirty again
   boost::system::error_code ec;
-  size_t n = socket_.write_some(asio::buffer(out_), ec);
+  size_t n = socket_.write_some(asio::buffer(out_.data(), limit), ec);
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     peer_gone_ = true;
     close(ec.message());
+    return;
+  }
+  if (n < out_.size() && n == limit) {  // the rest waits for the log
+    consumed(n);
     return;
   }
   if (n == out_.size()) {
@@ -327,9 +358,10 @@ void Session::flush() {
     }
     return;
   }
-  // The kernel buffer is full: hand the rest to an async write and keep collecting replies.
-  writing_.assign(out_, n, std::string::npos);
-  out_.clear();
+  // The kernel buffer is full: hand the rest of what may go to an async write and keep
+  // collecting replies.
+  writing_.assign(out_, n, limit - n);
+  consumed(limit);
   write_in_flight_ = true;
   asio::async_write(socket_, asio::buffer(writing_),
                     [self = shared_from_this()](const boost::system::error_code& e, size_t k) {

@@ -1,6 +1,7 @@
 // Internal to manager/: one client connection (Session). Includes Asio.
 #pragma once
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,13 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
 
   // Writes pending output; called by the server after each pass.
   void flush();
+  // The output so far may leave only once the log is durable up to `position` (fsync always).
+  void hold_output(uint64_t position);
+  bool has_held_output() const { return !held_.empty(); }
+  bool has_output() const { return !out_.empty(); }
+  // The log became durable further: held output may go now.
+  void output_released() { mark_dirty(); }
+  bool listed_held = false;  // in Server::held_
   // False once the peer is known to be gone; peeks at the socket when asked to.
   bool alive(bool probe);
 
@@ -81,6 +89,10 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   size_t skip_ = 0;  // bytes of an oversized body still to discard
   std::string out_;
   std::string writing_;  // owned by an async_write in flight
+  // (end offset in out_, log position it waits for), in order: see hold_output.
+  std::deque<std::pair<size_t, uint64_t>> held_;
+  size_t writable(uint64_t durable);
+  void consumed(size_t n);
   bool write_in_flight_ = false;
   std::vector<uint64_t> subs_;
   std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();

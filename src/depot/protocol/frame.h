@@ -224,6 +224,7 @@ class Reader {
   uint16_t u16() { return fits(2) ? advance(load_u16(p_), 2) : 0; }
   uint32_t u32() { return fits(4) ? advance(load_u32(p_), 4) : 0; }
   uint64_t u64() { return fits(8) ? advance(load_u64(p_), 8) : 0; }
+  int32_t i32() { return static_cast<int32_t>(u32()); }
   int64_t i64() { return static_cast<int64_t>(u64()); }
   std::string_view str() {
     uint32_t n = u32();

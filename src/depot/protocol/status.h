@@ -21,6 +21,8 @@ enum class Status : uint8_t {
   LIMIT = 11,         // a configured limit was hit (connections, waiters, ...)
   NOT_OWNER = 12,     // release of a lock or lease this session does not hold
   BROKEN = 13,        // a barrier was broken by a party that left or timed out
+  UNAVAILABLE = 14,   // the manager cannot make a write durable now (its disk is full or
+                      // failing); reads still work and writes work again once it can
   PARKED = 255,       // internal only: the operation parked a waiter; never sent
 };
 
@@ -54,6 +56,8 @@ constexpr std::string_view status_name(Status s) {
       return "NOT_OWNER";
     case Status::BROKEN:
       return "BROKEN";
+    case Status::UNAVAILABLE:
+      return "UNAVAILABLE";
     case Status::PARKED:
       return "PARKED";
   }
@@ -61,7 +65,7 @@ constexpr std::string_view status_name(Status s) {
 }
 
 constexpr bool status_known(uint8_t v) {
-  return v <= static_cast<uint8_t>(Status::BROKEN);
+  return v <= static_cast<uint8_t>(Status::UNAVAILABLE);
 }
 
 }  // namespace depot

@@ -20,6 +20,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "depot/protocol/frame.h"
 #include "depot/protocol/status.h"
 #include "depot/protocol/wire_types.h"
 
@@ -32,6 +33,8 @@ using TimePoint = Clock::time_point;
 using SessionId = uint64_t;
 
 class Object;
+class Journal;
+enum class Rec : uint8_t;
 
 struct Waiter {
   virtual ~Waiter() = default;
@@ -147,6 +150,21 @@ class Object {
   virtual void release_session(SessionId) {}
   // A timer set with Registry::set_timer is due: Registry::expire reached its time.
   virtual void on_timer(uint64_t /*tag*/) {}
+
+  // Durability (queue/journal.h): objects that survive a restart (queues, variables,
+  // counters) record each change in registry().journal() when there is one.
+  virtual bool durable() const { return false; }
+  // Just created by Registry::open, with a journal: record the creation.
+  virtual void created() {}
+  // Writes records that rebuild this object as it is now.
+  virtual void persist(Journal&) const {}
+  // Applies one of its own records; false with `error` when it does not fit.
+  virtual bool restore(Rec, proto::Reader&, std::string& error) {
+    error = "'" + name_ + "' keeps no journal";
+    return false;
+  }
+  // After every record was applied: give back what the gone sessions held.
+  virtual void recovered() {}
 
   const std::string& name() const { return name_; }
   Registry& registry() { return registry_; }

@@ -159,6 +159,37 @@ void Queue::remember(std::string_view id) {
       static_cast<int64_t>(std::min<uint64_t>(settings_.dedup_window_ms, INT64_MAX)));
   dedup_[std::string(id)] = until;
   dedup_order_.emplace_back(until, std::string(id));
+  if (Journal* j = journal())
+    j->record(Rec::Q_DEDUP).str(name_).str(id).i64(registry_.to_wall(until));
+}
+
+TimePoint Queue::due_after(uint64_t delay_ms) const {
+  if (delay_ms == 0) return TimePoint::min();
+  return deadline_after(registry_.now(),
+                        static_cast<int64_t>(std::min<uint64_t>(delay_ms, INT64_MAX)));
+}
+
+void Queue::log_items(int32_t priority, Items items) const {
+  Journal* j = journal();
+  if (!j || items.empty()) return;
+  auto rec = j->record(Rec::Q_ITEMS);
+  rec.str(name_).i32(priority).u32(static_cast<uint32_t>(items.size()));
+  for (auto item : items) rec.str(item);
+}
+
+void Queue::configure(QueueSettings s) {
+  settings_ = std::move(s);
+  if (Journal* j = journal())
+    j->record(Rec::Q_CONFIG)
+        .str(name_)
+        .u64(settings_.visibility_ms)
+        .u32(settings_.max_deliveries)
+        .u64(settings_.dedup_window_ms)
+        .str(settings_.dead_letter);
+}
+
+void Queue::created() {
+  journal()->record(Rec::Q_CREATE).str(name_).u64(maxsize_);
 }
 
 size_t Queue::feed_getters(Items items, size_t from, int32_t priority) {
@@ -172,6 +203,13 @@ size_t Queue::feed_getters(Items items, size_t from, int32_t priority) {
       for (size_t i = 0; i < n; ++i) {
         const uint64_t id = make_reservation(std::string(items[from + i]), priority, 1, g->session,
                                              g->visibility_ms);
+        if (Journal* j = journal())
+          j->record(Rec::Q_RESERVE_NEW)
+              .str(name_)
+              .u64(id)
+              .i32(priority)
+              .u32(1)
+              .str(items[from + i]);
         out.push_back({id, 1, items[from + i]});
       }
       g->rdone(Status::OK, out, {});
@@ -199,12 +237,23 @@ Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutPar
   // Putters already parked go first: a new put may not overtake them.
   size_t next = putters_.empty() && !delayed ? feed_getters(items, 0, opt.priority) : 0;
   if (putters_.empty()) {
+    const size_t first = next;
     while (next < items.size() && !full()) {
-      if (delayed)
-        requeue(Entry{std::string(items[next++]), 0}, opt.priority, opt.delay_ms, false);
-      else
+      if (delayed) {
+        const TimePoint at = due_after(opt.delay_ms);
+        if (Journal* j = journal())
+          j->record(Rec::Q_DELAY)
+              .str(name_)
+              .i32(opt.priority)
+              .u32(0)
+              .i64(registry_.to_wall(at))
+              .str(items[next]);
+        requeue(Entry{std::string(items[next++]), 0}, opt.priority, at, false);
+      } else {
         push_fresh(opt.priority, items[next++]);
+      }
     }
+    if (!delayed) log_items(opt.priority, items.subspan(first, next - first));
   }
   if (next == items.size()) {
     if (!opt.dedup_id.empty()) remember(opt.dedup_id);
@@ -238,11 +287,26 @@ Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutPar
 void Queue::drain_putters() {
   while (!putters_.empty() && !full()) {
     auto* p = static_cast<Putter*>(putters_.front());
+    const size_t first = p->next;
     while (p->next < p->items.size() && !full()) {
-      if (p->delay_ms > 0)
-        requeue(Entry{std::move(p->items[p->next++]), 0}, p->priority, p->delay_ms, false);
-      else
+      if (p->delay_ms > 0) {
+        const TimePoint at = due_after(p->delay_ms);
+        if (Journal* j = journal())
+          j->record(Rec::Q_DELAY)
+              .str(name_)
+              .i32(p->priority)
+              .u32(0)
+              .i64(registry_.to_wall(at))
+              .str(p->items[p->next]);
+        requeue(Entry{std::move(p->items[p->next++]), 0}, p->priority, at, false);
+      } else {
         push_fresh(p->priority, p->items[p->next++]);
+      }
+    }
+    if (p->delay_ms == 0 && p->next > first) {
+      std::vector<std::string_view> let_in(p->items.begin() + static_cast<ptrdiff_t>(first),
+                                           p->items.begin() + static_cast<ptrdiff_t>(p->next));
+      log_items(p->priority, let_in);
     }
     if (p->next < p->items.size()) return;  // still waiting for room
     auto owned = putters_.take(p);
@@ -303,6 +367,7 @@ Status Queue::get_many(uint32_t max, const Wait& wait, GetDone done, size_t max_
       done(Status::OK, batch, {});
     }
     pop_head(n);
+    if (Journal* j = journal()) j->record(Rec::Q_POP).str(name_).u32(static_cast<uint32_t>(n));
     drain_putters();
     return Status::OK;
   }
@@ -335,6 +400,11 @@ Status Queue::reserve(uint32_t max, int64_t visibility_ms, const Wait& wait, Res
       out.push_back({id, deliveries, {}});
     }
     for (auto& r : out) r.item = reserved_.at(r.id).data;
+    if (Journal* j = journal()) {
+      auto rec = j->record(Rec::Q_RESERVE);
+      rec.str(name_).u32(static_cast<uint32_t>(out.size()));
+      for (auto& r : out) rec.u64(r.id);
+    }
     done(Status::OK, out, {});
     drain_putters();
     return Status::OK;
@@ -385,11 +455,12 @@ uint64_t Queue::make_reservation(std::string data, int32_t priority, uint32_t de
 
 uint32_t Queue::ack(std::span<const uint64_t> ids) {
   uint32_t n = 0;
+  std::vector<uint64_t> acked;
   for (uint64_t id : ids) {
     auto it = reserved_.find(id);
     if (it == reserved_.end()) continue;
     Reservation& r = it->second;
-    registry_.cancel_timer(r.timer);
+    if (r.timer != registry_.no_timer()) registry_.cancel_timer(r.timer);
     bytes_ -= r.data.size();
     auto s = by_session_.find(r.session);
     s->second.erase(id);
@@ -399,6 +470,12 @@ uint32_t Queue::ack(std::span<const uint64_t> ids) {
     }
     reserved_.erase(it);
     ++n;
+    if (journal()) acked.push_back(id);
+  }
+  if (Journal* j = journal(); j && !acked.empty()) {
+    auto rec = j->record(Rec::Q_ACK);
+    rec.str(name_).u32(static_cast<uint32_t>(acked.size()));
+    for (uint64_t id : acked) rec.u64(id);
   }
   return n;
 }
@@ -425,7 +502,8 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
   if (it == reserved_.end()) return false;
   Reservation r = std::move(it->second);
   reserved_.erase(it);
-  if (!timer_fired) registry_.cancel_timer(r.timer);  // a fired one has left the registry
+  // A fired timer has left the registry; a reservation read back from a journal has none.
+  if (!timer_fired && r.timer != registry_.no_timer()) registry_.cancel_timer(r.timer);
   bytes_ -= r.data.size();
   if (auto s = by_session_.find(r.session); s != by_session_.end()) {
     s->second.erase(id);
@@ -440,21 +518,27 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
     if (q.ok() && q.value != this) {
       ++dead_lettered_;
       dead = true;
-      q.value->requeue(Entry{std::move(r.data), r.deliveries}, 0, 0, false);
+      if (Journal* j = journal()) j->record(Rec::Q_DEAD).str(name_).u64(id).str(dlq);
+      q.value->requeue(Entry{std::move(r.data), r.deliveries}, 0, TimePoint::min(), false);
       return true;
     }
     // No dead-letter queue to be had (the name is taken by another type, or the object
     // limit): keep the item here rather than lose it.
   }
-  requeue(Entry{std::move(r.data), r.deliveries}, r.priority, delay_ms, true, serve);
+  const TimePoint at = due_after(delay_ms);
+  if (Journal* j = journal())
+    j->record(Rec::Q_RETURN)
+        .str(name_)
+        .u64(id)
+        .i64(at == TimePoint::min() ? 0 : registry_.to_wall(at))
+        .u8(1);
+  requeue(Entry{std::move(r.data), r.deliveries}, r.priority, at, true, serve);
   return true;
 }
 
-void Queue::requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head, bool serve) {
+void Queue::requeue(Entry e, int32_t priority, TimePoint at, bool at_head, bool serve) {
   bytes_ += e.data.size();
-  if (delay_ms > 0) {
-    const TimePoint at = deadline_after(
-        registry_.now(), static_cast<int64_t>(std::min<uint64_t>(delay_ms, INT64_MAX)));
+  if (at != TimePoint::min()) {
     delayed_.emplace(at, Delayed{std::move(e.data), priority, e.deliveries});
     arm_delay_timer();
     return;
@@ -480,22 +564,28 @@ void Queue::arm_delay_timer() {
   delay_timer_set_ = true;
 }
 
+void Queue::ready_first_delayed() {
+  Delayed d = std::move(delayed_.begin()->second);
+  delayed_.erase(delayed_.begin());
+  Level& l = level(d.priority);
+  if (d.deliveries == 0)
+    l.fresh.push(d.data);
+  else
+    l.returned.push_back(Entry{std::move(d.data), d.deliveries});
+  ++ready_;
+}
+
 void Queue::release_delayed(TimePoint now) {
   // Due items join their priority in the order their delays ran out: a delayed put behind
   // the items already there, a delayed nack (a retry) ahead of the fresh ones.
-  bool any = false;
+  uint32_t released = 0;
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
-    Delayed d = std::move(delayed_.begin()->second);
-    delayed_.erase(delayed_.begin());
-    Level& l = level(d.priority);
-    if (d.deliveries == 0)
-      l.fresh.push(d.data);
-    else
-      l.returned.push_back(Entry{std::move(d.data), d.deliveries});
-    ++ready_;
-    any = true;
+    ready_first_delayed();
+    ++released;
   }
-  if (any) serve_getters();
+  if (released == 0) return;
+  if (Journal* j = journal()) j->record(Rec::Q_RELEASE).str(name_).u32(released);
+  serve_getters();
 }
 
 void Queue::on_timer(uint64_t tag) {
@@ -548,6 +638,245 @@ void Queue::cancel(Waiter* w, Status s, std::string_view message) {
 void Queue::fail_all(Status s, std::string_view message) {
   getters_.fail_all(s, message);
   putters_.fail_all(s, message);
+}
+
+// ------------------------------------------------------------ durability (queue/journal.h)
+
+void Queue::persist(Journal& out) const {
+  out.record(Rec::Q_CREATE).str(name_).u64(maxsize_);
+  out.record(Rec::Q_CONFIG)
+      .str(name_)
+      .u64(settings_.visibility_ms)
+      .u32(settings_.max_deliveries)
+      .u64(settings_.dedup_window_ms)
+      .str(settings_.dead_letter);
+  // Ready items level by level in the order a get takes them: given-back ones, then fresh
+  // ones in runs of up to ~64 KiB a record.
+  auto level_records = [&](int32_t priority, const Level& l) {
+    for (const Entry& e : l.returned)
+      out.record(Rec::Q_RETURNED).str(name_).i32(priority).u32(e.deliveries).str(e.data);
+    std::vector<std::string_view> run;
+    size_t bytes = 0;
+    auto flush = [&] {
+      if (run.empty()) return;
+      auto rec = out.record(Rec::Q_ITEMS);
+      rec.str(name_).i32(priority).u32(static_cast<uint32_t>(run.size()));
+      for (auto item : run) rec.str(item);
+      run.clear();
+      bytes = 0;
+    };
+    l.fresh.for_first(l.fresh.size(), [&](std::string_view item) {
+      run.push_back(item);
+      bytes += item.size() + 4;
+      if (bytes >= 64 * 1024) flush();
+    });
+    flush();
+  };
+  auto it = others_.begin();
+  for (; it != others_.end() && it->first < 0; ++it) level_records(it->first, it->second);
+  level_records(0, level0_);
+  for (; it != others_.end(); ++it) level_records(it->first, it->second);
+  for (const auto& [at, d] : delayed_)
+    out.record(Rec::Q_DELAY)
+        .str(name_)
+        .i32(d.priority)
+        .u32(d.deliveries)
+        .i64(registry_.to_wall(at))
+        .str(d.data);
+  // Reservations keep their ids: records after this snapshot may ack them.
+  std::vector<uint64_t> ids;
+  ids.reserve(reserved_.size());
+  for (const auto& [id, r] : reserved_) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  for (uint64_t id : ids) {
+    const Reservation& r = reserved_.at(id);
+    out.record(Rec::Q_RESERVE_NEW).str(name_).u64(id).i32(r.priority).u32(r.deliveries).str(r.data);
+  }
+  for (const auto& [until, id] : dedup_order_)
+    if (auto d = dedup_.find(id); d != dedup_.end() && d->second == until)
+      out.record(Rec::Q_DEDUP).str(name_).str(id).i64(registry_.to_wall(until));
+}
+
+void Queue::restore_reservation(uint64_t id, std::string data, int32_t priority,
+                                uint32_t deliveries) {
+  // Read back without a session (kRestored) or a deadline: recovered() gives it back.
+  Reservation r;
+  bytes_ += data.size();
+  r.data = std::move(data);
+  r.priority = priority;
+  r.deliveries = deliveries;
+  r.session = kRestored;
+  r.timer = registry_.no_timer();
+  reserved_.emplace(id, std::move(r));
+  by_session_[kRestored].insert(id);
+}
+
+bool Queue::restore(Rec type, proto::Reader& r, std::string& error) {
+  auto fail = [&](const std::string& why) {
+    error = what() + ": " + why;
+    return false;
+  };
+  auto ended = [&] { return r.at_end() ? true : fail("a malformed record"); };
+  switch (type) {
+    case Rec::Q_CONFIG: {
+      QueueSettings s;
+      s.visibility_ms = r.u64();
+      s.max_deliveries = r.u32();
+      s.dedup_window_ms = r.u64();
+      s.dead_letter = std::string(r.str());
+      if (!ended()) return false;
+      settings_ = std::move(s);
+      return true;
+    }
+    case Rec::Q_PUSH: {
+      const int32_t p = r.i32();
+      const std::string_view item = r.str();
+      if (!ended()) return false;
+      push_fresh(p, item);
+      return true;
+    }
+    case Rec::Q_ITEMS: {
+      const int32_t p = r.i32();
+      const uint32_t n = r.u32();
+      if (n > r.remaining() / 4) return fail("a malformed record");
+      for (uint32_t i = 0; i < n; ++i) {
+        const std::string_view item = r.str();
+        if (!r.ok()) return fail("a malformed record");
+        push_fresh(p, item);
+      }
+      return ended();
+    }
+    case Rec::Q_RETURNED: {
+      const int32_t p = r.i32();
+      const uint32_t deliveries = r.u32();
+      const std::string_view item = r.str();
+      if (!ended()) return false;
+      requeue(Entry{std::string(item), deliveries}, p, TimePoint::min(), false, false);
+      return true;
+    }
+    case Rec::Q_POP: {
+      const uint32_t n = r.u32();
+      if (!ended()) return false;
+      if (n > ready_)
+        return fail("takes " + std::to_string(n) + " items of " + std::to_string(ready_));
+      pop_head(n);
+      return true;
+    }
+    case Rec::Q_RESERVE: {
+      const uint32_t n = r.u32();
+      if (n > r.remaining() / 8) return fail("a malformed record");
+      if (n > ready_)
+        return fail("reserves " + std::to_string(n) + " items of " + std::to_string(ready_));
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint64_t id = r.u64();
+        int32_t p = 0;
+        Entry e = take_head(p);
+        restore_reservation(id, std::move(e.data), p, e.deliveries + 1);
+      }
+      return ended();
+    }
+    case Rec::Q_RESERVE_NEW: {
+      const uint64_t id = r.u64();
+      const int32_t p = r.i32();
+      const uint32_t deliveries = r.u32();
+      const std::string_view item = r.str();
+      if (!ended()) return false;
+      if (reserved_.count(id)) return fail("reservation " + std::to_string(id) + " twice");
+      restore_reservation(id, std::string(item), p, deliveries);
+      return true;
+    }
+    case Rec::Q_ACK: {
+      const uint32_t n = r.u32();
+      if (n > r.remaining() / 8) return fail("a malformed record");
+      std::vector<uint64_t> ids(n);
+      for (auto& id : ids) id = r.u64();
+      if (!ended()) return false;
+      if (ack(ids) != n) return fail("acks a reservation it does not hold");
+      return true;
+    }
+    case Rec::Q_RETURN: {
+      const uint64_t id = r.u64();
+      const int64_t until = r.i64();
+      const bool at_head = r.u8() != 0;
+      if (!ended()) return false;
+      auto it = reserved_.find(id);
+      if (it == reserved_.end())
+        return fail("gives back reservation " + std::to_string(id) + ", which it does not hold");
+      Reservation res = std::move(it->second);
+      reserved_.erase(it);
+      bytes_ -= res.data.size();
+      drop_from_session(res.session, id);
+      requeue(Entry{std::move(res.data), res.deliveries}, res.priority,
+              until == 0 ? TimePoint::min() : registry_.from_wall(until), at_head, false);
+      return true;
+    }
+    case Rec::Q_DEAD: {
+      const uint64_t id = r.u64();
+      const std::string_view dlq = r.str();
+      if (!ended()) return false;
+      auto it = reserved_.find(id);
+      if (it == reserved_.end())
+        return fail("dead-letters reservation " + std::to_string(id) + ", which it does not hold");
+      auto q = registry_.find<Queue>(dlq);
+      if (!q.ok()) return fail("dead-letters into '" + std::string(dlq) + "': " + q.message);
+      Reservation res = std::move(it->second);
+      reserved_.erase(it);
+      bytes_ -= res.data.size();
+      drop_from_session(res.session, id);
+      ++dead_lettered_;
+      q.value->requeue(Entry{std::move(res.data), res.deliveries}, 0, TimePoint::min(), false,
+                       false);
+      return true;
+    }
+    case Rec::Q_DELAY: {
+      const int32_t p = r.i32();
+      const uint32_t deliveries = r.u32();
+      const int64_t until = r.i64();
+      const std::string_view item = r.str();
+      if (!ended()) return false;
+      requeue(Entry{std::string(item), deliveries}, p, registry_.from_wall(until), false, false);
+      return true;
+    }
+    case Rec::Q_RELEASE: {
+      const uint32_t n = r.u32();
+      if (!ended()) return false;
+      if (n > delayed_.size())
+        return fail("releases " + std::to_string(n) + " delayed items of " +
+                    std::to_string(delayed_.size()));
+      for (uint32_t i = 0; i < n; ++i) ready_first_delayed();
+      arm_delay_timer();
+      return true;
+    }
+    case Rec::Q_DEDUP: {
+      const std::string_view id = r.str();
+      const int64_t until = r.i64();
+      if (!ended()) return false;
+      const TimePoint t = registry_.from_wall(until);
+      dedup_[std::string(id)] = t;
+      dedup_order_.emplace_back(t, std::string(id));
+      return true;
+    }
+    default:
+      return fail("a record of type " + std::to_string(static_cast<unsigned>(type)) +
+                  " is not a queue's");
+  }
+}
+
+void Queue::drop_from_session(SessionId session, uint64_t id) {
+  if (auto s = by_session_.find(session); s != by_session_.end()) {
+    s->second.erase(id);
+    if (s->second.empty()) {
+      if (session != kRestored) registry_.unhold(session, this);
+      by_session_.erase(s);
+    }
+  }
+}
+
+void Queue::recovered() {
+  // What was reserved when the manager stopped goes back as when its session ends, its
+  // delivery count kept; delayed items wait for their (wall clock) time.
+  release_session(kRestored);
+  arm_delay_timer();
 }
 
 }  // namespace depot

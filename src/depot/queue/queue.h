@@ -102,7 +102,7 @@ class Queue : public Object {
   // Moves a reservation's deadline to now + visibility_ms (< 0: the queue's setting).
   bool touch(uint64_t id, int64_t visibility_ms);
 
-  void configure(QueueSettings s) { settings_ = std::move(s); }
+  void configure(QueueSettings s);
   const QueueSettings& settings() const { return settings_; }
 
   uint64_t maxsize() const { return maxsize_; }
@@ -121,6 +121,11 @@ class Queue : public Object {
   void fail_all(Status s, std::string_view message) override;
   void release_session(SessionId s) override;
   void on_timer(uint64_t tag) override;
+  bool durable() const override { return true; }
+  void created() override;
+  void persist(Journal& out) const override;
+  bool restore(Rec type, proto::Reader& r, std::string& error) override;
+  void recovered() override;
 
  private:
   struct Getter;
@@ -171,9 +176,21 @@ class Queue : public Object {
   // `serve`: hand it to a parked getter at once (false while several are given back together,
   // so that the oldest, put back last at the head, is served first).
   bool give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fired, bool serve = true);
-  void requeue(Entry e, int32_t priority, uint64_t delay_ms, bool at_head, bool serve = true);
+  // Puts an item back: ready at the head (or tail) of its priority, or delayed until `at`
+  // (TimePoint::min(): not delayed).
+  void requeue(Entry e, int32_t priority, TimePoint at, bool at_head, bool serve = true);
+  // When an item delayed by delay_ms from now is due (TimePoint::min() for no delay).
+  TimePoint due_after(uint64_t delay_ms) const;
+  // Records the fresh items a put let in (queue/journal.h: Q_ITEMS).
+  void log_items(int32_t priority, Items items) const;
+  Journal* journal() const { return registry_.journal(); }
   void arm_delay_timer();
   void release_delayed(TimePoint now);
+  void ready_first_delayed();
+  // Reservations read back from a journal belong to no session until recovered().
+  static constexpr SessionId kRestored = UINT64_MAX;
+  void restore_reservation(uint64_t id, std::string data, int32_t priority, uint32_t deliveries);
+  void drop_from_session(SessionId session, uint64_t id);
   bool duplicate(std::string_view id);
   void remember(std::string_view id);
   void drain_putters();

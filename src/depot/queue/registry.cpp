@@ -3,8 +3,11 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "depot/protocol/frame.h"
+#include "depot/queue/queue.h"
+#include "depot/queue/variable.h"
 
 namespace depot {
 
@@ -95,6 +98,7 @@ Status Registry::erase(std::string_view name) {
   if (it == objects_.end()) return Status::NOT_FOUND;
   std::unique_ptr<Object> obj = std::move(it->second);
   objects_.erase(it);
+  if (journal_ && obj->durable()) journal_->record(Rec::DELETE).str(name);
   obj->fail_all(Status::NOT_FOUND, "'" + obj->name() + "' was deleted while this request waited");
   // Forget its leases and timers: nothing may point at it once it is gone. Its destructor
   // cancels the timers it knows of first; any left are removed after.
@@ -160,6 +164,135 @@ std::vector<ObjectInfo> Registry::list() const {
     out.push_back({name, std::string(obj->type_name()), obj->size(), obj->state()});
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
   return out;
+}
+
+// ---------------------------------------------------------------- durability
+
+int64_t Registry::compute_wall_offset() const {
+  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
+  const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now().time_since_epoch());
+  return wall.count() - mono.count();
+}
+
+int64_t Registry::to_wall(TimePoint t) const {
+  if (t == TimePoint::max()) return INT64_MAX;
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count() +
+         wall_offset();
+}
+
+TimePoint Registry::from_wall(int64_t wall_ns) const {
+  if (wall_ns == INT64_MAX) return TimePoint::max();
+  // One offset for the whole run keeps the order of every time read back, to the nanosecond.
+  const int64_t mono = wall_ns - wall_offset();
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::nanoseconds(mono)));
+}
+
+void Registry::record_tokens(uint64_t next) {
+  token_high_ = next + kTokenBlock;
+  journal_->record(Rec::TOKENS).u64(token_high_);
+}
+
+void Registry::set_journal(Journal* j) {
+  journal_ = j;
+  if (j) record_tokens(tokens_ + 1);  // tokens from now on lie below a recorded mark
+}
+
+template <class T>
+T* Registry::restored(std::string_view name, bool create, std::string& error) {
+  auto it = objects_.find(name);
+  if (it == objects_.end()) {
+    if constexpr (std::is_constructible_v<T, Registry&, std::string>) {
+      if (create) {
+        auto obj = std::make_unique<T>(*this, std::string(name));
+        T* raw = obj.get();
+        objects_.emplace(std::string(name), std::move(obj));
+        return raw;
+      }
+    }
+    error = "a record names '" + std::string(name) + "', which no earlier record created";
+    return nullptr;
+  }
+  if (it->second->type() != T::kType) {
+    error = "a record for a " + std::string(T::kTypeName) + " names '" + std::string(name) +
+            "', which is a " + std::string(it->second->type_name());
+    return nullptr;
+  }
+  return static_cast<T*>(it->second.get());
+}
+
+bool Registry::restore(Rec type, std::string_view payload, std::string& error) {
+  proto::Reader r(payload);
+  const auto malformed = [&] {
+    error = "a malformed record of type " + std::to_string(static_cast<unsigned>(type));
+    return false;
+  };
+  if (type == Rec::TOKENS) {
+    const uint64_t high = r.u64();
+    if (!r.at_end()) return malformed();
+    tokens_ = std::max(tokens_, high);
+    return true;
+  }
+  // Every other record starts with the name of the object it changes.
+  const std::string_view name = r.str();
+  if (!r.ok()) return malformed();
+  switch (type) {
+    case Rec::DELETE:
+      if (!r.at_end()) return malformed();
+      if (objects_.find(name) == objects_.end()) {
+        error = "a record deletes '" + std::string(name) + "', which does not exist";
+        return false;
+      }
+      erase(name);
+      return true;
+    case Rec::Q_CREATE: {
+      const uint64_t maxsize = r.u64();
+      if (!r.at_end()) return malformed();
+      if (objects_.find(name) != objects_.end()) {
+        error = "a record creates queue '" + std::string(name) + "', which exists already";
+        return false;
+      }
+      objects_.emplace(std::string(name),
+                       std::make_unique<Queue>(*this, std::string(name), maxsize));
+      return true;
+    }
+    case Rec::Q_CONFIG:
+    case Rec::Q_PUSH:
+    case Rec::Q_POP:
+    case Rec::Q_RESERVE:
+    case Rec::Q_RESERVE_NEW:
+    case Rec::Q_ACK:
+    case Rec::Q_RETURN:
+    case Rec::Q_DEAD:
+    case Rec::Q_DELAY:
+    case Rec::Q_RELEASE:
+    case Rec::Q_DEDUP:
+    case Rec::Q_RETURNED:
+    case Rec::Q_ITEMS:
+      if (Queue* q = restored<Queue>(name, false, error)) return q->restore(type, r, error);
+      return false;
+    case Rec::V_SET:
+    case Rec::V_DELETE:
+      if (auto* v = restored<VariableObject>(name, true, error)) return v->restore(type, r, error);
+      return false;
+    case Rec::C_SET:
+      if (auto* c = restored<CounterObject>(name, true, error)) return c->restore(type, r, error);
+      return false;
+    case Rec::TOKENS:
+      break;
+  }
+  error = "a record of unknown type " + std::to_string(static_cast<unsigned>(type));
+  return false;
+}
+
+void Registry::recovered() {
+  for (auto& [name, obj] : objects_) obj->recovered();
+}
+
+void Registry::persist(Journal& out) const {
+  out.record(Rec::TOKENS).u64(std::max(tokens_ + 1, token_high_));
+  for (const auto& [name, obj] : objects_)
+    if (obj->durable()) obj->persist(out);
 }
 
 }  // namespace depot

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "depot/queue/journal.h"
 #include "depot/queue/object.h"
 
 namespace depot {
@@ -63,6 +64,7 @@ class Registry {
     std::unique_ptr<T> obj = make();
     T* raw = obj.get();
     objects_.emplace(std::string(name), std::move(obj));
+    if (journal_) raw->created();
     return {Status::OK, raw, {}};
   }
   template <class T>
@@ -83,7 +85,10 @@ class Registry {
   TimePoint now() const { return clock_ ? clock_() : Clock::now(); }
   // Replaces the time source (empty: back to the steady clock). Deadlines already set stay
   // where they are, so install it before anything is timed.
-  void set_clock(ClockSource clock) { clock_ = std::move(clock); }
+  void set_clock(ClockSource clock) {
+    clock_ = std::move(clock);
+    wall_offset_known_ = false;
+  }
   // The Wait of a request from session s with a wire timeout (ms; -1 forever, 0 no wait):
   // its deadline counts from now(), which is read only for a timeout above 0.
   Wait wait_for(SessionId s, int64_t timeout_ms) const {
@@ -126,7 +131,29 @@ class Registry {
   // from before the restart); it would take more than one token per nanosecond, or a clock
   // set back, to break that. This is the one place that reads the wall clock rather than
   // now(), on purpose: a driven or steady clock says nothing about time across restarts.
-  uint64_t next_token() { return ++tokens_; }
+  // With a journal, the counter's high-water mark is recorded ahead of the tokens handed out
+  // (in blocks of kTokenBlock), so a restarted manager never hands out one again.
+  uint64_t next_token() {
+    if (journal_ && tokens_ + 1 >= token_high_) record_tokens(tokens_ + 1);
+    return ++tokens_;
+  }
+  static constexpr uint64_t kTokenBlock = 1u << 20;
+
+  // ---------------------------------------------------------------- durability
+  // The journal the durable objects record their changes in (queue/journal.h), or nullptr
+  // when the manager keeps everything in memory only. Set after recovery.
+  Journal* journal() const { return journal_; }
+  void set_journal(Journal* j);
+  // Applies one record read back from a log or snapshot (the journal is not set meanwhile);
+  // false with `error` when it does not fit the state (a corrupt or foreign log).
+  bool restore(Rec type, std::string_view payload, std::string& error);
+  // Ends a recovery: what was reserved is given back, as when its session ends.
+  void recovered();
+  // Writes records that rebuild the durable state as it is now (a snapshot).
+  void persist(Journal& out) const;
+  // Nanoseconds of the wall clock at `t` (a time that must outlive this process), and back.
+  int64_t to_wall(TimePoint t) const;
+  TimePoint from_wall(int64_t wall_ns) const;
   // Fails every waiter with SHUTTING_DOWN.
   void shutdown();
 
@@ -147,6 +174,11 @@ class Registry {
     return {Status::OK, static_cast<T*>(o), {}};
   }
   Result<bool> check(std::string_view name) const;
+  void record_tokens(uint64_t next);
+  int64_t compute_wall_offset() const;
+  // The queue, variable or counter a record names (created for the latter two).
+  template <class T>
+  T* restored(std::string_view name, bool create, std::string& error);
 
   RegistryLimits limits_;
   ClockSource clock_;  // empty: Clock::now()
@@ -154,6 +186,19 @@ class Registry {
   std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
   std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;
   uint64_t tokens_ = initial_token();
+  uint64_t token_high_ = 0;  // with a journal: recorded; no token at or above it handed out
+  Journal* journal_ = nullptr;
+  // Wall clock ns minus now()'s ns, read once per clock on first use (so that objects that
+  // keep no journal never read the clock for it).
+  mutable int64_t wall_offset_ = 0;
+  mutable bool wall_offset_known_ = false;
+  int64_t wall_offset() const {
+    if (!wall_offset_known_) {
+      wall_offset_ = compute_wall_offset();
+      wall_offset_known_ = true;
+    }
+    return wall_offset_;
+  }
   static uint64_t initial_token();
   std::unordered_map<std::string, std::unique_ptr<Object>, StringHash, std::equal_to<>> objects_;
 };

@@ -22,6 +22,7 @@ uint64_t VariableObject::set(std::string_view value) {
   value_.assign(value);
   exists_ = true;
   version_ = registry_.next_token();
+  if (Journal* j = registry_.journal()) j->record(Rec::V_SET).str(name_).u64(version_).str(value_);
   changed();
   return version_;
 }
@@ -43,7 +44,29 @@ bool VariableObject::erase_value() {
   exists_ = false;
   value_.clear();
   version_ = registry_.next_token();
+  if (Journal* j = registry_.journal()) j->record(Rec::V_DELETE).str(name_).u64(version_);
   changed();
+  return true;
+}
+
+void VariableObject::persist(Journal& out) const {
+  if (exists_)
+    out.record(Rec::V_SET).str(name_).u64(version_).str(value_);
+  else if (version_ != 0)  // deleted: the version still counts for compare_and_set
+    out.record(Rec::V_DELETE).str(name_).u64(version_);
+}
+
+bool VariableObject::restore(Rec type, proto::Reader& r, std::string& error) {
+  const uint64_t version = r.u64();
+  std::string_view value;
+  if (type == Rec::V_SET) value = r.str();
+  if (!r.at_end() || (type != Rec::V_SET && type != Rec::V_DELETE)) {
+    error = what() + ": a malformed record";
+    return false;
+  }
+  version_ = version;
+  exists_ = type == Rec::V_SET;
+  value_.assign(value);
   return true;
 }
 
@@ -114,8 +137,24 @@ void VariableObject::cancel(Waiter* w, Status s, std::string_view message) {
 int64_t CounterObject::add(int64_t delta, bool& overflow) {
   int64_t out;
   overflow = __builtin_add_overflow(value_, delta, &out);
-  if (!overflow) value_ = out;  // an add that would overflow changes nothing
+  if (overflow || delta == 0) return value_;  // an add that would overflow changes nothing
+  value_ = out;
+  if (Journal* j = registry_.journal()) j->record(Rec::C_SET).str(name_).i64(value_);
   return value_;
+}
+
+void CounterObject::persist(Journal& out) const {
+  out.record(Rec::C_SET).str(name_).i64(value_);
+}
+
+bool CounterObject::restore(Rec type, proto::Reader& r, std::string& error) {
+  const int64_t value = r.i64();
+  if (type != Rec::C_SET || !r.at_end()) {
+    error = "counter '" + name_ + "': a malformed record";
+    return false;
+  }
+  value_ = value;
+  return true;
 }
 
 }  // namespace depot

@@ -51,6 +51,9 @@ class VariableObject : public Object {
   size_t waiter_count() const override { return waiters_.size(); }
   void cancel(Waiter* w, Status s, std::string_view message) override;
   void fail_all(Status s, std::string_view message) override { waiters_.fail_all(s, message); }
+  bool durable() const override { return true; }
+  void persist(Journal& out) const override;
+  bool restore(Rec type, proto::Reader& r, std::string& error) override;
 
  private:
   struct Watcher;
@@ -81,6 +84,9 @@ class CounterObject : public Object {
   size_t waiter_count() const override { return 0; }
   void cancel(Waiter*, Status, std::string_view) override {}
   void fail_all(Status, std::string_view) override {}
+  bool durable() const override { return true; }
+  void persist(Journal& out) const override;
+  bool restore(Rec type, proto::Reader& r, std::string& error) override;
 
  private:
   int64_t value_ = 0;
