@@ -1,7 +1,7 @@
 # depot: the two commands a newcomer needs are `make run` and `make test`.
 #
-#   make run     install what is missing, build, start a manager on $(ADDRESS) with a fresh
-#                authkey that it prints (or AUTHKEY=... to choose one)
+#   make run     install what is missing, build, start a manager on $(ADDRESS) keeping its
+#                state in $(DATA_DIR), with an authkey that it prints (or AUTHKEY=...)
 #   make test    install, build, run every test twice: plain and under ASan + UBSan
 #   make bench   the benchmarks of bench/ against Redis and the Python managers
 #   make install build in Release and install into $(PREFIX) (PREFIX=... to choose; default
@@ -14,6 +14,7 @@ ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 ADDRESS    ?= 127.0.0.1:5000
 AUTHKEY    ?=
+DATA_DIR   ?= depot-data
 PREFIX     ?= /usr/local
 INSTALL_BUILD ?= $(BUILD)-install
 
@@ -55,12 +56,17 @@ build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDEPOT_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
+# The data directory keeps the queues across restarts, and the generated key with them
+# ($(DATA_DIR)/authkey), so a restarted `make run` serves the same clients the same state.
 run: build
+	@mkdir -p $(DATA_DIR)
 	@if [ -n "$(AUTHKEY)" ]; then \
 	  echo "authkey: $(AUTHKEY)"; \
-	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)"; \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)" --data-dir $(DATA_DIR); \
 	else \
-	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --generate-authkey; \
+	  [ -s $(DATA_DIR)/authkey ] || (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > $(DATA_DIR)/authkey); \
+	  echo "authkey: $$(cat $(DATA_DIR)/authkey)   (kept in $(DATA_DIR)/authkey)"; \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey-file $(DATA_DIR)/authkey --data-dir $(DATA_DIR); \
 	fi
 
 test-plain: build

@@ -291,8 +291,13 @@ void Registry::recovered() {
 
 void Registry::persist(Journal& out) const {
   out.record(Rec::TOKENS).u64(std::max(tokens_ + 1, token_high_));
+  // In name order, so that the same state always gives the same bytes.
+  std::vector<const Object*> durable;
   for (const auto& [name, obj] : objects_)
-    if (obj->durable()) obj->persist(out);
+    if (obj->durable()) durable.push_back(obj.get());
+  std::sort(durable.begin(), durable.end(),
+            [](const Object* a, const Object* b) { return a->name() < b->name(); });
+  for (const Object* obj : durable) obj->persist(out);
 }
 
 }  // namespace depot
