@@ -14,7 +14,10 @@
 // `item=$(depot-cli get q --timeout 1)` captures the item and nothing else.
 //
 // `lock acquire` and `semaphore acquire` hold what they got while they run: until --hold
-// passes or SIGINT/SIGTERM arrives, then they release it and exit 0. `subscribe` runs until
+// passes or SIGINT/SIGTERM arrives, then they release it and exit 0. A hold lost with the
+// connection (the manager restarted or went away) ends them at once with exit 3 and a line
+// saying so, instead of at the release, while another holder may already have it. Other
+// commands note on stderr when the connection is lost and when it is back. `subscribe` runs until
 // --count messages came or SIGINT/SIGTERM. Both take those signals on a thread of their own
 // (sigwait), since the client's blocking calls cannot be interrupted.
 #include <pthread.h>
@@ -401,10 +404,11 @@ class Signals {
     std::lock_guard lk(mu_);
     mode_ = m;
   }
-  // True when a signal came, false when `d` passed first (nullopt: wait for a signal).
+  // True when a signal came (or the hold was lost: see lost()), false when `d` passed first
+  // (nullopt: wait for a signal).
   bool wait_for_signal(depot::Timeout d) {
     std::unique_lock lk(mu_);
-    auto came = [this] { return signal_ != 0; };
+    auto came = [this] { return signal_ != 0 || !lost_.empty(); };
     if (!d) {
       cv_.wait(lk, came);
       return true;
@@ -413,6 +417,19 @@ class Signals {
   }
   // Held while a message is written, so Exit0 never cuts one in half.
   std::timed_mutex& output() { return out_mu_; }
+  // The hold ended without us (its session did): wakes wait_for_signal(). From the client's
+  // background thread (Lock::on_lost), so it only records and notifies.
+  void hold_lost(const std::string& why) {
+    std::lock_guard lk(mu_);
+    if (lost_.empty()) lost_ = why;
+    cv_.notify_all();
+  }
+  // Why the hold was lost, if it was.
+  std::optional<std::string> lost() {
+    std::lock_guard lk(mu_);
+    if (lost_.empty()) return std::nullopt;
+    return lost_;
+  }
 
  private:
   Signals() {
@@ -459,6 +476,7 @@ class Signals {
   std::condition_variable cv_;
   Mode mode_ = Mode::Die;
   int signal_ = 0;
+  std::string lost_;
   std::timed_mutex out_mu_;
 };
 
@@ -519,6 +537,8 @@ void lock_acquire(depot::Client& client, Signals& signals, const Invocation& inv
   const std::string& name = inv.args[0];
   depot::Lock lock = client.lock(name);
   if (inv.ttl.count() > 0) lock.lease(inv.ttl);
+  // Set before acquiring, so no loss goes unseen: it ends the hold at once.
+  lock.on_lost([&signals](const std::string& why) { signals.hold_lost(why); });
   const std::optional<uint64_t> token = inv.timeout ? lock.acquire(*inv.timeout) : lock.acquire();
   if (!token)
     throw NotNow("lock '" + name + "' " +
@@ -532,14 +552,17 @@ void lock_acquire(depot::Client& client, Signals& signals, const Invocation& inv
     lock.release();
     throw;
   }
-  // NotOwnerError when the hold was lost meanwhile (--ttl passed, `lock release`, the
-  // session ended): the caller's critical section was not protected to its end.
+  // Lost with the connection: exit 3 now, without a release that has nothing to release.
+  if (auto why = signals.lost()) throw depot::ConnectionError(*why);
+  // NotOwnerError when the hold was lost meanwhile (--ttl passed, `lock release`): the
+  // caller's critical section was not protected to its end.
   lock.release();
 }
 
 void semaphore_acquire(depot::Client& client, Signals& signals, const Invocation& inv) {
   const std::string& name = inv.args[0];
   depot::Semaphore sem = client.semaphore(name, inv.parties);
+  sem.on_lost([&signals](const std::string& why) { signals.hold_lost(why); });
   const std::optional<uint64_t> lease = inv.timeout ? sem.acquire(*inv.timeout) : sem.acquire();
   if (!lease)
     throw NotNow("semaphore '" + name + "' " +
@@ -554,6 +577,7 @@ void semaphore_acquire(depot::Client& client, Signals& signals, const Invocation
     sem.release(*lease);
     throw;
   }
+  if (auto why = signals.lost()) throw depot::ConnectionError(*why);
   sem.release(*lease);
 }
 
@@ -650,8 +674,17 @@ void subscribe(depot::Client& client, Signals& signals, const Invocation& inv) {
 int run(const Invocation& inv, const std::string& authkey) {
   // Before the Client: its heartbeat thread must start with the signals blocked.
   Signals* signals = inv.command->takes_signals ? &Signals::start() : nullptr;
-  depot::Client client(inv.address, authkey);
   const std::string_view cmd = inv.command->name;
+  depot::ClientOptions options;
+  if (cmd == "lock acquire" || cmd == "semaphore acquire") {
+    options.quiet = true;  // a lost hold says it all, and it does not reconnect
+  } else {
+    // A note for whoever watches a long wait (a get across a manager restart).
+    options.on_connection = [](depot::ConnectionChange, const std::string& line) {
+      std::fprintf(stderr, "depot-cli: %s\n", line.c_str());
+    };
+  }
+  depot::Client client(inv.address, authkey, std::move(options));
   const auto& args = inv.args;
   const std::string_view sub = cmd.substr(cmd.find(' ') + 1);  // "acquire" of "lock acquire"
 

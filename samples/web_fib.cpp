@@ -16,8 +16,11 @@
 // Routes: /fast -> "Hello!"; /fib/<n> -> fib(n), 0 <= n <= --max-n (default 45), else 400;
 // /fail/<why> -> runs the pool's "fail" function, to show a task's error as a 500.
 // Errors: a task that failed on its worker -> 500 with its message; no result within
-// --timeout-ms (default 60000) -> 504. Identical pure submissions share one task while it
-// runs (as dask's pure submit does in the seed); --impure makes every request its own task.
+// --timeout-ms (default 60000) -> 504; the manager unreachable -> 503 ("the depot manager at
+// H:P is unreachable"), also within --timeout-ms, which bounds submitting as well as waiting
+// (SubmitOptions::timeout), and it serves again once the manager is back. Identical pure
+// submissions share one task while it runs (as dask's pure submit does in the seed);
+// --impure makes every request its own task.
 // Prints "listening on HOST:PORT" once it serves (--port 0 picks a free port); stops on
 // SIGINT/SIGTERM.
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -31,6 +34,7 @@
 #include <Poco/ThreadPool.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -54,6 +58,8 @@ struct Config {
   bool pure = true;
   long max_n = 45;
   std::chrono::milliseconds timeout{60'000};
+  std::string manager;              // its address, for the 503 text
+  depot::Client* client = nullptr;  // null in --inline mode
   // Null in --inline mode and once shutting down; submissions hold mu shared.
   std::shared_mutex mu;
   depot::Executor* ex = nullptr;
@@ -61,16 +67,20 @@ struct Config {
   // Submits under the lock, so the executor cannot go away mid-call. Waiting on the future
   // needs no lock: a future outlives its executor (and is cancelled by its destructor).
   template <class... A>
-  depot::Future<long> submit(const depot::SubmitOptions& opt, const std::string& fn,
-                             const A&... a) {
+  depot::Future<long> submit(depot::SubmitOptions opt, const std::string& fn, const A&... a) {
+    // A manager that is away must not hold the request past its timeout: the future then
+    // fails with depot::SubmitFailed instead.
+    opt.timeout = timeout;
     std::shared_lock lk(mu);
     if (!ex) throw std::runtime_error("web_fib is shutting down");
     return ex->submit_with<long>(opt, fn, a...);
   }
 };
 
+using Clock = std::chrono::steady_clock;
+
 void reply(HTTPServerResponse& resp, HTTPResponse::HTTPStatus status, const std::string& body) {
-  resp.setStatus(status);
+  resp.setStatusAndReason(status);  // "503 Service Unavailable", not "503 OK"
   resp.setContentType("text/plain");
   resp.setContentLength(static_cast<std::streamsize>(body.size()));
   resp.send() << body;
@@ -87,16 +97,39 @@ std::optional<long> parse_n(const std::string& s) {
   return n;
 }
 
-// Waits on a pool task and answers with its result, or with the error it ended in.
-void answer_from_pool(const Config& cfg, depot::Future<long> f, HTTPServerResponse& resp) {
+// 503: the manager is away, so the request can be tried again later.
+void unavailable(const Config& cfg, HTTPServerResponse& resp) {
+  resp.set("Retry-After", "1");
+  reply(resp, HTTPResponse::HTTP_SERVICE_UNAVAILABLE,
+        "the depot manager at " + cfg.manager + " is unreachable; try again later\n");
+}
+
+// Waits on a pool task and answers with its result, or with the error it ended in; all
+// within the request's --timeout-ms, counted from `started`.
+void answer_from_pool(const Config& cfg, depot::Future<long> f, Clock::time_point started,
+                      HTTPServerResponse& resp) {
+  const auto left = std::max(Clock::duration::zero(), started + cfg.timeout - Clock::now());
   try {
     // The request thread only waits here: the work happens on a pool worker.
-    const long v = f.result(cfg.timeout);
+    const long v = f.result(left);
     reply(resp, HTTPResponse::HTTP_OK, std::to_string(v));
   } catch (const depot::TimeoutError& e) {
+    // Answer first: cancelling tells the workers through the manager.
+    if (!cfg.client->connected())
+      unavailable(cfg, resp);
+    else
+      reply(resp, HTTPResponse::HTTP_GATEWAY_TIMEOUT, std::string(e.what()) + "\n");
     f.cancel();
-    reply(resp, HTTPResponse::HTTP_GATEWAY_TIMEOUT, std::string(e.what()) + "\n");
-  } catch (const std::exception& e) {  // RemoteError, CancelledError, connection errors
+  } catch (const depot::RemoteError& e) {
+    if (e.type() != depot::task::kSubmitFailed)  // the task itself failed
+      reply(resp, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n");
+    else if (!cfg.client->connected())
+      unavailable(cfg, resp);
+    else  // sent nowhere for another reason (the tasks queue stayed full): try later too
+      reply(resp, HTTPResponse::HTTP_SERVICE_UNAVAILABLE, std::string(e.what()) + "\n");
+  } catch (const depot::ConnectionError&) {
+    unavailable(cfg, resp);
+  } catch (const std::exception& e) {  // CancelledError (shutting down)
     reply(resp, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n");
   }
 }
@@ -106,6 +139,7 @@ class Handler : public Poco::Net::HTTPRequestHandler {
   explicit Handler(Config& cfg) : cfg_(cfg) {}
 
   void handleRequest(HTTPServerRequest& req, HTTPServerResponse& resp) override {
+    const auto started = Clock::now();
     std::string path = req.getURI();
     if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
     if (req.getMethod() != Poco::Net::HTTPRequest::HTTP_GET) {
@@ -133,22 +167,28 @@ class Handler : public Poco::Net::HTTPRequestHandler {
       std::optional<depot::Future<long>> f;
       try {
         f = cfg_.submit(opt, "fib", *n);
+      } catch (const depot::ConnectionError&) {
+        unavailable(cfg_, resp);
+        return;
       } catch (const std::exception& e) {
         reply(resp, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n");
         return;
       }
-      answer_from_pool(cfg_, *f, resp);
+      answer_from_pool(cfg_, *f, started, resp);
       return;
     }
     if (path.rfind(fail_prefix, 0) == 0 && !cfg_.inline_fib) {
       std::optional<depot::Future<long>> f;
       try {
         f = cfg_.submit(depot::SubmitOptions{}, "fail", path.substr(fail_prefix.size()));
+      } catch (const depot::ConnectionError&) {
+        unavailable(cfg_, resp);
+        return;
       } catch (const std::exception& e) {
         reply(resp, HTTPResponse::HTTP_INTERNAL_SERVER_ERROR, std::string(e.what()) + "\n");
         return;
       }
-      answer_from_pool(cfg_, *f, resp);
+      answer_from_pool(cfg_, *f, started, resp);
       return;
     }
     reply(resp, HTTPResponse::HTTP_NOT_FOUND, "not found: " + path + "\n");
@@ -203,8 +243,11 @@ int main(int argc, char** argv) {
     std::unique_ptr<depot::Client> client;
     std::unique_ptr<depot::Executor> ex;
     if (!cfg.inline_fib) {
+      // Losing the manager and getting it back are reported on stderr, one line each.
       client = std::make_unique<depot::Client>(args.address, args.authkey);
       ex = std::make_unique<depot::Executor>(*client, args.get("pool", "pool"));
+      cfg.manager = args.address;
+      cfg.client = client.get();
       cfg.ex = ex.get();
     }
 

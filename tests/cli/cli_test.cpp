@@ -183,7 +183,12 @@ CliResult run_cli(const std::vector<std::string>& args, const std::vector<std::s
 class TestManager {
  public:
   TestManager() : manager_(options()) { manager_.start(); }
-  std::string address() const { return manager_.address(); }
+  std::string address() const { return address_.empty() ? manager_.address() : address_; }
+  // Stops the manager (gracefully: it closes every connection); address() stays as it was.
+  void stop() {
+    address_ = manager_.address();
+    manager_.stop();
+  }
   // depot-cli with this manager's address and key, then `args`.
   CliResult cli(std::vector<std::string> args) const {
     args.insert(args.begin(), {"-a", address(), "-k", kKey});
@@ -204,6 +209,7 @@ class TestManager {
     return o;
   }
   depot::Manager manager_;
+  std::string address_;  // once stopped
 };
 
 // A loopback port that refuses connections: bound (so nobody else takes it) but not listening.
@@ -818,6 +824,42 @@ SCENARIO("depot-cli semaphore acquire holds one of MAX leases", "[cli]") {
         auto r = m.cli({"semaphore", "acquire", "S", "2", "--timeout", "0", "--hold", "0"});
         CHECK(r.exit_code == 0);
         CHECK(number(lines(r.out).at(0)) > 0);
+      }
+    }
+  }
+}
+
+SCENARIO("a depot-cli holder whose manager goes away says the hold was lost and exits 3 at once",
+         "[cli][restart]") {
+  TestManager m;
+  // --hold 60 is far beyond the hang guard of wait(): only noticing the loss ends it in time.
+  GIVEN("depot-cli lock acquire x --hold 60, holding") {
+    auto holder = m.start({"lock", "acquire", "x", "--hold", "60"});
+    const auto token = holder->read_line();
+    REQUIRE(token);
+    REQUIRE(number(*token) > 0);
+    WHEN("the manager stops") {
+      m.stop();
+      auto r = holder->wait();
+      THEN("it exits 3 with a line saying the lock was lost, and why") {
+        CHECK(r.exit_code == 3);
+        CHECK_THAT(r.err, Catch::StartsWith("depot-cli: lock 'x' was lost with its session") &&
+                              Catch::Contains("the connection to the manager at " + m.address()));
+        CHECK(r.out == *token + "\n");
+      }
+    }
+  }
+  GIVEN("depot-cli semaphore acquire S 1 --hold 60, holding") {
+    auto holder = m.start({"semaphore", "acquire", "S", "1", "--hold", "60"});
+    const auto lease = holder->read_line();
+    REQUIRE(lease);
+    WHEN("the manager stops") {
+      m.stop();
+      auto r = holder->wait();
+      THEN("it exits 3 with a line saying the lease was lost") {
+        CHECK(r.exit_code == 3);
+        CHECK_THAT(r.err, Catch::StartsWith("depot-cli: semaphore 'S': lease " + *lease +
+                                            " was lost with its session"));
       }
     }
   }

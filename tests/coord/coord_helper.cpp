@@ -9,6 +9,8 @@
 //        ROUNDS times: take the lock, check in FILE (a shared mapping) that nobody else is
 //        inside, bump an unprotected count, leave. Exit 0 unless something failed.
 //   depot-test-helper park-get ADDR KEY QUEUE         print "parked", wait on get forever
+//   depot-test-helper watch-lock ADDR KEY NAME        print the fencing token, hold until
+//        killed, and print "lost: WHY" when the hold is lost with its session (no call made)
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -48,6 +50,12 @@ int main(int argc, char** argv) {
     const std::string name = argv[4];
     if (mode == "hold-lock") {
       say(std::to_string(c.lock(name).acquire()));
+      forever();
+    }
+    if (mode == "watch-lock") {
+      auto lock = c.lock(name);
+      lock.on_lost([](const std::string& why) { say("lost: " + why); });
+      say(std::to_string(lock.acquire()));
       forever();
     }
     if (mode == "hold-sem" && argc == 6) {

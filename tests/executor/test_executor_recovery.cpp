@@ -151,3 +151,67 @@ SCENARIO("tasks queued when the manager restarts are sent again and complete",
   REQUIRE(f.result(30s) == 9);
   REQUIRE(dep.result(30s) == 81);
 }
+
+SCENARIO("submit and map with a timeout fail their futures within it while the manager is away",
+         "[executor][recovery][restart]") {
+  auto m1 = std::make_unique<TestManager>();
+  const std::string address = m1->address;
+  const std::string port = address.substr(address.rfind(':') + 1);
+  ClientOptions o;
+  o.quiet = true;
+  o.reconnect_initial_backoff = 10ms;
+  o.reconnect_max_backoff = 100ms;
+  Client c(address, m1->authkey, o);  // reconnect_give_up: the default minute
+  Executor ex(c, "pool");
+  m1.reset();
+  REQUIRE(test::eventually([&] { return !c.connected(); }));
+  SubmitOptions within;
+  within.timeout = 1s;
+  within.pure = false;
+  using Clock = std::chrono::steady_clock;
+  // The failure a future ended in: its type and message.
+  auto failure = [](Future<long>& f) {
+    try {
+      f.result(10s);
+    } catch (const RemoteError& e) {
+      return e.type() + ": " + e.what();
+    } catch (const std::exception& e) {
+      return std::string("(not a RemoteError) ") + e.what();
+    }
+    return std::string("(it succeeded)");
+  };
+
+  WHEN("a task is submitted with a 1 s timeout") {
+    const auto t0 = Clock::now();
+    auto f = ex.submit_with<long>(within, "square", 3L);
+    const auto took = Clock::now() - t0;
+    THEN("submit returns within it + 2 s, with the future failed as depot::SubmitFailed") {
+      CHECK(took < 3s);
+      CHECK_THAT(failure(f), Catch::StartsWith(std::string(task::kSubmitFailed)) &&
+                                 Catch::Contains("the manager at " + address + " is unreachable"));
+    }
+  }
+  WHEN("three tasks are mapped with a 1 s timeout") {
+    const auto t0 = Clock::now();
+    auto fs = ex.map<long>("square", std::vector<long>{1, 2, 3}, within);
+    const auto took = Clock::now() - t0;
+    THEN("map returns within it + 2 s, with every future failed as depot::SubmitFailed") {
+      CHECK(took < 3s);
+      REQUIRE(fs.size() == 3);
+      for (auto& f : fs)
+        CHECK_THAT(failure(f), Catch::StartsWith(std::string(task::kSubmitFailed)));
+    }
+  }
+  WHEN("the manager is back on the same port, with a worker") {
+    TestManager m2("test-key", [&](ManagerOptions& mo) { mo.address = "127.0.0.1:" + port; });
+    Client wc(address, m2.authkey, o);
+    Worker w(wc, "pool");
+    serve_slow(w);
+    w.start();
+    THEN("a submission with the same timeout succeeds") {
+      // The first call after the outage reconnects, well within the timeout.
+      auto f = ex.submit_with<long>(within, "square", 4L);
+      CHECK(f.result(30s) == 16);
+    }
+  }
+}

@@ -1,6 +1,7 @@
 // samples/web_fib run as a program, as in seed 002: a manager, two task_pool workers and the
-// web server, driven over HTTP. Behaviour only: what each page answers, and that /fast
-// answers while a /fib is still waiting on the pool.
+// web server, driven over HTTP. Behaviour only: what each page answers, that /fast
+// answers while a /fib is still waiting on the pool, and what it answers while the manager is
+// away and once it is back.
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -18,12 +19,12 @@ using test::Process;
 
 namespace {
 
-// depot-manager on a free port; its address once it prints "ready".
+// depot-manager on a free port (or on `at`, where a stopped one was); its address once it
+// prints "ready".
 struct Daemon {
-  Daemon() {
-    proc = std::make_unique<Process>(std::vector<std::string>{bin("depot-manager"), "--address",
-                                                              "127.0.0.1:0", "--log-level", "warn",
-                                                              "--authkey", "abc"});
+  explicit Daemon(const std::string& at = "127.0.0.1:0") {
+    proc = std::make_unique<Process>(std::vector<std::string>{
+        bin("depot-manager"), "--address", at, "--log-level", "warn", "--authkey", "abc"});
     REQUIRE(test::eventually(
         [&] { return proc->out().find("ready") != std::string::npos || !proc->running(); }));
     std::smatch m;
@@ -158,6 +159,60 @@ SCENARIO("web_fib offloads /fib to two task_pool workers", "[samples][web]") {
   THEN("SIGTERM stops it cleanly") {
     web.proc->kill(SIGTERM);
     CHECK(web.proc->wait() == 0);
+  }
+}
+
+SCENARIO("web_fib answers 503 within its timeout while the manager is away, 200 once it is back",
+         "[samples][web][restart]") {
+  auto d = std::make_unique<Daemon>();
+  const std::string address = d->address;
+  auto w = start_worker(address);
+  Web web(address, {"--timeout-ms", "3000"});
+  REQUIRE(get(web.port, "/fib/20").body == "6765");
+
+  WHEN("the manager dies") {
+    d->proc->kill(SIGKILL);
+    d->proc->wait();
+    // Each request is new to the pool (fib 21..28), so none is answered from a task in flight.
+    constexpr int kRequests = 8;
+    std::vector<Answer> got(kRequests);
+    std::vector<std::chrono::steady_clock::duration> took(kRequests);
+    std::vector<std::thread> ts;
+    for (int i = 0; i < kRequests; ++i)
+      ts.emplace_back([&, i] {
+        const auto t0 = std::chrono::steady_clock::now();
+        got[i] = get(web.port, "/fib/" + std::to_string(21 + i));
+        took[i] = std::chrono::steady_clock::now() - t0;
+      });
+    for (auto& t : ts) t.join();
+    THEN("every /fib request, however many at once, is a 503 naming the manager within 3 s + 2 s") {
+      for (int i = 0; i < kRequests; ++i) {
+        CAPTURE(i, got[i].body);
+        CHECK(got[i].status == 503);
+        CHECK_THAT(got[i].body,
+                   Catch::Contains("manager at " + address) && Catch::Contains("unreachable"));
+        CHECK(took[i] < std::chrono::seconds(5));
+      }
+      CHECK(get(web.port, "/fast").body == "Hello!");
+    }
+
+    AND_WHEN("a manager starts again on the same address") {
+      Daemon back(address);
+      THEN("/fib is answered again, and web_fib reported the outage in one line each way") {
+        Answer a;
+        REQUIRE(test::eventually(
+            [&] {
+              a = get(web.port, "/fib/25");
+              return a.status == 200;
+            },
+            std::chrono::seconds(60)));
+        CHECK(a.body == "75025");
+        const std::string err = web.proc->err();
+        CAPTURE(err);
+        CHECK(test::count_of(err, "lost the connection to the manager at " + address) == 1);
+        CHECK(test::count_of(err, "reconnected to the manager at " + address) == 1);
+      }
+    }
   }
 }
 

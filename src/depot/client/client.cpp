@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -102,6 +104,7 @@ struct Conn {
   std::string inbuf;  // touched only by the thread holding the reader role
   size_t in_begin = 0;
   std::chrono::milliseconds session_lease{0};  // from AUTH_OK: heartbeat well within it
+  uint64_t number = 0;  // 1 for the first connection, then one more per reconnect
   ~Conn() {
     if (fd >= 0) ::close(fd);
   }
@@ -139,23 +142,55 @@ struct Client::Impl {
   size_t orphan_count = 0;
   bool reader_active = false;
 
-  // Heartbeats: a background thread keeps the session alive while the program computes.
+  // The background thread: heartbeats keep the session alive while the program computes, it
+  // watches an idle connection for the manager hanging up, and it runs `notes`.
   std::thread keeper;
-  std::mutex keeper_mu;
-  std::condition_variable keeper_cv;
-  bool stopping = false;
+  int wake_fd = -1;  // an eventfd: wakes the background thread (stop, notes, a new connection)
+  std::atomic<bool> stopping{false};
   std::atomic<int64_t> last_send_ns{0};
   void keep_alive();
+  void wake() {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd, &one, sizeof one);
+  }
+  // The manager hung up on `c` (seen by the background thread): read what it sent before
+  // closing, as the reader, then fail the connection. False if another thread holds the
+  // reader role (it sees the end itself).
+  bool take_hangup(const std::shared_ptr<Conn>& c);
   void note_send() {
     last_send_ns.store(SteadyClock::now().time_since_epoch().count(), std::memory_order_relaxed);
   }
 
-  std::mutex connect_mu;
+  // Work for the background thread, run there in order with no lock held (guarded by mu):
+  // the lost/restored reports and the session-end callbacks of locks and leases. Never run
+  // where the loss is found (a reader, a caller): a callback that calls the client would
+  // wait on itself.
+  std::deque<std::function<void()>> notes;
+  struct Watch {
+    uint64_t connection;
+    std::function<void(const std::string&)> fn;
+  };
+  std::unordered_map<uint64_t, Watch> watches;  // watch_session, by id
+  uint64_t next_watch = 1;
+  void say(ConnectionChange change, const std::string& line) const;
+
+  // Reconnecting (guarded by mu): one thread at a time tries (`connecting`), the others wait
+  // on connect_cv, each only until its own time is up. Backoff is shared, so a thread that
+  // takes over from one that gave up keeps the pace.
+  bool connecting = false;
+  std::condition_variable connect_cv;
+  std::chrono::milliseconds backoff{0};
+  SteadyClock::time_point next_attempt{};
+  std::string last_connect_error;
+  SteadyClock::time_point lost_at{};
+  std::string lost_reason;  // why connection number lost_number ended
+  uint64_t lost_number = 0;
+  std::string unreachable() const;  // mu held
+
   std::atomic<uint64_t> next_id{1};
   std::atomic<uint64_t> connections{0};
-  bool ever_connected = false;
 
-  std::shared_ptr<Conn> connect_once();
+  std::shared_ptr<Conn> connect_once(SteadyClock::time_point deadline);
   std::shared_ptr<Conn> ensure_connected(SteadyClock::time_point give_up);
   // The connection to send on, or nullptr after finding it closed (the caller tries again).
   std::shared_ptr<Conn> usable_connection(SteadyClock::time_point give_up);
@@ -238,8 +273,7 @@ bool peer_closed(int fd) {
 
 }  // namespace
 
-std::shared_ptr<Conn> Client::Impl::connect_once() {
-  const auto deadline = SteadyClock::now() + opt.connect_timeout;
+std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadline) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -332,38 +366,86 @@ std::shared_ptr<Conn> Client::Impl::connect_once() {
   return c;
 }
 
+namespace {
+
+std::string seconds_since(SteadyClock::time_point t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s",
+                std::chrono::duration<double>(SteadyClock::now() - t).count());
+  return buf;
+}
+
+}  // namespace
+
+std::string Client::Impl::unreachable() const {
+  std::string s =
+      where() + " is unreachable: the connection was lost " + seconds_since(lost_at) + " ago";
+  if (!lost_reason.empty()) s += " (" + lost_reason + ")";
+  s += " and reconnecting did not succeed within this call's time (its timeout, else "
+       "ClientOptions::reconnect_give_up)";
+  s += last_connect_error.empty() ? "; no attempt has finished yet"
+                                  : "; last attempt: " + last_connect_error;
+  return s;
+}
+
 std::shared_ptr<Conn> Client::Impl::ensure_connected(SteadyClock::time_point give_up) {
-  {
-    std::lock_guard lk(mu);
-    if (conn) return conn;
-  }
-  std::lock_guard clk(connect_mu);
-  {
-    std::lock_guard lk(mu);
-    if (conn) return conn;
-  }
-  if (ever_connected && !opt.reconnect)
-    throw ConnectionError("the connection to " + where() +
-                          " was lost and reconnecting is off (ClientOptions::reconnect)");
-  auto backoff = opt.reconnect_initial_backoff;
+  std::unique_lock lk(mu);
   for (;;) {
-    try {
-      auto c = connect_once();
-      std::lock_guard lk(mu);
-      conn = c;
-      ever_connected = true;
-      ++connections;
-      return c;
-    } catch (const AuthError&) {
-      throw;
-    } catch (const Error& e) {
-      if (!ever_connected) throw;
-      if (SteadyClock::now() + backoff > give_up)
-        throw ConnectionError("lost the connection to " + where() +
-                              " and could not reconnect in time: " + e.what());
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, opt.reconnect_max_backoff);
+    if (conn) return conn;
+    if (!opt.reconnect)
+      throw ConnectionError("the connection to " + where() +
+                            " was lost and reconnecting is off (ClientOptions::reconnect)");
+    if (!connecting) break;
+    // Another thread is reconnecting: wait for it, but only as long as this call may.
+    if (!connect_cv.wait_until(lk, give_up, [&] { return conn || !connecting; }))
+      throw ConnectionError(unreachable());
+  }
+  // This thread reconnects. Whatever ends its attempts, the next waiter may take over.
+  connecting = true;
+  struct Handover {
+    Impl& im;
+    std::unique_lock<std::mutex>& lk;
+    ~Handover() {
+      if (!lk.owns_lock()) lk.lock();
+      im.connecting = false;
+      im.connect_cv.notify_all();
     }
+  } handover{*this, lk};
+  for (;;) {
+    const auto now = SteadyClock::now();
+    if (now >= give_up) throw ConnectionError(unreachable());
+    if (now < next_attempt) {
+      const auto until = std::min(next_attempt, give_up);
+      lk.unlock();
+      std::this_thread::sleep_until(until);
+      lk.lock();
+      continue;
+    }
+    lk.unlock();
+    std::shared_ptr<Conn> c;
+    std::string error;
+    try {
+      c = connect_once(std::min(now + opt.connect_timeout, give_up));
+    } catch (const AuthError&) {
+      throw;  // a wrong key stays wrong: no retry
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    lk.lock();
+    if (c) {
+      c->number = ++connections;
+      conn = c;
+      backoff = opt.reconnect_initial_backoff;
+      next_attempt = {};
+      last_connect_error.clear();
+      const std::string line = "reconnected to " + where() + " after " + seconds_since(lost_at);
+      notes.push_back([this, line] { say(ConnectionChange::Restored, line); });
+      wake();  // the background thread watches the new connection, and reports
+      return c;
+    }
+    last_connect_error = std::move(error);
+    next_attempt = SteadyClock::now() + backoff;
+    backoff = std::min(backoff * 2, opt.reconnect_max_backoff);
   }
 }
 
@@ -384,9 +466,61 @@ void Client::Impl::fail(const std::shared_ptr<Conn>& c, const std::string& reaso
     }
     pending.clear();
     for (Slot* w : push_waiters) signal(w->state, kResend);  // they subscribe again
+    // One report per loss; the attempts to reconnect report nothing until one succeeds.
+    lost_at = SteadyClock::now();
+    lost_reason = reason;
+    lost_number = c->number;
+    backoff = opt.reconnect_initial_backoff;
+    next_attempt = {};  // the first attempt is at once
+    // Every lock and lease held on this session ended with it. Their callbacks run before
+    // the report, so whoever sees the report knows they have run.
+    const std::string why = "the connection to " + where() + " was lost (" + reason + ")";
+    for (auto it = watches.begin(); it != watches.end();) {
+      if (it->second.connection != c->number) {
+        ++it;
+        continue;
+      }
+      notes.push_back([fn = std::move(it->second.fn), why] { fn(why); });
+      it = watches.erase(it);
+    }
+    const std::string line = "lost the connection to " + where() + " (" + reason + "); " +
+                             (opt.reconnect ? "the next call reconnects"
+                                            : "reconnecting is off (ClientOptions::reconnect)");
+    notes.push_back([this, line] { say(ConnectionChange::Lost, line); });
   }
   // Wakes any thread polling or sending on it; the fd closes with the last reference.
   ::shutdown(c->fd, SHUT_RDWR);
+  wake();
+}
+
+void Client::Impl::say(ConnectionChange change, const std::string& line) const {
+  if (opt.on_connection) {
+    opt.on_connection(change, line);
+  } else if (!opt.quiet) {
+    std::fprintf(stderr, "depot: %s\n", line.c_str());
+  }
+}
+
+uint64_t Client::watch_session(uint64_t connection,
+                               std::function<void(const std::string& why)> fn) {
+  Impl& im = *impl_;
+  std::lock_guard lk(im.mu);
+  const uint64_t id = im.next_watch++;
+  if (im.conn && im.conn->number == connection) {
+    im.watches.emplace(id, Impl::Watch{connection, std::move(fn)});
+    return id;
+  }
+  // That connection has ended already (the hold was granted just before the loss).
+  std::string why = "the connection to " + im.where() + " was lost";
+  if (im.lost_number == connection && !im.lost_reason.empty()) why += " (" + im.lost_reason + ")";
+  im.notes.push_back([fn = std::move(fn), why] { fn(why); });
+  im.wake();
+  return id;
+}
+
+void Client::unwatch_session(uint64_t id) {
+  std::lock_guard lk(impl_->mu);
+  impl_->watches.erase(id);
 }
 
 // ------------------------------------------------------------ waiting for replies
@@ -556,23 +690,26 @@ Client::Client(std::string address, std::string authkey, ClientOptions options)
     : impl_(std::make_shared<Impl>()) {
   impl_->address = std::move(address);
   impl_->authkey = std::move(authkey);
-  impl_->opt = options;
+  impl_->opt = std::move(options);
+  impl_->backoff = impl_->opt.reconnect_initial_backoff;
   if (auto err = proto::parse_address(impl_->address, impl_->addr); !err.empty())
     throw ConnectionError(err);
-  impl_->conn = impl_->connect_once();
-  impl_->ever_connected = true;
+  impl_->conn = impl_->connect_once(SteadyClock::now() + impl_->opt.connect_timeout);
+  impl_->conn->number = 1;
   impl_->connections = 1;
   impl_->note_send();
+  impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl_->wake_fd < 0)
+    throw ConnectionError("cannot start the client for " + impl_->where() +
+                          ": eventfd: " + errno_text(errno));
   impl_->keeper = std::thread([im = impl_.get()] { im->keep_alive(); });
 }
 
 Client::~Client() {
-  {
-    std::lock_guard lk(impl_->keeper_mu);
-    impl_->stopping = true;
-  }
-  impl_->keeper_cv.notify_all();
+  impl_->stopping = true;
+  impl_->wake();
   impl_->keeper.join();
+  ::close(impl_->wake_fd);
   std::shared_ptr<Conn> c;
   {
     std::lock_guard lk(impl_->mu);
@@ -583,22 +720,48 @@ Client::~Client() {
 
 void Client::Impl::keep_alive() {
   // Sends a HEARTBEAT when nothing else was sent for a third of the session lease, so a
-  // program that computes for minutes while holding a lock never loses it.
+  // program that computes for minutes while holding a lock never loses it. Between
+  // heartbeats it sleeps in poll(2) on the connection, for hang-up only (POLLRDHUP: it never
+  // reads unless it takes the reader role), so a manager that restarts or ends the session is
+  // noticed at once, not at the program's next call: the locks held on it are lost now.
   std::string frame;
   const Request hb = req::heartbeat();
   proto::append_frame(frame, proto::FrameKind::REQUEST, static_cast<uint8_t>(hb.op), 0, hb.body);
-  std::unique_lock lk(keeper_mu);
   for (;;) {
+    std::deque<std::function<void()>> todo;
     std::shared_ptr<Conn> c;
     {
       std::lock_guard g(mu);
+      todo.swap(notes);
       c = conn;
     }
+    for (auto& note : todo) {
+      try {
+        note();
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "depot: a connection callback threw: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "depot: a connection callback threw\n");
+      }
+    }
+    if (stopping.load()) return;
     const auto lease =
         c && c->session_lease.count() > 0 ? c->session_lease : std::chrono::milliseconds(10'000);
     const auto every = std::max<std::chrono::milliseconds>(lease / 3, std::chrono::milliseconds(5));
-    if (keeper_cv.wait_for(lk, every / 2, [&] { return stopping; })) return;
+    pollfd p[2] = {{wake_fd, POLLIN, 0}, {c ? c->fd : -1, POLLRDHUP, 0}};
+    if (::poll(p, 2, static_cast<int>((every / 2).count())) < 0 && errno != EINTR)
+      std::this_thread::sleep_for(every / 2);  // cannot happen with valid fds; never spin
+    if (p[0].revents & POLLIN) {
+      uint64_t n;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd, &n, sizeof n);
+    }
+    if (stopping.load()) return;
     if (!c) continue;
+    if (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+      // A reader busy on it will read the end itself, within moments.
+      if (!take_hangup(c)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
     const auto since = SteadyClock::now().time_since_epoch().count() -
                        last_send_ns.load(std::memory_order_relaxed);
     if (std::chrono::nanoseconds(since) < every) continue;
@@ -609,6 +772,44 @@ void Client::Impl::keep_alive() {
       send_all(c->fd, frame.data() + n, frame.size() - static_cast<size_t>(n));
     if (n > 0) note_send();
   }
+}
+
+bool Client::Impl::take_hangup(const std::shared_ptr<Conn>& c) {
+  {
+    std::lock_guard lk(mu);
+    if (conn != c) return true;  // already failed
+    if (reader_active) return false;
+    reader_active = true;
+  }
+  Slot me;  // waits for nothing: only reads what came before the end
+  std::string why;
+  bool again = false;
+  char tmp[64 * 1024];
+  for (;;) {
+    const ssize_t n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    if (n > 0) {
+      c->inbuf.append(tmp, static_cast<size_t>(n));
+      if (!dispatch_buffered(*c)) {
+        why = "the manager sent a malformed frame";
+        break;
+      }
+      continue;
+    }
+    if (n == 0) {
+      why = "the manager closed the connection";
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      again = true;  // not the end after all
+      break;
+    }
+    why = errno_text(errno);
+    break;
+  }
+  if (!why.empty()) fail(c, why);
+  release_reader(me);
+  return !again;
 }
 
 const std::string& Client::address() const {
@@ -686,6 +887,7 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
         body = rebuilt;
         continue;
       }
+      pc.reply.connection = c->number;
       return std::move(pc.reply);
     }
     rebuilt = options.rebuild(SteadyClock::now());  // kResend
@@ -730,8 +932,9 @@ std::vector<Reply> Client::call_many(const std::vector<Request>& requests,
     for (size_t i = 0; i < n; ++i) {
       uint32_t idle = kIdle;
       pcs[i].state.compare_exchange_strong(idle, kWaiting, std::memory_order_acq_rel);
-      im.wait_reply(c, pcs[i], std::nullopt);
+      im.wait_reply(c, pcs[i], options.deadline);
       if (pcs[i].lost && lost.empty()) lost = pcs[i].lost_reason;
+      pcs[i].reply.connection = c->number;
       out.push_back(std::move(pcs[i].reply));
     }
     if (!lost.empty())

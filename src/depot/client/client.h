@@ -8,16 +8,22 @@
 // reads replies for everyone (no extra I/O thread, so a lone caller's round trip costs one
 // wake-up, not two).
 //
-// Connection loss: the client reconnects with capped exponential backoff and authenticates
-// again. A request in flight when the connection dropped fails with ConnectionError, except
-// a parked wait (a get that had not delivered) which is sent again with its remaining
-// timeout, so a worker blocked in get() survives a manager restart.
+// Connection loss: the client notices a closed connection at once, even while idle (its
+// background thread watches the socket for the manager hanging up), reports it in one line
+// (ClientOptions::on_connection), and ends every Lock and Semaphore hold of that session
+// (Lock::lost(), Lock::on_lost). The next call reconnects with capped exponential backoff and
+// authenticates again: one thread tries while the others wait, each no longer than its own
+// time (the call's timeout or CallOptions::deadline, else reconnect_give_up), and a reconnect
+// that succeeds releases them all. A request in flight when the connection dropped fails
+// with ConnectionError, except a parked wait (a get that had not delivered) which is sent
+// again with its remaining timeout, so a worker blocked in get() survives a manager restart.
 //
-// Throws: ConnectionError (cannot connect, or lost and not recovered within
-// reconnect_give_up), AuthError (wrong authkey), and per-call errors (client/errors.h).
+// Throws: ConnectionError (cannot connect, or lost and not recovered within the call's own
+// time), AuthError (wrong authkey), and per-call errors (client/errors.h).
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,12 +38,21 @@
 
 namespace depot {
 
+namespace detail {
+struct SessionWatch;
+}  // namespace detail
+
+// What ClientOptions::on_connection is told.
+enum class ConnectionChange { Lost, Restored };
+
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5'000};  // per connection attempt
   bool reconnect = true;
   std::chrono::milliseconds reconnect_initial_backoff{50};
   std::chrono::milliseconds reconnect_max_backoff{2'000};
-  // How long one call keeps trying to reconnect before it throws ConnectionError.
+  // How long one call keeps trying to reconnect before it throws ConnectionError; a call
+  // with a timeout (or CallOptions::deadline) gives up at that time if it comes first. Each
+  // call waits for its own time only, however many other threads wait to reconnect.
   std::chrono::milliseconds reconnect_give_up{60'000};
   // A reply not seen this long after a request's own timeout means the connection is dead.
   std::chrono::milliseconds reply_grace{10'000};
@@ -45,6 +60,14 @@ struct ClientOptions {
   // poll(2): a reply that comes back within it costs no wake-up, which on this class of VM
   // is worth more than the round trip itself. 0 sleeps at once.
   std::chrono::microseconds spin{50};
+  // A lost connection and its recovery are reported once each, not once per attempt:
+  //   Lost:     "lost the connection to the manager at H:P (why); the next call reconnects"
+  //   Restored: "reconnected to the manager at H:P after 2.1 s"
+  // on_connection, when set, gets them; it runs on the client's background thread (the one
+  // that heartbeats), so keep it short and do not call the client from it. Without it the
+  // line goes to stderr as "depot: <line>", unless quiet.
+  std::function<void(ConnectionChange change, const std::string& line)> on_connection;
+  bool quiet = false;
 };
 
 class Client {
@@ -104,6 +127,12 @@ class Client {
 
  private:
   friend class RawSubscription;
+  friend struct detail::SessionWatch;  // Lock, Semaphore (client/coord.cpp)
+  // Calls fn(why) once, on the client's background thread, when connection number
+  // `connection` (Reply::connection) ends: at once if it already has. For the holds that
+  // belong to a session (Lock, Semaphore). Returns an id for unwatch_session.
+  uint64_t watch_session(uint64_t connection, std::function<void(const std::string& why)> fn);
+  void unwatch_session(uint64_t id);
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

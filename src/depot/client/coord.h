@@ -7,7 +7,9 @@
 // the connection drops is sent again after the reconnect, as RemoteQueue::get is. Everything
 // a client holds (locks, leases) belongs to its session: it is released when the client
 // disconnects or stops heartbeating for the manager's --session-lease, so a crashed holder
-// never blocks the others for long.
+// never blocks the others for long. The holder is told as soon as its connection ends (the
+// manager restarted or closed the session, the network failed): lost() turns true and
+// on_lost runs, without waiting for the program's next call.
 #pragma once
 #include <chrono>
 #include <functional>
@@ -34,6 +36,11 @@ struct SemaphoreState;
 // manager: pass it to storage so writes from a holder whose lock was taken over are refused.
 // The hold belongs to the acquiring thread; unlock() from another thread is NotOwnerError.
 // rlock() makes a reentrant lock: the same thread may acquire it again (counted).
+// A hold is lost with its session: when the client's connection ends (manager restart, this
+// process frozen past the session lease, a network cut), the client finds out at once, even
+// while the program computes; lost() is then true, the on_lost callback runs, token() is 0
+// and release() throws NotOwnerError without asking the manager. A hold ended by the manager
+// while the session lives (its lease(ttl) ran out, a forced release) is found at release().
 class Lock {
  public:
   Lock(Client& client, std::string name, bool reentrant);
@@ -53,9 +60,20 @@ class Lock {
   // first: for holders that might hang while still connected. Zero (the default) = no lease.
   Lock& lease(std::chrono::milliseconds ttl);
 
-  // The fencing token of this thread's hold, 0 when it holds none.
+  // The fencing token of this thread's hold, 0 when it holds none (or it was lost).
   uint64_t token() const;
   const std::string& name() const;
+
+  // True while a hold taken through this handle has been lost with its session and not
+  // released since (release() or unlock() then reports it; a new acquire by the thread that
+  // lost it also clears it). Never blocks.
+  bool lost() const;
+  // Calls fn(why) each time a hold of this handle is lost with its session; `why` names the
+  // lock and the cause. It runs on the client's background thread: keep it short and do not
+  // wait on the client in it (set a flag, notify a condition variable). Replaces the previous
+  // callback; an empty function removes it. Set it before acquiring: a loss before that is
+  // only seen through lost().
+  Lock& on_lost(std::function<void(const std::string& why)> fn);
 
   // TimedLockable. unlock() never throws, because lock guards call it from destructors: if
   // the hold was lost meanwhile (lease expired, session ended, connection lost) it records
@@ -90,6 +108,12 @@ class Semaphore {
   void release();                // this thread's most recent lease
   void release(uint64_t lease);  // a lease this client holds
   uint32_t max() const;
+  // As for Lock: a lease is lost with its session, and the client finds out at once. lost()
+  // is true while a lost lease of this handle is not released (release() of it throws
+  // NotOwnerError without asking the manager); on_lost(fn) runs fn(why) on the client's
+  // background thread for each lease lost.
+  bool lost() const;
+  Semaphore& on_lost(std::function<void(const std::string& why)> fn);
   void lock() { acquire(); }
   void unlock() noexcept;  // like Lock::unlock: never throws, see unlock_error()
   std::string unlock_error() const;

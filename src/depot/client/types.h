@@ -24,13 +24,17 @@ struct Request {
 struct Reply {
   Status status = Status::OK;
   std::string body;
+  // The connection that carried it, numbered as Client::connections() counts them (1 = the
+  // first): what a lock granted in this reply belongs to.
+  uint64_t connection = 0;
 };
 
 // Describes how a request may be retried after a reconnect. A request is re-sent only when
 // it parked without effect (a get that delivered nothing); `rebuild` re-encodes its body with
 // the time left.
 struct CallOptions {
-  // When the manager will have answered by (its own timeout); nullopt = waits forever.
+  // When the manager will have answered by (its own timeout); nullopt = waits forever. It
+  // also ends the wait to reconnect, if the connection is down (else reconnect_give_up does).
   std::optional<std::chrono::steady_clock::time_point> deadline;
   // Non-null for reissuable waits: returns the body for a re-send at `now`.
   std::function<std::string(std::chrono::steady_clock::time_point now)> rebuild;

@@ -63,10 +63,15 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   }
   // A future was cancelled: tasks waiting on it fail, and workers are told to skip it.
   void cancelled(const std::shared_ptr<FutureState>& st) override {
-    try {
-      publish_bytes(client, task::cancel_topic(pool), st->sid);
-    } catch (const Error&) {
-      // The manager is away; a worker may then run the task, and its result is ignored.
+    // Never waits for a manager that is away (cancel() is often a caller giving up on it);
+    // a worker may then run the task, and its result is ignored.
+    if (client.connected()) {
+      try {
+        CallOptions quick;
+        quick.deadline = SteadyClock::now() + std::chrono::seconds(1);
+        client.call(req::publish(task::cancel_topic(pool), st->sid), quick);
+      } catch (const Error&) {
+      }
     }
     settled(st);
   }
@@ -118,7 +123,9 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   std::shared_ptr<FutureState> prepare(const SubmitOptions& o, const std::string& fn,
                                        std::vector<task::EncodedArg> args,
                                        std::vector<Ready>& ready);
-  void put_tasks(std::vector<Ready>& ready);
+  // Sends ready tasks; with a deadline, fails their futures (SubmitFailed) once it passes.
+  void put_tasks(std::vector<Ready>& ready,
+                 std::optional<SteadyClock::time_point> deadline = std::nullopt);
   // A state left PENDING: wake its dependents (or fail them).
   void settled(const std::shared_ptr<FutureState>& st);
   void complete(const std::shared_ptr<FutureState>& st, FutureState::Phase phase, std::string a,
@@ -129,6 +136,18 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   void check_actors();
   // After a reconnect: if the manager restarted, send again what it lost.
   void recover();
+  // The manager restarted (this executor's marker was missing, and is set again): send again
+  // the unfinished tasks it lost, except those already sent to it, and end the actors. On the
+  // collector's thread, so that no submitter waits on the others' tasks.
+  void restarted(const std::vector<std::shared_ptr<FutureState>>& sent);
+  bool restart_pending() {
+    std::lock_guard lk(mu);
+    return restart_found;
+  }
+  // Set by put_tasks when it found the restart (guarded by mu): the collector calls
+  // restarted(), skipping what put_tasks sent there.
+  bool restart_found = false;
+  std::vector<std::shared_ptr<FutureState>> sent_after_restart;
   uint64_t connections_seen = 0;
 
   std::mutex mu;
@@ -236,12 +255,28 @@ std::shared_ptr<FutureState> ExecutorCore::prepare(const SubmitOptions& o, const
   return st;
 }
 
-void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
+void ExecutorCore::put_tasks(std::vector<Ready>& ready,
+                             std::optional<SteadyClock::time_point> deadline) {
   if (ready.empty()) return;
+  // Within a deadline, a put also waits for room no longer than the time left.
+  int64_t wait_ms = proto::kWaitForever;
+  CallOptions bounded;
+  if (deadline) {
+    bounded.deadline = *deadline;
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - SteadyClock::now());
+    wait_ms = std::max<int64_t>(0, left.count());
+  }
   // Default-priority tasks go in QUEUE_PUT_MANY frames of up to ~4 MiB (one request and one
   // reply for thousands of tasks); others one QUEUE_PUT_EX each, which carries a priority.
   std::vector<Request> reqs;
   std::vector<std::vector<size_t>> covers;  // request -> indexes into `ready`
+  // First, in the same write, the marker: set when missing (compare-and-set on version 0).
+  // The manager runs a session's requests in order, so a worker that takes one of these
+  // tasks finds the marker, even on a manager that restarted just before this send; and if
+  // it was missing, this executor has found the restart (the collector may not have yet).
+  reqs.push_back(req::var_cas(task::marker_var(pool, id), 0, "1"));
+  covers.emplace_back();
   std::optional<req::QueuePutMany> batch;
   std::vector<size_t> in_batch;
   auto flush = [&] {
@@ -254,12 +289,12 @@ void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
   for (size_t i = 0; i < ready.size(); ++i) {
     if (ready[i].priority != 0) {
       reqs.push_back(req::queue_put_ex(
-          tasks_q, proto::kWaitForever,
-          PutOptions{.priority = ready[i].priority, .delay = {}, .dedup_id = {}}, ready[i].record));
+          tasks_q, wait_ms, PutOptions{.priority = ready[i].priority, .delay = {}, .dedup_id = {}},
+          ready[i].record));
       covers.push_back({i});
       continue;
     }
-    if (!batch) batch.emplace(tasks_q, proto::kWaitForever);
+    if (!batch) batch.emplace(tasks_q, wait_ms);
     batch->add(ready[i].record);
     in_batch.push_back(i);
     if (batch->bytes() > (4u << 20)) flush();
@@ -268,11 +303,11 @@ void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
   std::vector<Reply> replies;
   try {
     try {
-      replies = client.call_many(reqs);
+      replies = client.call_many(reqs, bounded);
     } catch (const ConnectionError&) {
       // Some may have been enqueued: sending again may run a task twice, which at-least-once
-      // delivery allows (its future resolves once).
-      replies = client.call_many(reqs);
+      // delivery allows (its future resolves once). Within the same deadline.
+      replies = client.call_many(reqs, bounded);
     }
   } catch (const Error& e) {
     for (auto& r : ready)
@@ -286,19 +321,28 @@ void ExecutorCore::put_tasks(std::vector<Ready>& ready) {
       complete(ready[i].st, FutureState::FAILED, std::string(task::kSubmitFailed),
                std::string(proto::error_message(replies[r].body)));
   }
+  if (replies.front().status == Status::OK && req::parse_var_cas(replies.front().body).swapped) {
+    std::lock_guard lk(mu);
+    restart_found = true;
+    for (auto& r : ready) sent_after_restart.push_back(r.st);
+  }
 }
 
 std::shared_ptr<FutureState> ExecutorCore::submit(const SubmitOptions& o, const std::string& fn,
                                                   std::vector<task::EncodedArg> args) {
+  std::optional<SteadyClock::time_point> deadline;
+  if (o.timeout) deadline = SteadyClock::now() + *o.timeout;
   std::vector<Ready> ready;
   auto st = prepare(o, fn, std::move(args), ready);
-  put_tasks(ready);
+  put_tasks(ready, deadline);
   return st;
 }
 
 std::vector<std::shared_ptr<FutureState>> ExecutorCore::submit_many(
     const SubmitOptions& o, const std::string& fn,
     std::vector<std::vector<task::EncodedArg>> args) {
+  std::optional<SteadyClock::time_point> deadline;
+  if (o.timeout) deadline = SteadyClock::now() + *o.timeout;
   std::vector<Ready> ready;
   std::vector<std::shared_ptr<FutureState>> out;
   out.reserve(args.size());
@@ -308,7 +352,7 @@ std::vector<std::shared_ptr<FutureState>> ExecutorCore::submit_many(
     std::vector<Ready> part(std::make_move_iterator(ready.begin() + static_cast<ptrdiff_t>(i)),
                             std::make_move_iterator(ready.begin() + static_cast<ptrdiff_t>(std::min(
                                                                         ready.size(), i + 4096))));
-    put_tasks(part);
+    put_tasks(part, deadline);
   }
   return out;
 }
@@ -510,7 +554,7 @@ void ExecutorCore::collect_loop() {
     try {
       for (auto& n : items) handle_notification(n);
       flush_releases();
-      if (client.connections() != connections_seen) recover();
+      if (client.connections() != connections_seen || restart_pending()) recover();
       if (SteadyClock::now() - last_check > std::chrono::milliseconds(200)) {
         check_actors();
         last_check = SteadyClock::now();
@@ -524,13 +568,21 @@ void ExecutorCore::collect_loop() {
 
 void ExecutorCore::recover() {
   const uint64_t now_seen = client.connections();
-  RawVariable marker(client, task::marker_var(pool, id));
-  if (marker.try_get()) {  // a new connection to the same manager: nothing was lost
-    connections_seen = now_seen;
-    return;
-  }
-  marker.set("1");
+  // Set only when missing, so that whoever finds it missing (this, or a put_tasks that got to
+  // the restarted manager first) resends, once.
+  const CasResult marker = RawVariable(client, task::marker_var(pool, id)).compare_and_set(0, "1");
   connections_seen = now_seen;
+  std::vector<std::shared_ptr<FutureState>> sent;
+  {
+    std::lock_guard lk(mu);
+    if (!marker.swapped && !restart_found) return;  // the same manager: nothing was lost
+    restart_found = false;
+    sent.swap(sent_after_restart);
+  }
+  restarted(sent);
+}
+
+void ExecutorCore::restarted(const std::vector<std::shared_ptr<FutureState>>& sent) {
   // The manager restarted: its queues and variables are gone. Tasks sent and not finished
   // are sent again (at-least-once); tasks waiting on them are sent when they finish. Actor
   // instances lost their mailboxes and locks: their calls fail.
@@ -540,6 +592,7 @@ void ExecutorCore::recover() {
     for (auto& [k, w] : live) {
       auto st = w.lock();
       if (!st || !st->actor.empty() || st->record.empty() || st->done()) continue;
+      if (std::find(sent.begin(), sent.end(), st) != sent.end()) continue;
       again.push_back({st->record, 0, st});
     }
   }

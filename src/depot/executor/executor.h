@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -43,6 +44,13 @@ struct SubmitOptions {
   bool pure = true;
   std::string key;  // explicit key (overrides the computed one)
   int32_t priority = 0;
+  // How long submit(), submit_with() and map() may block sending: reconnecting to a manager
+  // that is away, or waiting for room in a bounded "<pool>.tasks" queue. When it passes they
+  // return anyway, with the futures failed: result() throws RemoteError of type
+  // "depot::SubmitFailed" (they never throw for it themselves). nullopt: a manager that is
+  // away is waited for up to the client's ClientOptions::reconnect_give_up, and a full queue
+  // forever.
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 struct ActorOptions {
@@ -106,7 +114,7 @@ class Executor {
   Future<R> submit_with(const SubmitOptions& opt, const std::string& function, const A&... args) {
     return Future<R>(submit_encoded(opt, function, {encode_arg(args)...}));
   }
-  // One task per input, sent in one round trip.
+  // One task per input, sent in one round trip (opt.timeout bounds the whole of it).
   template <class R, class A>
   std::vector<Future<R>> map(const std::string& function, const std::vector<A>& inputs,
                              const SubmitOptions& opt = {}) {
