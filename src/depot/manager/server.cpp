@@ -199,6 +199,7 @@ void Server::end_pass() {
   }
   if (store_) {
     store_->write_pending();  // records no reply waits for (a timer, a session's end)
+    if (store_->replies_wait()) store_->note_waiting(static_cast<uint32_t>(held_.size()));
     store_->maybe_compact();
     if (!store_->healthy() || store_->compacting()) arm_store_timer();
   }
@@ -229,10 +230,15 @@ void Server::arm_timer() {
 void Server::on_durable() {
   std::vector<std::shared_ptr<Session>> held;
   held.swap(held_);
+  uint32_t released = 0;
   for (auto& s : held) {
     s->listed_held = false;
-    if (s->has_held_output()) s->output_released();
+    if (s->has_held_output()) {
+      s->output_released();
+      ++released;
+    }
   }
+  if (store_) store_->note_released(released);
   end_pass();
 }
 

@@ -1,20 +1,53 @@
 #include "depot/queue/journal.h"
 
-#include <zlib.h>
+#include <cstring>
+
+#include <boost/crc.hpp>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace depot {
 
-uint32_t crc32_of(std::string_view bytes) {
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
-  size_t left = bytes.size();
-  while (left > 0) {  // zlib takes uInt lengths
-    const uInt n = left > (1u << 30) ? (1u << 30) : static_cast<uInt>(left);
-    crc = ::crc32(crc, p, n);
-    p += n;
-    left -= n;
+namespace {
+
+// CRC-32C (Castagnoli), the checksum of ext4, iSCSI and LevelDB: the SSE 4.2 instruction
+// where the processor has it (a few bytes per cycle, no per-call setup: records are small
+// and there is one per change), Boost.CRC's table otherwise. zlib's crc32 was measured at 7%
+// of the manager's time on 40-byte records, mostly its per-call setup.
+using SoftCrc32c = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
+
+uint32_t crc32c_soft(std::string_view bytes) {
+  SoftCrc32c crc;
+  crc.process_bytes(bytes.data(), bytes.size());
+  return crc.checksum();
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t crc32c_hard(std::string_view bytes) {
+  uint64_t crc = 0xFFFFFFFFu;
+  const char* p = bytes.data();
+  size_t n = bytes.size();
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    crc = _mm_crc32_u64(crc, v);
   }
-  return static_cast<uint32_t>(crc);
+  auto c = static_cast<uint32_t>(crc);
+  for (; n > 0; --n, ++p) c = _mm_crc32_u8(c, static_cast<uint8_t>(*p));
+  return c ^ 0xFFFFFFFFu;
+}
+const bool kHardCrc = __builtin_cpu_supports("sse4.2");
+#endif
+
+}  // namespace
+
+uint32_t crc32_of(std::string_view bytes) {
+#if defined(__x86_64__)
+  if (kHardCrc) return crc32c_hard(bytes);
+#endif
+  return crc32c_soft(bytes);
 }
 
 Journal::Record::Record(Journal& j, Rec type) : j_(j), start_(j.buf_.size()) {

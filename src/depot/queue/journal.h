@@ -6,7 +6,7 @@
 //
 // A record on disk and on a replication stream:
 //   u32 length   bytes after the checksum: 1 + payload
-//   u32 crc32    zlib's CRC-32 of the type byte and the payload
+//   u32 crc32c   CRC-32C (Castagnoli) of the type byte and the payload
 //   u8  type     Rec
 //   payload      fields as protocol's FieldWriter writes them (little-endian, str = u32 + bytes)
 //
@@ -112,7 +112,7 @@ struct RecordView {
 enum class ReadRecord { OK, TORN, CORRUPT };
 ReadRecord read_record(std::string_view bytes, RecordView& out);
 
-// zlib's CRC-32.
+// CRC-32C (Castagnoli) of the bytes.
 uint32_t crc32_of(std::string_view bytes);
 
 }  // namespace depot

@@ -99,6 +99,14 @@ class Store {
   // `force`), and finishes one whose child is done. Cheap to call every pass.
   void maybe_compact(bool force = false);
   bool compacting() const { return child_ > 0; }
+  // Group commit hints from the loop (fsync always): how many sessions the last durable
+  // position released, and how many wait for the next one now.
+  void note_released(uint32_t sessions) { released_.store(sessions, std::memory_order_relaxed); }
+  void note_waiting(uint32_t sessions) {
+    const uint32_t before = waiting_.exchange(sessions, std::memory_order_relaxed);
+    const uint32_t expect = released_.load(std::memory_order_relaxed);
+    if (expect > 1 && before < expect && sessions >= expect) cv_.notify_one();  // all are back
+  }
   // Loop thread, before exiting: everything written is made durable; a compaction in
   // progress is abandoned (its temporary file removed).
   void close();
@@ -112,6 +120,7 @@ class Store {
   void recover();
   void open_segment(uint64_t position, bool create);
   void sync_loop();
+  void hand_to_syncer();
   void start_compaction();
   void finish_compaction(int status);
   void crash_point(const char* step) const;
@@ -132,6 +141,10 @@ class Store {
   uint64_t to_sync_ = 0;  // guarded by mu_: written and not yet known durable
   std::atomic<uint64_t> durable_{0};
   bool stopping_ = false;
+  bool syncer_idle_ = true;  // guarded by mu_: waiting for work
+  std::atomic<uint32_t> released_{0};
+  std::atomic<uint32_t> waiting_{0};
+  std::chrono::microseconds last_sync_{500};  // the last fdatasync's duration (sync thread)
   std::thread syncer_;
 
   std::string backlog_;  // records a failed write left behind, written first by retry()
