@@ -154,8 +154,7 @@ Test make_test(const std::string& name, const Config& cfg) {
     die("with --proto resp the tests are ping, put (LPUSH) and get (RPOP)");
   }
   if (cfg.proto == Config::Proto::BEANSTALK) {
-    if (name == "put")
-    {
+    if (name == "put") {
       std::string cmd = "put 0 0 60 ";
       cmd.append(std::to_string(payload.size())).append("\r\n").append(payload).append("\r\n");
       return Test{"BEANSTALK_PUT", proto::Op::QUEUE_PUT, cmd, 1, false};

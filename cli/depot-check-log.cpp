@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     std::cerr << "depot-check-log: " << e.what() << "\n";
     return 2;
   }
-  const std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
+  const std::string base =
+      path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
   if (depot::store::parse_position(base, "snapshot.")) {
     uint64_t position = 0, records = 0;
     std::string problem;
@@ -91,11 +92,12 @@ int main(int argc, char** argv) {
   }
   const size_t dropped = bytes.size() - s.good_bytes;
   const bool torn = s.end == depot::store::Scan::End::TORN_TAIL;
-  std::printf("%s: %llu intact records (%zu bytes), then %s at offset %zu; %zu bytes from there to "
-              "the end%s\n",
-              path.c_str(), static_cast<unsigned long long>(s.records), s.good_bytes,
-              s.problem.c_str(), s.good_bytes, dropped,
-              torn ? " (a torn last write: the manager drops it by itself at start-up)" : "");
+  std::printf(
+      "%s: %llu intact records (%zu bytes), then %s at offset %zu; %zu bytes from there to "
+      "the end%s\n",
+      path.c_str(), static_cast<unsigned long long>(s.records), s.good_bytes, s.problem.c_str(),
+      s.good_bytes, dropped,
+      torn ? " (a torn last write: the manager drops it by itself at start-up)" : "");
   if (!fix) {
     std::printf("run depot-check-log --fix %s to cut it there\n", path.c_str());
     return 1;

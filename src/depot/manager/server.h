@@ -65,6 +65,8 @@ class Server {
   // Ends a pass: writes every session's pending replies and re-arms the deadline timer.
   void end_pass();
   void remove_session(SessionId id);
+  // Adds the socket of session `id` to the set read by on_sessions_ready, or removes it.
+  bool watch(int fd, SessionId id, bool on);
   // How far the log is durable: the replies of passes up to there may leave. Without a data
   // directory (or with fsync other than always) everything may.
   uint64_t durable_position() const {
@@ -99,6 +101,13 @@ class Server {
   bool store_timer_armed_ = false;
   void on_durable();
   void arm_store_timer();
+  // Sessions' sockets in an epoll set of our own, level-triggered and registered once (Asio
+  // re-arms every wait with an epoll_ctl): Asio says when the set has events, and one pass
+  // reads every ready session before the replies of all of them are flushed.
+  int session_epoll_ = -1;
+  asio::posix::stream_descriptor session_epoll_watch_;
+  void watch_sessions();
+  void on_sessions_ready();
   SessionId next_session_ = 1;
   bool shutting_down_ = false;
   uint16_t port_ = 0;

@@ -63,20 +63,21 @@ void Session::start() {
 }
 
 void Session::wait_readable() {
-  if (waiting_read_ || state_ == State::CLOSED || state_ == State::CLOSING) return;
-  waiting_read_ = true;
-  socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->waiting_read_ = false;
-                       self->on_readable(ec);
-                       self->server_.end_pass();
-                     });
+  if (watched_ || state_ == State::CLOSED || state_ == State::CLOSING) return;
+  // The server's epoll set reports the socket readable (level-triggered, registered once):
+  // no re-arming per request, and every session that is ready is read in one pass.
+  watched_ = server_.watch(socket_.native_handle(), id_, true);
 }
 
-void Session::on_readable(const boost::system::error_code& ec) {
-  if (state_ == State::CLOSED || state_ == State::CLOSING) return;
-  if (ec) {
-    close(ec.message());
+void Session::stop_reading() {
+  if (!watched_) return;
+  server_.watch(socket_.native_handle(), id_, false);
+  watched_ = false;
+}
+
+void Session::on_readable() {
+  if (state_ == State::CLOSED || state_ == State::CLOSING) {
+    stop_reading();
     return;
   }
   size_t budget = kReadBudget;
@@ -112,6 +113,7 @@ void Session::on_readable(const boost::system::error_code& ec) {
   }
   if (out_.size() > kMaxPendingOut) {
     read_paused_ = true;  // resumed by flush() once the replies are written
+    stop_reading();
     return;
   }
   wait_readable();
@@ -427,6 +429,7 @@ void Session::close(std::string_view why) {
   subs_.clear();
   boost::system::error_code ec;
   timer_.cancel();
+  stop_reading();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   out_.clear();

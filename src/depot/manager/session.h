@@ -35,6 +35,8 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   proto::FrameBuilder begin_reply(uint64_t id, Status s = Status::OK);
   void end_reply(proto::FrameBuilder& b);
 
+  // The socket is readable (or hung up): reads what is there and handles every whole frame.
+  void on_readable();
   // Writes pending output; called by the server after each pass.
   void flush();
   // The output so far may leave only once the log is durable up to `position` (fsync always).
@@ -64,7 +66,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
  private:
   enum class State { HANDSHAKE, READY, CLOSING, CLOSED };
   void wait_readable();
-  void on_readable(const boost::system::error_code& ec);
+  void stop_reading();
   void process_input();
   void handle_frame(const proto::Header& h, std::string_view body);
   void handle_auth(const proto::Header& h, std::string_view body);
@@ -79,7 +81,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   std::string peer_;
   State state_ = State::HANDSHAKE;
   bool peer_gone_ = false;
-  bool waiting_read_ = false;
+  bool watched_ = false;      // in the server's epoll set
   bool read_paused_ = false;  // too many unwritten replies: reading waits for the writes
   bool dirty_ = false;
   auth::Nonce nonce_{};

@@ -53,11 +53,10 @@ Scan scan_records(std::string_view bytes,
           intact_after = true;
           break;
         }
-    const std::string what =
-        how == ReadRecord::TORN
-            ? "a record of " + std::to_string(r.size) + " bytes with only " +
-                  std::to_string(rest.size()) + " left in the file"
-            : "a record whose checksum or length is wrong";
+    const std::string what = how == ReadRecord::TORN
+                                 ? "a record of " + std::to_string(r.size) + " bytes with only " +
+                                       std::to_string(rest.size()) + " left in the file"
+                                 : "a record whose checksum or length is wrong";
     s.end = intact_after ? Scan::End::CORRUPT : Scan::End::TORN_TAIL;
     s.problem = what + (intact_after ? ", with intact records after it" : "");
     return s;
@@ -82,8 +81,8 @@ bool scan_snapshot(std::string_view bytes, uint64_t& position,
     return false;
   }
   if (version != kSnapshotVersion) {
-    problem = "it is a version " + std::to_string(version) + " snapshot; this manager reads version " +
-              std::to_string(kSnapshotVersion);
+    problem = "it is a version " + std::to_string(version) +
+              " snapshot; this manager reads version " + std::to_string(kSnapshotVersion);
     return false;
   }
   uint64_t count = 0;

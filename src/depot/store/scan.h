@@ -25,9 +25,9 @@ struct Scan {
 
 // Calls apply(record, offset) for each intact record of `bytes` in order until the first one
 // that is not (or that apply refuses, returning false with a reason in `problem`).
-Scan scan_records(std::string_view bytes,
-                  const std::function<bool(const RecordView&, size_t offset, std::string& problem)>&
-                      apply);
+Scan scan_records(
+    std::string_view bytes,
+    const std::function<bool(const RecordView&, size_t offset, std::string& problem)>& apply);
 
 // A snapshot file: its position, then its records through apply; false with `problem` when
 // the header, a record or the END record is wrong.

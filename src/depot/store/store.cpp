@@ -20,10 +20,14 @@ namespace depot::store {
 using SteadyClock = std::chrono::steady_clock;
 
 bool parse_fsync(std::string_view text, Fsync& out) {
-  if (text == "always") out = Fsync::ALWAYS;
-  else if (text == "everysec") out = Fsync::EVERYSEC;
-  else if (text == "no") out = Fsync::NO;
-  else return false;
+  if (text == "always")
+    out = Fsync::ALWAYS;
+  else if (text == "everysec")
+    out = Fsync::EVERYSEC;
+  else if (text == "no")
+    out = Fsync::NO;
+  else
+    return false;
   return true;
 }
 
@@ -61,7 +65,9 @@ uint64_t micros_since(SteadyClock::time_point t0) {
 }  // namespace
 
 Store::Store(Options options, Registry& registry, std::function<void()> durable_changed)
-    : options_(std::move(options)), registry_(registry), durable_changed_(std::move(durable_changed)) {
+    : options_(std::move(options)),
+      registry_(registry),
+      durable_changed_(std::move(durable_changed)) {
   if (options_.dir.empty()) throw std::runtime_error("no data directory given");
   if (::mkdir(options_.dir.c_str(), 0755) != 0 && errno != EEXIST)
     throw std::runtime_error("cannot create data directory '" + options_.dir +
@@ -128,10 +134,11 @@ void Store::recover() {
     uint64_t records = 0;
     if (!scan_snapshot(bytes, position, restore, problem, &records) || position != base)
       throw std::runtime_error(
-          "data directory '" + dir + "': snapshot " + path + " cannot be read: " +
-          (problem.empty() ? "its header names another position" : problem) +
+          "data directory '" + dir + "': snapshot " + path +
+          " cannot be read: " + (problem.empty() ? "its header names another position" : problem) +
           ". The log before it was removed when it was written, so restore the directory from a "
-          "backup (depot-check-log " + path + " says what is wrong)");
+          "backup (depot-check-log " +
+          path + " says what is wrong)");
     snapshot_bytes_ = bytes.size();
     recovery_.recovered_records += records;
   }
@@ -147,8 +154,9 @@ void Store::recover() {
   if (!segments.empty() && segments.front() != base)
     throw std::runtime_error(
         "data directory '" + dir + "': the log starts at " + segment_name(segments.front()) +
-        " but " + (base == 0 ? "there is no " + snapshot_name(segments.front())
-                             : snapshot_name(base) + " ends at position " + std::to_string(base)) +
+        " but " +
+        (base == 0 ? "there is no " + snapshot_name(segments.front())
+                   : snapshot_name(base) + " ends at position " + std::to_string(base)) +
         ": the snapshot (or the log) in between is missing; restore the directory from a backup");
   uint64_t expected = base;
   for (size_t i = 0; i < segments.size(); ++i) {
@@ -166,11 +174,10 @@ void Store::recover() {
     const bool last = i + 1 == segments.size();
     if (sc.end == Scan::End::REFUSED || sc.end == Scan::End::CORRUPT ||
         (sc.end == Scan::End::TORN_TAIL && !last))
-      throw std::runtime_error("data directory '" + dir + "': log file " + path +
-                               " has a bad record at offset " + std::to_string(sc.good_bytes) + " (" +
-                               sc.problem + "); run depot-check-log " + path +
-                               " to see it, and depot-check-log --fix " + path +
-                               " to drop it and everything after it");
+      throw std::runtime_error(
+          "data directory '" + dir + "': log file " + path + " has a bad record at offset " +
+          std::to_string(sc.good_bytes) + " (" + sc.problem + "); run depot-check-log " + path +
+          " to see it, and depot-check-log --fix " + path + " to drop it and everything after it");
     size_t size = bytes.size();
     if (sc.end == Scan::End::TORN_TAIL) {
       // The manager stopped while writing its last records: they were never acknowledged.
@@ -237,8 +244,8 @@ void Store::write_pending() {
     journal_.taken();
     ++write_errors_;
     healthy_ = false;
-    problem_ = "the manager cannot write to its data directory '" + options_.dir +
-               "' (" + errno_text(e) + "); writes are refused until it can again, reads still work";
+    problem_ = "the manager cannot write to its data directory '" + options_.dir + "' (" +
+               errno_text(e) + "); writes are refused until it can again, reads still work";
     last_try_ = SteadyClock::now();
     return;
   }

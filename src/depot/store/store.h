@@ -51,13 +51,13 @@ struct Options {
 };
 
 struct Stats {
-  uint64_t fsyncs = 0;           // fdatasync calls on log segments
-  uint64_t log_bytes = 0;        // bytes written to the log since start-up
-  uint64_t log_records = 0;      // records written since start-up
-  uint64_t position = 0;         // end of the log (bytes of the whole history)
-  uint64_t durable = 0;          // the log is on disk up to here
+  uint64_t fsyncs = 0;       // fdatasync calls on log segments
+  uint64_t log_bytes = 0;    // bytes written to the log since start-up
+  uint64_t log_records = 0;  // records written since start-up
+  uint64_t position = 0;     // end of the log (bytes of the whole history)
+  uint64_t durable = 0;      // the log is on disk up to here
   uint64_t log_since_snapshot = 0;
-  uint64_t snapshot_bytes = 0;   // size of the current snapshot
+  uint64_t snapshot_bytes = 0;  // size of the current snapshot
   uint64_t compactions = 0;
   uint64_t compaction_fork_us = 0;  // the loop's pause at the last compaction's start
   uint64_t write_errors = 0;
