@@ -86,8 +86,11 @@ int main(int argc, char** argv) {
   const depot::store::Scan s = depot::store::scan_records(
       bytes, [](const depot::RecordView&, size_t, std::string&) { return true; });
   if (s.end == depot::store::Scan::End::CLEAN) {
-    std::printf("%s: %llu records, %zu bytes: intact\n", path.c_str(),
-                static_cast<unsigned long long>(s.records), bytes.size());
+    std::printf("%s: %llu records, %zu bytes: intact", path.c_str(),
+                static_cast<unsigned long long>(s.records), s.good_bytes);
+    if (s.padding)
+      std::printf(" (then %zu zero bytes written ahead for the next records)", s.padding);
+    std::printf("\n");
     return 0;
   }
   const size_t dropped = bytes.size() - s.good_bytes;

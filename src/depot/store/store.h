@@ -118,7 +118,7 @@ class Store {
   struct Segment;
   void lock_dir();
   void recover();
-  void open_segment(uint64_t position, bool create);
+  void open_segment(uint64_t position, bool create, uint64_t end);
   void sync_loop();
   void hand_to_syncer();
   void start_compaction();
