@@ -77,8 +77,9 @@ const char* kUsage =
  --batch <items>    Items per put_many / get_many request (default 100)
  --queue <name>     Queue the put/get tests use (default bench)
  --timeout <sec>    Give up when no reply arrives for this long (default 10)
- --proto <p>        depot (default), resp (a Redis server: LPUSH/RPOP/PING, -a not needed)
-                    or beanstalk (beanstalkd: put only)
+ --proto <p>        depot (default), raw (depot frames without the handshake: for
+                    bench/echo-floor), resp (a Redis server: LPUSH/RPOP/PING, -a not
+                    needed) or beanstalk (beanstalkd: put only)
  --help             Output this help and exit.
 
 Examples:
@@ -113,7 +114,7 @@ struct Config {
   uint32_t batch = 100;
   std::string queue = "bench";
   int timeout_s = 10;
-  enum class Proto { DEPOT, RESP, BEANSTALK } proto = Proto::DEPOT;
+  enum class Proto { DEPOT, RAW, RESP, BEANSTALK } proto = Proto::DEPOT;
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -234,7 +235,7 @@ std::unique_ptr<Conn> open_conn(const Config& cfg, const addrinfo* ai) {
         std::strerror(errno) + " (is depot-manager running there?)");
   int one = 1;
   ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  if (cfg.proto != Config::Proto::DEPOT) {  // Redis and beanstalkd: no handshake
+  if (cfg.proto != Config::Proto::DEPOT) {  // echo-floor, Redis and beanstalkd: no handshake
     ::fcntl(c->fd, F_SETFL, ::fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->in.resize(256 * 1024);
     return c;
@@ -278,7 +279,7 @@ struct Result {
 class Runner {
  public:
   Runner(const Config& cfg, const Test& test) : cfg_(cfg), test_(test) {
-    if (cfg.proto == Config::Proto::DEPOT)
+    if (cfg.proto == Config::Proto::DEPOT || cfg.proto == Config::Proto::RAW)
       proto::append_frame(frame_, proto::FrameKind::REQUEST, static_cast<uint8_t>(test.op), 0,
                           test.body);
     else
@@ -353,7 +354,8 @@ class Runner {
     for (uint32_t i = 0; i < k; ++i) {
       const size_t at = c.out.size();
       c.out.append(frame_);
-      if (cfg_.proto == Config::Proto::DEPOT) proto::store_u64(c.out.data() + at + 8, c.next_id);
+      if (cfg_.proto == Config::Proto::DEPOT || cfg_.proto == Config::Proto::RAW)
+        proto::store_u64(c.out.data() + at + 8, c.next_id);
       ++c.next_id;
     }
     c.outstanding = k;
@@ -400,7 +402,7 @@ class Runner {
       if (n == 0) die("the manager closed a connection");
       const uint64_t t = now_ns();
       c.in_end += static_cast<size_t>(n);
-      if (cfg_.proto != Config::Proto::DEPOT) {
+      if (cfg_.proto == Config::Proto::RESP || cfg_.proto == Config::Proto::BEANSTALK) {
         text_replies(c, t);
         if (static_cast<size_t>(n) < space) return;
         continue;
@@ -647,6 +649,8 @@ Config parse_args(int argc, char** argv) {
       const std::string p = value();
       if (p == "depot")
         cfg.proto = Config::Proto::DEPOT;
+      else if (p == "raw")
+        cfg.proto = Config::Proto::RAW;
       else if (p == "resp")
         cfg.proto = Config::Proto::RESP;
       else if (p == "beanstalk")
@@ -657,6 +661,8 @@ Config parse_args(int argc, char** argv) {
       die("unrecognized option or bad number of args for: '" + a + "' (see --help)");
     }
   }
+  if (cfg.proto == Config::Proto::RAW && cfg.tests != std::vector<std::string>{"ping"})
+    die("with --proto raw the only test is ping (echo-floor answers every frame alike)");
   if (cfg.authkey.empty() && cfg.proto == Config::Proto::DEPOT)
     die("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
   if (auto err = proto::check_name(cfg.queue); !err.empty()) die("--queue: " + err);
