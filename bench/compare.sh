@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
-# compare.sh: depot-benchmark against redis-benchmark, in one run, on loopback.
+# compare.sh: depot against Redis, one load generator for both, with the kernel floor.
 #
 #   BUILD=build-dir bench/compare.sh
 #
-# Runs redis-benchmark -t lpush,rpop and depot-benchmark -t put,get at the same -c/-n/-P/-d
-# for (-c 50 -P 1), (-c 50 -P 16) and (-c 1 -P 1), plus the raw TCP ping-pong baseline, and
-# prints markdown tables of both figures with their ratios. It builds nothing.
+# One client drives every server: depot-benchmark (single-threaded epoll, exactly -P requests
+# outstanding per connection, every reply parsed and checked), speaking depot's protocol to
+# depot (put / get), RESP to Redis (--proto resp: LPUSH / RPOP) and depot frames without a
+# handshake to bench/echo-floor (--proto raw: ping), a minimal epoll server that answers each
+# frame and does nothing else: what this machine's TCP stack allows at all. Configurations
+# (-c 50 -P 1), (-c 50 -P 16) and (-c 1 -P 1), runs interleaved round by round, median of RUNS.
+# Each row gives the server's CPU time per request (/proc) and, from one more short run under
+# `strace -c -f`, its system calls per request. redis-benchmark's own figure for Redis is
+# printed as a secondary line: it is a heavier client (about twice this one's CPU per request
+# here), so ratios are never taken against it.
 #
 # Environment:
 #   BUILD                 build directory (default: ../build next to this script)
-#   DEPOT_MANAGER_FLAGS   manager flag sets to compare, separated by ';', one fresh manager
-#                         each (default "--busy-poll-us 50;--busy-poll-us 0": the default, then off)
+#   DEPOT_MANAGER_FLAGS   manager flag sets, separated by ';' (default "--busy-poll-us 50;--busy-poll-us 0")
 #   DATASIZE              payload bytes, -d (default 16)
 #   N_C50 N_C50_P16 N_C1  -n of the three configurations (default 100000 1000000 20000)
-#   RUNS                  runs per figure; the median run (by rps) is reported (default 3)
-#   BASELINE_MANAGER      another depot-manager binary (an earlier commit's build) to run
-#                         beside this build's with the same flag sets and the same client, so
-#                         a change is compared before/after in one run (labelled "baseline")
+#   RUNS                  runs per figure (default 3)
+#   BASELINE_MANAGER      an earlier commit's depot-manager, run beside this build's with the
+#                         same flags and client (labelled "baseline")
+#   SYSCALLS              0 skips the strace runs (default 1)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-need "$MANAGER" "$DEPOT_BENCHMARK" "$TCP_PINGPONG" redis-server redis-benchmark redis-cli
+ECHO_FLOOR=$BUILD/bin/echo-floor
+need "$MANAGER" "$DEPOT_BENCHMARK" "$ECHO_FLOOR" redis-server redis-benchmark redis-cli
 
 DEPOT_MANAGER_FLAGS=${DEPOT_MANAGER_FLAGS:-"--busy-poll-us 50;--busy-poll-us 0"}
 DATASIZE=${DATASIZE:-16}
@@ -27,45 +34,31 @@ N_C50=${N_C50:-100000}
 N_C50_P16=${N_C50_P16:-1000000}
 N_C1=${N_C1:-20000}
 RUNS=${RUNS:-3}
+SYSCALLS=${SYSCALLS:-1}
+command -v strace >/dev/null || SYSCALLS=0
 CONFIGS=("50 1 $N_C50" "50 16 $N_C50_P16" "1 1 $N_C1")
-# Every benchmark process is bounded: these settings finish in seconds on a 2-core VM.
 LIMIT=${LIMIT:-120}
-
-IFS=';' read -r -a FLAGSETS <<<"$DEPOT_MANAGER_FLAGS"
-RESULTS=$WORK/results.tsv  # server c P n test rps avg min p50 p95 p99 max cpu_us_per_req
 CLK_TCK=$(getconf CLK_TCK)
-: >"$RESULTS"
 
-# csv_to_tsv SERVER C P N: turns benchmark --csv output on stdin into result rows.
-csv_to_tsv() {
-  tail -n +2 | tr -d '"' | awk -F, -v s="$1" -v c="$2" -v p="$3" -v n="$4" -v OFS='\t' \
-    '{print s, c, p, n, $1, $2, $3, $4, $5, $6, $7, $8}'
-}
-
-# median_rows FILE: of RUNS blocks of result rows, keeps per test the run with median rps.
-median_rows() {
-  sort -t$'\t' -k5,5 -k6,6g "$1" | awk -F'\t' -v runs="$RUNS" \
-    '{rows[$5] = rows[$5] $0 "\n"; cnt[$5]++}
-     END {for (t in rows) {split(rows[t], r, "\n"); print r[int((cnt[t] + 1) / 2)]}}'
-}
-
-echo "# depot-benchmark vs redis-benchmark"
+echo "# depot vs Redis, one load generator (depot-benchmark) for both"
 echo
 machine_note
 echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-  "$(redis-server --version | cut -d' ' -f1-3), -d $DATASIZE, median of $RUNS runs"
+  "$(redis-server --version | cut -d' ' -f1-3), -d $DATASIZE, median of $RUNS interleaved runs"
 echo
 
 # ---------------------------------------------------------------- servers
-# All servers run side by side and the runs are interleaved (each round runs every server
-# once, starting with a different one), so a drift of this VM's loopback latency over the
-# minutes of the run hits every server alike. Idle servers cost nothing: a busy-polling
-# manager sleeps after --busy-poll-us without work.
+LABELS=() PORTS=() PROTOS=() SPIDS=()
 start_redis
-LABELS=(redis)
-PORTS=("$REDIS_PORT")
-MPIDS=()
-MLOGS=()
+LABELS+=(redis) PORTS+=("$REDIS_PORT") PROTOS+=(resp) SPIDS+=("$REDIS_PID")
+FLOOR_LOG=$WORK/floor.log
+"$ECHO_FLOOR" >"$FLOOR_LOG" 2>&1 &
+PIDS+=($!)
+FLOOR_PID=$!
+wait_for_line "$FLOOR_LOG" '^ready' 10
+LABELS+=(echo-floor) PORTS+=("$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$FLOOR_LOG" | head -1)") PROTOS+=(raw)
+SPIDS+=("$FLOOR_PID")
+IFS=';' read -r -a FLAGSETS <<<"$DEPOT_MANAGER_FLAGS"
 BINARIES=("$MANAGER")
 [[ -n ${BASELINE_MANAGER:-} ]] && need "$BASELINE_MANAGER" && BINARIES+=("$BASELINE_MANAGER")
 for bin in "${BINARIES[@]}"; do
@@ -74,38 +67,32 @@ for bin in "${BINARIES[@]}"; do
     MANAGER=$bin start_manager $flags
     label="depot ${flags:-(defaults)}"
     [[ $bin != "$MANAGER" ]] && label="baseline ${flags:-(defaults)}"
-    LABELS+=("$label")
-    PORTS+=("$MANAGER_PORT")
-    MPIDS+=("$MANAGER_PID")
-    MLOGS+=("$MANAGER_LOG")
+    LABELS+=("$label") PORTS+=("$MANAGER_PORT") PROTOS+=(depot) SPIDS+=("$MANAGER_PID")
   done
 done
 S=${#LABELS[@]}
 
-# run_server K C P N: one run of server K's benchmark, as result rows; each row ends with
-# the server's CPU time (user + system, from /proc) per request over the run's two tests.
-run_server() {
-  local k=$1 c=$2 p=$3 n=$4 pid t0 t1 out
-  out=$WORK/run.out
-  if ((k == 0)); then
-    pid=$REDIS_PID
-    redis-cli -p "$REDIS_PORT" flushall >/dev/null
-    t0=$(cpu_ticks "$pid")
-    timeout "$LIMIT" redis-benchmark -p "${PORTS[0]}" -t lpush,rpop -c "$c" -n "$n" -P "$p" \
-      -d "$DATASIZE" --csv | csv_to_tsv redis "$c" "$p" "$n" >"$out"
-  else
-    pid=${MPIDS[k - 1]}
-    t0=$(cpu_ticks "$pid")
-    timeout "$LIMIT" "$DEPOT_BENCHMARK" -p "${PORTS[k]}" -a "$AUTHKEY" -t put,get -c "$c" \
-      -n "$n" -P "$p" -d "$DATASIZE" --csv | csv_to_tsv "${LABELS[k]}" "$c" "$p" "$n" >"$out"
-  fi
-  t1=$(cpu_ticks "$pid")
-  awk -v OFS='\t' -v us="$(((t1 - t0) * 1000000 / CLK_TCK))" -v reqs="$((2 * n))" \
-    '{print $0, sprintf("%.2f", us / reqs)}' "$out"
+tests_of() {  # tests_of K: the -t list for server K
+  case ${PROTOS[$1]} in raw) echo ping ;; *) echo put,get ;; esac
 }
 
-PP=$WORK/pp.tsv  # blocking, busy: one pair per -c 1 round
-: >"$PP"
+# run_server K C P N: one run, as rows "label c p n test rps avg p50 p99 max cpu_us_per_req".
+run_server() {
+  local k=$1 c=$2 p=$3 n=$4 t0 t1 out tests reqs
+  tests=$(tests_of "$k")
+  reqs=$((n * $(echo "$tests" | tr ',' '\n' | wc -l)))
+  [[ ${PROTOS[k]} == resp ]] && redis-cli -p "${PORTS[k]}" flushall >/dev/null
+  t0=$(cpu_ticks "${SPIDS[k]}")
+  out=$(timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" -a "$AUTHKEY" \
+    -t "$tests" -c "$c" -n "$n" -P "$p" -d "$DATASIZE" --csv | tail -n +2 | tr -d '"')
+  t1=$(cpu_ticks "${SPIDS[k]}")
+  echo "$out" | awk -F, -v OFS='\t' -v l="${LABELS[k]}" -v c="$c" -v p="$p" -v n="$n" \
+    -v cpu="$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v r="$reqs" 'BEGIN {printf "%.2f", d * 1e6 / hz / r}')" \
+    '{print l, c, p, n, $1, $2, $3, $5, $7, $8, cpu}'
+}
+
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
 for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
   for ((k = 0; k < S; k++)); do : >"$WORK/runs.$k"; done
@@ -114,67 +101,89 @@ for cfg in "${CONFIGS[@]}"; do
       k=$(((i + j) % S))
       run_server "$k" "$c" "$p" "$n" >>"$WORK/runs.$k"
     done
-    if [[ $c == 1 && $p == 1 ]]; then
-      printf '%s\t%s\n' "$(timeout "$LIMIT" "$TCP_PINGPONG" -n 20000 -s 16 -q)" \
-        "$(timeout "$LIMIT" "$TCP_PINGPONG" -n 20000 -s 16 -q --busy-server)" >>"$PP"
-    fi
   done
-  for ((k = 0; k < S; k++)); do median_rows "$WORK/runs.$k" >>"$RESULTS"; done
+  for ((k = 0; k < S; k++)); do
+    sort -t$'\t' -k5,5 -k6,6g "$WORK/runs.$k" | awk -F'\t' -v runs="$RUNS" \
+      '{rows[$5] = rows[$5] $0 "\n"; cnt[$5]++}
+       END {for (t in rows) {split(rows[t], r, "\n"); print r[int((cnt[t] + 1) / 2)]}}' >>"$RESULTS"
+  done
 done
-for ((k = 0; k < ${#MPIDS[@]}; k++)); do
-  MANAGER_PID=${MPIDS[k]} MANAGER_LOG=${MLOGS[k]} check_manager
-done
-PP_BLOCK=$(cut -f1 "$PP" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
-PP_BUSY=$(cut -f2 "$PP" | sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')
 
-# ---------------------------------------------------------------- tables
-echo "## Throughput and latency (ratio = depot rps / redis rps for the matching test)"
-echo
-echo "Server CPU = the server process' user + system time per request over the run (both tests)."
-echo
-echo "| -c | -P | -n | test | server | rps | ratio | avg ms | p50 ms | p99 ms | max ms | server CPU us/req |"
-echo "|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
+# System calls per request: one shorter run per server and configuration under strace.
+SYS=$WORK/syscalls.tsv
+: >"$SYS"
+if ((SYSCALLS)); then
+  for cfg in "${CONFIGS[@]}"; do
+    read -r c p n <<<"$cfg"
+    n=$((n / 5))
+    for ((k = 0; k < S; k++)); do
+      tests=$(tests_of "$k")
+      reqs=$((n * $(echo "$tests" | tr ',' '\n' | wc -l)))
+      strace -c -f -q -p "${SPIDS[k]}" -o "$WORK/strace.$k" &
+      spid=$!
+      sleep 0.5
+      timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" -a "$AUTHKEY" \
+        -t "$tests" -c "$c" -n "$n" -P "$p" -d "$DATASIZE" -q >/dev/null
+      kill -INT "$spid" 2>/dev/null || true
+      wait "$spid" 2>/dev/null || true
+      calls=$(awk '$NF == "total" {print $4}' "$WORK/strace.$k" 2>/dev/null)
+      printf '%s\t%s\t%s\t%s\n' "${LABELS[k]}" "$c" "$p" \
+        "$(awk -v a="${calls:-0}" -v r="$reqs" 'BEGIN {printf "%.2f", a / r}')" >>"$SYS"
+    done
+  done
+fi
+
+# redis-benchmark's own view of Redis, the secondary line.
+RB=$WORK/redis-benchmark.tsv
+: >"$RB"
 for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
-  for pair in "LPUSH PUT" "RPOP GET"; do
-    read -r rt dt <<<"$pair"
-    awk -F'\t' -v c="$c" -v p="$p" -v rt="$rt" -v dt="$dt" '
-      $2 == c && $3 == p && ($5 == rt || $5 == dt) { rows[++k] = $0; if ($5 == rt) base = $6 }
-      END {
-        for (i = 1; i <= k; i++) {
-          split(rows[i], f, "\t")
-          ratio = (f[5] == dt && base > 0) ? sprintf("%.2fx", f[6] / base) : "-"
-          printf "| %s | %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n",
-            f[2], f[3], f[4], f[5], f[1], f[6], ratio, f[7], f[9], f[11], f[12], f[13]
-        }
-      }' "$RESULTS"
-  done
+  redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  timeout "$LIMIT" redis-benchmark -p "$REDIS_PORT" -t lpush,rpop -c "$c" -n "$n" -P "$p" \
+    -d "$DATASIZE" --csv | tail -n +2 | tr -d '"' |
+    awk -F, -v OFS='\t' -v c="$c" -v p="$p" '{print c, p, $1, $2}' >>"$RB"
 done
+for ((k = 0; k < S; k++)); do
+  [[ ${PROTOS[k]} == depot ]] && MANAGER_PID=${SPIDS[k]} MANAGER_LOG=/dev/null check_manager
+done
+
+# ---------------------------------------------------------------- tables
+echo "## Throughput (ratio: depot / Redis for the matching test; floor: rps / echo-floor's)"
 echo
-echo "## Round trip at -c 1 -P 1 against the raw TCP ping-pong"
-echo
-echo "Ratio = mean request latency / mean ping-pong round trip. tcp-pingpong ran once per round"
-echo "of the -c 1 runs (median of $RUNS: ${PP_BLOCK} us with a blocking echo side, ${PP_BUSY} us"
-echo "with a busy-polling one). The goal is depot within 1.1x of the ping-pong it compares with:"
-echo "the blocking one for --busy-poll-us 0, the busy one when the manager busy-polls."
-echo
-echo "| server | test | avg us | p50 us | p99 us | vs blocking ping-pong | vs busy ping-pong |"
-echo "|---|---|---:|---:|---:|---:|---:|"
-awk -F'\t' -v pb="$PP_BLOCK" -v ps="$PP_BUSY" '
-  $2 == 1 && $3 == 1 {
-    printf "| %s | %s | %.1f | %.1f | %.1f | %.2fx | %.2fx |\n",
-      $1, $5, $7 * 1000, $9 * 1000, $11 * 1000, $7 * 1000 / pb, $7 * 1000 / ps
+echo "| -c | -P | test | server | rps | vs Redis | of floor | p50 ms | p99 ms | server CPU us/req | syscalls/req |"
+echo "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"
+awk -F'\t' -v sysf="$SYS" '
+  BEGIN { while ((getline line < sysf) > 0) { split(line, f, "\t"); sc[f[1] SUBSEP f[2] SUBSEP f[3]] = f[4] } }
+  { row[NR] = $0; key = $2 SUBSEP $3
+    if ($1 == "redis") base[key SUBSEP ($5 == "LPUSH" ? "PUT" : "GET")] = $6
+    if ($1 == "echo-floor") floor[key] = $6 }
+  END {
+    for (i = 1; i <= NR; i++) {
+      split(row[i], f, "\t"); key = f[2] SUBSEP f[3]
+      t = f[5] == "LPUSH" ? "PUT" : (f[5] == "RPOP" ? "GET" : f[5])
+      ratio = (f[1] != "redis" && f[1] != "echo-floor" && base[key SUBSEP t] > 0) ? sprintf("%.2fx", f[6] / base[key SUBSEP t]) : "-"
+      fl = floor[key] > 0 ? sprintf("%.2f", f[6] / floor[key]) : "-"
+      s = sc[f[1] SUBSEP f[2] SUBSEP f[3]]; if (s == "") s = "-"
+      printf "| %s | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s |\n", f[2], f[3], f[5], f[1], f[6], ratio, fl, f[8], f[9], f[11], s
+    }
   }' "$RESULTS"
+echo
+echo "Secondary, not used for any ratio: redis-benchmark's own figures for the same Redis"
+echo "(a heavier client: it saturates its core well below what Redis serves at -c 50 -P 1)."
+echo
+echo "| -c | -P | test | redis-benchmark rps |"
+echo "|---:|---:|---|---:|"
+awk -F'\t' '{printf "| %s | %s | %s | %.0f |\n", $1, $2, $3, $4}' "$RB"
 echo
 echo "Commands (ports and key vary per run):"
 echo '```'
-echo "tcp-pingpong -n 20000 -s 16 -q [--busy-server]   # once per -c 1 round"
 echo "redis-server --port PORT --bind 127.0.0.1 --save '' --appendonly no"
+echo "echo-floor"
 echo "depot-manager --address 127.0.0.1:0 --authkey KEY --log-level warn FLAGS   # FLAGS: $DEPOT_MANAGER_FLAGS"
-[[ -n ${BASELINE_MANAGER:-} ]] && echo "baseline: $BASELINE_MANAGER, same flags, same depot-benchmark"
+[[ -n ${BASELINE_MANAGER:-} ]] && echo "baseline: $BASELINE_MANAGER, same flags, same client"
 for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
-  echo "redis-benchmark -p PORT -t lpush,rpop -c $c -n $n -P $p -d $DATASIZE --csv"
-  echo "depot-benchmark -p PORT -a KEY -t put,get -c $c -n $n -P $p -d $DATASIZE --csv"
+  echo "depot-benchmark [--proto resp|raw] -t put,get|ping -c $c -n $n -P $p -d $DATASIZE --csv"
 done
+echo "strace -c -f -p SERVER   # during one more run of n/5 requests per configuration"
 echo '```'
