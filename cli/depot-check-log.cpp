@@ -93,11 +93,11 @@ int main(int argc, char** argv) {
     std::printf("\n");
     return 0;
   }
-  const size_t dropped = bytes.size() - s.good_bytes;
+  const size_t dropped = s.damaged_bytes;  // zeros written ahead after it are not counted
   const bool torn = s.end == depot::store::Scan::End::TORN_TAIL;
   std::printf(
       "%s: %llu intact records (%zu bytes), then %s at offset %zu; %zu bytes from there to "
-      "the end%s\n",
+      "the last written byte%s\n",
       path.c_str(), static_cast<unsigned long long>(s.records), s.good_bytes, s.problem.c_str(),
       s.good_bytes, dropped,
       torn ? " (a torn last write: the manager drops it by itself at start-up)" : "");

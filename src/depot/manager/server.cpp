@@ -190,10 +190,15 @@ void Server::end_pass() {
     if (store_) {
       // Group commit: the records of every request of the pass go out in one write, and
       // under `fsync always` the pass's replies wait until one fdatasync covers them.
-      store_->write_pending();
-      const uint64_t written = store_->written();
-      if (store_->replies_wait() && written > store_->durable())
-        for (auto& s : dirty_) s->hold_output(written);
+      // A pass that made records waits for them, also when a failed write keeps them in
+      // memory (whatever the policy: nothing is acknowledged that is not written); a pass that
+      // made none waits only for what was written before it (fsync always), so that reads
+      // are answered while the disk fails.
+      const bool made_records = store_->has_pending();
+      write_records();
+      const uint64_t mark = made_records ? store_->logged() : store_->written();
+      if (mark > durable_position())
+        for (auto& s : dirty_) s->hold_output(mark);
     }
     flushing_.swap(dirty_);  // both vectors keep their capacity: no allocation per pass
     for (auto& s : flushing_) {
@@ -206,7 +211,7 @@ void Server::end_pass() {
     flushing_.clear();
   }
   if (store_) {
-    store_->write_pending();  // records no reply waits for (a timer, a session's end)
+    write_records();  // records no reply waits for (a timer, a session's end)
     if (store_->replies_wait()) store_->note_waiting(static_cast<uint32_t>(held_.size()));
     store_->maybe_compact();
     if (!store_->healthy() || store_->compacting()) arm_store_timer();
@@ -216,6 +221,12 @@ void Server::end_pass() {
     shutdown_timer_.cancel();
     io_.stop();
   }
+}
+
+void Server::write_records() {
+  const bool was_healthy = store_->healthy();
+  store_->write_pending();
+  if (was_healthy && !store_->healthy()) log::warn(store_->problem());
 }
 
 void Server::arm_timer() {
@@ -258,8 +269,11 @@ void Server::arm_store_timer() {
   store_timer_.async_wait([this](const boost::system::error_code& ec) {
     store_timer_armed_ = false;
     if (ec || !store_) return;
-    if (!store_->healthy() && store_->retry())
+    if (!store_->healthy() && store_->retry()) {
       log::warn("writing to the data directory works again; writes are accepted");
+      on_durable();  // the replies that waited for the write may go (or wait for its fsync)
+      return;
+    }
     end_pass();
   });
 }

@@ -67,16 +67,19 @@ class Server {
   void remove_session(SessionId id);
   // Adds the socket of session `id` to the set read by on_sessions_ready, or removes it.
   bool watch(int fd, SessionId id, bool on);
-  // How far the log is durable: the replies of passes up to there may leave. Without a data
-  // directory (or with fsync other than always) everything may.
+  // How far the log is durable (fsync always) or written (everysec, no): the replies of passes
+  // up to there may leave. Without a data directory everything may.
   uint64_t durable_position() const {
-    return store_ && store_->replies_wait() ? store_->durable() : UINT64_MAX;
+    if (!store_) return UINT64_MAX;
+    return store_->replies_wait() ? store_->durable() : store_->written();
   }
   store::Store* store() { return store_.get(); }
 
  private:
   void accept();
   void arm_timer();
+  // The store's pending records to the log; says so in the log when a write starts failing.
+  void write_records();
   void sweep_silent_sessions();
   void begin_shutdown();
 

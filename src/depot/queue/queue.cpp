@@ -45,7 +45,9 @@ Queue::Queue(Registry& registry, std::string name, uint64_t maxsize)
 
 Queue::~Queue() {
   if (delay_timer_set_) registry_.cancel_timer(delay_timer_);
-  for (auto& [id, r] : reserved_) registry_.cancel_timer(r.timer);
+  // A reservation read back from a journal has no timer until recovered() gives it back.
+  for (auto& [id, r] : reserved_)
+    if (r.timer != registry_.no_timer()) registry_.cancel_timer(r.timer);
   for (auto& [s, ids] : by_session_) registry_.unhold(s, this);
 }
 
@@ -150,7 +152,10 @@ bool Queue::duplicate(std::string_view id) {
     if (it != dedup_.end() && it->second <= now) dedup_.erase(it);
     dedup_order_.pop_front();
   }
-  return dedup_.find(std::string(id)) != dedup_.end();
+  // The order is by time only while the window stays the same: an id remembered under a
+  // shorter window than one before it expires on its own time, not when the front does.
+  auto it = dedup_.find(std::string(id));
+  return it != dedup_.end() && it->second > now;
 }
 
 void Queue::remember(std::string_view id) {
@@ -491,7 +496,7 @@ bool Queue::touch(uint64_t id, int64_t visibility_ms) {
       visibility_ms >= 0
           ? visibility_ms
           : static_cast<int64_t>(std::min<uint64_t>(settings_.visibility_ms, INT64_MAX));
-  registry_.cancel_timer(it->second.timer);
+  if (it->second.timer != registry_.no_timer()) registry_.cancel_timer(it->second.timer);
   it->second.timer = registry_.set_timer(deadline_after(registry_.now(), vis), this, id);
   return true;
 }
@@ -605,8 +610,15 @@ void Queue::release_session(SessionId s) {
   auto it = by_session_.find(s);
   if (it == by_session_.end()) return;
   std::vector<uint64_t> ids(it->second.begin(), it->second.end());
-  // Newest first, each to the head of its priority: the oldest ends up first, as it was.
-  std::sort(ids.rbegin(), ids.rend());
+  // Those at their last delivery go to the tail of the dead-letter queue oldest first; the
+  // others newest first, each to the head of its priority: the oldest ends up first, as it was.
+  auto last = [&](uint64_t id) {
+    return settings_.max_deliveries != 0 && reserved_.at(id).deliveries >= settings_.max_deliveries;
+  };
+  std::sort(ids.begin(), ids.end(), [&](uint64_t a, uint64_t b) {
+    if (last(a) != last(b)) return last(a);
+    return last(a) ? a < b : a > b;
+  });
   for (uint64_t id : ids) {
     bool dead;
     give_back(id, 0, dead, false, false);
@@ -692,8 +704,11 @@ void Queue::persist(Journal& out) const {
     const Reservation& r = reserved_.at(id);
     out.record(Rec::Q_RESERVE_NEW).str(name_).u64(id).i32(r.priority).u32(r.deliveries).str(r.data);
   }
+  // Dedup ids still within their window (expired ones may linger until a put looks: they
+  // mean nothing, and leaving them out keeps the snapshot of a state one and the same).
+  const TimePoint now = registry_.now();
   for (const auto& [until, id] : dedup_order_)
-    if (auto d = dedup_.find(id); d != dedup_.end() && d->second == until)
+    if (auto d = dedup_.find(id); d != dedup_.end() && d->second == until && until > now)
       out.record(Rec::Q_DEDUP).str(name_).str(id).i64(registry_.to_wall(until));
 }
 

@@ -169,10 +169,12 @@ std::vector<ObjectInfo> Registry::list() const {
 // ---------------------------------------------------------------- durability
 
 int64_t Registry::compute_wall_offset() const {
-  const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::system_clock::now().time_since_epoch());
+  const int64_t wall = wall_clock_ ? wall_clock_()
+                                   : std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count();
   const auto mono = std::chrono::duration_cast<std::chrono::nanoseconds>(now().time_since_epoch());
-  return wall.count() - mono.count();
+  return wall - mono.count();
 }
 
 int64_t Registry::to_wall(TimePoint t) const {
@@ -230,7 +232,9 @@ bool Registry::restore(Rec type, std::string_view payload, std::string& error) {
   if (type == Rec::TOKENS) {
     const uint64_t high = r.u64();
     if (!r.at_end()) return malformed();
-    tokens_ = std::max(tokens_, high);
+    // No token at or above `high` was handed out: the next one may be `high` itself, so that
+    // a restored registry writes the same mark again (persist is canonical).
+    if (high > 0) tokens_ = std::max(tokens_, high - 1);
     return true;
   }
   // Every other record starts with the name of the object it changes.
@@ -286,7 +290,12 @@ bool Registry::restore(Rec type, std::string_view payload, std::string& error) {
 }
 
 void Registry::recovered() {
-  for (auto& [name, obj] : objects_) obj->recovered();
+  // In name order, so that items dead-lettered from several queues into one arrive in an order
+  // that depends on the state alone. Collected first: dead-lettering may create queues.
+  std::vector<std::pair<std::string, Object*>> all;
+  for (auto& [name, obj] : objects_) all.emplace_back(name, obj.get());
+  std::sort(all.begin(), all.end());
+  for (auto& [name, obj] : all) obj->recovered();
 }
 
 void Registry::persist(Journal& out) const {

@@ -89,6 +89,13 @@ class Registry {
     clock_ = std::move(clock);
     wall_offset_known_ = false;
   }
+  // The wall clock (nanoseconds since the epoch) that to_wall/from_wall convert with; empty:
+  // the system clock. A test that drives now() drives this too, so that every registry it
+  // makes agrees on what a wall time read back from a journal means.
+  void set_wall_clock(std::function<int64_t()> wall) {
+    wall_clock_ = std::move(wall);
+    wall_offset_known_ = false;
+  }
   // The Wait of a request from session s with a wire timeout (ms; -1 forever, 0 no wait):
   // its deadline counts from now(), which is read only for a timeout above 0.
   Wait wait_for(SessionId s, int64_t timeout_ms) const {
@@ -181,7 +188,8 @@ class Registry {
   T* restored(std::string_view name, bool create, std::string& error);
 
   RegistryLimits limits_;
-  ClockSource clock_;  // empty: Clock::now()
+  ClockSource clock_;                    // empty: Clock::now()
+  std::function<int64_t()> wall_clock_;  // empty: the system clock
   WaiterTable waiters_;
   std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
   std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;

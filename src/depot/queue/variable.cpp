@@ -139,6 +139,7 @@ int64_t CounterObject::add(int64_t delta, bool& overflow) {
   overflow = __builtin_add_overflow(value_, delta, &out);
   if (overflow || delta == 0) return value_;  // an add that would overflow changes nothing
   value_ = out;
+  recorded_ = true;
   if (Journal* j = registry_.journal()) j->record(Rec::C_SET).str(name_).i64(value_);
   return value_;
 }
@@ -154,6 +155,7 @@ bool CounterObject::restore(Rec type, proto::Reader& r, std::string& error) {
     return false;
   }
   value_ = value;
+  recorded_ = true;
   return true;
 }
 

@@ -51,7 +51,9 @@ class VariableObject : public Object {
   size_t waiter_count() const override { return waiters_.size(); }
   void cancel(Waiter* w, Status s, std::string_view message) override;
   void fail_all(Status s, std::string_view message) override { waiters_.fail_all(s, message); }
-  bool durable() const override { return true; }
+  // Only once it was set: a variable a read created holds nothing, and the journal never
+  // heard of it (its deletion must not be recorded either, or replay finds no such object).
+  bool durable() const override { return version_ != 0; }
   void persist(Journal& out) const override;
   bool restore(Rec type, proto::Reader& r, std::string& error) override;
 
@@ -84,12 +86,14 @@ class CounterObject : public Object {
   size_t waiter_count() const override { return 0; }
   void cancel(Waiter*, Status, std::string_view) override {}
   void fail_all(Status, std::string_view) override {}
-  bool durable() const override { return true; }
+  // Only once a change was recorded (an add of 0 creates the counter but records nothing).
+  bool durable() const override { return recorded_; }
   void persist(Journal& out) const override;
   bool restore(Rec type, proto::Reader& r, std::string& error) override;
 
  private:
   int64_t value_ = 0;
+  bool recorded_ = false;  // a C_SET was recorded or read back
 };
 
 }  // namespace depot

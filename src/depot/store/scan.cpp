@@ -59,6 +59,7 @@ Scan scan_records(std::string_view bytes,
                                        std::to_string(rest.size()) + " left in the file"
                                  : "a record whose checksum or length is wrong";
     s.end = intact_after ? Scan::End::CORRUPT : Scan::End::TORN_TAIL;
+    s.damaged_bytes = rest.find_last_not_of('\0') + 1;
     s.problem = what + (intact_after ? ", with intact records after it" : "");
     return s;
   }

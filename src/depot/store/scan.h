@@ -22,6 +22,8 @@ struct Scan {
     REFUSED,    // apply() refused the record at good_bytes (it does not fit the state)
   } end = End::CLEAN;
   std::string problem;  // what is wrong at good_bytes
+  size_t damaged_bytes = 0;  // (not CLEAN) from good_bytes to the last non-zero byte: what a
+                             // cut there drops; the zeros after it were space written ahead
 };
 
 // Calls apply(record, offset) for each intact record of `bytes` in order until the first one

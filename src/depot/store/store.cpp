@@ -85,7 +85,15 @@ Store::Store(Options options, Registry& registry, std::function<void()> durable_
                              "': " + errno_text(errno));
   if (const char* f = std::getenv("DEPOT_TEST_FAIL_WRITES")) fail_flag_ = f;
   lock_dir();
-  recover();
+  try {
+    recover();
+  } catch (...) {
+    // A start that fails leaves the directory free for the next attempt (a program that embeds
+    // the manager may try again, after depot-check-log --fix, in the same process).
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw;
+  }
   // From here on every change is recorded; what the gone sessions held goes back first.
   registry_.set_journal(&journal_);
   registry_.recovered();
@@ -154,7 +162,10 @@ void Store::recover() {
     recovery_.recovered_records += records;
   }
   snapshot_position_ = base;
-  // Segments before the snapshot are covered by it (a compaction stopped before removing them).
+  // Older snapshots and the segments before this one are covered by it (a compaction stopped
+  // after its switch, before removing them).
+  for (uint64_t s : files.snapshots)
+    if (s < base) ::unlink(join(dir, snapshot_name(s)).c_str());
   std::vector<uint64_t> segments;
   for (uint64_t s : files.segments) {
     if (s < base)
@@ -198,9 +209,9 @@ void Store::recover() {
       if (r == 0) ::fdatasync(fd);
       ::close(fd);
       if (r != 0) throw std::runtime_error("cannot truncate " + path + ": " + errno_text(e));
-      recovery_.torn_bytes_dropped += bytes.size() - sc.good_bytes;
+      recovery_.torn_bytes_dropped += sc.damaged_bytes;
       if (options_.warn)
-        options_.warn("dropped the last " + std::to_string(bytes.size() - sc.good_bytes) +
+        options_.warn("dropped the last " + std::to_string(sc.damaged_bytes) +
                       " bytes of " + path + ": " + sc.problem +
                       " (the manager stopped while writing it; it was never acknowledged)");
     }
@@ -295,6 +306,7 @@ void Store::write_pending() {
     problem_ = "the manager cannot write to its data directory '" + options_.dir + "' (" +
                errno_text(e) + "); writes are refused until it can again, reads still work";
     last_try_ = SteadyClock::now();
+    sync_written();  // the part that was written: reads wait for it alone
     return;
   }
   written_ += bytes.size();
@@ -327,6 +339,7 @@ bool Store::retry() {
     backlog_.erase(0, w);
     problem_ = "the manager cannot write to its data directory '" + options_.dir + "' (" +
                errno_text(e) + "); writes are refused until it can again, reads still work";
+    if (w > 0) sync_written();
     return false;
   }
   written_ += backlog_.size();
@@ -336,6 +349,15 @@ bool Store::retry() {
   problem_.clear();
   hand_to_syncer();
   return true;
+}
+
+void Store::sync_written() {
+  if (options_.fsync == Fsync::NO) return;
+  {
+    std::lock_guard lk(mu_);
+    to_sync_ = written_;
+  }
+  cv_.notify_one();
 }
 
 void Store::sync_loop() {
@@ -435,6 +457,7 @@ void Store::start_compaction() {
   if (position > durable_.load()) durable_.store(position, std::memory_order_release);
   crash_point("compact-switched");
   const std::string tmp = join(options_.dir, snapshot_name(position) + ".tmp");
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     if (options_.warn) options_.warn("compaction not started: fork failed: " + errno_text(errno));
@@ -445,7 +468,12 @@ void Store::start_compaction() {
     // The child: writes the state as of `position` (its memory is the parent's at the fork)
     // and exits. It touches nothing but the registry, the file and the system calls below.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (lock_fd_ >= 0) ::close(lock_fd_);
+    if (::getppid() != parent) ::_exit(4);  // the parent died before the line above
+    // Nothing of the parent's stays open here: not the directory's lock, not the listening
+    // socket, not the clients' connections (a session the parent closes must look closed to
+    // its client now, not when this child exits).
+    if (::close_range(3, ~0u, 0) != 0)
+      for (int fd = 3; fd < 65536; ++fd) ::close(fd);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) ::_exit(2);
     bool ok = true;

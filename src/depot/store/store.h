@@ -86,6 +86,11 @@ class Store {
   void write_pending();
   // Whether replies must wait for durable() to reach written() (fsync always).
   bool replies_wait() const { return options_.fsync == Fsync::ALWAYS; }
+  // Whether the objects made records that write_pending() has not taken yet.
+  bool has_pending() const { return !journal_.empty(); }
+  // The end of the records taken so far: written, or kept in memory by a failed write (the
+  // replies that tell of those must wait until a retry wrote them).
+  uint64_t logged() const { return written_ + backlog_.size(); }
   // The end of what was handed to the OS, and of what is on disk.
   uint64_t written() const { return written_; }
   uint64_t durable() const { return durable_.load(std::memory_order_acquire); }
@@ -125,6 +130,8 @@ class Store {
   void finish_compaction(int status);
   void crash_point(const char* step) const;
   bool write_log(std::string_view bytes, size_t& written);
+  // Asks the sync thread to make everything written so far durable.
+  void sync_written();
   std::string fail_flag_;
 
   Options options_;
