@@ -21,7 +21,7 @@ struct Scan {
     CORRUPT,    // a bad record at good_bytes with intact records after it
     REFUSED,    // apply() refused the record at good_bytes (it does not fit the state)
   } end = End::CLEAN;
-  std::string problem;  // what is wrong at good_bytes
+  std::string problem;       // what is wrong at good_bytes
   size_t damaged_bytes = 0;  // (not CLEAN) from good_bytes to the last non-zero byte: what a
                              // cut there drops; the zeros after it were space written ahead
 };

@@ -211,8 +211,8 @@ void Store::recover() {
       if (r != 0) throw std::runtime_error("cannot truncate " + path + ": " + errno_text(e));
       recovery_.torn_bytes_dropped += sc.damaged_bytes;
       if (options_.warn)
-        options_.warn("dropped the last " + std::to_string(sc.damaged_bytes) +
-                      " bytes of " + path + ": " + sc.problem +
+        options_.warn("dropped the last " + std::to_string(sc.damaged_bytes) + " bytes of " + path +
+                      ": " + sc.problem +
                       " (the manager stopped while writing it; it was never acknowledged)");
     }
     expected = s + size;
