@@ -103,9 +103,7 @@ for cfg in "${CONFIGS[@]}"; do
     done
   done
   for ((k = 0; k < S; k++)); do
-    sort -t$'\t' -k5,5 -k6,6g "$WORK/runs.$k" | awk -F'\t' -v runs="$RUNS" \
-      '{rows[$5] = rows[$5] $0 "\n"; cnt[$5]++}
-       END {for (t in rows) {split(rows[t], r, "\n"); print r[int((cnt[t] + 1) / 2)]}}' >>"$RESULTS"
+    median_rows "$WORK/runs.$k" 5 6 >>"$RESULTS"
   done
 done
 

@@ -104,9 +104,7 @@ for cfg in "1 $N_P1" "16 $N_P16"; do
     done
   done
   for ((k = 0; k < S; k++)); do
-    sort -t$'\t' -k3,3 -k4,4g "$WORK/d.$k" | awk -F'\t' -v runs="$RUNS" \
-      '{rows[$3] = rows[$3] $0 "\n"; cnt[$3]++}
-       END {for (t in rows) {split(rows[t], r, "\n"); print r[int((cnt[t] + 1) / 2)]}}' >>"$RESULTS"
+    median_rows "$WORK/d.$k" 3 4 >>"$RESULTS"
   done
 done
 for pid in "${SPIDS[@]}"; do stop_pid "$pid"; done
@@ -174,6 +172,19 @@ redis-cli -p "$REDIS_PORT" save >/dev/null
 rdb_bytes=$(stat -c %s "$r_dir/dump.rdb")
 rm -f "$r_dir/dump.rdb"
 stop_pid "$REDIS_PID"
+# The RDB compresses a list of identical items (LZF on its nodes): also one of distinct items.
+u_dir=$DIR_PARENT/redis-distinct
+start_redis_aof no "$u_dir"
+python3 -c '
+import os, sys
+n = int(sys.argv[1]); out = sys.stdout.buffer
+for i in range(n):
+    v = os.urandom(8).hex().encode()
+    out.write(b"*3\r\n$5\r\nLPUSH\r\n$6\r\nmemory\r\n$16\r\n" + v + b"\r\n")
+' "$ITEMS" | redis-cli -p "$REDIS_PORT" --pipe >/dev/null
+redis-cli -p "$REDIS_PORT" save >/dev/null
+rdb_distinct_bytes=$(stat -c %s "$u_dir/dump.rdb")
+stop_pid "$REDIS_PID"
 t0=$(date +%s%N)
 start_redis_aof always "$r_dir"
 r_ms=$((($(date +%s%N) - t0) / 1000000))
@@ -221,7 +232,10 @@ echo "|---|---:|---:|"
 echo "| depot log (records as written) | $log_bytes | $(awk -v b="$log_bytes" -v n="$ITEMS" 'BEGIN {printf "%.1f", b / n}') |"
 echo "| depot snapshot | $snap_bytes | $(awk -v b="$snap_bytes" -v n="$ITEMS" 'BEGIN {printf "%.1f", b / n}') |"
 echo "| Redis AOF | $aof_bytes | $(awk -v b="$aof_bytes" -v n="$ITEMS" 'BEGIN {printf "%.1f", b / n}') |"
-echo "| Redis RDB | $rdb_bytes | $(awk -v b="$rdb_bytes" -v n="$ITEMS" 'BEGIN {printf "%.1f", b / n}') |"
+echo "| Redis RDB (identical items: compressed) | $rdb_bytes | $(awk -v b="$rdb_bytes" -v n="$ITEMS" 'BEGIN {printf "%.1f", b / n}') |"
+echo "| Redis RDB of $ITEMS distinct random 16-byte items | $rdb_distinct_bytes | $(awk -v b="$rdb_distinct_bytes" -v n="$ITEMS" 'BEGIN {printf "%.1f", b / n}') |"
+echo
+echo "depot's records are not compressed: identical or distinct items take the same bytes."
 echo
 echo "Commands (ports, keys and directories vary per run):"
 echo '```'

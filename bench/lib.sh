@@ -120,6 +120,12 @@ rss_kib() {
 }
 
 # One line about the machine's state: a loaded machine gives noisy figures.
+median_rows() {  # median_rows FILE KEY VALUE: per KEY column value, the row of the median VALUE
+  sort -t$'\t' -k"$2,$2" -k"$3,$3g" "$1" | awk -F'\t' -v key="$2" \
+    '{rows[$key] = rows[$key] $0 "\n"; cnt[$key]++}
+     END {for (t in rows) {split(rows[t], r, "\n"); print r[int((cnt[t] + 1) / 2)]}}'
+}
+
 machine_note() {
   echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
