@@ -41,6 +41,55 @@ std::unique_ptr<Process> pool_worker(const DurableManager& m) {
                                                             m.address, "--authkey", m.authkey});
 }
 
+// Calls counter.increment() `calls` times, one at a time, on a thread of its own (joined on the
+// way out of a failed REQUIRE too): call k answers k when every call is applied once.
+class Caller {
+ public:
+  Caller(Actor& counter, long calls)
+      : thread_([this, &counter, calls] {
+          try {
+            for (long k = 1; k <= calls; ++k) {
+              answers_.push_back(counter.call<long>("increment").result(60s));
+              ++acked_;
+            }
+          } catch (const std::exception& e) {
+            failure_ = e.what();
+          }
+          done_ = true;
+        }) {}
+  long acked() const { return acked_.load(); }
+  bool done() const { return done_.load(); }
+  // Waits for the last call; its answers, and what ended it early (empty if nothing did).
+  const std::vector<long>& answers() {
+    if (thread_.joinable()) thread_.join();
+    return answers_;
+  }
+  const std::string& failure() {
+    answers();
+    return failure_;
+  }
+
+ private:
+  std::atomic<long> acked_{0};
+  std::atomic<bool> done_{false};
+  std::vector<long> answers_;
+  std::string failure_;
+  std::jthread thread_;  // last: it starts once the rest is there
+};
+
+// What a Caller must end with: every call acknowledged, with the count after it.
+void require_counted(Caller& caller, Actor& counter, long calls) {
+  INFO(caller.failure());
+  REQUIRE(caller.failure().empty());
+  const auto& answers = caller.answers();
+  REQUIRE(answers.size() == static_cast<size_t>(calls));
+  for (long k = 1; k <= calls; ++k) {
+    CAPTURE(k);
+    REQUIRE(answers[static_cast<size_t>(k - 1)] == k);
+  }
+  REQUIRE(counter.get<long>("n") == calls);
+}
+
 }  // namespace
 
 SCENARIO("a map whose manager is SIGKILLed and restarted mid-way resolves every future",
@@ -111,30 +160,19 @@ SCENARIO("a resilient actor keeps counting across a manager SIGKILL, each call a
   ActorOptions resilient;
   resilient.resilient = true;
   Actor counter = ex.actor("Counter", resilient);
-
-  // One caller, one call at a time: call k answers k when every call is applied once.
-  std::atomic<long> acked{0};
-  std::vector<long> answers;
-  std::string failure;
-  std::jthread caller([&] {
-    try {
-      for (long k = 1; k <= kCalls; ++k) {
-        answers.push_back(counter.call<long>("increment").result(60s));
-        ++acked;
-      }
-    } catch (const std::exception& e) {
-      failure = e.what();
-    }
-    acked = kCalls + 1;  // done (or failed): stop waiting for it
-  });
-  // (a jthread: joined on the way out of a failed REQUIRE too)
+  Caller caller(counter, kCalls);
   const long kill_after = random_between(5, kCalls / 2);
   CAPTURE(kill_after);
-  REQUIRE(test::eventually([&] { return acked.load() >= kill_after; }, 30s));
+  REQUIRE(test::eventually([&] { return caller.acked() >= kill_after || caller.done(); }, 30s));
+  REQUIRE_FALSE(caller.done());
 
   WHEN("only the manager is killed: the workers stay up") {
     REQUIRE(m.kill() == 128 + SIGKILL);
     REQUIRE(m.restart());
+    THEN("every call is acknowledged once and counted once") {
+      require_counted(caller, counter, kCalls);
+      counter.close();
+    }
   }
   WHEN("the manager and every worker are killed: new workers restore it from its snapshot") {
     REQUIRE(m.kill() == 128 + SIGKILL);
@@ -145,16 +183,31 @@ SCENARIO("a resilient actor keeps counting across a manager SIGKILL, each call a
     REQUIRE(m.restart());
     w1 = pool_worker(m);
     w2 = pool_worker(m);
+    THEN("every call is acknowledged once and counted once") {
+      require_counted(caller, counter, kCalls);
+      counter.close();
+    }
   }
-  caller.join();
-  INFO(failure);
-  REQUIRE(failure.empty());
-  // Every call was acknowledged with the count after it: none lost, none applied twice.
-  REQUIRE(answers.size() == static_cast<size_t>(kCalls));
-  for (long k = 1; k <= kCalls; ++k) {
-    CAPTURE(k);
-    REQUIRE(answers[static_cast<size_t>(k - 1)] == k);
-  }
-  REQUIRE(counter.get<long>("n") == kCalls);
+}
+
+SCENARIO("an actor that is not resilient is served on by its worker across a manager SIGKILL",
+         "[executor][durable][process]") {
+  constexpr long kCalls = 100;
+  DurableManager m;
+  auto w = pool_worker(m);
+  Client mc(m.address, m.authkey, reconnecting());
+  Executor ex(mc, "pool");
+  Actor counter = ex.actor("Counter");
+  Caller caller(counter, kCalls);
+  const long kill_after = random_between(5, kCalls / 2);
+  CAPTURE(kill_after);
+  REQUIRE(test::eventually([&] { return caller.acked() >= kill_after || caller.done(); }, 30s));
+  REQUIRE_FALSE(caller.done());
+  REQUIRE(m.kill() == 128 + SIGKILL);
+  REQUIRE(m.restart());
+  // Its worker reconnects and takes the actor's lock again: the instance, with its state in
+  // the worker's memory, answers every call once.
+  require_counted(caller, counter, kCalls);
   counter.close();
+  REQUIRE(w->running());
 }

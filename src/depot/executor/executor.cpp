@@ -693,8 +693,9 @@ void ExecutorCore::stop() {
   } catch (const Error&) {
   }
   collector.join();
-  // With the manager gone, cleaning up there would only wait for reconnect attempts: the
-  // manager that comes back has none of it anyway.
+  // With the manager gone, cleaning up there would only wait for reconnect attempts. A
+  // manager without a data directory comes back with none of it; a durable one keeps this
+  // executor's marker, done queue and results (left behind, as by an executor that crashed).
   const bool reachable = client.connected();
   std::vector<std::shared_ptr<FutureState>> pending;
   {
