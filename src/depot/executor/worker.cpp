@@ -104,6 +104,11 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   void fetch(const std::vector<Reserved*>& batch,
              std::unordered_map<std::string, std::string>& values,
              std::unordered_map<std::string, std::string>& missing);
+  // The results already stored for the batch's redelivered calls (sid -> result record): an
+  // earlier run stored it and its ack was lost (a manager restart, a worker that died between
+  // the two). Such a call is announced with that result and not run again.
+  void stored_results(const std::vector<Reserved*>& calls,
+                      std::unordered_map<std::string, std::string>& stored);
   std::string run_call(const task::Record& t,
                        const std::unordered_map<std::string, std::string>& values,
                        const std::unordered_map<std::string, std::string>& missing);
@@ -211,6 +216,24 @@ void WorkerCore::fetch(const std::vector<Reserved*>& batch,
   }
 }
 
+void WorkerCore::stored_results(const std::vector<Reserved*>& calls,
+                                std::unordered_map<std::string, std::string>& stored) {
+  std::vector<const Reserved*> again;
+  for (const auto* r : calls)
+    if (r->deliveries > 1) again.push_back(r);
+  if (again.empty()) return;
+  std::vector<Request> reqs;
+  reqs.reserve(again.size());
+  for (const auto* r : again)
+    reqs.push_back(req::var_get(task::result_var(pool, r->task.sid), proto::kNoWait));
+  auto replies = client.call_many(reqs);
+  for (size_t i = 0; i < again.size(); ++i) {
+    if (replies[i].status != Status::OK) continue;
+    const RawVersioned v = req::parse_var_state(replies[i].body);
+    if (v.value && task::parse_result(*v.value)) stored[again[i]->task.sid] = *v.value;
+  }
+}
+
 std::string WorkerCore::run_call(const task::Record& t,
                                  const std::unordered_map<std::string, std::string>& values,
                                  const std::unordered_map<std::string, std::string>& missing) {
@@ -281,10 +304,11 @@ void WorkerCore::serve() {
       batch[i].parsed = task::decode(got[i].item, batch[i].task);
       if (batch[i].parsed && batch[i].task.kind == task::Kind::CALL) calls.push_back(&batch[i]);
     }
-    std::unordered_map<std::string, std::string> values, missing;
+    std::unordered_map<std::string, std::string> values, missing, stored;
     try {
       check_submitters(batch);
       fetch(calls, values, missing);
+      stored_results(calls, stored);
     } catch (const Error&) {
       continue;  // connection lost: the reservations went back with the session
     }
@@ -308,7 +332,9 @@ void WorkerCore::serve() {
       acks.push_back(r.rid);
       if (is_cancelled(t.sid)) continue;
       std::string record;
-      if (r.deliveries > t.max_attempts) {
+      if (auto s = stored.find(t.sid); s != stored.end()) {
+        record = s->second;  // it ran to the end before: announce its result again
+      } else if (r.deliveries > t.max_attempts) {
         record = task::error_record(task::kWorkerLost,
                                     "it was started " + std::to_string(r.deliveries - 1) +
                                         " times and its worker died each time; not retrying "
