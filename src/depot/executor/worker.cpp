@@ -490,12 +490,14 @@ void WorkerCore::actor_loop(Reserved create) {
       // A wait sent again after a reconnect delivered this call on a session that does not
       // hold the lock: take the lock first, or give the call back to the actor's worker.
       auto ours = still_ours();
-      if (!ours) continue;  // the manager is away again: the reservation went with the session
-      if (!*ours) {
+      if (!ours || !*ours) {
+        // Given back (or, with the manager away again, gone back with the session) for
+        // whichever worker holds the lock.
         try {
           box.nack(got->id);
         } catch (const Error&) {
         }
+        if (!ours) continue;
         break;
       }
     }
