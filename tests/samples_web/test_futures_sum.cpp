@@ -1,9 +1,11 @@
 // samples/futures_sum against two task_pool worker processes: seed 000's output.
 #include <catch2/catch.hpp>
 
+#include <random>
 #include <regex>
 
 #include "depot/client/client.h"
+#include "durable_manager.h"
 #include "support.h"
 
 namespace {
@@ -66,4 +68,42 @@ SCENARIO("streams_distributed runs a stream step on two worker processes, in ord
   REQUIRE(bench.wait() == 0);
   // A whole line's fields, so items=5000 or a prefix of another word cannot pass for them.
   REQUIRE(std::regex_search(bench.out(), std::regex("(^|\n)items=500 in_order=yes ")));
+}
+
+SCENARIO("futures_sum prints the right sum across a manager SIGKILL and restart",
+         "[samples][executor][durable]") {
+  test::DurableManager m;
+  std::vector<std::unique_ptr<Process>> workers;
+  for (int i = 0; i < 2; ++i)
+    workers.push_back(std::make_unique<Process>(std::vector<std::string>{
+        bin("task_pool"), "--address", m.address, "--authkey", m.authkey}));
+  // The kill comes once this many of the 10,000 squares have left the queue (taken by the
+  // workers, most of them done): a random moment while the results come in.
+  std::random_device rd;
+  const uint64_t taken = std::uniform_int_distribution<uint64_t>(300, 9000)(rd);
+  CAPTURE(taken);
+  Process sample({bin("futures_sum"), "--address", m.address, "--authkey", m.authkey});
+  {
+    depot::ClientOptions o;
+    o.reconnect = false;
+    depot::Client probe(m.address, m.authkey, o);
+    depot::RawQueue tasks(probe, "pool.tasks");
+    bool seen_full = false;  // the map reached the queue
+    for (;;) {
+      REQUIRE(sample.running());  // the kill must come while it runs
+      const auto s = tasks.size();
+      if (s.size > 0) seen_full = true;
+      if (seen_full && s.size <= 10000 - taken) break;
+    }
+  }
+  REQUIRE(m.kill() == 128 + SIGKILL);
+  REQUIRE(sample.running());
+  REQUIRE(m.restart());
+  INFO(sample.err());
+  REQUIRE(sample.wait() == 0);
+  REQUIRE(sample.out() == "333283335000\n1\n1\n");
+  for (auto& w : workers) {
+    w->kill(SIGTERM);
+    REQUIRE(w->wait() == 0);  // they lived through the restart
+  }
 }

@@ -134,8 +134,12 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   void handle_notification(std::string_view n);
   void flush_releases();
   void check_actors();
-  // After a reconnect: if the manager restarted, send again what it lost.
+  // After a reconnect: if the manager restarted, send again what it lost; if it kept its state
+  // (a data directory), look up the results of pending futures.
   void recover();
+  // Resolves the pending futures whose results are stored in the manager: after a reconnect,
+  // a notification may have been taken from the done queue by a read whose reply was lost.
+  void look_up_results();
   // The manager restarted (this executor's marker was missing, and is set again): send again
   // the unfinished tasks it lost, except those already sent to it, and end the actors. On the
   // collector's thread, so that no submitter waits on the others' tasks.
@@ -149,6 +153,10 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   bool restart_found = false;
   std::vector<std::shared_ptr<FutureState>> sent_after_restart;
   uint64_t connections_seen = 0;
+  // When this executor's client last reconnected: the actors' workers get kActorGrace from
+  // then to reconnect and take their actors' locks again before a free lock means "dead".
+  std::atomic<SteadyClock::rep> reconnected_at{0};
+  static constexpr std::chrono::seconds kActorGrace{5};
 
   std::mutex mu;
   std::unordered_map<std::string, std::weak_ptr<FutureState>> live;
@@ -445,13 +453,15 @@ void ExecutorCore::flush_releases() {
     }
   }
   try {
-    // NOT_FOUND for results never stored is fine. A manager away for more than a second
-    // keeps them: one that restarted has none of them anyway.
+    // NOT_FOUND for results never stored is fine. A manager away for more than a second is
+    // tried again on a later pass: one with a data directory keeps the results across its
+    // restart.
     CallOptions bounded;
     bounded.deadline = SteadyClock::now() + std::chrono::seconds(1);
     client.call_many(reqs, bounded);
   } catch (const Error&) {
-    // The manager is away: the results stay until it restarts (it keeps nothing then).
+    std::lock_guard lk(release_mu);
+    releases.insert(releases.end(), keys.begin(), keys.end());
   }
 }
 
@@ -489,6 +499,10 @@ void ExecutorCore::check_actors() {
       if (a->outstanding.empty() && restore_error.empty()) continue;
     }
     if (restore_error.empty()) {
+      // Just after a reconnect (a manager restart ended every session, and so every actor's
+      // lock), the workers are given time to reconnect and take their locks again.
+      const auto since = SteadyClock::now().time_since_epoch().count() - reconnected_at.load();
+      if (since < SteadyClock::duration(kActorGrace).count()) continue;
       // Its worker holds this lock while it serves the actor: free means the worker is gone.
       Lock alive(client, task::alive_lock(pool, a->id), false);
       bool free = false;
@@ -498,6 +512,8 @@ void ExecutorCore::check_actors() {
       } catch (const Error&) {
         continue;
       }
+      // The probe reconnected (the manager restarted while it waited): the grace starts now.
+      if (client.connections() != connections_seen) continue;
       if (!free) continue;
     }
     if (a->resilient && restore_error.empty()) {
@@ -511,6 +527,7 @@ void ExecutorCore::check_actors() {
       t.flags = task::RESILIENT | task::RESTORE;
       auto st = new_state(t.key, a->cls);
       t.sid = st->sid;
+      st->actor = a->id;
       {
         std::lock_guard g(mu);
         live[t.key] = st;
@@ -568,18 +585,58 @@ void ExecutorCore::collect_loop() {
 
 void ExecutorCore::recover() {
   const uint64_t now_seen = client.connections();
+  if (now_seen != connections_seen) reconnected_at = SteadyClock::now().time_since_epoch().count();
   // Set only when missing, so that whoever finds it missing (this, or a put_tasks that got to
   // the restarted manager first) resends, once.
   const CasResult marker = RawVariable(client, task::marker_var(pool, id)).compare_and_set(0, "1");
   connections_seen = now_seen;
   std::vector<std::shared_ptr<FutureState>> sent;
+  bool lost;
   {
     std::lock_guard lk(mu);
-    if (!marker.swapped && !restart_found) return;  // the same manager: nothing was lost
-    restart_found = false;
-    sent.swap(sent_after_restart);
+    lost = marker.swapped || restart_found;
+    if (lost) {
+      restart_found = false;
+      sent.swap(sent_after_restart);
+    }
   }
-  restarted(sent);
+  if (lost) return restarted(sent);
+  // The same manager, or one that restarted on its data directory: the tasks and results are
+  // there (reserved tasks ready again), but a notification taken from the done queue just
+  // before the connection went may never have arrived.
+  look_up_results();
+}
+
+void ExecutorCore::look_up_results() {
+  std::vector<std::shared_ptr<FutureState>> pending;
+  {
+    std::lock_guard lk(mu);
+    for (auto& [k, w] : live) {
+      auto st = w.lock();
+      // Sent: a task record (those waiting on dependencies have none yet) or an actor's.
+      if (!st || (st->record.empty() && st->actor.empty()) || st->done()) continue;
+      pending.push_back(std::move(st));
+    }
+  }
+  for (size_t at = 0; at < pending.size(); at += 4096) {
+    const size_t end = std::min(pending.size(), at + 4096);
+    std::vector<Request> reqs;
+    for (size_t i = at; i < end; ++i)
+      reqs.push_back(req::var_get(task::result_var(pool, pending[i]->sid), proto::kNoWait));
+    auto replies = client.call_many(reqs);
+    for (size_t i = at; i < end; ++i) {
+      const Reply& r = replies[i - at];
+      if (r.status != Status::OK) continue;  // not finished yet: its notification will come
+      auto v = req::parse_var_state(r.body);
+      if (!v.value) continue;
+      auto res = task::parse_result(*v.value);
+      if (!res) continue;
+      if (res->ok)
+        complete(pending[i], FutureState::OK, std::move(res->payload), {});
+      else
+        complete(pending[i], FutureState::FAILED, std::move(res->type), std::move(res->message));
+    }
+  }
 }
 
 void ExecutorCore::restarted(const std::vector<std::shared_ptr<FutureState>>& sent) {
@@ -636,8 +693,9 @@ void ExecutorCore::stop() {
   } catch (const Error&) {
   }
   collector.join();
-  // With the manager gone, cleaning up there would only wait for reconnect attempts: the
-  // manager that comes back has none of it anyway.
+  // With the manager gone, cleaning up there would only wait for reconnect attempts. A
+  // manager without a data directory comes back with none of it; a durable one keeps this
+  // executor's marker, done queue and results (left behind, as by an executor that crashed).
   const bool reachable = client.connected();
   std::vector<std::shared_ptr<FutureState>> pending;
   {
@@ -682,6 +740,7 @@ std::shared_ptr<ActorState> ExecutorCore::make_actor(const std::string& cls,
   t.flags = o.resilient ? task::RESILIENT : 0;
   auto st = new_state(t.key, cls);
   t.sid = st->sid;
+  st->actor = a->id;
   {
     std::lock_guard lk(mu);
     live[t.key] = st;
@@ -727,7 +786,20 @@ std::shared_ptr<FutureState> ExecutorCore::actor_call(const std::shared_ptr<Acto
     std::lock_guard lk(mu);
     live[t.key] = st;
   }
-  RawQueue(client, task::mailbox(pool, a->id)).put(task::encode(t));
+  // The call's key is its dedup id: a put lost with the connection (a manager restart) is
+  // sent again, and enqueued once whether or not the first one had taken effect.
+  RawQueue box(client, task::mailbox(pool, a->id));
+  const std::string record = task::encode(t);
+  const PutOptions once{.priority = 0, .delay = {}, .dedup_id = t.key};
+  for (int attempt = 1;; ++attempt) {
+    try {
+      box.put(record, once);
+      break;
+    } catch (const ConnectionError&) {
+      // The next attempt waits to reconnect (up to the client's reconnect_give_up).
+      if (attempt == 3) throw;
+    }
+  }
   return st;
 }
 

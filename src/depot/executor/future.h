@@ -77,7 +77,7 @@ struct FutureState {
   uint64_t next_callback = 0;
   std::vector<std::shared_ptr<FutureState>> deps;  // kept until this one resolves
   std::weak_ptr<FutureOwner> owner;
-  std::string actor;  // non-empty for actor calls
+  std::string actor;  // non-empty for actor calls and creations
   ~FutureState();
 
   bool done() const {

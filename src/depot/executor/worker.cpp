@@ -104,6 +104,11 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   void fetch(const std::vector<Reserved*>& batch,
              std::unordered_map<std::string, std::string>& values,
              std::unordered_map<std::string, std::string>& missing);
+  // The results already stored for the batch's redelivered calls (sid -> result record): an
+  // earlier run stored it and its ack was lost (a manager restart, a worker that died between
+  // the two). Such a call is announced with that result and not run again.
+  void stored_results(const std::vector<Reserved*>& calls,
+                      std::unordered_map<std::string, std::string>& stored);
   std::string run_call(const task::Record& t,
                        const std::unordered_map<std::string, std::string>& values,
                        const std::unordered_map<std::string, std::string>& missing);
@@ -211,6 +216,24 @@ void WorkerCore::fetch(const std::vector<Reserved*>& batch,
   }
 }
 
+void WorkerCore::stored_results(const std::vector<Reserved*>& calls,
+                                std::unordered_map<std::string, std::string>& stored) {
+  std::vector<const Reserved*> again;
+  for (const auto* r : calls)
+    if (r->deliveries > 1) again.push_back(r);
+  if (again.empty()) return;
+  std::vector<Request> reqs;
+  reqs.reserve(again.size());
+  for (const auto* r : again)
+    reqs.push_back(req::var_get(task::result_var(pool, r->task.sid), proto::kNoWait));
+  auto replies = client.call_many(reqs);
+  for (size_t i = 0; i < again.size(); ++i) {
+    if (replies[i].status != Status::OK) continue;
+    const RawVersioned v = req::parse_var_state(replies[i].body);
+    if (v.value && task::parse_result(*v.value)) stored[again[i]->task.sid] = *v.value;
+  }
+}
+
 std::string WorkerCore::run_call(const task::Record& t,
                                  const std::unordered_map<std::string, std::string>& values,
                                  const std::unordered_map<std::string, std::string>& missing) {
@@ -281,10 +304,11 @@ void WorkerCore::serve() {
       batch[i].parsed = task::decode(got[i].item, batch[i].task);
       if (batch[i].parsed && batch[i].task.kind == task::Kind::CALL) calls.push_back(&batch[i]);
     }
-    std::unordered_map<std::string, std::string> values, missing;
+    std::unordered_map<std::string, std::string> values, missing, stored;
     try {
       check_submitters(batch);
       fetch(calls, values, missing);
+      stored_results(calls, stored);
     } catch (const Error&) {
       continue;  // connection lost: the reservations went back with the session
     }
@@ -308,7 +332,9 @@ void WorkerCore::serve() {
       acks.push_back(r.rid);
       if (is_cancelled(t.sid)) continue;
       std::string record;
-      if (r.deliveries > t.max_attempts) {
+      if (auto s = stored.find(t.sid); s != stored.end()) {
+        record = s->second;  // it ran to the end before: announce its result again
+      } else if (r.deliveries > t.max_attempts) {
         record = task::error_record(task::kWorkerLost,
                                     "it was started " + std::to_string(r.deliveries - 1) +
                                         " times and its worker died each time; not retrying "
@@ -415,19 +441,38 @@ void WorkerCore::actor_loop(Reserved create) {
   RawQueue box(client, task::mailbox(pool, t.actor));
   uint64_t held_on = client.connections();  // the connection whose session holds the lock
   std::unique_ptr<Lock> regained;           // the lock taken again on a later connection
+  // After the connection changed (the manager restarted, or the network blinked) the old
+  // session's end released the lock, and the executor may have restored the actor on another
+  // worker. Takes it again: true while this instance is still the actor's, false when another
+  // worker serves it now, nullopt when the manager cannot be reached yet.
+  auto still_ours = [&]() -> std::optional<bool> {
+    try {
+      auto again = std::make_unique<Lock>(client, task::alive_lock(pool, t.actor), false);
+      const uint64_t on = client.connections();
+      // A moment's wait: the executor's liveness probe holds the lock for a round trip.
+      if (!again->try_lock_for(std::chrono::seconds(1))) return false;
+      held_on = on;
+      if (regained) regained->unlock();
+      regained = std::move(again);
+      return true;
+    } catch (const Error&) {
+      return std::nullopt;
+    }
+  };
+  // The last call this instance applied and what it answered (with its snapshot): a call whose
+  // reservation comes back (its answer or its ack was lost with the connection) is answered
+  // again, never applied twice. Restored from a snapshot: the key of the last call it holds,
+  // whose answer is the result stored then.
+  std::string applied_key = last_key, applied_record, applied_snap;
+  bool applied_has_snap = false;
   while (!stopping.load()) {
     if (client.connections() != held_on) {
-      // The connection changed: the old session's end released the lock, and the executor
-      // may have restored the actor on another worker. Serve on only if it is still ours.
-      try {
-        auto again = std::make_unique<Lock>(client, task::alive_lock(pool, t.actor), false);
-        held_on = client.connections();
-        if (!again->try_lock()) break;  // another worker serves it now: stop here
-        regained = std::move(again);
-      } catch (const Error&) {
+      auto ours = still_ours();
+      if (!ours) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;
       }
+      if (!*ours) break;  // another worker serves it now: stop here
     }
     std::optional<RawReservation> got;
     try {
@@ -441,22 +486,38 @@ void WorkerCore::actor_loop(Reserved create) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       continue;
     }
+    if (client.connections() != held_on) {
+      // A wait sent again after a reconnect delivered this call on a session that does not
+      // hold the lock: take the lock first, or give the call back to the actor's worker.
+      auto ours = still_ours();
+      if (!ours || !*ours) {
+        // Given back (or, with the manager away again, gone back with the session) for
+        // whichever worker holds the lock.
+        try {
+          box.nack(got->id);
+        } catch (const Error&) {
+        }
+        if (!ours) continue;
+        break;
+      }
+    }
     task::Record c;
     try {
       if (!task::decode(got->item, c)) {
         box.ack(got->id);
         continue;
       }
-      if (!last_key.empty() && c.key == last_key) {
-        // Applied just before the previous worker died: tell the caller, do not apply twice.
-        last_key.clear();
-        RawVariable rv(client, task::result_var(pool, c.sid));
-        auto prev = rv.try_get();
-        std::string record = prev && prev->value ? *prev->value : task::ok_record({});
-        finish(c, box, got->id, record, nullptr);
+      if (!applied_key.empty() && c.key == applied_key) {
+        // Applied already (by this instance, or before the snapshot it was restored from).
+        std::string record = applied_record;
+        if (record.empty()) {
+          RawVariable rv(client, task::result_var(pool, c.sid));
+          auto prev = rv.try_get();
+          record = prev && prev->value ? *prev->value : task::ok_record({});
+        }
+        finish(c, box, got->id, record, applied_has_snap ? &applied_snap : nullptr);
         continue;
       }
-      last_key.clear();
       std::string record;
       bool close = false;
       if (c.kind == task::Kind::ACTOR_CLOSE) {
@@ -504,9 +565,14 @@ void WorkerCore::actor_loop(Reserved create) {
           resilient_ok = false;
         }
       }
-      finish(c, box, got->id, record, resilient && resilient_ok ? &snap : nullptr);
+      applied_key = c.key;
+      applied_record = record;
+      applied_has_snap = resilient && resilient_ok;
+      applied_snap = applied_has_snap ? snap : std::string();
+      finish(c, box, got->id, record, applied_has_snap ? &applied_snap : nullptr);
     } catch (const Error&) {
-      // Connection trouble: the reservation goes back with the session.
+      // Connection trouble: the reservation goes back with the session, and comes back here
+      // (answered as applied_key) or to the worker that restores the actor.
     }
   }
   if (regained) regained->unlock();
