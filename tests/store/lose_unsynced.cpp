@@ -17,7 +17,12 @@
 // - A close() without a sync drops what was kept (a power cut right after would lose it too).
 // - The program reading a log file it wrote and did not sync would see the file without those
 //   bytes; depot-manager opens segments write-only and reads them only at start-up.
+// - A sync under way when the process dies is kept: its bytes were written to the file when it
+//   started. With LOSE_UNSYNCED_UNDO=<dir> it is lost instead (see synced() below), which is
+//   the stricter case: nothing may be acknowledged before the fdatasync returned.
+// - Directory entries are not modelled (a created or renamed file is there after the kill).
 // - sync(), syncfs() and sync_file_range() are not intercepted (depot-manager uses none).
+#include <dirent.h>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
@@ -26,6 +31,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -148,8 +154,131 @@ void keep(FdState& st, off_t offset, const void* data, size_t n) {
   st.pending.push_back({offset, std::string(p, n)});
 }
 
-// Writes what fd kept to the file (the caller then syncs it); -1 with errno on failure.
-int apply(int fd) {
+// LOSE_UNSYNCED_UNDO=<dir>: a sync that had not returned when the process died is undone as
+// well, since a power cut may lose it. Before a sync writes what it kept, the bytes it will
+// overwrite (and the file's size) are saved in <dir>/undo.<pid>; the file is removed once the
+// sync returned; the next program started under the shim puts back what a leftover one saved.
+const char* undo_dir() {
+  static const char* d = [] {
+    const char* v = std::getenv("LOSE_UNSYNCED_UNDO");
+    return v && *v ? v : nullptr;
+  }();
+  return d;
+}
+
+std::string undo_file() {
+  return std::string(undo_dir()) + "/undo." + std::to_string(::getpid());
+}
+
+void put_u64(std::string& out, uint64_t v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+
+bool write_whole(int fd, const std::string& bytes, off_t at) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t k =
+        real_pwrite()(fd, bytes.data() + done, bytes.size() - done, at + static_cast<off_t>(done));
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return false;
+    done += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+// Saves what `todo` will overwrite in the file behind fd: its path, its size, and for each
+// extent the old bytes it covers. Written to a .tmp first, so a kill while saving leaves no
+// half-written undo (and the extents were not written yet then).
+bool save_undo(int fd, const std::vector<Extent>& todo) {
+  char link[64], path[4096];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  const ssize_t n = ::readlink(link, path, sizeof path - 1);
+  if (n <= 0) return false;
+  const std::string file(path, static_cast<size_t>(n));
+  const int rfd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (rfd < 0) return false;
+  const off_t size = ::lseek(rfd, 0, SEEK_END);
+  std::string u;
+  put_u64(u, file.size());
+  u += file;
+  put_u64(u, static_cast<uint64_t>(size));
+  put_u64(u, todo.size());
+  for (const Extent& e : todo) {
+    const off_t len =
+        e.offset < size ? std::min<off_t>(static_cast<off_t>(e.bytes.size()), size - e.offset) : 0;
+    std::string old(static_cast<size_t>(len), '\0');
+    if (len > 0 && ::pread(rfd, old.data(), old.size(), e.offset) != len) {
+      real_close()(rfd);
+      return false;
+    }
+    put_u64(u, static_cast<uint64_t>(e.offset));
+    put_u64(u, old.size());
+    u += old;
+  }
+  real_close()(rfd);
+  const std::string tmp = undo_file() + ".tmp";
+  const int ufd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (ufd < 0) return false;
+  const bool ok = write_whole(ufd, u, 0);
+  real_close()(ufd);
+  return ok && ::rename(tmp.c_str(), undo_file().c_str()) == 0;
+}
+
+// Puts back what a sync that never returned (its process was killed) had written.
+void restore_undo(const std::string& undo) {
+  const int ufd = ::open(undo.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ufd < 0) return;
+  std::string u;
+  char buf[65536];
+  for (ssize_t k; (k = ::read(ufd, buf, sizeof buf)) > 0;) u.append(buf, static_cast<size_t>(k));
+  real_close()(ufd);
+  size_t at = 0;
+  auto u64 = [&] {
+    uint64_t v = 0;
+    if (at + sizeof v <= u.size()) std::memcpy(&v, u.data() + at, sizeof v);
+    at += sizeof v;
+    return v;
+  };
+  const uint64_t path_len = u64();
+  const std::string file = u.substr(at, path_len);
+  at += path_len;
+  const uint64_t size = u64();
+  const uint64_t count = u64();
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    for (uint64_t i = 0; i < count && at < u.size(); ++i) {
+      const off_t offset = static_cast<off_t>(u64());
+      const uint64_t len = u64();
+      write_whole(fd, u.substr(at, len), offset);
+      at += len;
+    }
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) std::perror("lose_unsynced: ftruncate");
+    real_fdatasync()(fd);
+    real_close()(fd);
+    std::fprintf(stderr, "lose_unsynced: undid a sync of %s that had not returned\n", file.c_str());
+  }
+  ::unlink(undo.c_str());
+}
+
+void restore_all() {
+  DIR* d = ::opendir(undo_dir());
+  if (!d) return;
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d))
+    if (std::strncmp(e->d_name, "undo.", 5) == 0) names.emplace_back(e->d_name);
+  ::closedir(d);
+  for (const auto& name : names) {
+    const std::string path = std::string(undo_dir()) + "/" + name;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0)
+      ::unlink(path.c_str());  // saved half: its sync had not written anything yet
+    else
+      restore_undo(path);
+  }
+}
+
+// fdatasync or fsync of fd: writes what fd kept to the file, then the real call makes it
+// durable. -1 with errno on failure.
+int synced(int fd, SyncFn real) {
   // Two threads may sync the same file (depot-manager's sync thread, and its loop at a
   // compaction or at exit): what the first took must reach the file before what the second
   // took, or zeros laid down ahead could land over the records written into them later.
@@ -158,25 +287,21 @@ int apply(int fd) {
   {
     std::lock_guard lk(shim().mu);
     auto it = shim().fds.find(fd);
-    if (it == shim().fds.end() || !it->second.log) return 0;
-    todo.swap(it->second.pending);
+    if (it != shim().fds.end() && it->second.log) todo.swap(it->second.pending);
   }
   // Written outside the lock: the program's other threads go on writing (into the buffer)
   // while this one syncs, as they would with a real file. A sync covers what was written
   // before it was called, which is what was swapped out above.
-  for (const Extent& e : todo) {
-    size_t done = 0;
-    while (done < e.bytes.size()) {
-      const ssize_t k = real_pwrite()(fd, e.bytes.data() + done, e.bytes.size() - done,
-                                      e.offset + static_cast<off_t>(done));
-      if (k < 0) {
-        if (errno == EINTR) continue;
-        return -1;
-      }
-      done += static_cast<size_t>(k);
-    }
+  const bool undo = undo_dir() && !todo.empty();
+  if (undo && !save_undo(fd, todo)) {
+    std::fprintf(stderr, "lose_unsynced: cannot save the undo of a sync in %s\n", undo_dir());
+    std::abort();
   }
-  return 0;
+  for (const Extent& e : todo)
+    if (!write_whole(fd, e.bytes, e.offset)) return -1;
+  const int r = real(fd);
+  if (undo) ::unlink(undo_file().c_str());
+  return r;
 }
 
 void forget(int fd) {
@@ -195,6 +320,7 @@ void after_fork() {
 }
 __attribute__((constructor)) void init() {
   shim();
+  if (undo_dir()) restore_all();
   ::pthread_atfork(before_fork, after_fork, after_fork);
 }
 
@@ -253,13 +379,11 @@ ssize_t writev(int fd, const struct iovec* iov, int count) {
 }
 
 int fdatasync(int fd) {
-  if (apply(fd) != 0) return -1;
-  return real_fdatasync()(fd);
+  return synced(fd, real_fdatasync());
 }
 
 int fsync(int fd) {
-  if (apply(fd) != 0) return -1;
-  return real_fsync()(fd);
+  return synced(fd, real_fsync());
 }
 
 int close(int fd) {

@@ -279,6 +279,7 @@ struct Counts {
   size_t acks_in_flight = 0, acks_in_flight_there = 0;
   size_t gets_in_flight = 0, taken_by_gets_in_flight = 0;
   size_t drained = 0;
+  size_t syncs_undone = 0;            // under lose_unsynced: fdatasyncs under way at a kill, undone
   std::vector<std::string> problems;  // the first few, with the item and the kill
 
   void note(const std::string& p) {
@@ -497,6 +498,7 @@ Counts kill_under_load(const std::string& label, size_t kills,
     Daemon m(d.path, extra, env);
     INFO("start " << run << ": " << m.proc->out() << m.proc->err());
     REQUIRE(m.ready());
+    model.counts.syncs_undone += test::count_of(m.proc->err(), "lose_unsynced: undid a sync");
     const auto now = inventory(m);
     if (run > 0) model.check_run(run - 1, logs, now);
     if (run == kills) {
@@ -551,14 +553,18 @@ Counts kill_under_load(const std::string& label, size_t kills,
        << " came back), " << c.acks_in_flight << " acks in flight (" << c.acks_in_flight_there
        << " came back), " << c.taken_by_gets_in_flight << " items taken by " << c.gets_in_flight
        << " gets in flight, " << c.drained << " drained at the end";
+  if (!env.empty()) line << ", " << c.syncs_undone << " syncs under way at a kill undone";
   std::printf("%s\n", line.str().c_str());
   for (auto& p : c.problems) std::printf("  %s\n", p.c_str());
   std::fflush(stdout);
   return c;
 }
 
-std::vector<std::string> under_shim() {
-  std::vector<std::string> env = {std::string("LD_PRELOAD=") + DEPOT_LOSE_UNSYNCED};
+// The manager's environment under lose_unsynced; its undo directory (outside the data
+// directory) makes a sync under way at a kill lost too.
+std::vector<std::string> under_shim(const std::string& undo_dir) {
+  std::vector<std::string> env = {std::string("LD_PRELOAD=") + DEPOT_LOSE_UNSYNCED,
+                                  "LOSE_UNSYNCED_UNDO=" + undo_dir};
 #ifdef DEPOT_SHIM_ASAN_OPTIONS
   env.push_back(DEPOT_SHIM_ASAN_OPTIONS);
 #endif
@@ -684,8 +690,9 @@ SCENARIO(
     "power cuts (unsynced writes lost) under load lose no acknowledged write with fsync always",
     "[store][kill][power]") {
   GIVEN("the manager under lose_unsynced (log writes reach the file only at an fdatasync)") {
-    const Counts c =
-        kill_under_load("power cut, fsync always", 25, {"--fsync", "always"}, under_shim());
+    TempDir undo;
+    const Counts c = kill_under_load("power cut, fsync always", 25, {"--fsync", "always"},
+                                     under_shim(undo.path));
     THEN("every acknowledged put survived or was consumed, and nothing came back or appeared") {
       REQUIRE(c.kills >= 20);
       REQUIRE(c.puts_acked > 0);
@@ -702,8 +709,9 @@ SCENARIO(
 SCENARIO("the kill test's checker reports the losses of power cuts under fsync no",
          "[store][kill][power]") {
   GIVEN("the manager under lose_unsynced with --fsync no") {
-    const Counts c =
-        kill_under_load("power cut, fsync no: losses expected", 3, {"--fsync", "no"}, under_shim());
+    TempDir undo;
+    const Counts c = kill_under_load("power cut, fsync no: losses expected", 3, {"--fsync", "no"},
+                                     under_shim(undo.path));
     THEN("acknowledged puts are counted lost") {
       REQUIRE(c.puts_acked > 0);
       REQUIRE(c.all_lost() > 0);
