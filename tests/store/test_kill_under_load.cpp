@@ -64,6 +64,9 @@ const std::string kKey = "kill-key";
 constexpr int kClients = 8;
 constexpr int kQueues = 3;
 const std::vector<std::string> kQueueNames = {"k0", "k1", "k2"};
+// Compactions every few runs, so that kills land in them too (docs/durability.md, Compaction).
+const std::vector<std::string> kCompactOften = {
+    "--fsync", "always", "--compact-min-bytes", "32768", "--compact-percent", "50"};
 // A reservation outlives every run: only the end of its session (the kill) gives it back.
 constexpr auto kVisibility = std::chrono::milliseconds(10 * 60 * 1000);
 
@@ -494,11 +497,17 @@ Counts kill_under_load(const std::string& label, size_t kills,
   }
   Model model;
   std::vector<RunLog> logs;
+  std::set<std::string> snapshots;  // compactions that finished, as seen at the restarts
   for (size_t run = 0; run <= kills; ++run) {
     Daemon m(d.path, extra, env);
     INFO("start " << run << ": " << m.proc->out() << m.proc->err());
     REQUIRE(m.ready());
     model.counts.syncs_undone += test::count_of(m.proc->err(), "lose_unsynced: undid a sync");
+    for (auto& e : fs::directory_iterator(d.path)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind("snapshot.", 0) == 0 && name.find(".tmp") == std::string::npos)
+        snapshots.insert(name);
+    }
     const auto now = inventory(m);
     if (run > 0) model.check_run(run - 1, logs, now);
     if (run == kills) {
@@ -552,7 +561,8 @@ Counts kill_under_load(const std::string& label, size_t kills,
        << " there after), " << c.held << " reservations held at a kill (" << c.held_came_back
        << " came back), " << c.acks_in_flight << " acks in flight (" << c.acks_in_flight_there
        << " came back), " << c.taken_by_gets_in_flight << " items taken by " << c.gets_in_flight
-       << " gets in flight, " << c.drained << " drained at the end";
+       << " gets in flight, " << c.drained << " drained at the end, " << snapshots.size()
+       << " snapshots seen";
   if (!env.empty()) line << ", " << c.syncs_undone << " syncs under way at a kill undone";
   std::printf("%s\n", line.str().c_str());
   for (auto& p : c.problems) std::printf("  %s\n", p.c_str());
@@ -575,7 +585,7 @@ std::vector<std::string> under_shim(const std::string& undo_dir) {
 
 SCENARIO("SIGKILLs at random moments under load lose no acknowledged write", "[store][kill]") {
   GIVEN("8 clients putting, getting, reserving and acking on 3 queues, fsync always") {
-    const Counts c = kill_under_load("SIGKILL, fsync always", 25, {"--fsync", "always"}, {});
+    const Counts c = kill_under_load("SIGKILL, fsync always", 25, kCompactOften, {});
     THEN("every acknowledged put survived or was consumed, and nothing came back or appeared") {
       REQUIRE(c.kills >= 20);
       REQUIRE(c.puts_acked > 0);
@@ -691,8 +701,8 @@ SCENARIO(
     "[store][kill][power]") {
   GIVEN("the manager under lose_unsynced (log writes reach the file only at an fdatasync)") {
     TempDir undo;
-    const Counts c = kill_under_load("power cut, fsync always", 25, {"--fsync", "always"},
-                                     under_shim(undo.path));
+    const Counts c =
+        kill_under_load("power cut, fsync always", 25, kCompactOften, under_shim(undo.path));
     THEN("every acknowledged put survived or was consumed, and nothing came back or appeared") {
       REQUIRE(c.kills >= 20);
       REQUIRE(c.puts_acked > 0);
