@@ -573,12 +573,10 @@ Counts kill_under_load(const std::string& label, size_t kills,
 // The manager's environment under lose_unsynced; its undo directory (outside the data
 // directory) makes a sync under way at a kill lost too.
 std::vector<std::string> under_shim(const std::string& undo_dir) {
-  std::vector<std::string> env = {std::string("LD_PRELOAD=") + DEPOT_LOSE_UNSYNCED,
-                                  "LOSE_UNSYNCED_UNDO=" + undo_dir};
-#ifdef DEPOT_SHIM_ASAN_OPTIONS
-  env.push_back(DEPOT_SHIM_ASAN_OPTIONS);
-#endif
-  return env;
+  // A sanitized build preloads its runtime first (tests/store/CMakeLists.txt).
+  const std::string first = DEPOT_PRELOAD_FIRST;
+  return {"LD_PRELOAD=" + (first.empty() ? "" : first + ":") + DEPOT_LOSE_UNSYNCED,
+          "LOSE_UNSYNCED_UNDO=" + undo_dir};
 }
 
 }  // namespace
