@@ -21,8 +21,12 @@
 // a put then may be there or not; an ack may have consumed its item or not; a get may have
 // taken up to its n head items, which nobody will ever see. Those items are allowed to be
 // missing, counted and bounded per run and queue (at most the n of the gets in flight on that
-// queue); every other acknowledged item must be there. A reservation whose ack was never sent
-// must be there, ready again.
+// queue, and only head items: none behind an older item of its producer that was still ready
+// at the kill); every other acknowledged item must be there. A reservation whose ack was never
+// sent must be there, ready again. Delivery counts are checked too: each item's is the last
+// inventory's plus this run's reservations plus the inventory's own (one more for the items a
+// reserve whose reply never came had taken, at most its n), which is also how the checker
+// knows which items were reserved, not ready, at the kill.
 //
 // Kill moments and the clients' choices come from one seed, printed with the result;
 // DEPOT_KILL_SEED=<seed> replays them (thread timing differs from run to run) and
@@ -153,10 +157,11 @@ struct RunLog {
   Items acked;     // their ack was answered (true): consumed
   Items ack_lost;  // their ack was sent, no reply: consumed or not
   Items held;      // reserved, and no ack was ever sent: must come back
-  std::vector<std::pair<int, size_t>> get_lost;  // (queue, n): a get sent, no reply
-  Items delivered;                               // gets and reserves, in the order of replies
-  size_t ack_refused = 0;                        // acks answered false (none should be)
-  std::string error;                             // an unexpected exception
+  std::vector<std::pair<int, size_t>> get_lost;      // (queue, n): a get sent, no reply
+  std::vector<std::pair<int, size_t>> reserve_lost;  // (queue, n): a reserve sent, no reply
+  Items delivered;                                   // gets and reserves, in the order of replies
+  size_t ack_refused = 0;                            // acks answered false (none should be)
+  std::string error;                                 // an unexpected exception
 };
 
 // One client thread's life across runs: its producer number, its sequence, its choices.
@@ -254,7 +259,9 @@ struct Worker {
         case Doing::ACK:
           for (auto& h : acking) log.ack_lost.emplace_back(h.queue, h.item);
           break;
-        case Doing::RESERVE:  // what it reserved, if anything, comes back: nothing to note
+        case Doing::RESERVE:  // what it reserved, if anything, comes back
+          log.reserve_lost.emplace_back(q, n);
+          break;
         case Doing::NOTHING:
           break;
       }
@@ -277,6 +284,7 @@ struct Counts {
   size_t delivered_twice = 0;     // two deliveries of one item in one run, or two gets ever
   size_t out_of_order = 0;        // a producer's items out of order (a queue, or one consumer)
   size_t ack_refused = 0;
+  size_t wrong_deliveries = 0;  // a delivery count that is not what the reservations made it
   size_t puts_in_flight = 0, puts_in_flight_there = 0;
   size_t held = 0, held_came_back = 0;
   size_t acks_in_flight = 0, acks_in_flight_there = 0;
@@ -291,26 +299,33 @@ struct Counts {
   size_t all_lost() const { return lost + held_lost; }
   size_t violations() const {
     return consumed_came_back + never_put + resurrected + delivered_twice + out_of_order +
-           ack_refused;
+           ack_refused + wrong_deliveries;
   }
 };
 
 // What the checker knows across runs.
 struct Model {
   std::vector<std::vector<std::string>> state = std::vector<std::vector<std::string>>(kQueues);
-  std::unordered_map<std::string, int> put_into;  // every item sent in a put -> its queue
-  std::unordered_set<std::string> consumed;       // get replies and answered acks, ever
+  std::unordered_map<std::string, int> put_into;         // every item sent in a put -> its queue
+  std::unordered_set<std::string> consumed;              // get replies and answered acks, ever
+  std::unordered_map<std::string, uint32_t> deliveries;  // as the last inventory saw them
   Counts counts;
 
   // Compares the inventory after a restart with the state before the run and the run's logs.
+  // `now_deliveries`: each item's delivery count in the inventory (its own reservation
+  // included); nullptr skips the checks that need it.
   void check_run(size_t run, const std::vector<RunLog>& logs,
-                 const std::vector<std::vector<std::string>>& now) {
+                 const std::vector<std::vector<std::string>>& now,
+                 const std::unordered_map<std::string, uint32_t>* now_deliveries = nullptr) {
     const std::string at = " (after kill " + std::to_string(run + 1) + ")";
     std::unordered_set<std::string> possible;  // may be there now
     for (auto& q : state) possible.insert(q.begin(), q.end());
     std::unordered_set<std::string> consumed_now, ack_lost, held;
-    std::vector<size_t> get_slots(kQueues, 0);
+    std::vector<size_t> get_slots(kQueues, 0), reserve_slots(kQueues, 0);
+    std::unordered_map<std::string, uint32_t> reserved;  // reservations answered in this run
     for (auto& log : logs) {
+      for (auto& [q, it] : log.reserved) ++reserved[it];
+      for (auto& [q, n] : log.reserve_lost) reserve_slots[static_cast<size_t>(q)] += n;
       counts.ack_refused += log.ack_refused;
       if (log.ack_refused) counts.note("an ack was answered false" + at);
       for (auto& [q, it] : log.put_ok) put_into[it] = q, possible.insert(it);
@@ -381,6 +396,37 @@ struct Model {
           pos->second = s;
         }
       }
+      // Delivery counts: the last inventory's, plus this run's reservations, plus this
+      // inventory's own; one more for an item a reserve whose reply never came had taken (at
+      // most its n, on its queue). Those, and the reserved ones, were not in the queue at the
+      // kill: the others were, in order.
+      std::unordered_set<std::string> reserved_unseen;
+      std::map<int, uint64_t> oldest_ready;  // producer -> lowest seq that was ready at the kill
+      for (auto& it : now[q]) {
+        bool was_reserved = reserved.count(it) > 0;
+        if (now_deliveries) {
+          auto prev = deliveries.find(it);
+          auto r = reserved.find(it);
+          const uint64_t expect = (prev == deliveries.end() ? 0 : prev->second) +
+                                  (r == reserved.end() ? 0 : r->second) + 1;
+          auto d = now_deliveries->find(it);
+          const uint64_t got = d == now_deliveries->end() ? 0 : d->second;
+          if (got == expect + 1 && reserved_unseen.size() < reserve_slots[q]) {
+            reserved_unseen.insert(it);
+            was_reserved = true;
+          } else if (got != expect) {
+            ++counts.wrong_deliveries;
+            counts.note(it + " has delivery count " + std::to_string(got) + " in " +
+                        kQueueNames[q] + ", not " + std::to_string(expect) + at);
+          }
+        }
+        int p;
+        uint64_t sq;
+        if (!was_reserved && parse_item(it, p, sq)) {
+          auto [pos, fresh] = oldest_ready.emplace(p, sq);
+          if (!fresh) pos->second = std::min(pos->second, sq);
+        }
+      }
       std::vector<std::string> required = state[q];
       for (auto& log : logs)
         for (auto& [lq, it] : log.put_ok)
@@ -393,6 +439,17 @@ struct Model {
           counts.note(it + " was reserved and never acked, and did not come back in " +
                       kQueueNames[q] + at);
         } else {
+          // A get whose reply never came took head items: not one behind an older item of
+          // its producer that was still ready then.
+          int p;
+          uint64_t sq;
+          auto older = parse_item(it, p, sq) ? oldest_ready.find(p) : oldest_ready.end();
+          if (now_deliveries && older != oldest_ready.end() && older->second < sq) {
+            ++counts.lost;
+            counts.note(it + " acknowledged, never consumed, gone, while seq " +
+                        std::to_string(older->second) + " of its producer stayed" + at);
+            continue;
+          }
           ++missing;
           if (missing > get_slots[q]) counts.note(it + " acknowledged, never consumed, gone" + at);
         }
@@ -410,6 +467,7 @@ struct Model {
         if (in(now, q, it)) ++counts.acks_in_flight_there;
     }
     state = now;
+    if (now_deliveries) deliveries = *now_deliveries;
   }
 
   // An item seen now (delivered or in a queue): put into that queue, not consumed before, and
@@ -437,8 +495,10 @@ struct Model {
 
 // Every queue's items in order, without taking them: reserved all, then given back by ending
 // the session (back at the head, oldest first), and the give-back seen in LIST.
-std::vector<std::vector<std::string>> inventory(Daemon& m) {
+std::vector<std::vector<std::string>> inventory(
+    Daemon& m, std::unordered_map<std::string, uint32_t>& deliveries) {
   std::vector<std::vector<std::string>> out(kQueues);
+  deliveries.clear();
   {
     auto c = m.client();
     for (size_t q = 0; q < kQueues; ++q) {
@@ -446,7 +506,10 @@ std::vector<std::vector<std::string>> inventory(Daemon& m) {
       for (int round = 0; round < 100'000; ++round) {
         auto rs = rq.reserve_many(1000, std::chrono::nanoseconds(0), kVisibility);
         if (rs.empty()) break;
-        for (auto& r : rs) out[q].push_back(r.item);
+        for (auto& r : rs) {
+          deliveries[r.item] = r.deliveries;
+          out[q].push_back(r.item);
+        }
       }
     }
   }
@@ -508,8 +571,10 @@ Counts kill_under_load(const std::string& label, size_t kills,
       if (name.rfind("snapshot.", 0) == 0 && name.find(".tmp") == std::string::npos)
         snapshots.insert(name);
     }
-    const auto now = inventory(m);
-    if (run > 0) model.check_run(run - 1, logs, now);
+    std::unordered_map<std::string, uint32_t> deliveries;
+    const auto now = inventory(m, deliveries);
+    if (run > 0) model.check_run(run - 1, logs, now, &deliveries);
+    model.deliveries = deliveries;
     if (run == kills) {
       // The end: the inventory was the final state; taking it all must give exactly it.
       const auto drained = drain_all(m);
@@ -556,13 +621,13 @@ Counts kill_under_load(const std::string& label, size_t kills,
   line << "kill test (" << label << "): " << c.kills << " kills, seed " << seed << ", "
        << c.puts_acked << " puts acknowledged, " << c.all_lost() << " lost, "
        << c.consumed_came_back << " consumed came back, " << c.never_put << " never put, "
-       << c.delivered_twice << " delivered twice, " << c.out_of_order << " out of order; "
-       << c.puts_in_flight << " puts in flight at a kill (" << c.puts_in_flight_there
-       << " there after), " << c.held << " reservations held at a kill (" << c.held_came_back
-       << " came back), " << c.acks_in_flight << " acks in flight (" << c.acks_in_flight_there
-       << " came back), " << c.taken_by_gets_in_flight << " items taken by " << c.gets_in_flight
-       << " gets in flight, " << c.drained << " drained at the end, " << snapshots.size()
-       << " snapshots seen";
+       << c.delivered_twice << " delivered twice, " << c.out_of_order << " out of order, "
+       << c.wrong_deliveries << " wrong delivery counts; " << c.puts_in_flight
+       << " puts in flight at a kill (" << c.puts_in_flight_there << " there after), " << c.held
+       << " reservations held at a kill (" << c.held_came_back << " came back), "
+       << c.acks_in_flight << " acks in flight (" << c.acks_in_flight_there << " came back), "
+       << c.taken_by_gets_in_flight << " items taken by " << c.gets_in_flight << " gets in flight, "
+       << c.drained << " drained at the end, " << snapshots.size() << " snapshots seen";
   if (!env.empty()) line << ", " << c.syncs_undone << " syncs under way at a kill undone";
   std::printf("%s\n", line.str().c_str());
   for (auto& p : c.problems) std::printf("  %s\n", p.c_str());
@@ -603,8 +668,10 @@ SCENARIO("the kill test's checker counts each kind of violation", "[store][kill]
   log.got = {{0, "p0-0"}};
   log.delivered = {{0, "p0-0"}};
   std::vector<std::vector<std::string>> now = {{"p0-1", "p0-2"}, {"p1-0"}, {}};
+  // Each item's delivery count in the inventory: 1, the inventory's own reservation.
+  std::unordered_map<std::string, uint32_t> d = {{"p0-1", 1}, {"p0-2", 1}, {"p1-0", 1}};
   auto check = [&] {
-    model.check_run(0, {log}, now);
+    model.check_run(0, {log}, now, &d);
     return model.counts;
   };
   WHEN("the inventory holds what was acknowledged and not consumed") {
@@ -627,6 +694,40 @@ SCENARIO("the kill test's checker counts each kind of violation", "[store][kill]
       REQUIRE(c.lost == 0);
       REQUIRE(c.taken_by_gets_in_flight == 1);
     }
+  }
+  WHEN("a get of 1 had no reply, and the item missing was behind an older one still ready") {
+    now[0] = {"p0-1"};
+    log.get_lost = {{0, 1}};
+    THEN("the get cannot have taken it") {
+      REQUIRE(check().lost == 1);
+    }
+  }
+  WHEN("it was behind an older one that a reserve without reply had taken") {
+    now[0] = {"p0-1"};
+    d["p0-1"] = 2;  // the reserve's delivery, then the inventory's
+    log.get_lost = {{0, 1}};
+    log.reserve_lost = {{0, 1}};
+    const Counts c = check();
+    REQUIRE(c.lost == 0);
+    REQUIRE(c.violations() == 0);
+  }
+  WHEN("a delivery count is not what the reservations made it") {
+    d["p1-0"] = 3;
+    REQUIRE(check().wrong_deliveries == 1);
+  }
+  WHEN("a delivery count is one more, and no reserve lost its reply") {
+    d["p1-0"] = 2;
+    REQUIRE(check().wrong_deliveries == 1);
+  }
+  WHEN("a reservation held at the kill came back") {
+    log.reserved = {{1, "p1-0"}};
+    log.delivered.push_back({1, "p1-0"});
+    log.held = {{1, "p1-0"}};
+    d["p1-0"] = 2;
+    const Counts c = check();
+    REQUIRE(c.all_lost() == 0);
+    REQUIRE(c.violations() == 0);
+    REQUIRE(c.held_came_back == 1);
   }
   WHEN("two are missing and a get of 1 had no reply") {
     now[0] = {};
@@ -678,7 +779,10 @@ SCENARIO("the kill test's checker counts each kind of violation", "[store][kill]
   WHEN("a put whose reply never came is there or not") {
     log.put_lost = {{2, "p0-3"}};
     const bool there = GENERATE(false, true);
-    if (there) now[2] = {"p0-3"};
+    if (there) {
+      now[2] = {"p0-3"};
+      d["p0-3"] = 1;
+    }
     const Counts c = check();
     REQUIRE(c.all_lost() == 0);
     REQUIRE(c.violations() == 0);
@@ -686,9 +790,11 @@ SCENARIO("the kill test's checker counts each kind of violation", "[store][kill]
   }
   WHEN("an item gone at one inventory is there at the next") {
     const std::vector<std::vector<std::string>> gone = {{"p0-2"}, {"p1-0"}, {}};
-    model.check_run(0, {log}, gone);  // p0-1 lost at the first kill
+    d.erase("p0-1");
+    model.check_run(0, {log}, gone, &d);  // p0-1 lost at the first kill
     REQUIRE(model.counts.lost == 1);
-    model.check_run(1, {RunLog{}}, {{"p0-1", "p0-2"}, {"p1-0"}, {}});
+    d = {{"p0-1", 1}, {"p0-2", 2}, {"p1-0", 2}};
+    model.check_run(1, {RunLog{}}, {{"p0-1", "p0-2"}, {"p1-0"}, {}}, &d);
     REQUIRE(model.counts.resurrected == 1);
   }
 }
