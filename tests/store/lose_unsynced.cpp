@@ -15,6 +15,7 @@
 //   program's view of its file position is kept; pwrite leaves it alone. O_APPEND files are
 //   not supported (the shim aborts with a message rather than put bytes in the wrong place).
 // - A close() without a sync drops what was kept (a power cut right after would lose it too).
+// - Writes to anything but a log segment take no lock (a signal handler's write stays safe).
 // - The program reading a log file it wrote and did not sync would see the file without those
 //   bytes; depot-manager opens segments write-only and reads them only at start-up.
 // - A sync under way when the process dies is kept: its bytes were written to the file when it
@@ -32,6 +33,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -96,15 +98,13 @@ struct Extent {
   std::string bytes;
 };
 
-// What the shim knows of a descriptor: whether it is a log segment, and what was written to
-// it and not synced yet, in the order it was written.
+// What was written to a log segment's descriptor and not synced yet, in the order written.
 struct FdState {
-  bool log = false;
   std::vector<Extent> pending;
 };
 
 struct Shim {
-  std::mutex mu;        // the map and the buffers
+  std::mutex mu;        // the map and the buffers (log segments only)
   std::mutex applying;  // one sync at a time writes what it took, in the order it took it
   std::unordered_map<int, FdState> fds;
 };
@@ -115,9 +115,16 @@ Shim& shim() {
 }
 
 // Whether the file behind fd is named log.*: asked of /proc once per descriptor.
+// (No snprintf: this may run in a signal handler's write.)
 bool is_log_file(int fd) {
-  char link[64];
-  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char link[64] = "/proc/self/fd/";
+  char digits[16];
+  int n_digits = 0;
+  for (unsigned v = static_cast<unsigned>(fd); n_digits == 0 || v > 0; v /= 10)
+    digits[n_digits++] = static_cast<char>('0' + v % 10);
+  size_t at = std::strlen(link);
+  while (n_digits > 0) link[at++] = digits[--n_digits];
+  link[at] = '\0';
   char target[4096];
   const ssize_t n = ::readlink(link, target, sizeof target - 1);
   if (n <= 0) return false;
@@ -127,18 +134,33 @@ bool is_log_file(int fd) {
   return std::strncmp(base, "log.", 4) == 0;
 }
 
-// The state of fd (classified on first sight); the caller holds mu.
-FdState& state_of(int fd) {
-  auto& fds = shim().fds;
-  auto it = fds.find(fd);
-  if (it != fds.end()) return it->second;
-  FdState st;
-  st.log = is_log_file(fd);
-  if (st.log && (::fcntl(fd, F_GETFL) & O_APPEND)) {
-    std::fprintf(stderr, "lose_unsynced: fd %d is a log file opened O_APPEND (unsupported)\n", fd);
-    std::abort();
+// Whether each descriptor is a log segment, decided at its first write without a lock, so
+// that writes to anything else (a signal handler's wake-up pipe among them) never wait for
+// the shim's mutex. 0: not known yet, 1: another file, 2: a log segment.
+constexpr int kFds = 1 << 16;
+std::atomic<uint8_t> g_kind[kFds];
+
+bool is_log(int fd) {
+  if (fd < 0) return false;
+  if (fd >= kFds) {
+    if (is_log_file(fd)) {
+      std::fprintf(stderr, "lose_unsynced: log file on fd %d, past the %d it tracks\n", fd, kFds);
+      std::abort();
+    }
+    return false;
   }
-  return fds.emplace(fd, std::move(st)).first->second;
+  uint8_t k = g_kind[fd].load(std::memory_order_acquire);
+  if (k == 0) {
+    const bool log = is_log_file(fd);
+    if (log && (::fcntl(fd, F_GETFL) & O_APPEND)) {
+      std::fprintf(stderr, "lose_unsynced: fd %d is a log file opened O_APPEND (unsupported)\n",
+                   fd);
+      std::abort();
+    }
+    k = log ? 2 : 1;
+    g_kind[fd].store(k, std::memory_order_release);
+  }
+  return k == 2;
 }
 
 void keep(FdState& st, off_t offset, const void* data, size_t n) {
@@ -279,6 +301,7 @@ void restore_all() {
 // fdatasync or fsync of fd: writes what fd kept to the file, then the real call makes it
 // durable. -1 with errno on failure.
 int synced(int fd, SyncFn real) {
+  if (!is_log(fd)) return real(fd);
   // Two threads may sync the same file (depot-manager's sync thread, and its loop at a
   // compaction or at exit): what the first took must reach the file before what the second
   // took, or zeros laid down ahead could land over the records written into them later.
@@ -287,7 +310,7 @@ int synced(int fd, SyncFn real) {
   {
     std::lock_guard lk(shim().mu);
     auto it = shim().fds.find(fd);
-    if (it != shim().fds.end() && it->second.log) todo.swap(it->second.pending);
+    if (it != shim().fds.end()) todo.swap(it->second.pending);
   }
   // Written outside the lock: the program's other threads go on writing (into the buffer)
   // while this one syncs, as they would with a real file. A sync covers what was written
@@ -304,7 +327,9 @@ int synced(int fd, SyncFn real) {
   return r;
 }
 
+// fd is closed (or replaced): what it kept is dropped, and its next file classified anew.
 void forget(int fd) {
+  if (fd < 0 || fd >= kFds || g_kind[fd].exchange(0) != 2) return;
   std::lock_guard lk(shim().mu);
   shim().fds.erase(fd);
 }
@@ -325,24 +350,18 @@ __attribute__((constructor)) void init() {
 }
 
 ssize_t positioned(int fd, const void* buf, size_t n, off_t offset, PwriteFn real) {
-  {
-    std::lock_guard lk(shim().mu);
-    FdState& st = state_of(fd);
-    if (st.log) {
-      keep(st, offset, buf, n);
-      return static_cast<ssize_t>(n);
-    }
-  }
-  return real(fd, buf, n, offset);
+  if (!is_log(fd)) return real(fd, buf, n, offset);
+  std::lock_guard lk(shim().mu);
+  keep(shim().fds[fd], offset, buf, n);
+  return static_cast<ssize_t>(n);
 }
 
+// write() to a log segment, at the descriptor's offset (moved on as a write would).
 ssize_t at_offset(int fd, const void* buf, size_t n) {
   std::lock_guard lk(shim().mu);
-  FdState& st = state_of(fd);
-  if (!st.log) return -2;  // not ours
   const off_t at = ::lseek(fd, 0, SEEK_CUR);
   if (at < 0) return -1;
-  keep(st, at, buf, n);
+  keep(shim().fds[fd], at, buf, n);
   if (::lseek(fd, at + static_cast<off_t>(n), SEEK_SET) < 0) return -1;
   return static_cast<ssize_t>(n);
 }
@@ -352,8 +371,7 @@ ssize_t at_offset(int fd, const void* buf, size_t n) {
 extern "C" {
 
 ssize_t write(int fd, const void* buf, size_t n) {
-  const ssize_t r = at_offset(fd, buf, n);
-  return r == -2 ? real_write()(fd, buf, n) : r;
+  return is_log(fd) ? at_offset(fd, buf, n) : real_write()(fd, buf, n);
 }
 
 ssize_t pwrite(int fd, const void* buf, size_t n, off_t offset) {
@@ -365,17 +383,11 @@ ssize_t pwrite64(int fd, const void* buf, size_t n, off_t offset) {
 }
 
 ssize_t writev(int fd, const struct iovec* iov, int count) {
-  bool log;
-  {
-    std::lock_guard lk(shim().mu);
-    log = state_of(fd).log;
-  }
-  if (!log) return real_writev()(fd, iov, count);
+  if (!is_log(fd)) return real_writev()(fd, iov, count);
   std::string all;
   for (int i = 0; i < count; ++i)
     all.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
-  const ssize_t r = at_offset(fd, all.data(), all.size());
-  return r == -2 ? real_write()(fd, all.data(), all.size()) : r;
+  return at_offset(fd, all.data(), all.size());
 }
 
 int fdatasync(int fd) {
@@ -392,14 +404,9 @@ int close(int fd) {
 }
 
 int close_range(unsigned first, unsigned last, int flags) {
-  if (!(flags & CLOSE_RANGE_CLOEXEC)) {
-    std::lock_guard lk(shim().mu);
-    for (auto it = shim().fds.begin(); it != shim().fds.end();)
-      if (static_cast<unsigned>(it->first) >= first && static_cast<unsigned>(it->first) <= last)
-        it = shim().fds.erase(it);
-      else
-        ++it;
-  }
+  if (!(flags & CLOSE_RANGE_CLOEXEC))
+    for (unsigned fd = first; fd <= last && fd < static_cast<unsigned>(kFds); ++fd)
+      forget(static_cast<int>(fd));
   static CloseRangeFn f = next<CloseRangeFn>("close_range");
   return f(first, last, flags);
 }
