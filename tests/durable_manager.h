@@ -29,7 +29,57 @@ struct TempDir {
   }
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return path + "/" + name; }
   std::string path;
+};
+
+// Whether a data directory's lock is free (a killed manager's, and its compaction child's,
+// are released once they are gone).
+inline bool unlocked(const std::string& dir) {
+  const int fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return true;
+  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return free;
+}
+
+// depot-manager on a free port with --data-dir `dir` and `extra` flags (an environment of
+// its own in `env`): ready() once it printed "ready".
+struct Daemon {
+  explicit Daemon(const std::string& dir, std::vector<std::string> extra = {},
+                  std::vector<std::string> env = {}, std::string key = "durability-key")
+      : authkey(std::move(key)) {
+    if (!eventually([&] { return unlocked(dir); }, std::chrono::seconds(30)))
+      throw std::runtime_error("the data directory " + dir + " stays locked");
+    std::vector<std::string> argv = {
+        bin("depot-manager"), "--address", "127.0.0.1:0", "--authkey", authkey,
+        "--log-level",        "warn",      "--data-dir",  dir};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    proc = std::make_unique<Process>(argv, env);
+    eventually([&] { return proc->out().find("ready\n") != std::string::npos || !proc->running(); },
+               std::chrono::seconds(30));
+    std::smatch m;
+    const std::string out = proc->out();
+    if (std::regex_search(out, m, std::regex("listening on (\\S+)"))) address = m[1];
+  }
+  bool ready() { return proc->out().find("ready\n") != std::string::npos && proc->running(); }
+  int stop() {
+    proc->kill(SIGTERM);
+    return proc->wait(std::chrono::seconds(30));
+  }
+  int crash() {
+    proc->kill(SIGKILL);
+    return proc->wait(std::chrono::seconds(30));
+  }
+  // The start-up line on the state read back.
+  std::string storage() {
+    std::smatch m;
+    const std::string out = proc->out();
+    return std::regex_search(out, m, std::regex("data directory [^\n]*")) ? m.str() : "";
+  }
+  std::string authkey;
+  std::unique_ptr<Process> proc;
+  std::string address;
 };
 
 // depot-manager --data-dir D --fsync always, first on a free port, then (restart()) on the
@@ -48,7 +98,8 @@ class DurableManager {
   // Starts a manager again on the same directory and address; true once it is ready.
   bool restart() {
     // The killed manager's lock on the directory is gone once the process is.
-    if (!eventually([&] { return unlocked(); }, std::chrono::seconds(30))) return false;
+    if (!eventually([&] { return test::unlocked(dir.path); }, std::chrono::seconds(30)))
+      return false;
     const std::string was = address;
     // The port may still be held for a moment by the kernel: try again until it binds.
     const bool up = eventually(
@@ -81,13 +132,6 @@ class DurableManager {
     std::smatch m;
     const std::string out = proc_->out();
     if (std::regex_search(out, m, std::regex("listening on (\\S+)"))) address = m[1];
-  }
-  bool unlocked() const {
-    const int fd = ::open((dir.path + "/LOCK").c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return true;
-    const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
-    ::close(fd);
-    return free;
   }
   std::unique_ptr<Process> proc_;
 };

@@ -30,30 +30,31 @@
 #include "depot/store/files.h"
 #include "depot/store/scan.h"
 #include "depot/store/store.h"
+#include "durable_manager.h"
 #include "support.h"
 
 using namespace std::chrono_literals;
 using depot::RawQueue;
 using test::bin;
 using test::Process;
+using test::TempDir;
+using test::unlocked;
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kKey = "durability-key";
 
-struct TempDir {
-  TempDir() {
-    char t[] = "/tmp/depot-durability-XXXXXX";
-    if (!::mkdtemp(t)) throw std::runtime_error("mkdtemp failed");
-    path = t;
+// A manager on `dir` (tests/durable_manager.h) and clients that do not reconnect.
+struct Daemon : test::Daemon {
+  explicit Daemon(const std::string& dir, std::vector<std::string> extra = {},
+                  std::vector<std::string> env = {})
+      : test::Daemon(dir, std::move(extra), std::move(env), kKey) {}
+  std::unique_ptr<depot::Client> client() {
+    depot::ClientOptions o;
+    o.reconnect = false;
+    return std::make_unique<depot::Client>(address, kKey, o);
   }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return path + "/" + name; }
-  std::string path;
 };
 
 std::string slurp(const std::string& path) {
@@ -105,56 +106,6 @@ std::string records_part(const std::string& log) {
   const auto recs = records_of(log);
   return recs.empty() ? std::string() : log.substr(0, recs.back().start + recs.back().size);
 }
-
-// Whether the directory's lock is free (a killed manager's, and its compaction child's, are
-// released once they are gone).
-bool unlocked(const std::string& dir) {
-  const int fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return true;
-  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
-  ::close(fd);
-  return free;
-}
-
-// depot-manager on a free port with --data-dir `dir`; ready() once it printed "ready".
-struct Daemon {
-  explicit Daemon(const std::string& dir, std::vector<std::string> extra = {},
-                  std::vector<std::string> env = {}) {
-    REQUIRE(test::eventually([&] { return unlocked(dir); }, 30s));
-    std::vector<std::string> argv = {
-        bin("depot-manager"), "--address", "127.0.0.1:0", "--authkey", kKey,
-        "--log-level",        "warn",      "--data-dir",  dir};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<Process>(argv, env);
-    test::eventually(
-        [&] { return proc->out().find("ready\n") != std::string::npos || !proc->running(); }, 30s);
-    std::smatch m;
-    const std::string out = proc->out();
-    if (std::regex_search(out, m, std::regex("listening on (\\S+)"))) address = m[1];
-  }
-  bool ready() { return proc->out().find("ready\n") != std::string::npos && proc->running(); }
-  std::unique_ptr<depot::Client> client() {
-    depot::ClientOptions o;
-    o.reconnect = false;
-    return std::make_unique<depot::Client>(address, kKey, o);
-  }
-  int stop() {
-    proc->kill(SIGTERM);
-    return proc->wait(30s);
-  }
-  int crash() {
-    proc->kill(SIGKILL);
-    return proc->wait(30s);
-  }
-  // The start-up line on the state read back.
-  std::string storage() {
-    std::smatch m;
-    const std::string out = proc->out();
-    return std::regex_search(out, m, std::regex("data directory [^\n]*")) ? m.str() : "";
-  }
-  std::unique_ptr<Process> proc;
-  std::string address;
-};
 
 // depot-check-log with `args`: its exit code; its output in `out`.
 int check_log(const std::vector<std::string>& args, std::string* out = nullptr) {

@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "depot/client/client.h"
+#include "durable_manager.h"
 #include "support.h"
 
 using namespace std::chrono_literals;
@@ -61,6 +62,7 @@ using depot::RawQueue;
 using test::bin;
 using test::Process;
 namespace fs = std::filesystem;
+using test::TempDir;
 
 namespace {
 
@@ -74,28 +76,6 @@ const std::vector<std::string> kCompactOften = {
 // A reservation outlives every run: only the end of its session (the kill) gives it back.
 constexpr auto kVisibility = std::chrono::milliseconds(10 * 60 * 1000);
 
-struct TempDir {
-  TempDir() {
-    char t[] = "/tmp/depot-kill-XXXXXX";
-    if (!::mkdtemp(t)) throw std::runtime_error("mkdtemp failed");
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string path;
-};
-
-// Whether the directory's lock is free (a killed manager's is released once it is gone).
-bool unlocked(const std::string& dir) {
-  const int fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return true;
-  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
-  ::close(fd);
-  return free;
-}
-
 depot::ClientOptions no_reconnect() {
   depot::ClientOptions o;
   o.reconnect = false;
@@ -103,32 +83,14 @@ depot::ClientOptions no_reconnect() {
   return o;
 }
 
-// depot-manager with --data-dir `dir`; ready() once it printed "ready".
-struct Daemon {
+// A manager on `dir` (tests/durable_manager.h) and clients that do not reconnect.
+struct Daemon : test::Daemon {
   Daemon(const std::string& dir, const std::vector<std::string>& extra,
-         const std::vector<std::string>& env) {
-    REQUIRE(test::eventually([&] { return unlocked(dir); }, 30s));
-    std::vector<std::string> argv = {
-        bin("depot-manager"), "--address", "127.0.0.1:0", "--authkey", kKey,
-        "--log-level",        "warn",      "--data-dir",  dir};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    proc = std::make_unique<Process>(argv, env);
-    test::eventually(
-        [&] { return proc->out().find("ready\n") != std::string::npos || !proc->running(); }, 30s);
-    std::smatch m;
-    const std::string out = proc->out();
-    if (std::regex_search(out, m, std::regex("listening on (\\S+)"))) address = m[1];
-  }
-  bool ready() { return proc->out().find("ready\n") != std::string::npos && proc->running(); }
+         const std::vector<std::string>& env)
+      : test::Daemon(dir, extra, env, kKey) {}
   std::unique_ptr<depot::Client> client() {
     return std::make_unique<depot::Client>(address, kKey, no_reconnect());
   }
-  int crash() {
-    proc->kill(SIGKILL);
-    return proc->wait(30s);
-  }
-  std::unique_ptr<Process> proc;
-  std::string address;
 };
 
 // An item is "p<producer>-<seq>": unique, and its producer's order is in its name.
