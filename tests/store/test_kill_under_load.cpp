@@ -39,10 +39,13 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <exception>
 #include <filesystem>
 #include <latch>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <regex>
 #include <set>
@@ -500,6 +503,52 @@ std::vector<std::vector<std::string>> drain_all(Daemon& m) {
   return out;
 }
 
+// The inventory and the drain wait for replies with no deadline (a call with a zero timeout
+// has none: its answer is due at once, whenever it comes). A manager that stops answering must
+// fail the run, not hang it: past kStepLimit a watchdog SIGKILLs the manager, which ends every
+// call waiting on it (ConnectionError), and the step fails saying what happened. (The load
+// needs none: it ends with the kill, and waits for the clients' replies at most 30 s.)
+constexpr auto kStepLimit = std::chrono::seconds(60);
+
+template <class F>
+auto bounded_step(Daemon& m, const std::string& step, F&& fn) -> decltype(fn()) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false, fired = false;
+  std::thread dog([&] {
+    std::unique_lock lk(mu);
+    if (cv.wait_for(lk, kStepLimit, [&] { return done; })) return;
+    fired = true;
+    // Nothing else touches the process meanwhile: this thread alone may reap it here.
+    if (m.proc->running()) m.proc->kill(SIGKILL);
+  });
+  std::optional<decltype(fn())> result;
+  std::exception_ptr error;
+  try {
+    result.emplace(fn());
+  } catch (...) {
+    error = std::current_exception();
+  }
+  {
+    std::lock_guard lk(mu);
+    done = true;
+  }
+  cv.notify_one();
+  dog.join();
+  if (fired) {
+    std::string why;
+    try {
+      if (error) std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+      why = std::string(" (then: ") + e.what() + ")";
+    }
+    FAIL(step << ": the manager stopped answering; no reply within " << kStepLimit.count()
+              << " s, so it was SIGKILLed to end the wait" << why);
+  }
+  if (error) std::rethrow_exception(error);
+  return std::move(*result);
+}
+
 uint64_t env_or(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::stoull(v) : fallback;
@@ -534,12 +583,13 @@ Counts kill_under_load(const std::string& label, size_t kills,
         snapshots.insert(name);
     }
     std::unordered_map<std::string, uint32_t> deliveries;
-    const auto now = inventory(m, deliveries);
+    const auto now = bounded_step(m, "the inventory after start " + std::to_string(run),
+                                  [&] { return inventory(m, deliveries); });
     if (run > 0) model.check_run(run - 1, logs, now, &deliveries);
     model.deliveries = deliveries;
     if (run == kills) {
       // The end: the inventory was the final state; taking it all must give exactly it.
-      const auto drained = drain_all(m);
+      const auto drained = bounded_step(m, "the drain", [&] { return drain_all(m); });
       for (size_t q = 0; q < kQueues; ++q) {
         model.counts.drained += drained[q].size();
         INFO("drained " << kQueueNames[q]);

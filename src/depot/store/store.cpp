@@ -454,7 +454,21 @@ void Store::start_compaction() {
     last_try_ = SteadyClock::now();
     return;
   }
-  if (position > durable_.load()) durable_.store(position, std::memory_order_release);
+  // The old segment's fdatasync above made the log durable up to `position`: that advance
+  // is reported like the sync thread's. The sync thread cannot be relied on for it: when its
+  // wake-up for these records comes after this store, it finds nothing left to sync and says
+  // nothing, and the replies the loop held for them (fsync always) would wait for the next
+  // fdatasync, which never comes while the clients they belong to wait and send nothing else.
+  // Under mu_, as the sync thread moves it, so that neither moves it back.
+  bool moved = false;
+  {
+    std::lock_guard lk(mu_);
+    if (position > durable_.load()) {
+      durable_.store(position, std::memory_order_release);
+      moved = true;
+    }
+  }
+  if (moved && durable_changed_) durable_changed_();
   crash_point("compact-switched");
   const std::string tmp = join(options_.dir, snapshot_name(position) + ".tmp");
   const pid_t parent = ::getpid();

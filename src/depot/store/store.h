@@ -74,8 +74,9 @@ class Store {
  public:
   // Recovers `registry` from `options.dir` and attaches the journal; throws
   // std::runtime_error with a message naming the file and offset when it cannot.
-  // `durable_changed` is called from the store's own thread whenever the durable position
-  // moves (the manager posts a wake-up to its loop).
+  // `durable_changed` is called whenever the durable position moves, from the store's own
+  // thread (and from the loop's, when a compaction's start synced the log itself): the
+  // manager posts a wake-up to its loop.
   Store(Options options, Registry& registry, std::function<void()> durable_changed);
   ~Store();
   Store(const Store&) = delete;
