@@ -106,10 +106,13 @@ std::string read_file(const std::string& path) {
   return out;
 }
 
-bool write_all(int fd, std::string_view bytes, size_t& written) {
+bool write_all(int fd, std::string_view bytes, size_t& written, std::optional<uint64_t> at) {
   written = 0;
   while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    const char* from = bytes.data() + written;
+    const size_t left = bytes.size() - written;
+    const ssize_t n =
+        at ? ::pwrite(fd, from, left, static_cast<off_t>(*at + written)) : ::write(fd, from, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       return false;

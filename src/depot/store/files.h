@@ -41,9 +41,10 @@ DirListing list_dir(const std::string& dir);
 int open_file(const std::string& path, int flags, int mode = 0644);
 void fsync_dir(const std::string& dir);
 std::string read_file(const std::string& path);
-// Writes all of `bytes` at the end of fd; returns false (errno set) on a short or failed write,
-// leaving `written` bytes written.
-bool write_all(int fd, std::string_view bytes, size_t& written);
+// Writes all of `bytes` at fd's file offset (or, with `at`, at that offset of the file, by
+// pwrite); returns false (errno set) on a short or failed write, leaving `written` bytes
+// written.
+bool write_all(int fd, std::string_view bytes, size_t& written, std::optional<uint64_t> at = {});
 std::string errno_text(int e);
 
 }  // namespace depot::store

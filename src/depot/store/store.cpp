@@ -271,18 +271,9 @@ bool Store::write_log(std::string_view bytes, size_t& written) {
       seg.allocated += static_cast<uint64_t>(k);
     }
   }
-  while (written < bytes.size()) {
-    const ssize_t k = ::pwrite(seg.fd, bytes.data() + written, bytes.size() - written,
-                               static_cast<off_t>(seg.end + written));
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      seg.end += written;
-      return false;
-    }
-    written += static_cast<size_t>(k);
-  }
+  const bool ok = write_all(seg.fd, bytes, written, seg.end);
   seg.end += written;
-  return true;
+  return ok;
 }
 
 void Store::write_pending() {
@@ -306,7 +297,7 @@ void Store::write_pending() {
     problem_ = "the manager cannot write to its data directory '" + options_.dir + "' (" +
                errno_text(e) + "); writes are refused until it can again, reads still work";
     last_try_ = SteadyClock::now();
-    sync_written();  // the part that was written: reads wait for it alone
+    hand_to_syncer();  // the part that was written: reads wait for it alone
     return;
   }
   written_ += bytes.size();
@@ -339,7 +330,7 @@ bool Store::retry() {
     backlog_.erase(0, w);
     problem_ = "the manager cannot write to its data directory '" + options_.dir + "' (" +
                errno_text(e) + "); writes are refused until it can again, reads still work";
-    if (w > 0) sync_written();
+    if (w > 0) hand_to_syncer();
     return false;
   }
   written_ += backlog_.size();
@@ -351,13 +342,10 @@ bool Store::retry() {
   return true;
 }
 
-void Store::sync_written() {
-  if (options_.fsync == Fsync::NO) return;
-  {
-    std::lock_guard lk(mu_);
-    to_sync_ = written_;
-  }
-  cv_.notify_one();
+bool Store::advance_durable(uint64_t position) {
+  if (position <= durable_.load()) return false;
+  durable_.store(position, std::memory_order_release);
+  return true;
 }
 
 void Store::sync_loop() {
@@ -400,9 +388,9 @@ void Store::sync_loop() {
       if (stopping_) return;
       continue;
     }
-    if (target > durable_.load()) durable_.store(target, std::memory_order_release);
+    const bool moved = advance_durable(target);
     lk.unlock();
-    if (durable_changed_) durable_changed_();
+    if (moved && durable_changed_) durable_changed_();
     lk.lock();
   }
 }
@@ -460,13 +448,10 @@ void Store::start_compaction() {
   // nothing, and the replies the loop held for them (fsync always) would wait for the next
   // fdatasync, which never comes while the clients they belong to wait and send nothing else.
   // Under mu_, as the sync thread moves it, so that neither moves it back.
-  bool moved = false;
+  bool moved;
   {
     std::lock_guard lk(mu_);
-    if (position > durable_.load()) {
-      durable_.store(position, std::memory_order_release);
-      moved = true;
-    }
+    moved = advance_durable(position);
   }
   if (moved && durable_changed_) durable_changed_();
   crash_point("compact-switched");

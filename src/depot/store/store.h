@@ -131,8 +131,9 @@ class Store {
   void finish_compaction(int status);
   void crash_point(const char* step) const;
   bool write_log(std::string_view bytes, size_t& written);
-  // Asks the sync thread to make everything written so far durable.
-  void sync_written();
+  // Moves the durable position forward to `position` (under mu_: the sync thread and a
+  // compaction's start both move it); whether it moved.
+  bool advance_durable(uint64_t position);
   std::string fail_flag_;
 
   Options options_;
