@@ -618,24 +618,17 @@ void ExecutorCore::look_up_results() {
       pending.push_back(std::move(st));
     }
   }
-  for (size_t at = 0; at < pending.size(); at += 4096) {
-    const size_t end = std::min(pending.size(), at + 4096);
-    std::vector<Request> reqs;
-    for (size_t i = at; i < end; ++i)
-      reqs.push_back(req::var_get(task::result_var(pool, pending[i]->sid), proto::kNoWait));
-    auto replies = client.call_many(reqs);
-    for (size_t i = at; i < end; ++i) {
-      const Reply& r = replies[i - at];
-      if (r.status != Status::OK) continue;  // not finished yet: its notification will come
-      auto v = req::parse_var_state(r.body);
-      if (!v.value) continue;
-      auto res = task::parse_result(*v.value);
-      if (!res) continue;
-      if (res->ok)
-        complete(pending[i], FutureState::OK, std::move(res->payload), {});
-      else
-        complete(pending[i], FutureState::FAILED, std::move(res->type), std::move(res->message));
-    }
+  std::vector<std::string> sids;
+  sids.reserve(pending.size());
+  for (auto& st : pending) sids.push_back(st->sid);
+  const auto stored = task::stored_results(client, pool, sids);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    if (!stored[i]) continue;  // not finished yet: its notification will come
+    auto res = task::parse_result(*stored[i]);
+    if (res->ok)
+      complete(pending[i], FutureState::OK, std::move(res->payload), {});
+    else
+      complete(pending[i], FutureState::FAILED, std::move(res->type), std::move(res->message));
   }
 }
 

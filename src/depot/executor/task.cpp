@@ -1,5 +1,9 @@
 #include "depot/executor/task.h"
 
+#include <algorithm>
+
+#include "depot/client/client.h"
+#include "depot/client/coord_requests.h"
 #include "depot/protocol/frame.h"
 
 namespace depot::task {
@@ -131,6 +135,26 @@ std::optional<Result> read_result(Reader& r) {
 std::optional<Result> parse_result(std::string_view record) {
   Reader r(record);
   return read_result(r);
+}
+
+std::vector<std::optional<std::string>> stored_results(Client& client, std::string_view pool,
+                                                       const std::vector<std::string>& sids) {
+  std::vector<std::optional<std::string>> out(sids.size());
+  for (size_t at = 0; at < sids.size(); at += 4096) {
+    const size_t end = std::min(sids.size(), at + 4096);
+    std::vector<Request> reqs;
+    reqs.reserve(end - at);
+    for (size_t i = at; i < end; ++i)
+      reqs.push_back(req::var_get(result_var(pool, sids[i]), proto::kNoWait));
+    auto replies = client.call_many(reqs);
+    for (size_t i = at; i < end; ++i) {
+      const Reply& r = replies[i - at];
+      if (r.status != Status::OK) continue;  // not stored yet
+      RawVersioned v = req::parse_var_state(r.body);
+      if (v.value && parse_result(*v.value)) out[i] = std::move(*v.value);
+    }
+  }
+  return out;
 }
 
 std::string notification(std::string_view key, std::string_view sid, std::string_view record) {

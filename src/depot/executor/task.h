@@ -12,6 +12,8 @@
 
 namespace depot {
 
+class Client;
+
 namespace detail {
 struct FutureState;
 }  // namespace detail
@@ -97,6 +99,12 @@ struct Result {
 };
 // nullopt when the bytes are not a result record.
 std::optional<Result> parse_result(std::string_view record);
+
+// The result records stored for the submissions `sids` (in <pool>.r.<sid>), read with one
+// pipelined round trip per 4096; nullopt where none is stored yet (or what is there is not a
+// result record). Throws depot::Error when the manager cannot be reached.
+std::vector<std::optional<std::string>> stored_results(Client& client, std::string_view pool,
+                                                       const std::vector<std::string>& sids);
 
 // A notification to the submitting executor's done queue: str key, str submission, then the
 // result record.

@@ -218,20 +218,13 @@ void WorkerCore::fetch(const std::vector<Reserved*>& batch,
 
 void WorkerCore::stored_results(const std::vector<Reserved*>& calls,
                                 std::unordered_map<std::string, std::string>& stored) {
-  std::vector<const Reserved*> again;
+  std::vector<std::string> sids;
   for (const auto* r : calls)
-    if (r->deliveries > 1) again.push_back(r);
-  if (again.empty()) return;
-  std::vector<Request> reqs;
-  reqs.reserve(again.size());
-  for (const auto* r : again)
-    reqs.push_back(req::var_get(task::result_var(pool, r->task.sid), proto::kNoWait));
-  auto replies = client.call_many(reqs);
-  for (size_t i = 0; i < again.size(); ++i) {
-    if (replies[i].status != Status::OK) continue;
-    const RawVersioned v = req::parse_var_state(replies[i].body);
-    if (v.value && task::parse_result(*v.value)) stored[again[i]->task.sid] = *v.value;
-  }
+    if (r->deliveries > 1) sids.push_back(r->task.sid);
+  if (sids.empty()) return;
+  auto records = task::stored_results(client, pool, sids);
+  for (size_t i = 0; i < sids.size(); ++i)
+    if (records[i]) stored[sids[i]] = std::move(*records[i]);
 }
 
 std::string WorkerCore::run_call(const task::Record& t,
