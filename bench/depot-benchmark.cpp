@@ -27,6 +27,14 @@
 // id it returns, a second round trip). One client for every server, so that a ratio measures
 // the servers, not a heavier client on one side (redis-benchmark spends 17-19 us of CPU per
 // request on this machine, about twice this loop).
+//
+// --tls (redis-benchmark's flag, with --cacert, --cert, --key) speaks TLS through OpenSSL on
+// the same loop, for depot (its HELLO comes in clear with the "TLS follows" bit, then the TLS
+// handshake, then AUTH inside: docs/protocol.md section 3) and for Redis (`--tls-port`).
+// The test `connect` measures connection set-up instead: -n connections opened one after
+// another, each timed from socket() to the first reply it can take (depot: AUTH_OK; Redis:
+// the reply to AUTH with -a, else to PING), then closed.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -48,6 +56,10 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "depot/auth/handshake.h"
 #include "depot/client/admin_requests.h"
@@ -71,15 +83,21 @@ const char* kUsage =
  -P <numreq>        Pipeline <numreq> requests. Default 1 (no pipeline).
  -t <tests>         Only run the comma separated list of tests. The test
                     names are the same as the ones produced as output:
-                    ping, put, get, put_many, get_many (default ping,put,get)
+                    ping, put, get, put_many, get_many, connect (set-up
+                    time of -n connections, one after another; default ping,put,get)
  -q                 Quiet. Just show query/sec values
  --csv              Output in CSV format
  --batch <items>    Items per put_many / get_many request (default 100)
  --queue <name>     Queue the put/get tests use (default bench)
  --timeout <sec>    Give up when no reply arrives for this long (default 10)
  --proto <p>        depot (default), raw (depot frames without the handshake: for
-                    bench/echo-floor), resp (a Redis server: LPUSH/RPOP/PING, -a not
-                    needed) or beanstalk (beanstalkd: put only)
+                    bench/echo-floor), resp (a Redis server: LPUSH/RPOP/PING; -a sends
+                    AUTH) or beanstalk (beanstalkd: put only)
+ --tls              Establish a secure TLS connection (depot or resp)
+ --cacert <file>    CA certificate file to verify the server with (--tls-ca too)
+ --cert <file>      Client certificate, for mutual TLS (--tls-cert too)
+ --key <file>       Private key of --cert (--tls-key too)
+ --sni <host>       Server name to send and verify (default: -h)
  --help             Output this help and exit.
 
 Examples:
@@ -115,6 +133,8 @@ struct Config {
   std::string queue = "bench";
   int timeout_s = 10;
   enum class Proto { DEPOT, RAW, RESP, BEANSTALK } proto = Proto::DEPOT;
+  bool tls = false;
+  std::string cacert, cert, key, sni;
 };
 
 [[noreturn]] void die(const std::string& msg) {
@@ -137,6 +157,11 @@ Test make_test(const std::string& name, const Config& cfg) {
   auto test = [](std::string title, depot::Request r, uint32_t items, bool counts) {
     return Test{std::move(title), r.op, std::move(r.body), items, counts};
   };
+  if (name == "connect") {
+    if (cfg.proto != Config::Proto::DEPOT && cfg.proto != Config::Proto::RESP)
+      die("the connect test is for --proto depot or resp");
+    return Test{"CONNECT", proto::Op::PING, "", 1, false};
+  }
   if (cfg.proto == Config::Proto::RESP) {
     // A RESP array of bulk strings. (Appended piece by piece: GCC 12 warns falsely on a
     // chain of operator+ here at -O3, PR105651.)
@@ -179,10 +204,54 @@ Test make_test(const std::string& name, const Config& cfg) {
 
 // ------------------------------------------------------------------ connections
 
+// Bit 0 of a HELLO frame's code: the manager runs TLS on this connection next (docs/protocol.md
+// section 3).
+constexpr uint8_t kHelloTls = 0x01;
+
+std::string where(const Config& cfg) {
+  return cfg.host + ":" + std::to_string(cfg.port);
+}
+
+std::string ssl_errors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out.empty() ? std::string("no detail from OpenSSL") : out;
+}
+
+// The run's one client context (no session reuse: every connection pays a full handshake, as
+// with redis-benchmark).
+SSL_CTX* tls_context(const Config& cfg) {
+  static SSL_CTX* ctx = nullptr;
+  if (ctx) return ctx;
+  ctx = SSL_CTX_new(TLS_client_method());
+  if (!ctx) die("cannot make a TLS context: " + ssl_errors());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (cfg.cacert.empty() ? SSL_CTX_set_default_verify_paths(ctx) != 1
+                         : SSL_CTX_load_verify_locations(ctx, cfg.cacert.c_str(), nullptr) != 1)
+    die("cannot load the CA certificates " + (cfg.cacert.empty() ? "of the system" : cfg.cacert) +
+        ": " + ssl_errors());
+  if (!cfg.cert.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, cfg.cert.c_str()) != 1)
+      die("cannot load the client certificate " + cfg.cert + ": " + ssl_errors());
+    const std::string& key = cfg.key.empty() ? cfg.cert : cfg.key;
+    if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)
+      die("cannot load the private key " + key + ": " + ssl_errors());
+  }
+  return ctx;
+}
+
 struct Conn {
   int fd = -1;
-  size_t index = 0;  // in Runner::conns_, carried in epoll events
-  std::string out;   // bytes of the current batch not yet written
+  SSL* ssl = nullptr;  // with --tls
+  size_t index = 0;    // in Runner::conns_, carried in epoll events
+  std::string out;     // bytes of the current batch not yet written
   size_t out_off = 0;
   std::vector<char> in;
   size_t in_begin = 0, in_end = 0;
@@ -192,68 +261,163 @@ struct Conn {
   uint64_t batch_start = 0;  // ns, when the batch was written
   bool want_write = false;
   ~Conn() {
+    if (ssl) SSL_free(ssl);
     if (fd >= 0) ::close(fd);
   }
 };
 
+// recv/send over the connection, TLS or not, with their return conventions: > 0 bytes, 0 the
+// peer closed, -1 with errno (EAGAIN when TLS must wait for the socket, either way).
+ssize_t conn_recv(Conn& c, char* p, size_t n) {
+  if (!c.ssl) return ::recv(c.fd, p, n, 0);
+  const int k = SSL_read(c.ssl, p, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (k > 0) return k;
+  switch (SSL_get_error(c.ssl, k)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_ZERO_RETURN:
+      return 0;
+    case SSL_ERROR_SYSCALL:
+      if (errno == 0) return 0;  // EOF without close_notify
+      return -1;
+    default:
+      die("TLS read failed: " + ssl_errors());
+  }
+}
+
+ssize_t conn_send(Conn& c, const char* p, size_t n) {
+  if (!c.ssl) return ::send(c.fd, p, n, MSG_NOSIGNAL);
+  const int k = SSL_write(c.ssl, p, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+  if (k > 0) return k;
+  switch (SSL_get_error(c.ssl, k)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      errno = EAGAIN;
+      return -1;
+    case SSL_ERROR_SYSCALL:
+      return -1;
+    default:
+      die("TLS write failed: " + ssl_errors());
+  }
+}
+
 // Reads one whole frame with a blocking socket (handshake only).
-proto::Decoded read_frame(int fd, std::string& buf) {
+proto::Decoded read_frame(Conn& c, std::string& buf) {
   for (;;) {
     proto::Decoded d = proto::decode(buf.data(), buf.size(), 1u << 20);
     if (d.status == proto::DecodeStatus::OK) return d;
     if (d.status != proto::DecodeStatus::NEED_MORE) die("bad frame from the manager: " + d.error);
     char tmp[4096];
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
+    ssize_t n = conn_recv(c, tmp, sizeof tmp);
     if (n == 0) die("the manager closed the connection during the handshake");
     if (n < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == EAGAIN) continue;
       die(std::string("recv: ") + std::strerror(errno));
     }
     buf.append(tmp, static_cast<size_t>(n));
   }
 }
 
-void send_all(int fd, const std::string& s) {
+void send_all(Conn& c, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
-    ssize_t k = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    ssize_t k = conn_send(c, s.data() + off, s.size() - off);
     if (k < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == EAGAIN) continue;
       die(std::string("send: ") + std::strerror(errno));
     }
     off += static_cast<size_t>(k);
   }
 }
 
+// The TLS handshake on a blocking socket, verifying the server's certificate for --sni / -h.
+void start_tls(const Config& cfg, Conn& c) {
+  c.ssl = SSL_new(tls_context(cfg));
+  if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) die("cannot start TLS: " + ssl_errors());
+  const std::string& name = cfg.sni.empty() ? cfg.host : cfg.sni;
+  in6_addr a6;
+  in_addr a4;
+  const bool ip =
+      ::inet_pton(AF_INET, name.c_str(), &a4) == 1 || ::inet_pton(AF_INET6, name.c_str(), &a6) == 1;
+  if (ip) {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c.ssl), name.c_str());
+  } else {
+    SSL_set_tlsext_host_name(c.ssl, name.c_str());
+    SSL_set1_host(c.ssl, name.c_str());
+  }
+  if (SSL_connect(c.ssl) != 1) {
+    const long v = SSL_get_verify_result(c.ssl);
+    die("TLS handshake with " + where(cfg) + " failed: " +
+        (v != X509_V_OK ? std::string(X509_verify_cert_error_string(v)) : ssl_errors()));
+  }
+}
+
+// Reads one RESP reply line during set-up; dies unless it is +... or a bulk/integer.
+void resp_expect_ok(const Config& cfg, Conn& c, const char* what) {
+  std::string line;
+  char ch;
+  while (line.size() < 4096) {
+    ssize_t n = conn_recv(c, &ch, 1);
+    if (n == 0) die("the server closed the connection after " + std::string(what));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      die(std::string("recv: ") + std::strerror(errno));
+    }
+    line.push_back(ch);
+    if (line.size() >= 2 && line.compare(line.size() - 2, 2, "\r\n") == 0) break;
+  }
+  if (line.empty() || line[0] != '+')
+    die(std::string(what) + " on " + where(cfg) + " failed: " + line.substr(0, 120));
+}
+
 // Connects and authenticates (blocking), then switches the socket to non-blocking.
-std::unique_ptr<Conn> open_conn(const Config& cfg, const addrinfo* ai) {
+// first_reply: also the first round trip after set-up that the connect test times (RESP: the
+// AUTH of -a, else a PING; depot's AUTH_OK is that already).
+std::unique_ptr<Conn> open_conn(const Config& cfg, const addrinfo* ai, bool first_reply = false) {
   auto c = std::make_unique<Conn>();
   c->fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
   if (c->fd < 0) die(std::string("socket: ") + std::strerror(errno));
   if (::connect(c->fd, ai->ai_addr, ai->ai_addrlen) < 0)
-    die("cannot connect to " + cfg.host + ":" + std::to_string(cfg.port) + ": " +
-        std::strerror(errno) + " (is depot-manager running there?)");
+    die("cannot connect to " + where(cfg) + ": " + std::strerror(errno) +
+        " (is the server running there?)");
   int one = 1;
   ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   if (cfg.proto != Config::Proto::DEPOT) {  // echo-floor, Redis and beanstalkd: no handshake
+    if (cfg.tls) start_tls(cfg, *c);
+    if (cfg.proto == Config::Proto::RESP && !cfg.authkey.empty()) {
+      send_all(*c, "*2\r\n$4\r\nAUTH\r\n$" + std::to_string(cfg.authkey.size()) + "\r\n" +
+                       cfg.authkey + "\r\n");
+      resp_expect_ok(cfg, *c, "AUTH");
+    } else if (first_reply) {
+      send_all(*c, "*1\r\n$4\r\nPING\r\n");
+      resp_expect_ok(cfg, *c, "PING");
+    }
     ::fcntl(c->fd, F_SETFL, ::fcntl(c->fd, F_GETFL) | O_NONBLOCK);
     c->in.resize(256 * 1024);
     return c;
   }
 
-  // The handshake of auth/handshake.h: HELLO -> AUTH -> AUTH_OK.
+  // The handshake of auth/handshake.h: HELLO -> (TLS) -> AUTH -> AUTH_OK.
   depot::auth::ClientHandshake hs(cfg.authkey);
   std::string buf;
-  proto::Decoded d = read_frame(c->fd, buf);
+  proto::Decoded d = read_frame(*c, buf);
   std::string out;
   if (auto r = hs.on_hello(d.header, d.body, out); !r.ok())
-    die("the manager at " + cfg.host + ":" + std::to_string(cfg.port) + " " +
+    die("the manager at " + where(cfg) + " " +
         (r.error == depot::auth::HandshakeError::REFUSED ? "refused the connection: " : "") +
         r.message);
+  const bool manager_tls = d.header.kind == proto::FrameKind::HELLO && (d.header.code & kHelloTls);
+  if (manager_tls && !cfg.tls)
+    die("the manager at " + where(cfg) + " requires TLS: pass --tls and --cacert");
+  if (!manager_tls && cfg.tls)
+    die("the manager at " + where(cfg) + " does not use TLS: drop --tls");
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
-  send_all(c->fd, out);
+  if (cfg.tls) start_tls(cfg, *c);
+  send_all(*c, out);
 
-  d = read_frame(c->fd, buf);
+  d = read_frame(*c, buf);
   if (auto r = hs.on_auth_reply(d.header, d.body); !r.ok())
     die("authentication failed: the manager " + r.message + " (check -a / DEPOT_AUTHKEY)");
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
@@ -287,6 +451,7 @@ class Runner {
   }
 
   Result run() {
+    if (test_.title == "CONNECT") return run_connect();
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -342,6 +507,28 @@ class Runner {
   }
 
  private:
+  // -n connections, one after another: each timed from socket() to its first reply.
+  Result run_connect() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int e = ::getaddrinfo(cfg_.host.c_str(), std::to_string(cfg_.port).c_str(), &hints, &res))
+      die("cannot resolve '" + cfg_.host + "': " + ::gai_strerror(e));
+    result_.latency_ns.reserve(cfg_.requests);
+    const uint64_t start = now_ns();
+    for (uint64_t i = 0; i < cfg_.requests; ++i) {
+      const uint64_t t0 = now_ns();
+      auto c = open_conn(cfg_, res, /*first_reply=*/true);
+      result_.latency_ns.push_back(now_ns() - t0);
+      ++result_.finished;
+      ++result_.items;
+    }
+    result_.seconds = static_cast<double>(now_ns() - start) / 1e9;
+    ::freeaddrinfo(res);
+    return std::move(result_);
+  }
+
   // Starts the next batch of up to -P requests on a connection, if any are left to issue.
   void issue(Conn& c) {
     if (issued_ >= cfg_.requests) return;
@@ -365,7 +552,7 @@ class Runner {
 
   void write_some(Conn& c) {
     while (c.out_off < c.out.size()) {
-      ssize_t k = ::send(c.fd, c.out.data() + c.out_off, c.out.size() - c.out_off, MSG_NOSIGNAL);
+      ssize_t k = conn_send(c, c.out.data() + c.out_off, c.out.size() - c.out_off);
       if (k < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -393,7 +580,7 @@ class Runner {
         if (c.in.size() - c.in_end < 4096) c.in.resize(c.in.size() * 2);
       }
       const size_t space = c.in.size() - c.in_end;
-      ssize_t n = ::recv(c.fd, c.in.data() + c.in_end, space, 0);
+      ssize_t n = conn_recv(c, c.in.data() + c.in_end, space);
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) return;
@@ -404,7 +591,7 @@ class Runner {
       c.in_end += static_cast<size_t>(n);
       if (cfg_.proto == Config::Proto::RESP || cfg_.proto == Config::Proto::BEANSTALK) {
         text_replies(c, t);
-        if (static_cast<size_t>(n) < space) return;
+        if (!c.ssl && static_cast<size_t>(n) < space) return;
         continue;
       }
       for (;;) {
@@ -426,7 +613,9 @@ class Runner {
       }
       // A short read drained the socket: skip the recv that would say EAGAIN (epoll is
       // level-triggered, so anything that arrives later wakes us again), as hiredis does.
-      if (static_cast<size_t>(n) < space) return;
+      // Not with TLS: SSL_read returns a record at a time, and bytes already inside OpenSSL
+      // would wake nobody.
+      if (!c.ssl && static_cast<size_t>(n) < space) return;
     }
   }
 
@@ -599,6 +788,7 @@ uint64_t parse_num(const std::string& flag, const char* v, uint64_t min) {
 
 Config parse_args(int argc, char** argv) {
   Config cfg;
+  bool key_given = false;  // -a: Redis gets AUTH only when asked, never the depot key's variable
   if (const char* env = std::getenv("DEPOT_AUTHKEY")) cfg.authkey = env;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -615,6 +805,17 @@ Config parse_args(int argc, char** argv) {
       cfg.port = static_cast<int>(parse_num(a, value(), 1));
     } else if (a == "-a") {
       cfg.authkey = value();
+      key_given = true;
+    } else if (a == "--tls") {
+      cfg.tls = true;
+    } else if (a == "--cacert" || a == "--tls-ca") {
+      cfg.cacert = value();
+    } else if (a == "--cert" || a == "--tls-cert") {
+      cfg.cert = value();
+    } else if (a == "--key" || a == "--tls-key") {
+      cfg.key = value();
+    } else if (a == "--sni") {
+      cfg.sni = value();
     } else if (a == "-c") {
       cfg.clients = static_cast<int>(parse_num(a, value(), 1));
     } else if (a == "-n") {
@@ -663,6 +864,10 @@ Config parse_args(int argc, char** argv) {
   }
   if (cfg.proto == Config::Proto::RAW && cfg.tests != std::vector<std::string>{"ping"})
     die("with --proto raw the only test is ping (echo-floor answers every frame alike)");
+  if (cfg.proto != Config::Proto::DEPOT && !key_given) cfg.authkey.clear();
+  if (cfg.tls && cfg.proto != Config::Proto::DEPOT && cfg.proto != Config::Proto::RESP)
+    die("--tls works with --proto depot and resp");
+  if (!cfg.tls && (!cfg.cacert.empty() || !cfg.cert.empty())) die("--cacert and --cert need --tls");
   if (cfg.authkey.empty() && cfg.proto == Config::Proto::DEPOT)
     die("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
   if (auto err = proto::check_name(cfg.queue); !err.empty()) die("--queue: " + err);
