@@ -175,7 +175,7 @@ SCENARIO("a manager fed random and mutated frames stays up and serves a good cli
     auto [st, body] = good.call(req::ping("still up"));
     return st == Status::OK && body == req::ping("still up").body;
   };
-  const uint64_t sessions = 400 * scale();
+  const uint64_t sessions = 1000 * scale();
   for (uint64_t i = 0; i < sessions; ++i) {
     INFO("session " << i);
     RawConn c(m.manager->port());

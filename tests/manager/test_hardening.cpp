@@ -281,6 +281,30 @@ SCENARIO("a client that floods requests without reading its replies loses its lo
   REQUIRE(stat_of(waiter, "output_buffered_bytes") < (8u << 20));
 }
 
+SCENARIO("a subscriber that falls behind but heartbeats keeps its session", "[hardening]") {
+  TestManager m("k", [](ManagerOptions& o) { o.session_lease = 300ms; });
+  RawConn sub(port_of(m));
+  shrink_receive_buffer(sub.fd());
+  sub.handshake("k");
+  REQUIRE(sub.call(req::subscribe("news", 64, Overflow::DropOldest)).first == Status::OK);
+  RawConn pub(port_of(m));
+  pub.handshake("k");
+  std::string beat;
+  append_request(beat, 1, req::heartbeat());
+  const std::string payload(16 * 1024, 'n');
+  // Four leases of publishing that fills the subscriber's socket, which only heartbeats.
+  const auto end = std::chrono::steady_clock::now() + 4 * 300ms;
+  while (std::chrono::steady_clock::now() < end) {
+    sub.send(beat);
+    REQUIRE(pub.call(req::publish("news", payload)).first == Status::OK);
+  }
+  REQUIRE(stat_of(pub, "subscriptions") == 1);  // dropped messages, not the session
+  proto::Header h;
+  std::string body;
+  REQUIRE(sub.read(h, body));
+  CHECK(h.kind == proto::FrameKind::PUSH);
+}
+
 SCENARIO("failed authentications are limited per peer address", "[hardening]") {
   TestManager m("the-right-key-0123456789", [](ManagerOptions& o) {
     o.auth_failure_burst = 5;

@@ -317,6 +317,7 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
 void Session::reply(uint64_t id, Status s, std::string_view body) {
   if (state_ == State::CLOSED) return;
   proto::append_frame(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id, body);
+  replies_waiting_ = true;
   mark_dirty();
 }
 
@@ -325,6 +326,7 @@ void Session::reply_error(uint64_t id, Status s, std::string_view message) {
   proto::FrameBuilder b(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id);
   b.str(message);
   b.finish();
+  replies_waiting_ = true;
   mark_dirty();
 }
 
@@ -334,6 +336,7 @@ proto::FrameBuilder Session::begin_reply(uint64_t id, Status s) {
 
 void Session::end_reply(proto::FrameBuilder& b) {
   b.finish();
+  replies_waiting_ = true;
   mark_dirty();
 }
 
@@ -437,6 +440,7 @@ void Session::flush_output() {
   }
   if (n == out_.size()) {
     out_.clear();
+    replies_waiting_ = false;                 // everything queued is with the kernel now
     if (out_.capacity() > kShrinkOutAbove) {  // a large burst drained: give it back
       server_.note_freed(out_.capacity());
       std::string().swap(out_);
@@ -479,6 +483,7 @@ void Session::on_write_done(const boost::system::error_code& ec, size_t) {
   write_in_flight_ = false;
   last_tx_ = std::chrono::steady_clock::now();
   writing_.clear();
+  if (out_.empty()) replies_waiting_ = false;
   if (writing_.capacity() > kShrinkOutAbove) {
     server_.note_freed(writing_.capacity());
     std::string().swap(writing_);

@@ -60,10 +60,12 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
 
   bool reading_paused() const { return read_paused_ || input_paused_; }
   // How long replies have waited for the client to read them without one byte moving (0
-  // when nothing waits for the client): a session lease of it closes the session.
+  // when nothing waits for the client): a session lease of it closes the session. Output of
+  // pushes only does not count: the subscriptions' slow-subscriber policies govern it.
   std::chrono::steady_clock::duration output_stalled(
       std::chrono::steady_clock::time_point now) const {
-    return write_in_flight_ ? now - last_tx_ : std::chrono::steady_clock::duration::zero();
+    return write_in_flight_ && replies_waiting_ ? now - last_tx_
+                                                : std::chrono::steady_clock::duration::zero();
   }
   // --max-input-buffered has room again: read on (Server::reserve_input listed this session).
   void resume_input();
@@ -128,7 +130,8 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
   // When a byte of output last moved to the socket (or a write began waiting for it).
   std::chrono::steady_clock::time_point last_tx_ = last_rx_;
-  size_t tx_seen_ = 0;  // bytes the async write in flight has written so far
+  size_t tx_seen_ = 0;            // bytes the async write in flight has written so far
+  bool replies_waiting_ = false;  // a REPLY was queued since the output last drained
 };
 
 }  // namespace depot
