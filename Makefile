@@ -3,6 +3,7 @@
 #   make run     install what is missing, build, start a manager on $(ADDRESS) keeping its
 #                state in $(DATA_DIR), with an authkey that it prints (or AUTHKEY=...)
 #   make test    install, build, run every test twice: plain and under ASan + UBSan
+#   make fuzz    the libFuzzer targets of tests/fuzz/ (clang, ASan + UBSan), $(FUZZ_SECONDS) s each
 #   make bench   the benchmarks of bench/ against Redis and the Python managers
 #   make install build in Release and install into $(PREFIX) (PREFIX=... to choose; default
 #                /usr/local): programs, libraries, headers, depotConfig.cmake and depot.pc
@@ -11,6 +12,8 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc)
 ADDRESS    ?= 127.0.0.1:5000
 AUTHKEY    ?=
@@ -20,12 +23,12 @@ INSTALL_BUILD ?= $(BUILD)-install
 
 # Exactly what the build and the tests need, from Debian; make install needs only the first line.
 LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev
-PACKAGES       = $(LIB_PACKAGES) catch2 libpoco-dev pkg-config python3
+PACKAGES       = $(LIB_PACKAGES) catch2 libpoco-dev pkg-config python3 clang
 BENCH_PACKAGES = redis-server redis-tools beanstalkd strace python3 python3-distributed python3-streamz
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 SOURCES = $(shell git ls-files '*.cpp' '*.h' 2>/dev/null)
 
-.PHONY: deps bench-deps build build-asan run test test-plain test-asan bench install uninstall \
+.PHONY: deps bench-deps build build-asan run test test-plain test-asan fuzz bench install uninstall \
         format format-check clean
 
 # sudo for make install / uninstall when the current user cannot write to $(PREFIX) (expanded
@@ -76,8 +79,16 @@ test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --output-on-failure -j$(JOBS)
 
+# The frame decoder and the handshake under libFuzzer, for a bounded time (clang only; the
+# Catch2 driver tests/manager/test_fuzz.cpp runs the same checks in both test runs).
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_CXX_FLAGS="-fsanitize=fuzzer-no-link,address,undefined" -DDEPOT_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_frame
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
 # The sanitizer run comes first so that the last line printed counts the plain run's tests.
-test: test-asan test-plain
+test: fuzz test-asan test-plain
 
 bench: bench-deps
 	cmake -S . -B $(BUILD)-release -DCMAKE_BUILD_TYPE=Release
@@ -109,4 +120,4 @@ format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(BUILD)-release $(INSTALL_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(BUILD)-release $(INSTALL_BUILD)

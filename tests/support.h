@@ -1,6 +1,7 @@
 // Helpers shared by the tests: an embedded manager on a free port, subprocesses with their
 // output captured, bounded polling, and a raw protocol connection for frame-level tests.
 #pragma once
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -206,8 +207,17 @@ inline void append_request(std::string& out, uint64_t id, const depot::Request& 
 // makes: unknown opcodes, truncated or padded bodies.
 class RawConn {
  public:
-  explicit RawConn(uint16_t port) {
+  // `source`: the local address to connect from, e.g. "127.0.0.2" (any 127.x works on
+  // loopback), for tests of per-address limits.
+  explicit RawConn(uint16_t port, const char* source = nullptr) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (source) {
+      sockaddr_in l{};
+      l.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &l.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&l), sizeof l) != 0)
+        throw std::runtime_error(std::string("cannot bind to ") + source);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);

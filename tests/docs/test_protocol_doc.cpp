@@ -1168,6 +1168,13 @@ SCENARIO("the defaults docs/protocol.md states are the code's", "[protocol]") {
       CHECK(o.session_lease == std::chrono::milliseconds(10000));  // AUTH_OK example, limits
       CHECK(o.handshake_timeout == std::chrono::milliseconds(10000));
       CHECK(o.max_connections == 10000);
+      CHECK(o.max_unauthenticated == 1000);  // limits table, docs/security.md
+      CHECK(o.max_unauthenticated_per_address == 64);
+      CHECK(o.max_input_buffered == 268435456);
+      CHECK(o.max_output_buffered == 1073741824);
+      CHECK(o.max_subscription_bytes == 8388608);
+      CHECK(o.auth_failure_burst == 10);
+      CHECK(o.auth_failure_refill == std::chrono::milliseconds(6000));
       CHECK(o.max_frame == proto::kDefaultMaxFrame);
       CHECK(proto::kDefaultMaxFrame == 67108864);
       CHECK(limits.max_objects == 1000000);

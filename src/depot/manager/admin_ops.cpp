@@ -44,7 +44,11 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
     << ",\"parked\":" << srv.registry().waiters().size()
     << ",\"sessions_holding\":" << srv.registry().sessions_holding()
     << ",\"subscriptions\":" << srv.pubsub().subscription_count()
-    << ",\"pubsub_buffered_bytes\":" << srv.pubsub().buffered_bytes();
+    << ",\"pubsub_buffered_bytes\":" << srv.pubsub().buffered_bytes()
+    << ",\"unauthenticated\":" << srv.session_count() - srv.authenticated_count()
+    << ",\"handshakes_evicted\":" << c.handshakes_evicted << ",\"auth_refused\":" << c.auth_refused
+    << ",\"input_buffered_bytes\":" << srv.input_bytes()
+    << ",\"output_buffered_bytes\":" << srv.output_bytes();
   if (store::Store* st = srv.store()) {
     const store::Stats d = st->stats();
     o << ",\"data_dir\":\"" << json_escape(st->options().dir) << "\",\"fsync\":\""

@@ -6,6 +6,7 @@
 
 #include "depot/auth/auth.h"
 #include "depot/manager/manager.h"
+#include "depot/protocol/address.h"
 
 namespace {
 
@@ -33,6 +34,30 @@ Serves depot's named queues to authenticated clients.
   --compact-min-bytes N     compact the log once it has grown this much since the last
                             snapshot (default 67108864 = 64 MiB) ...
   --compact-percent P       ... and by P % of the snapshot's size (default 100; 0 = never)
+
+Limits against hostile clients (docs/security.md, "Hardening / limits"):
+  --max-unauthenticated N   connections still authenticating, in total (default 1000; apart
+                            from --max-connections, which counts authenticated sessions);
+                            when full, the oldest pending handshake is dropped
+  --max-unauthenticated-per-address N
+                            ... from one peer address (default 64); when full, that
+                            address's oldest pending handshake is dropped
+  --max-input-buffered BYTES  memory for incomplete frames beyond each session's 64 KiB,
+                            all sessions together (default 268435456 = 256 MiB); past it,
+                            sessions whose frames need more wait to be read, one at a time
+  --max-output-buffered BYTES unread replies, all sessions together (default 1073741824 =
+                            1 GiB); past it, sessions with more than 1 MiB unread are not read
+                            until they drain; one that reads nothing for a session lease is
+                            closed
+  --max-subscription-bytes BYTES  messages buffered per subscription (default 8388608 =
+                            8 MiB), whatever count SUBSCRIBE asks; past it the subscription's
+                            slow-subscriber policy applies
+  --auth-failure-burst N    failed authentications allowed per peer address (default 10;
+                            0 = no limit) ...
+  --auth-failure-refill-ms MS  ... then one more per MS (default 6000); meanwhile the
+                            address's connections are refused with LIMIT
+  --allow-weak-key          accept an authkey shorter than 16 bytes on an address other
+                            than loopback (refused otherwise)
   --log-level LEVEL         error, warn, info (default) or debug
   --help                    this text
 )";
@@ -53,12 +78,23 @@ uint64_t parse_number(const std::string& flag, const std::string& v) {
   }
 }
 
+constexpr size_t kMinKeyBytes = 16;
+
+// Whether the manager listens on loopback only: 127.0.0.0/8, ::1 or localhost.
+bool is_loopback(const std::string& address) {
+  depot::proto::Address a;
+  if (!depot::proto::parse_address(address, a).empty()) return true;  // bind() reports it
+  const std::string& h = a.host;
+  return h == "localhost" || h == "::1" || h == "[::1]" || h.rfind("127.", 0) == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   depot::ManagerOptions o;
   bool generated = false;
   depot::auth::KeySources keys;
+  bool allow_weak_key = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -105,7 +141,28 @@ int main(int argc, char** argv) {
       const uint64_t p = parse_number(a, value());
       if (p > 100000) usage_error("--compact-percent takes 0 (never) to 100000");
       o.compact_percent = static_cast<uint32_t>(p);
-    } else if (a == "--log-level") {
+    } else if (a == "--max-unauthenticated") {
+      o.max_unauthenticated = parse_number(a, value());
+      if (o.max_unauthenticated == 0) usage_error("--max-unauthenticated takes 1 or more");
+    } else if (a == "--max-unauthenticated-per-address") {
+      o.max_unauthenticated_per_address = parse_number(a, value());
+      if (o.max_unauthenticated_per_address == 0)
+        usage_error("--max-unauthenticated-per-address takes 1 or more");
+    } else if (a == "--max-input-buffered")
+      o.max_input_buffered = parse_number(a, value());
+    else if (a == "--max-output-buffered")
+      o.max_output_buffered = parse_number(a, value());
+    else if (a == "--max-subscription-bytes") {
+      o.max_subscription_bytes = parse_number(a, value());
+      if (o.max_subscription_bytes == 0) usage_error("--max-subscription-bytes takes 1 or more");
+    } else if (a == "--auth-failure-burst")
+      o.auth_failure_burst =
+          static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
+    else if (a == "--auth-failure-refill-ms")
+      o.auth_failure_refill = std::chrono::milliseconds(parse_number(a, value()));
+    else if (a == "--allow-weak-key")
+      allow_weak_key = true;
+    else if (a == "--log-level") {
       depot::log::Level l;
       if (!depot::log::parse_level(value(), l))
         usage_error("--log-level takes error, warn, info or debug");
@@ -127,6 +184,12 @@ int main(int argc, char** argv) {
     usage_error(
         "no authkey: pass --authkey KEY, --authkey-file FILE, set DEPOT_AUTHKEY, or use "
         "--generate-authkey");
+  // A short key is fine for trying depot out on this machine, not on a network.
+  if (o.authkey.size() < kMinKeyBytes && !allow_weak_key && !is_loopback(o.address))
+    usage_error("the authkey is " + std::to_string(o.authkey.size()) + " bytes, shorter than the " +
+                std::to_string(kMinKeyBytes) + " bytes required on a non-loopback address (" +
+                o.address +
+                "); use a longer key (--generate-authkey makes one) or pass --allow-weak-key");
   try {
     depot::Manager m(o);
     // Bind first so the printed address is the real one (port 0 picks a free port).

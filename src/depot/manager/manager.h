@@ -49,6 +49,29 @@ struct ManagerOptions {
   // last one: compact_min_bytes, and compact_percent % of the snapshot (0: never).
   uint64_t compact_min_bytes = 64ull << 20;
   uint32_t compact_percent = 100;
+  // Hardening against hostile clients (docs/security.md, "Hardening / limits").
+  // Connections that have not authenticated yet have a budget of their own, apart from
+  // max_connections (which counts authenticated sessions): in total and per peer address.
+  // When it is full the oldest pending handshake from the same address is dropped, else the
+  // oldest of all, so a flood of silent connections never keeps a real client out.
+  size_t max_unauthenticated = 1'000;           // --max-unauthenticated
+  size_t max_unauthenticated_per_address = 64;  // --max-unauthenticated-per-address
+  // Bytes held for incomplete frames beyond each session's 64 KiB input buffer, all sessions
+  // together (--max-input-buffered). Past it, sessions whose frames need more memory stop
+  // being read until others finish theirs (one at a time may exceed it, so one always can).
+  uint64_t max_input_buffered = 256ull << 20;
+  // Unwritten replies, all sessions together (--max-output-buffered). Past it, every session
+  // with more than 1 MiB of unread replies stops being read until its client drains them; a
+  // session whose output does not move for a session lease is closed.
+  uint64_t max_output_buffered = 1ull << 30;
+  // Bytes one subscription may buffer for its subscriber (--max-subscription-bytes), whatever
+  // message count SUBSCRIBE asked for; past it the subscription's slow-subscriber policy acts.
+  uint64_t max_subscription_bytes = 8ull << 20;
+  // Failed authentications per peer address: a burst of this many (--auth-failure-burst),
+  // then one more per auth_failure_refill (--auth-failure-refill-ms); an address past it has
+  // its connections refused with LIMIT until it has one again. 0 disables the limit.
+  uint32_t auth_failure_burst = 10;
+  std::chrono::milliseconds auth_failure_refill{6'000};
 };
 
 class Manager {

@@ -4,6 +4,7 @@
 #include "depot/manager/server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
@@ -28,7 +29,9 @@ Server::Server(ManagerOptions options)
       lease_timer_(io_),
       registry_(RegistryLimits{options_.max_objects, options_.max_waiters}),
       store_timer_(io_),
-      session_epoll_watch_(io_) {
+      session_epoll_watch_(io_),
+      trim_timer_(io_) {
+  pubsub_.set_max_buffer_bytes(options_.max_subscription_bytes);
   session_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (session_epoll_ < 0)
     throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
@@ -108,29 +111,181 @@ void Server::accept() {
       }
       return;
     }
-    if (sessions_.size() >= options_.max_connections) {
-      std::string out;
-      proto::FrameBuilder b(out, proto::FrameKind::REPLY, static_cast<uint8_t>(Status::LIMIT), 0);
-      b.str("the manager has " + std::to_string(sessions_.size()) +
-            " connections, its limit (--max-connections); retry later");
-      b.finish();
-      boost::system::error_code wec;
-      sock.non_blocking(true, wec);
-      sock.write_some(asio::buffer(out), wec);
-      log::warn("refused a connection: --max-connections " +
-                std::to_string(options_.max_connections) + " reached");
-      sock.close(wec);
+    boost::system::error_code pec;
+    const auto ep = sock.remote_endpoint(pec);
+    const std::string addr = pec ? std::string("unknown peer") : ep.address().to_string();
+    uint64_t retry_ms = 0;
+    if (auth_blocked(addr, retry_ms)) {
+      ++counters_.auth_refused;
+      refuse(sock, msg::auth_failures_limit(addr, retry_ms));
+      warn_rate_limited("refused a connection from " + addr +
+                        ": too many failed authentications (--auth-failure-burst)");
+    } else if (authenticated_count() >= options_.max_connections) {
+      // Only authenticated sessions count: pending handshakes have a budget of their own.
+      refuse(sock, msg::connection_limit(authenticated_count()));
+      warn_rate_limited("refused a connection: --max-connections " +
+                        std::to_string(options_.max_connections) + " reached");
     } else {
+      make_room_for_handshake(addr);
       ::fcntl(sock.native_handle(), F_SETFD, FD_CLOEXEC);  // see bind()
       const SessionId id = next_session_++;
       auto s = std::make_shared<Session>(*this, std::move(sock), id);
       sessions_.emplace(id, s);
+      pending_.insert(id);
+      pending_by_addr_[s->peer_address()].insert(id);
+      s->listed_pending = true;
       ++counters_.connections_total;
-      log::info("connection " + std::to_string(id) + " from " + s->peer());
+      log::debug("connection " + std::to_string(id) + " from " + s->peer());
       s->start();
     }
     end_pass();
     accept();
+  });
+}
+
+void Server::refuse(asio::ip::tcp::socket& sock, const std::string& message) {
+  std::string out;
+  proto::FrameBuilder b(out, proto::FrameKind::REPLY, static_cast<uint8_t>(Status::LIMIT), 0);
+  b.str(message);
+  b.finish();
+  boost::system::error_code wec;
+  sock.non_blocking(true, wec);
+  sock.write_some(asio::buffer(out), wec);
+  sock.close(wec);
+}
+
+void Server::warn_rate_limited(const std::string& message) {
+  if (log::level() < log::Level::WARN) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < quiet_until_) {
+    ++quieted_;
+    return;
+  }
+  log::warn(quieted_ ? message + " (and " + std::to_string(quieted_) +
+                           " such warnings in the last second, not shown)"
+                     : message);
+  quieted_ = 0;
+  quiet_until_ = now + std::chrono::seconds(1);
+}
+
+void Server::make_room_for_handshake(const std::string& addr) {
+  const size_t per_addr = std::max<size_t>(options_.max_unauthenticated_per_address, 1);
+  const size_t total = std::max<size_t>(options_.max_unauthenticated, 1);
+  for (;;) {
+    SessionId victim = 0;
+    auto it = pending_by_addr_.find(addr);
+    if (it != pending_by_addr_.end() && it->second.size() >= per_addr)
+      victim = *it->second.begin();  // the address's own oldest: it cannot crowd others out
+    else if (pending_.size() >= total)
+      victim = *pending_.begin();  // the oldest of all: a real handshake takes a round trip
+    else
+      return;
+    auto s = sessions_.find(victim);
+    if (s == sessions_.end()) {  // cannot happen: closing takes it off the lists
+      pending_.erase(victim);
+      if (it != pending_by_addr_.end()) it->second.erase(victim);
+      continue;
+    }
+    ++counters_.handshakes_evicted;
+    warn_rate_limited("dropped the pending handshake of " + s->second->peer() +
+                      " for a newer connection: --max-unauthenticated " + std::to_string(total) +
+                      " / --max-unauthenticated-per-address " + std::to_string(per_addr) +
+                      " reached");
+    auto keep = s->second;
+    keep->close("pending handshake dropped for a newer one");
+  }
+}
+
+void Server::handshake_done(Session& s) {
+  if (!s.listed_pending) return;
+  s.listed_pending = false;
+  pending_.erase(s.id());
+  auto it = pending_by_addr_.find(s.peer_address());
+  if (it == pending_by_addr_.end()) return;
+  it->second.erase(s.id());
+  if (it->second.empty()) pending_by_addr_.erase(it);
+}
+
+void Server::auth_failed(Session& s, std::string_view why, std::string_view user) {
+  ++counters_.auth_failures;
+  // The peer and (once there are users) the user name; never the key or the MAC.
+  warn_rate_limited("authentication failed from " + s.peer() +
+                    (user.empty() ? std::string() : " as user '" + std::string(user) + "'") + ": " +
+                    std::string(why));
+  if (options_.auth_failure_burst == 0) return;
+  auto [it, fresh] = auth_buckets_.try_emplace(s.peer_address());
+  if (fresh) {
+    it->second.tokens = options_.auth_failure_burst;
+    it->second.refilled = std::chrono::steady_clock::now();
+  }
+  uint64_t retry_ms = 0;
+  auth_blocked(s.peer_address(), retry_ms);  // refills the allowance up to now
+  it->second.tokens = std::max(0.0, it->second.tokens - 1);
+}
+
+bool Server::auth_blocked(const std::string& addr, uint64_t& retry_ms) {
+  if (options_.auth_failure_burst == 0) return false;
+  auto it = auth_buckets_.find(addr);
+  if (it == auth_buckets_.end()) return false;
+  AuthBucket& b = it->second;
+  const auto now = std::chrono::steady_clock::now();
+  const double per_ms =
+      1.0 / std::max(1.0, static_cast<double>(options_.auth_failure_refill.count()));
+  const double ms = std::chrono::duration<double, std::milli>(now - b.refilled).count();
+  b.tokens = std::min<double>(options_.auth_failure_burst, b.tokens + ms * per_ms);
+  b.refilled = now;
+  if (b.tokens >= 1.0) return false;
+  retry_ms = static_cast<uint64_t>((1.0 - b.tokens) / per_ms) + 1;
+  return true;
+}
+
+bool Server::reserve_input(Session& s, size_t old_extra, size_t new_extra) {
+  if (new_extra <= old_extra) return true;
+  const uint64_t more = new_extra - old_extra;
+  if (input_bytes_ + more > options_.max_input_buffered && input_leader_ != s.id()) {
+    // One session at a time may go past the cap (by at most one frame), so the frames that
+    // wait always get done one after the other instead of all waiting for each other.
+    if (input_leader_ != 0 && sessions_.count(input_leader_)) {
+      input_waiting_.push_back(s.id());
+      return false;
+    }
+    input_leader_ = s.id();
+  }
+  input_bytes_ += more;
+  return true;
+}
+
+void Server::release_input(Session& s, size_t extra) {
+  input_bytes_ -= std::min<uint64_t>(input_bytes_, extra);
+  if (extra == 0 && input_leader_ != s.id()) return;
+  if (input_leader_ == s.id()) input_leader_ = 0;
+  if (!input_waiting_.empty()) wake_input_waiters();
+}
+
+void Server::wake_input_waiters() {
+  asio::post(io_, [this] {
+    std::vector<SessionId> waiting;
+    waiting.swap(input_waiting_);
+    for (SessionId id : waiting)
+      if (auto it = sessions_.find(id); it != sessions_.end()) {
+        auto keep = it->second;
+        keep->resume_input();
+      }
+    end_pass();
+  });
+}
+
+void Server::note_freed(size_t bytes) {
+  freed_ += bytes;
+  // Large drains only, and at most every 200 ms: malloc_trim walks the heap.
+  if (freed_ < (4u << 20) || trim_armed_) return;
+  trim_armed_ = true;
+  trim_timer_.expires_after(std::chrono::milliseconds(200));
+  trim_timer_.async_wait([this](const boost::system::error_code& ec) {
+    trim_armed_ = false;
+    if (ec) return;
+    freed_ = 0;
+    ::malloc_trim(0);
   });
 }
 
@@ -142,17 +297,37 @@ void Server::sweep_silent_sessions() {
   lease_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec || shutting_down_) return;
     const auto now = std::chrono::steady_clock::now();
-    std::vector<std::shared_ptr<Session>> silent;
-    for (auto& [id, s] : sessions_)
-      // A session whose reading we paused (its replies pile up unread) is not silent: we are
-      // the ones not listening.
-      if (s->ready() && !s->reading_paused() && now - s->last_heard() > options_.session_lease)
+    std::vector<std::shared_ptr<Session>> silent, stalled;
+    for (auto& [id, s] : sessions_) {
+      if (!s->ready()) continue;
+      // A client that does not read its replies for a lease loses its session like a silent
+      // one (docs/protocol.md, "The session lease"): its locks must not stay held forever.
+      if (s->output_stalled(now) > options_.session_lease) stalled.push_back(s);
+      // A session whose reading we paused is not silent: we are the ones not listening.
+      else if (!s->reading_paused() && now - s->last_heard() > options_.session_lease)
         silent.push_back(s);
+    }
     for (auto& s : silent) {
-      log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() +
-                "): silent for longer than the " + std::to_string(options_.session_lease.count()) +
-                " ms session lease; releasing what it held");
+      warn_rate_limited("closing session " + std::to_string(s->id()) + " (" + s->peer() +
+                        "): silent for longer than the " +
+                        std::to_string(options_.session_lease.count()) +
+                        " ms session lease (--session-lease); releasing what it held");
       s->close("session lease expired");
+    }
+    for (auto& s : stalled) {
+      warn_rate_limited("closing session " + std::to_string(s->id()) + " (" + s->peer() +
+                        "): it read none of its replies for longer than the " +
+                        std::to_string(options_.session_lease.count()) +
+                        " ms session lease (--session-lease); releasing what it held");
+      s->close("replies unread for a session lease");
+    }
+    // Failed-authentication allowances that have refilled are forgotten.
+    for (auto it = auth_buckets_.begin(); it != auth_buckets_.end();) {
+      uint64_t retry = 0;
+      if (!auth_blocked(it->first, retry) && it->second.tokens >= options_.auth_failure_burst)
+        it = auth_buckets_.erase(it);
+      else
+        ++it;
     }
     end_pass();
     sweep_silent_sessions();

@@ -2,7 +2,9 @@
 // Includes Asio.
 #pragma once
 #include <array>
+#include <map>
 #include <memory>
+#include <set>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -39,6 +41,8 @@ struct Counters {
   uint64_t auth_failures = 0;
   uint64_t requests = 0;
   uint64_t protocol_errors = 0;
+  uint64_t handshakes_evicted = 0;  // pending handshakes dropped for newer ones
+  uint64_t auth_refused = 0;        // connections refused for too many failed authentications
 };
 
 class Server {
@@ -75,6 +79,34 @@ class Server {
   }
   store::Store* store() { return store_.get(); }
 
+  // Hardening (docs/security.md, "Hardening / limits").
+  // Authenticated sessions: the ones --max-connections counts.
+  size_t authenticated_count() const { return sessions_.size() - pending_.size(); }
+  // The session finished its handshake (or ended): it leaves the unauthenticated budget.
+  void handshake_done(Session& s);
+  // A failed authentication from `s`: counted, logged with the peer (and the user name once
+  // there are users), never the key; charged to the peer address's allowance.
+  void auth_failed(Session& s, std::string_view why, std::string_view user = {});
+  // Input buffered for incomplete frames past the sessions' base buffers, all sessions.
+  uint64_t input_bytes() const { return input_bytes_; }
+  // `s` wants `more` bytes of input buffer: true when it may have them (under
+  // --max-input-buffered, or as the one session allowed past it); else it is listed and
+  // resumed (Session::resume_input) once another session gives memory back.
+  bool reserve_input(Session& s, size_t old_extra, size_t new_extra);
+  void release_input(Session& s, size_t extra);
+  // Unwritten replies of all sessions (--max-output-buffered).
+  uint64_t output_bytes() const { return output_bytes_; }
+  void account_output(size_t old_bytes, size_t new_bytes) {
+    output_bytes_ += new_bytes;
+    output_bytes_ -= old_bytes;
+  }
+  // Memory was given back (a large buffer drained, a session ended): returns it to the
+  // system with malloc_trim, at most a few times a second.
+  void note_freed(size_t bytes);
+  // A warning a flood could repeat thousands of times a second: logged at most once a
+  // second, with the count of those left out.
+  void warn_rate_limited(const std::string& message);
+
  private:
   void accept();
   void arm_timer();
@@ -82,6 +114,13 @@ class Server {
   void write_records();
   void sweep_silent_sessions();
   void begin_shutdown();
+  // Refuses an accepted socket with a LIMIT frame carrying `message`, then closes it.
+  static void refuse(asio::ip::tcp::socket& sock, const std::string& message);
+  // Drops pending handshakes until the one from `addr` fits the unauthenticated budget.
+  void make_room_for_handshake(const std::string& addr);
+  // Whether `addr` has used up its failed authentications; `retry_ms` says for how long.
+  bool auth_blocked(const std::string& addr, uint64_t& retry_ms);
+  void wake_input_waiters();
 
   ManagerOptions options_;
   asio::io_context io_;
@@ -117,6 +156,26 @@ class Server {
   std::string bound_;
   Counters counters_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+
+  // Hardening (docs/security.md): declared after io_, which trim_timer_ uses.
+  // Pending handshakes, oldest (smallest id) first, in all and by peer address.
+  std::set<SessionId> pending_;
+  std::unordered_map<std::string, std::set<SessionId>> pending_by_addr_;
+  struct AuthBucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+  };
+  std::unordered_map<std::string, AuthBucket> auth_buckets_;
+  uint64_t input_bytes_ = 0;
+  SessionId input_leader_ = 0;  // the one session allowed past --max-input-buffered
+  std::vector<SessionId> input_waiting_;
+  uint64_t output_bytes_ = 0;
+  size_t freed_ = 0;
+  bool trim_armed_ = false;
+  asio::steady_timer trim_timer_;
+  // warn_rate_limited: quiet until then, and how many were left out.
+  std::chrono::steady_clock::time_point quiet_until_{};
+  uint64_t quieted_ = 0;
 };
 
 }  // namespace depot

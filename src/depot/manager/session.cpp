@@ -17,9 +17,19 @@ namespace depot {
 namespace {
 // Read at most this much per pass from one connection before letting others run.
 constexpr size_t kReadBudget = 1 << 20;
+// An authenticated session's input buffer; larger frames grow it as their bytes arrive, and
+// it shrinks back once they are handled. Only what is above it counts toward
+// --max-input-buffered.
 constexpr size_t kInitialInBuffer = 64 * 1024;
+// Before authenticating a connection holds this much input (frames are at most 1040 bytes
+// then): a flood of silent connections costs little memory.
+constexpr size_t kHandshakeInBuffer = 2048;
 // Stop reading from a client whose unread replies exceed this: it must drain first.
 constexpr size_t kMaxPendingOut = 64u << 20;
+// Past --max-output-buffered, sessions with more than this unread stop being read.
+constexpr size_t kMinPausedOut = 1u << 20;
+// Output buffers larger than this are given back once drained.
+constexpr size_t kShrinkOutAbove = 1u << 20;
 // Before authentication only HELLO-sized frames are accepted (AUTH is 16 + 66 bytes), so an
 // unauthenticated peer cannot make the manager reserve --max-frame bytes per connection.
 constexpr uint32_t kMaxHandshakeFrame = 1024;
@@ -33,11 +43,78 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, SessionId id)
     : server_(server), socket_(std::move(socket)), id_(id), timer_(server.io()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
-  peer_ =
-      ec ? std::string("unknown peer") : ep.address().to_string() + ":" + std::to_string(ep.port());
+  peer_addr_ = ec ? std::string("unknown peer") : ep.address().to_string();
+  peer_ = ec ? peer_addr_ : peer_addr_ + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
-  in_.resize(kInitialInBuffer);
+}
+
+size_t Session::subscription_bytes() const {
+  size_t n = 0;
+  for (uint64_t id : subs_)
+    if (const Subscription* sub = server_.pubsub().find(id)) n += sub->buffered_bytes;
+  return n;
+}
+
+size_t Session::buffered_bytes() const {
+  return in_.size() + out_.capacity() + writing_.capacity() + subscription_bytes();
+}
+
+namespace {
+size_t input_extra(size_t size) {
+  return size > kInitialInBuffer ? size - kInitialInBuffer : 0;
+}
+}  // namespace
+
+bool Session::make_input_room(size_t min_free) {
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  if (in_.size() - in_end_ >= min_free) return true;
+  if (in_begin_ > 0) {  // compact
+    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+    in_end_ -= in_begin_;
+    in_begin_ = 0;
+    if (in_.size() - in_end_ >= min_free) return true;
+  }
+  // Grow geometrically as bytes arrive, never to a size only declared: a header announcing
+  // 64 MiB makes the buffer grow as its body comes in, not at once.
+  const size_t base = state_ == State::HANDSHAKE ? kHandshakeInBuffer : kInitialInBuffer;
+  size_t target = std::max({in_.size() * 2, in_end_ + min_free, base});
+  if (frame_need_ > in_end_) target = std::min(target, std::max(frame_need_, in_end_ + min_free));
+  if (!server_.reserve_input(*this, input_extra(in_.size()), input_extra(target))) return false;
+  in_.resize(target);
+  return true;
+}
+
+void Session::shrink_input() {
+  // Once a large frame is handled, its memory goes back (also under steady pipelining: what
+  // is left is a part of a small frame).
+  const size_t avail = in_end_ - in_begin_;
+  if (in_.size() <= kInitialInBuffer || avail > kInitialInBuffer / 2 ||
+      frame_need_ > kInitialInBuffer / 2)
+    return;
+  std::vector<char> smaller(kInitialInBuffer);
+  std::memcpy(smaller.data(), in_.data() + in_begin_, avail);
+  const size_t extra = input_extra(in_.size());
+  in_.swap(smaller);
+  in_begin_ = 0;
+  in_end_ = avail;
+  server_.release_input(*this, extra);
+  server_.note_freed(extra);
+}
+
+void Session::resume_input() {
+  if (!input_paused_ || (state_ != State::READY && state_ != State::HANDSHAKE)) return;
+  input_paused_ = false;
+  last_rx_ = std::chrono::steady_clock::now();  // we were the ones not reading
+  if (read_paused_) return;                     // flush() resumes once the replies are out
+  wait_readable();
+  on_readable();  // the kernel may hold the rest of the frame already
+}
+
+void Session::account_output() {
+  const size_t now = out_.size() + writing_.size();
+  server_.account_output(out_accounted_, now);
+  out_accounted_ = now;
 }
 
 void Session::start() {
@@ -55,7 +132,9 @@ void Session::start() {
   timer_.expires_after(server_.options().handshake_timeout);
   timer_.async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->state_ != State::HANDSHAKE) return;
-    log::warn("closing " + self->peer_ + ": no authentication within the handshake deadline");
+    self->server_.warn_rate_limited("closing " + self->peer_ +
+                                    ": no authentication within the handshake deadline "
+                                    "(--handshake-timeout)");
     self->close("handshake timeout");
     self->server_.end_pass();
   });
@@ -80,16 +159,15 @@ void Session::on_readable() {
     stop_reading();
     return;
   }
+  if (input_paused_) return;
   size_t budget = kReadBudget;
   while (budget > 0) {
-    if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
-    if (in_.size() - in_end_ < 4096) {
-      if (in_begin_ > 0) {  // compact
-        std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
-        in_end_ -= in_begin_;
-        in_begin_ = 0;
-      }
-      if (in_.size() - in_end_ < 4096) in_.resize(in_.size() * 2);
+    if (!make_input_room(state_ == State::HANDSHAKE ? 1024 : 4096)) {
+      // --max-input-buffered is full: Server::wake_input_waiters resumes us.
+      input_paused_ = true;
+      stop_reading();
+      account_output();
+      return;
     }
     boost::system::error_code rec;
     size_t n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
@@ -106,12 +184,16 @@ void Session::on_readable() {
     budget -= std::min(budget, n);
     process_input();
     if (state_ != State::HANDSHAKE && state_ != State::READY) return;
+    shrink_input();
     // A short read means the socket is empty: skip the read that would only say EAGAIN.
     // Safe with Asio's reactor: re-arming the wait (epoll_ctl MOD) reports data that came
     // in meanwhile.
     if (drained) break;
   }
-  if (out_.size() > kMaxPendingOut) {
+  account_output();
+  const size_t pending = out_.size() + writing_.size();
+  if (out_.size() > kMaxPendingOut ||
+      (pending > kMinPausedOut && server_.output_bytes() > server_.options().max_output_buffered)) {
     read_paused_ = true;  // resumed by flush() once the replies are written
     stop_reading();
     return;
@@ -121,6 +203,7 @@ void Session::on_readable() {
 
 void Session::process_input() {
   while (state_ == State::HANDSHAKE || state_ == State::READY) {
+    frame_need_ = 0;
     if (skip_ > 0) {
       size_t n = std::min(skip_, in_end_ - in_begin_);
       in_begin_ += n;
@@ -145,15 +228,8 @@ void Session::process_input() {
     }
     switch (d.status) {
       case proto::DecodeStatus::NEED_MORE:
-        if (avail >= proto::kHeaderSize) {  // make room for the whole frame
-          const size_t need = proto::kHeaderSize + d.header.body_len;
-          if (in_.size() - in_begin_ < need) {
-            std::memmove(in_.data(), in_.data() + in_begin_, avail);
-            in_begin_ = 0;
-            in_end_ = avail;
-            if (in_.size() < need) in_.resize(need + 4096);
-          }
-        }
+        // The buffer grows as the rest arrives (make_input_room), up to this much.
+        if (avail >= proto::kHeaderSize) frame_need_ = proto::kHeaderSize + d.header.body_len;
         return;
       case proto::DecodeStatus::MALFORMED:
         ++server_.counters().protocol_errors;
@@ -195,8 +271,7 @@ void Session::handle_frame(const proto::Header& h, std::string_view body) {
 
 void Session::handle_auth(const proto::Header& h, std::string_view body) {
   if (h.kind != proto::FrameKind::AUTH) {
-    ++server_.counters().auth_failures;
-    log::warn("authentication failed from " + peer_ + ": it sent a request before authenticating");
+    server_.auth_failed(*this, "it sent a request before authenticating");
     reply_error(h.id, Status::AUTH_FAILED,
                 "authenticate first: answer the manager's HELLO with an AUTH frame");
     close_after_flush();
@@ -204,7 +279,7 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   }
   auth::AuthFrame a;
   if (!auth::parse_auth(body, a)) {
-    ++server_.counters().auth_failures;
+    server_.auth_failed(*this, "malformed AUTH frame");
     reply_error(h.id, Status::BAD_REQUEST,
                 "malformed AUTH frame: expected u16 version, 32-byte mac, 32-byte nonce");
     close_after_flush();
@@ -219,13 +294,18 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
     return;
   }
   if (!auth::mac_equal(auth::client_proof(server_.options().authkey, nonce_), a.client_mac)) {
-    ++server_.counters().auth_failures;
-    log::warn("authentication failed from " + peer_ + ": wrong authkey");
+    server_.auth_failed(*this, "wrong authkey");
     reply_error(h.id, Status::AUTH_FAILED,
                 "the authkey does not match the manager's; check the key you gave");
     close_after_flush();
     return;
   }
+  if (server_.authenticated_count() >= server_.options().max_connections) {
+    reply_error(h.id, Status::LIMIT, msg::connection_limit(server_.authenticated_count()));
+    close_after_flush();
+    return;
+  }
+  server_.handshake_done(*this);  // leaves the unauthenticated budget
   auth::append_auth_ok(out_, h.id, server_.options().authkey, a.client_nonce, nonce_,
                        server_.options().session_lease);
   mark_dirty();
@@ -237,6 +317,7 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
 void Session::reply(uint64_t id, Status s, std::string_view body) {
   if (state_ == State::CLOSED) return;
   proto::append_frame(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id, body);
+  replies_waiting_ = true;
   mark_dirty();
 }
 
@@ -245,6 +326,7 @@ void Session::reply_error(uint64_t id, Status s, std::string_view message) {
   proto::FrameBuilder b(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id);
   b.str(message);
   b.finish();
+  replies_waiting_ = true;
   mark_dirty();
 }
 
@@ -254,6 +336,7 @@ proto::FrameBuilder Session::begin_reply(uint64_t id, Status s) {
 
 void Session::end_reply(proto::FrameBuilder& b) {
   b.finish();
+  replies_waiting_ = true;
   mark_dirty();
 }
 
@@ -297,6 +380,7 @@ void Session::pump_pushes() {
                             static_cast<uint8_t>(proto::Push::MESSAGE), id);
       b.str(m.topic).u64(sub->dropped).str(m.payload);
       b.finish();
+      server_.note_freed(m.topic.size() + m.payload.size());
       more = more || !sub->buffer.empty();
       if (out_.size() >= kPushBudget) break;
     }
@@ -328,6 +412,11 @@ void Session::consumed(size_t n) {
 }
 
 void Session::flush() {
+  flush_output();
+  account_output();
+}
+
+void Session::flush_output() {
   dirty_ = false;
   if (state_ == State::READY && !write_in_flight_ && held_.empty()) pump_pushes();
   if (state_ == State::CLOSED || write_in_flight_ || out_.empty()) {
@@ -344,19 +433,25 @@ void Session::flush() {
     close(ec.message());
     return;
   }
+  if (n > 0) last_tx_ = std::chrono::steady_clock::now();
   if (n < out_.size() && n == limit) {  // the rest waits for the log
     consumed(n);
     return;
   }
   if (n == out_.size()) {
     out_.clear();
+    replies_waiting_ = false;                 // everything queued is with the kernel now
+    if (out_.capacity() > kShrinkOutAbove) {  // a large burst drained: give it back
+      server_.note_freed(out_.capacity());
+      std::string().swap(out_);
+    }
     if (state_ == State::CLOSING) close("closed after flush");
     // Buffered messages may remain: deliver them in a later pass (others go first).
     if (pushes_pending()) mark_dirty();
     if (read_paused_) {
       read_paused_ = false;
       last_rx_ = std::chrono::steady_clock::now();  // its heartbeats waited unread: not silent
-      wait_readable();
+      if (!input_paused_) wait_readable();
     }
     return;
   }
@@ -365,16 +460,35 @@ void Session::flush() {
   writing_.assign(out_, n, limit - n);
   consumed(limit);
   write_in_flight_ = true;
-  asio::async_write(socket_, asio::buffer(writing_),
-                    [self = shared_from_this()](const boost::system::error_code& e, size_t k) {
-                      self->on_write_done(e, k);
-                      self->server_.end_pass();
-                    });
+  // The sweep closes a session whose output does not move for a lease: every byte the
+  // write gets out counts as progress.
+  last_tx_ = std::chrono::steady_clock::now();
+  tx_seen_ = 0;
+  asio::async_write(
+      socket_, asio::buffer(writing_),
+      [this](const boost::system::error_code& e, size_t done) -> size_t {
+        if (done != tx_seen_) {
+          tx_seen_ = done;
+          last_tx_ = std::chrono::steady_clock::now();
+        }
+        return asio::transfer_all()(e, done);
+      },
+      [self = shared_from_this()](const boost::system::error_code& e, size_t k) {
+        self->on_write_done(e, k);
+        self->server_.end_pass();
+      });
 }
 
 void Session::on_write_done(const boost::system::error_code& ec, size_t) {
   write_in_flight_ = false;
+  last_tx_ = std::chrono::steady_clock::now();
   writing_.clear();
+  if (out_.empty()) replies_waiting_ = false;
+  if (writing_.capacity() > kShrinkOutAbove) {
+    server_.note_freed(writing_.capacity());
+    std::string().swap(writing_);
+  }
+  account_output();
   if (state_ == State::CLOSED) return;
   if (ec) {
     peer_gone_ = true;
@@ -385,7 +499,7 @@ void Session::on_write_done(const boost::system::error_code& ec, size_t) {
   if (state_ == State::READY || state_ == State::HANDSHAKE) {
     read_paused_ = false;
     last_rx_ = std::chrono::steady_clock::now();  // its heartbeats waited unread: not silent
-    wait_readable();
+    if (!input_paused_) wait_readable();
   }
 }
 
@@ -423,7 +537,9 @@ void Session::close_after_flush() {
 void Session::close(std::string_view why) {
   if (state_ == State::CLOSED) return;
   const bool was_ready = state_ == State::READY || state_ == State::CLOSING;
+  const size_t held = buffered_bytes();
   state_ = State::CLOSED;
+  server_.handshake_done(*this);
   server_.registry().drop_session(id_);
   server_.pubsub().drop_session(id_);
   subs_.clear();
@@ -432,7 +548,13 @@ void Session::close(std::string_view why) {
   stop_reading();
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
-  out_.clear();
+  std::string().swap(out_);
+  held_.clear();
+  account_output();  // what an async write still holds is released when it ends
+  server_.release_input(*this, input_extra(in_.size()));
+  std::vector<char>().swap(in_);
+  in_begin_ = in_end_ = 0;
+  server_.note_freed(held);
   if (was_ready)
     log::debug("session " + std::to_string(id_) + " (" + peer_ + ") closed: " + std::string(why));
   server_.remove_session(id_);

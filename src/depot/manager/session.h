@@ -58,10 +58,29 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   // Time of the last bytes received (requests or heartbeats), for the session lease.
   std::chrono::steady_clock::time_point last_heard() const { return last_rx_; }
 
-  bool reading_paused() const { return read_paused_; }
+  bool reading_paused() const { return read_paused_ || input_paused_; }
+  // How long replies have waited for the client to read them without one byte moving (0
+  // when nothing waits for the client): a session lease of it closes the session. Output of
+  // pushes only does not count: the subscriptions' slow-subscriber policies govern it.
+  std::chrono::steady_clock::duration output_stalled(
+      std::chrono::steady_clock::time_point now) const {
+    return write_in_flight_ && replies_waiting_ ? now - last_tx_
+                                                : std::chrono::steady_clock::duration::zero();
+  }
+  // --max-input-buffered has room again: read on (Server::reserve_input listed this session).
+  void resume_input();
+  // Bytes this session makes the manager hold: its input and output buffers and its
+  // subscriptions' buffered messages (docs/security.md). The hook for per-user limits.
+  size_t buffered_bytes() const;
+  size_t subscription_bytes() const;
   SessionId id() const { return id_; }
   const std::string& peer() const { return peer_; }
+  // The peer's address without the port: what the unauthenticated budget and the
+  // authentication-failure limit count by.
+  const std::string& peer_address() const { return peer_addr_; }
   bool ready() const { return state_ == State::READY; }
+  bool authenticating() const { return state_ == State::HANDSHAKE; }
+  bool listed_pending = false;  // in Server::pending_
 
  private:
   enum class State { HANDSHAKE, READY, CLOSING, CLOSED };
@@ -71,24 +90,35 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   void handle_frame(const proto::Header& h, std::string_view body);
   void handle_auth(const proto::Header& h, std::string_view body);
   void on_write_done(const boost::system::error_code& ec, size_t n);
+  void flush_output();
   void mark_dirty();
   void pump_pushes();
   bool pushes_pending();
+  // Makes at least `min_free` bytes free after in_end_; false when --max-input-buffered
+  // says wait (reading is then paused until resume_input).
+  bool make_input_room(size_t min_free);
+  void set_input_size(size_t n);
+  void shrink_input();
+  void account_output();
 
   Server& server_;
   asio::ip::tcp::socket socket_;
   SessionId id_;
   std::string peer_;
+  std::string peer_addr_;
   State state_ = State::HANDSHAKE;
   bool peer_gone_ = false;
-  bool watched_ = false;      // in the server's epoll set
-  bool read_paused_ = false;  // too many unwritten replies: reading waits for the writes
+  bool watched_ = false;       // in the server's epoll set
+  bool read_paused_ = false;   // too many unwritten replies: reading waits for the writes
+  bool input_paused_ = false;  // --max-input-buffered is full: reading waits for room
   bool dirty_ = false;
   auth::Nonce nonce_{};
   asio::steady_timer timer_;  // handshake deadline, then close grace
   std::vector<char> in_;
   size_t in_begin_ = 0, in_end_ = 0;
-  size_t skip_ = 0;  // bytes of an oversized body still to discard
+  size_t skip_ = 0;           // bytes of an oversized body still to discard
+  size_t frame_need_ = 0;     // bytes of the incomplete frame at in_begin_ (0: header not in)
+  size_t out_accounted_ = 0;  // out_ + writing_ as last told to Server::account_output
   std::string out_;
   std::string writing_;  // owned by an async_write in flight
   // (end offset in out_, log position it waits for), in order: see hold_output.
@@ -98,6 +128,10 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   bool write_in_flight_ = false;
   std::vector<uint64_t> subs_;
   std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
+  // When a byte of output last moved to the socket (or a write began waiting for it).
+  std::chrono::steady_clock::time_point last_tx_ = last_rx_;
+  size_t tx_seen_ = 0;            // bytes the async write in flight has written so far
+  bool replies_waiting_ = false;  // a REPLY was queued since the output last drained
 };
 
 }  // namespace depot

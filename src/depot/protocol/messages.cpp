@@ -42,4 +42,15 @@ std::string malformed_body(std::string_view op, std::string_view layout) {
          " (see docs/protocol.md)";
 }
 
+std::string connection_limit(size_t sessions) {
+  return "the manager has " + std::to_string(sessions) +
+         " connections, its limit (--max-connections); retry later";
+}
+
+std::string auth_failures_limit(std::string_view address, uint64_t retry_ms) {
+  return "too many failed authentications from " + std::string(address) +
+         "; connections from it are refused for " + std::to_string(retry_ms) +
+         " ms (the manager's --auth-failure-burst and --auth-failure-refill-ms)";
+}
+
 }  // namespace depot::msg

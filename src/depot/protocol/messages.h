@@ -1,6 +1,7 @@
 // Message texts used in more than one place, by the manager's objects and handlers and by
 // the clients: one wording each (a message names the object and says what to do).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,6 +23,10 @@ std::string does_not_exist(std::string_view type, std::string_view name);
 std::string reservation_not_held(std::string_view queue, uint64_t reservation);
 // SHUTTING_DOWN to every request and parked wait of a stopping manager.
 std::string shutting_down();
+// LIMIT of a connection refused at --max-connections (at the accept or at its AUTH).
+std::string connection_limit(size_t sessions);
+// LIMIT of a connection from an address past its failed-authentication allowance.
+std::string auth_failures_limit(std::string_view address, uint64_t retry_ms);
 // BAD_REQUEST of a body that does not have its documented layout.
 std::string malformed_body(std::string_view op, std::string_view layout);
 

@@ -55,6 +55,11 @@ Subscription* PubSub::find(uint64_t id) {
   return it == subs_.end() ? nullptr : it->second.get();
 }
 
+const Subscription* PubSub::find(uint64_t id) const {
+  auto it = subs_.find(id);
+  return it == subs_.end() ? nullptr : it->second.get();
+}
+
 void PubSub::remove(Subscription* s) {
   if (s->glob) {
     globs_.erase(std::remove(globs_.begin(), globs_.end(), s), globs_.end());
@@ -87,7 +92,14 @@ void PubSub::drop_session(SessionId session) {
 }
 
 bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view payload) {
-  if (s.buffer.size() >= s.limit) {
+  const size_t bytes = topic.size() + payload.size();
+  // Full by count, or by bytes (a message larger than the whole cap still goes into an empty
+  // buffer: it is no larger than a frame).
+  auto full = [&] {
+    return !s.buffer.empty() &&
+           (s.buffer.size() >= s.limit || s.buffered_bytes + bytes > max_buffer_bytes_);
+  };
+  while (full()) {
     switch (s.policy) {
       case Overflow::DropNewest:
         ++s.dropped;

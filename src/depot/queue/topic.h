@@ -4,7 +4,8 @@
 //   (an exact name, or a glob such as "sensors.*" matched with fnmatch) and returns how many
 //   took it. Messages of one publisher reach each subscriber in publish order (one thread
 //   serves everything).
-// - Each subscription has a bounded buffer in the manager (`limit` messages). The manager
+// - Each subscription has a bounded buffer in the manager (`limit` messages, and at most
+//   max_buffer_bytes bytes, the manager's --max-subscription-bytes). The manager
 //   moves buffered messages to the subscriber's connection as fast as it reads them. When
 //   the buffer is full the subscription's policy (Overflow) decides: DropOldest makes room by
 //   dropping the oldest buffered message, DropNewest drops the new one, Disconnect closes
@@ -71,9 +72,14 @@ class PubSub {
   void drop_session(SessionId session);
 
   Subscription* find(uint64_t id);
+  const Subscription* find(uint64_t id) const;
   // Takes the oldest buffered message of a subscription (false when none).
   bool pop(Subscription& sub, Subscription::Message& out);
   size_t subscription_count() const { return subs_.size(); }
+  // Bytes (topic + payload) one subscription may buffer, whatever message count it asked
+  // for: past it, its slow-subscriber policy applies as when the count is reached.
+  void set_max_buffer_bytes(uint64_t n) { max_buffer_bytes_ = n; }
+  uint64_t max_buffer_bytes() const { return max_buffer_bytes_; }
   size_t buffered_bytes() const;
   // One entry per exact topic and per pattern with subscribers.
   std::vector<ObjectInfo> list() const;
@@ -86,6 +92,7 @@ class PubSub {
   std::unordered_map<uint64_t, std::unique_ptr<Subscription>> subs_;
   std::unordered_map<std::string, std::vector<Subscription*>, StringHash, std::equal_to<>> exact_;
   std::vector<Subscription*> globs_;
+  uint64_t max_buffer_bytes_ = UINT64_MAX;
 };
 
 }  // namespace depot
