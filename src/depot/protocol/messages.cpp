@@ -42,4 +42,16 @@ std::string malformed_body(std::string_view op, std::string_view layout) {
          " (see docs/protocol.md)";
 }
 
+std::string denied(std::string_view user, std::string_view perm, std::string_view op,
+                   std::string_view object) {
+  return "user '" + std::string(user) + "' may not " + std::string(perm) + " '" +
+         std::string(object) + "' (" + std::string(op) + "); ask the operator for '" +
+         std::string(perm) + "' on it in the manager's ACL file (docs/security.md)";
+}
+
+std::string user_or_key_refused(std::string_view user) {
+  return "user '" + std::string(user) +
+         "' or its key is not accepted by the manager; check the user name and the key you gave";
+}
+
 }  // namespace depot::msg
