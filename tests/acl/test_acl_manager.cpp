@@ -427,3 +427,75 @@ SCENARIO("depot-manager refuses to start with a bad ACL file", "[acl]") {
   CHECK(mgr.wait() == 1);
   CHECK(mgr.err().find("acl.conf:1: user 'r' has no key") != std::string::npos);
 }
+
+SCENARIO("a user's bytes held in queues are limited by max-queue-bytes", "[acl][limits]") {
+  AclManager am(R"(
+user small
+  key k
+  max-queue-bytes 100
+  allow all *
+user other
+  key k
+  allow all *
+)");
+  auto c = am.client("small", "k");
+  auto o = am.client("other", "k");
+  const std::string item(60, 'x');
+  REQUIRE(status_of(*c, req::queue_put("q", 0, item)) == Status::OK);
+
+  WHEN("a put would take it past its limit") {
+    const std::string m = thrown<LimitError>([&] { c->request(req::queue_put("q", 0, item)); });
+    THEN("LIMIT names the user, what it holds, the limit and what to do") {
+      CHECK(m.find("user 'small' holds 60 bytes in queues and its limit is 100 "
+                   "(max-queue-bytes") != std::string::npos);
+      CHECK(m.find("this put of 60 bytes to queue 'q'") != std::string::npos);
+      CHECK(m.find("take items out") != std::string::npos);
+    }
+    THEN("put_many and put_ex are limited alike, and another user is not") {
+      const std::vector<std::string> two{"aaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbb"};
+      CHECK(status_of(*c, req::queue_put_many("q", 0, two)) == Status::LIMIT);
+      CHECK(status_of(*c, req::queue_put_ex("q", 0, {}, item)) == Status::LIMIT);
+      CHECK(status_of(*o, req::queue_put("q", 0, item)) == Status::OK);
+    }
+  }
+  WHEN("its item is taken out by another user") {
+    REQUIRE(status_of(*o, req::queue_get("q", 0)) == Status::OK);
+    THEN("its bytes are free again") {
+      CHECK(status_of(*c, req::queue_put("q", 0, item)) == Status::OK);
+    }
+  }
+  WHEN("its item is reserved") {
+    const auto got = req::parse_queue_reserve(o->request(req::queue_reserve("q", 1, 0, -1)));
+    REQUIRE(got.size() == 1);
+    THEN("it still counts until acked") {
+      CHECK(status_of(*c, req::queue_put("q2", 0, item)) == Status::LIMIT);
+      const std::vector<uint64_t> ids{got[0].id};
+      o->request(req::queue_ack("q", ids));
+      CHECK(status_of(*c, req::queue_put("q2", 0, item)) == Status::OK);
+    }
+    THEN("a nack gives it back, still counted") {
+      o->request(req::queue_nack("q", got[0].id, 0));
+      CHECK(status_of(*c, req::queue_put("q2", 0, item)) == Status::LIMIT);
+    }
+  }
+  WHEN("the queue holding it is deleted") {
+    o->request(req::queue_delete("q"));
+    THEN("its bytes are free again") {
+      CHECK(status_of(*c, req::queue_put("q3", 0, item)) == Status::OK);
+    }
+  }
+  WHEN("its item is handed straight to a parked getter") {
+    o->request(req::queue_get("q", 0));
+    std::thread getter([&] { o->request(req::queue_get("direct", 10'000)); });
+    REQUIRE(test::eventually([&] {
+      for (auto& i : o->list())
+        if (i.name == "direct" && test::state_has(i.state, "getters", 1)) return true;
+      return false;
+    }));
+    CHECK(status_of(*c, req::queue_put("direct", 0, item)) == Status::OK);
+    getter.join();
+    THEN("it never counted") {
+      CHECK(status_of(*c, req::queue_put("q", 0, item)) == Status::OK);
+    }
+  }
+}

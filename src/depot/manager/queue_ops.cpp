@@ -70,6 +70,7 @@ void handle_queue_put(Server& srv, Session& s, const proto::Header& h, std::stri
   auto timeout = r.i64();
   auto item = r.str();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, str item")) return;
+  if (!srv.within_queue_bytes(s, h, name, item.size())) return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put(item, make_wait(srv, s, timeout), put_reply<false>(s, h.id));
 }
@@ -89,6 +90,9 @@ void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std:
   items.reserve(count);
   for (uint32_t i = 0; i < count; ++i) items.push_back(r.str());
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, u32 count, count x str item")) return;
+  uint64_t bytes = 0;
+  for (auto item : items) bytes += item.size();
+  if (!srv.within_queue_bytes(s, h, name, bytes)) return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put_many(items, make_wait(srv, s, timeout), put_reply<true>(s, h.id));
 }
@@ -185,6 +189,7 @@ void handle_queue_put_ex(Server& srv, Session& s, const proto::Header& h, std::s
   if (!body_ok(s, h, r,
                "str name, i64 timeout_ms, i32 priority, u64 delay_ms, str dedup_id, str item"))
     return;
+  if (!srv.within_queue_bytes(s, h, name, item.size())) return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put_many(
         Queue::Items(&item, 1), make_wait(srv, s, timeout),

@@ -53,7 +53,11 @@ Server::Server(ManagerOptions options)
   } else if (!options_.authkey.empty()) {
     acl_ = auth::Acl::single(options_.authkey);
   }
+  users_.push_back(UserState{});  // id 0: nobody (items read back from the data directory)
   index_users();
+  registry_.owner_bytes = [this](uint32_t owner, int64_t delta) {
+    if (owner < users_.size()) users_[owner].queue_bytes += static_cast<uint64_t>(delta);
+  };
   registry_.session_alive = [this](SessionId id) {
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
@@ -191,7 +195,26 @@ void Server::dispatch(Session& s, const proto::Header& h, std::string_view body)
     s.reply_error(h.id, Status::UNAVAILABLE, store_->problem());
     return;
   }
+  // What the request puts in queues is its user's (max-queue-bytes).
+  registry_.acting_owner = s.user_id();
   handler(*this, s, h, body);
+  registry_.acting_owner = 0;
+}
+
+bool Server::within_queue_bytes(Session& s, const proto::Header& h, std::string_view queue,
+                                uint64_t bytes) {
+  const auth::User* u = user_of(s);
+  if (!u || u->max_queue_bytes == 0) return true;
+  const uint64_t held = user_queue_bytes(s.user_id());
+  if (held + bytes <= u->max_queue_bytes) return true;
+  s.reply_error(h.id, Status::LIMIT,
+                "user '" + u->name + "' holds " + std::to_string(held) +
+                    " bytes in queues and its limit is " + std::to_string(u->max_queue_bytes) +
+                    " (max-queue-bytes in the manager's ACL file): this put of " +
+                    std::to_string(bytes) + " bytes to queue '" + std::string(queue) +
+                    "' would pass it; take items out (get, or reserve and ack) or ask for a "
+                    "higher limit");
+  return false;
 }
 
 bool Server::permitted(Session& s, const proto::Header& h, std::string_view body) {

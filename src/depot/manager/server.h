@@ -102,6 +102,9 @@ class Server {
   void detach_user(uint32_t id);
   // Bytes of items put by user `id` still held in queues (its max-queue-bytes counts these).
   uint64_t user_queue_bytes(uint32_t id) const;
+  // Whether the session's user may put `bytes` more into queues; replies LIMIT when not.
+  bool within_queue_bytes(Session& s, const proto::Header& h, std::string_view queue,
+                          uint64_t bytes);
   // Reads the ACL file again (SIGHUP, Manager::reload): on success the new users and
   // permissions apply to every session's next request, and the sessions of removed users are
   // closed; a file that does not parse keeps the ACL in force and logs why. Loop thread only.
