@@ -40,7 +40,7 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
     << "\",\"uptime_s\":" << up.count() << ",\"connections\":" << srv.session_count()
     << ",\"connections_total\":" << c.connections_total << ",\"auth_failures\":" << c.auth_failures
     << ",\"requests\":" << c.requests << ",\"protocol_errors\":" << c.protocol_errors
-    << ",\"objects\":" << srv.registry().object_count()
+    << ",\"denied\":" << c.denied << ",\"objects\":" << srv.registry().object_count()
     << ",\"parked\":" << srv.registry().waiters().size()
     << ",\"sessions_holding\":" << srv.registry().sessions_holding()
     << ",\"subscriptions\":" << srv.pubsub().subscription_count()

@@ -78,9 +78,13 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
 
 bool Manager::reload() {
   if (!impl_->serving) return impl_->server.reload_config();
-  std::promise<bool> done;
-  auto result = done.get_future();
-  asio::post(impl_->server.io(), [&] { done.set_value(impl_->server.reload_config()); });
+  // On the loop's thread, which owns the sessions. A loop that ends before it runs the
+  // reload (a stop from another thread) leaves it to this thread.
+  auto done = std::make_shared<std::promise<bool>>();
+  auto result = done->get_future();
+  asio::post(impl_->server.io(), [this, done] { done->set_value(impl_->server.reload_config()); });
+  while (result.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+    if (!impl_->serving) return impl_->server.reload_config();
   return result.get();
 }
 
