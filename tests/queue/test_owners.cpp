@@ -14,10 +14,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// Declared after the registry, so it goes first: it stops listening then (the registry's
+// queues report their items as they are destroyed).
 struct Owned {
-  explicit Owned(Registry& reg) {
+  explicit Owned(Registry& r) : reg(r) {
     reg.owner_bytes = [this](uint32_t o, int64_t d) { bytes[o] += d; };
   }
+  ~Owned() { reg.owner_bytes = nullptr; }
+  Registry& reg;
   std::map<uint32_t, int64_t> bytes;
 };
 
