@@ -120,6 +120,8 @@ Options:
   -a, --address HOST:PORT   the manager (default 127.0.0.1:5000)
   -k, --authkey KEY         the shared secret (else --authkey-file, else $DEPOT_AUTHKEY)
       --authkey-file FILE   read the key from FILE (one trailing newline is ignored)
+  -u, --user NAME           the user of a manager with an ACL file, whose key -k gives
+                            (else $DEPOT_USER; without either: the default user)
       --timeout S           seconds to wait, fractions allowed (0.5); 0 = do not wait at all;
                             without it every command waits as long as it takes
       --hold S              seconds to hold a lock or lease before releasing it (0 = release
@@ -137,8 +139,8 @@ Exit codes:
      the event not set, the variable had no value or did not change, no message came,
      the barrier did not fill - at once or until --timeout; lock release: it was not held
   2  usage error: unknown command or option, missing or malformed argument
-  3  cannot connect to the manager, or it refused the authkey
-  4  any other error from the manager (wrong type, not found, conflicting declare, a broken
+  3  cannot connect to the manager, or it refused the authkey (or the user)
+  4  any other error (also DENIED: the user lacks the permission) from the manager (wrong type, not found, conflicting declare, a broken
      barrier, a hold that was lost before its release, ...)
 )";
 
@@ -203,6 +205,7 @@ struct Invocation {
   std::string address = "127.0.0.1:5000";
   std::optional<std::string> authkey;
   std::optional<std::string> authkey_file;
+  std::optional<std::string> user;
   const Command* command = nullptr;
   std::vector<std::string> args;
   depot::Timeout timeout;  // nullopt: wait forever
@@ -285,6 +288,8 @@ Invocation parse(int argc, char** argv) {
       inv.authkey = value(a);
     } else if (a == "--authkey-file") {
       inv.authkey_file = value(a);
+    } else if (a == "-u" || a == "--user") {
+      inv.user = value(a);
     } else {
       throw UsageError("unknown option '" + a + "' (options go before the command)");
     }
@@ -676,6 +681,7 @@ int run(const Invocation& inv, const std::string& authkey) {
   Signals* signals = inv.command->takes_signals ? &Signals::start() : nullptr;
   const std::string_view cmd = inv.command->name;
   depot::ClientOptions options;
+  options.user = depot::auth::find_user(inv.user);
   if (cmd == "lock acquire" || cmd == "semaphore acquire") {
     options.quiet = true;  // a lost hold says it all, and it does not reconnect
   } else {

@@ -1,10 +1,12 @@
 // Command-line handling shared by the samples: --address HOST:PORT, --authkey KEY,
-// --authkey-file FILE, or the DEPOT_AUTHKEY environment variable.
+// --authkey-file FILE, or the DEPOT_AUTHKEY environment variable; --user NAME or DEPOT_USER
+// for a manager with an ACL file (docs/security.md).
 #pragma once
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "depot/auth/auth.h"
@@ -16,6 +18,7 @@ struct Args {
   std::string address = "127.0.0.1:5000";
   bool address_given = false;  // --address was on the command line
   std::string authkey;
+  std::string user;                          // empty: the default user
   std::map<std::string, std::string> extra;  // other --name value pairs; flags map to "1"
   bool has(const std::string& k) const { return extra.count(k) != 0; }
   std::string get(const std::string& k, const std::string& dflt) const {
@@ -34,6 +37,7 @@ inline Args parse(int argc, char** argv, const std::string& usage,
                   std::initializer_list<std::string> flags = {}, bool may_embed = false) {
   Args a;
   depot::auth::KeySources keys;
+  std::optional<std::string> user;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--help" || k == "-h") {
@@ -59,6 +63,8 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       keys.key = v;
     else if (k == "--authkey-file")
       keys.file = v;
+    else if (k == "--user")
+      user = v;
     else
       a.extra[k.substr(2)] = v;
   }
@@ -68,6 +74,7 @@ inline Args parse(int argc, char** argv, const std::string& usage,
     std::cerr << e.what() << "\n" << usage;
     std::exit(2);
   }
+  a.user = depot::auth::find_user(user);
   if (a.authkey.empty() && may_embed && !a.address_given) a.authkey = "depot-sample-key";
   if (a.authkey.empty()) {
     std::cerr << "no authkey: pass --authkey KEY, --authkey-file FILE or set DEPOT_AUTHKEY\n"

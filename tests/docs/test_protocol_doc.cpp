@@ -295,15 +295,17 @@ proto::Decoded decode_frame(std::string_view frame) {
 // it drew at random replaced by `client_nonce`. ClientHandshake draws its nonce itself and
 // cannot be given one; client_mac depends on the server nonce only, so this is byte for byte
 // the frame it sends when it draws `client_nonce`.
-std::string client_auth(const std::string& key, std::string_view hello, const Nonce& client_nonce) {
+std::string client_auth(const std::string& key, std::string_view hello, const Nonce& client_nonce,
+                        const std::string& user = {}) {
   const auto d = decode_frame(hello);
-  depot::auth::ClientHandshake hs(key);
+  depot::auth::ClientHandshake hs(key, user);
   std::string frame;
   if (d.status != proto::DecodeStatus::OK || !hs.on_hello(d.header, d.body, frame).ok())
     throw std::logic_error("ClientHandshake refuses the HELLO example");
   depot::auth::AuthFrame parsed;
   const std::string_view drawn = depot::auth::as_view(hs.client_nonce());
-  if (frame.size() != proto::kHeaderSize + 2 + proto::kMacBytes + proto::kNonceBytes ||
+  const size_t user_bytes = user.empty() ? 0 : 4 + user.size();
+  if (frame.size() != proto::kHeaderSize + 2 + user_bytes + proto::kMacBytes + proto::kNonceBytes ||
       !depot::auth::parse_auth(std::string_view(frame).substr(proto::kHeaderSize), parsed) ||
       parsed.client_nonce != hs.client_nonce() ||
       std::string_view(frame).substr(frame.size() - drawn.size()) != drawn)
@@ -422,7 +424,7 @@ Examples build_examples() {
     CHECK(h.kind == FrameKind::HELLO);
     depot::auth::HelloFrame f;
     REQUIRE(depot::auth::parse_hello(b, f));
-    CHECK(f.version == proto::kVersion);
+    CHECK(f.version == proto::kHelloVersion);
     CHECK(f.server_nonce == kServerNonce);
   });
   e.frame("AUTH", client_auth(kKey, hello, kClientNonce),
@@ -430,10 +432,27 @@ Examples build_examples() {
             CHECK(h.kind == FrameKind::AUTH);
             depot::auth::AuthFrame f;
             REQUIRE(depot::auth::parse_auth(b, f));
-            CHECK(f.version == proto::kVersion);
+            CHECK(f.version == proto::kVersionNoUser);
+            CHECK(f.user.empty());
             CHECK(depot::auth::mac_equal(client_proof(kKey, kServerNonce), f.client_mac));
             CHECK(f.client_nonce == kClientNonce);
           });
+  // Version 3: ClientHandshake given a user names it, and its MAC covers the name.
+  e.frame(
+      "AUTH version 3", client_auth(kKey, hello, kClientNonce, "alice"),
+      [](const proto::Header& h, std::string_view b) {
+        CHECK(h.kind == FrameKind::AUTH);
+        depot::auth::AuthFrame f;
+        REQUIRE(depot::auth::parse_auth(b, f));
+        CHECK(f.version == proto::kVersion);
+        CHECK(f.user == "alice");
+        CHECK(depot::auth::mac_equal(client_proof(kKey, kServerNonce, "alice"), f.client_mac));
+        CHECK_FALSE(depot::auth::mac_equal(client_proof(kKey, kServerNonce, "bob"), f.client_mac));
+        CHECK_FALSE(depot::auth::mac_equal(client_proof(kKey, kServerNonce), f.client_mac));
+        CHECK(f.client_nonce == kClientNonce);
+      });
+  e.bytes("client_mac input version 3", cat({"depot-client", as_view(kServerNonce), "alice"}));
+  e.bytes("client_mac version 3", std::string(as_view(client_proof(kKey, kServerNonce, "alice"))));
   std::string auth_ok;
   depot::auth::append_auth_ok(auth_ok, 0, kKey, kClientNonce, kServerNonce, 10000ms);
   // ClientHandshake reads AUTH_OK against the nonce it drew, so it cannot read this one;

@@ -47,9 +47,10 @@ Mac hmac_sha256(std::string_view key, std::string_view data) {
   return out;
 }
 
-Mac client_proof(std::string_view key, const Nonce& server_nonce) {
+Mac client_proof(std::string_view key, const Nonce& server_nonce, std::string_view user) {
   std::string msg = "depot-client";
   msg.append(as_view(server_nonce));
+  msg.append(user);
   return hmac_sha256(key, msg);
 }
 
@@ -90,6 +91,12 @@ std::optional<std::string> find_authkey(const KeySources& s) {
   if (s.file) return read_key_file(*s.file);
   if (const char* env = std::getenv("DEPOT_AUTHKEY"); env && *env) return std::string(env);
   return std::nullopt;
+}
+
+std::string find_user(const std::optional<std::string>& given) {
+  if (given) return *given;
+  if (const char* env = std::getenv("DEPOT_USER"); env && *env) return std::string(env);
+  return {};
 }
 
 }  // namespace depot::auth

@@ -32,7 +32,9 @@ std::string random_hex(size_t chars);
 
 Mac hmac_sha256(std::string_view key, std::string_view data);
 
-Mac client_proof(std::string_view key, const Nonce& server_nonce);
+// HMAC(key, "depot-client" || server_nonce || user): version 3 names the user, and the proof
+// covers it so that it cannot be swapped; version 2 has no user (an empty `user`).
+Mac client_proof(std::string_view key, const Nonce& server_nonce, std::string_view user = {});
 Mac server_proof(std::string_view key, const Nonce& client_nonce, const Nonce& server_nonce);
 
 // Constant-time comparison of a received MAC with the expected one. A received value of
@@ -55,6 +57,10 @@ struct KeySources {
 // problem when both a key and a file are given, the key given is empty, or the file cannot
 // be read (read_key_file).
 std::optional<std::string> find_authkey(const KeySources& sources);
+
+// The user a program authenticates as: the one given (e.g. --user NAME), else the
+// environment variable DEPOT_USER, else empty (the default user).
+std::string find_user(const std::optional<std::string>& given);
 
 // Reads an authkey from a file: the whole content with one trailing newline (and \r)
 // removed. Throws std::runtime_error naming the file when it cannot be read or is empty.

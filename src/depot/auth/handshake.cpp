@@ -12,16 +12,24 @@ constexpr size_t kAuthBody = 2 + proto::kMacBytes + proto::kNonceBytes;  // 66
 void append_hello(std::string& out, const Nonce& server_nonce) {
   proto::FrameBuilder b(out, proto::FrameKind::HELLO, 0, 0);
   b.u32(proto::kHelloMagic)
-      .u16(proto::kVersion)
+      .u16(proto::kHelloVersion)
       .u16(static_cast<uint16_t>(proto::kNonceBytes))
       .raw(as_view(server_nonce));
   b.finish();
 }
 
 bool parse_auth(std::string_view body, AuthFrame& out) {
-  if (body.size() != kAuthBody) return false;
+  if (body.size() < 2) return false;
   proto::Reader r(body);
   out.version = r.u16();
+  out.user = {};
+  if (out.version == proto::kVersionNoUser) {
+    if (body.size() != kAuthBody) return false;
+  } else if (out.version == proto::kVersion) {
+    out.user = r.str();
+  } else {
+    return true;  // refused by version
+  }
   out.client_mac = r.raw(proto::kMacBytes);
   const std::string_view nonce = r.raw(proto::kNonceBytes);
   std::memcpy(out.client_nonce.data(), nonce.data(), out.client_nonce.size());
@@ -57,16 +65,19 @@ HandshakeResult ClientHandshake::on_hello(const proto::Header& h, std::string_vi
   if (h.kind != proto::FrameKind::HELLO || !parse_hello(body, hello))
     return {HandshakeError::NOT_DEPOT, Status::BAD_REQUEST,
             "sent no valid HELLO; is it a depot manager?"};
-  if (hello.version != proto::kVersion)
+  if (hello.version != proto::kHelloVersion)
     return {HandshakeError::VERSION, Status::BAD_REQUEST,
             "speaks protocol version " + std::to_string(hello.version) + ", this client " +
                 std::to_string(proto::kVersion) + "; upgrade the older side"};
   server_nonce_ = hello.server_nonce;
   client_nonce_ = random_nonce();
   proto::FrameBuilder b(auth_frame, proto::FrameKind::AUTH, 0, 0);
-  b.u16(proto::kVersion)
-      .raw(as_view(client_proof(key_, server_nonce_)))
-      .raw(as_view(client_nonce_));
+  if (user_.empty()) {
+    b.u16(proto::kVersionNoUser);
+  } else {
+    b.u16(proto::kVersion).str(user_);
+  }
+  b.raw(as_view(client_proof(key_, server_nonce_, user_))).raw(as_view(client_nonce_));
   b.finish();
   return {};
 }

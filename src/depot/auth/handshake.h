@@ -3,7 +3,8 @@
 // feed frames in and send what comes out, so the layout lives here once.
 //
 //   manager -> HELLO    u32 magic, u16 version, u16 nonce_len, server_nonce[32]
-//   client  -> AUTH     u16 version, client_mac[32], client_nonce[32]
+//   client  -> AUTH     u16 version 3, str user, client_mac[32], client_nonce[32]
+//              or       u16 version 2, client_mac[32], client_nonce[32] (the default user)
 //   manager -> AUTH_OK  server_mac[32], u32 session_lease_ms
 //           or REPLY with an error status, then it closes
 #pragma once
@@ -24,10 +25,13 @@ void append_hello(std::string& out, const Nonce& server_nonce);
 
 struct AuthFrame {
   uint16_t version = 0;
+  std::string_view user;        // version 3; empty for version 2
   std::string_view client_mac;  // 32 bytes
   Nonce client_nonce{};
 };
-// Parses an AUTH body; false when it is not exactly 66 bytes.
+// Parses an AUTH body: false when it is shorter than its version, or a version 2 or 3 body
+// does not have exactly its layout. Any other version parses as the version alone (the
+// caller refuses it by number).
 bool parse_auth(std::string_view body, AuthFrame& out);
 
 // Appends AUTH_OK with the manager's proof over both nonces and the session lease.
@@ -63,7 +67,10 @@ struct HandshakeResult {
 // send; on_auth_reply() with the next frame checks the manager's proof.
 class ClientHandshake {
  public:
-  explicit ClientHandshake(std::string key) : key_(std::move(key)) {}
+  // With a user, the AUTH is version 3 and names it; without one (empty), version 2: the
+  // manager's default user, and what a manager older than version 3 understands.
+  explicit ClientHandshake(std::string key, std::string user = {})
+      : key_(std::move(key)), user_(std::move(user)) {}
   // Fills `auth_frame` (throws std::runtime_error if no random nonce can be had).
   HandshakeResult on_hello(const proto::Header& h, std::string_view body, std::string& auth_frame);
   HandshakeResult on_auth_reply(const proto::Header& h, std::string_view body);
@@ -74,6 +81,7 @@ class ClientHandshake {
 
  private:
   std::string key_;
+  std::string user_;
   Nonce server_nonce_{};
   Nonce client_nonce_{};
   std::chrono::milliseconds lease_{0};

@@ -331,7 +331,7 @@ std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadlin
   }
 
   // Handshake: HELLO -> AUTH -> AUTH_OK (auth/handshake.h has the frames).
-  auth::ClientHandshake hs(authkey);
+  auth::ClientHandshake hs(authkey, opt.user);
   std::string buf;
   proto::Decoded d;
   std::string err;

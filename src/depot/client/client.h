@@ -46,6 +46,11 @@ struct SessionWatch;
 enum class ConnectionChange { Lost, Restored };
 
 struct ClientOptions {
+  // The user to authenticate as, when the manager has an ACL file (docs/security.md); its key
+  // is the Client's authkey. Empty: the default user (a version-2 AUTH, which any manager
+  // accepts; with an ACL file, the user named `default`). Programs take it from --user or
+  // DEPOT_USER (auth::find_user).
+  std::string user;
   std::chrono::milliseconds connect_timeout{5'000};  // per connection attempt
   bool reconnect = true;
   std::chrono::milliseconds reconnect_initial_backoff{50};

@@ -33,6 +33,8 @@ void throw_status(Status s, const std::string& m, size_t accepted) {
       throw InternalError(s, m);
     case Status::UNAVAILABLE:
       throw UnavailableError(s, m);
+    case Status::DENIED:
+      throw DeniedError(s, m);
     case Status::OK:
     case Status::PARKED:
       break;

@@ -81,6 +81,12 @@ class BrokenError : public Error {
 class UnavailableError : public Error {
   using Error::Error;
 };
+// The session's user lacks the permission the request needs on an object it names (the
+// manager's ACL file, docs/security.md); the message names the user, the operation and the
+// object. Nothing was done.
+class DeniedError : public Error {
+  using Error::Error;
+};
 // A value could not be decoded as the handle's type.
 class CodecError : public Error {
   using Error::Error;

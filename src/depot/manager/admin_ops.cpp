@@ -40,7 +40,7 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
     << "\",\"uptime_s\":" << up.count() << ",\"connections\":" << srv.session_count()
     << ",\"connections_total\":" << c.connections_total << ",\"auth_failures\":" << c.auth_failures
     << ",\"requests\":" << c.requests << ",\"protocol_errors\":" << c.protocol_errors
-    << ",\"objects\":" << srv.registry().object_count()
+    << ",\"denied\":" << c.denied << ",\"objects\":" << srv.registry().object_count()
     << ",\"parked\":" << srv.registry().waiters().size()
     << ",\"sessions_holding\":" << srv.registry().sessions_holding()
     << ",\"subscriptions\":" << srv.pubsub().subscription_count()
@@ -73,6 +73,13 @@ void handle_list(Server& srv, Session& s, const proto::Header& h, std::string_vi
   if (!body.empty()) return s.reply_error(h.id, Status::BAD_REQUEST, "LIST takes an empty body");
   auto infos = srv.registry().list();
   for (auto& t : srv.pubsub().list()) infos.push_back(std::move(t));
+  // A user sees the objects it may read; subscriptions' patterns only when it may read every
+  // topic they match (docs/security.md).
+  if (const auth::User* u = srv.user_of(s))
+    std::erase_if(infos, [u](const auto& i) {
+      return !(i.type == "pattern" ? u->allows_all(auth::PERM_READ, i.name)
+                                   : u->allows(auth::PERM_READ, i.name));
+    });
   auto b = s.begin_reply(h.id);
   b.u32(static_cast<uint32_t>(infos.size()));
   for (auto& i : infos) b.str(i.name).str(i.type).u64(i.size).str(i.state);
@@ -95,15 +102,22 @@ void handle_delete(Server& srv, Session& s, const proto::Header& h, std::string_
   s.end_reply(b);
 }
 
+// STATS reports on the whole manager: admin on every name ("allow admin *").
+bool stats_touches(std::string_view, uint8_t perm, Touches& out) {
+  out.add(perm, "*", true);
+  return true;
+}
+
 }  // namespace
 
 std::span<const OpEntry> admin_ops() {
   using proto::Op;
+  using namespace auth;
   static constexpr OpEntry table[] = {
-      {Op::PING, handle_ping, false},
-      {Op::STATS, handle_stats, false},
-      {Op::LIST, handle_list, false},
-      {Op::DELETE, handle_delete, true},
+      {Op::PING, handle_ping, false, PERM_NONE},
+      {Op::STATS, handle_stats, false, PERM_ADMIN, stats_touches},
+      {Op::LIST, handle_list, false, PERM_NONE},  // filtered by the user's read permission
+      {Op::DELETE, handle_delete, true, PERM_ADMIN},
   };
   return table;
 }

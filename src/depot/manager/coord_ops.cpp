@@ -322,29 +322,52 @@ void handle_unsubscribe(Server& srv, Session& s, const proto::Header& h, std::st
   reply_ok_empty(s, h.id);
 }
 
+// A release with token 0 is forced (whoever holds the lock): admin; else write.
+bool lock_release_touches(std::string_view body, uint8_t perm, Touches& out) {
+  Reader r(body);
+  const auto name = r.str();
+  const uint64_t token = r.u64();
+  if (!r.ok()) return false;
+  out.add(token == 0 ? static_cast<uint8_t>(auth::PERM_ADMIN) : perm, name);
+  return true;
+}
+
+// A pattern subscription must be allowed on every topic the pattern can match.
+bool subscribe_touches(std::string_view body, uint8_t perm, Touches& out) {
+  Reader r(body);
+  const auto pattern = r.str();
+  if (!r.ok()) return false;
+  out.add(perm, pattern, true);
+  return true;
+}
+
 }  // namespace
 
 std::span<const OpEntry> coord_ops() {
   using proto::Op;
+  using namespace auth;
+  // Permissions (docs/security.md): write changes an object (or takes part in it: locks,
+  // semaphores, barriers, publishing), read waits on or looks at it; a forced lock release is
+  // admin; UNSUBSCRIBE ends the session's own subscription.
   static constexpr OpEntry table[] = {
-      {Op::LOCK_ACQUIRE, handle_lock_acquire, true},
-      {Op::LOCK_RELEASE, handle_lock_release, true},
-      {Op::SEM_ACQUIRE, handle_sem_acquire, true},
-      {Op::SEM_RELEASE, handle_sem_release, true},
-      {Op::EVENT_SET, handle_event_set, false},
-      {Op::EVENT_CLEAR, handle_event_clear, false},
-      {Op::EVENT_WAIT, handle_event_wait, false},
-      {Op::BARRIER_WAIT, handle_barrier_wait, false},
-      {Op::BARRIER_RESET, handle_barrier_reset, false},
-      {Op::VAR_SET, handle_var_set, true},
-      {Op::VAR_GET, handle_var_get, false},
-      {Op::VAR_CAS, handle_var_cas, true},
-      {Op::VAR_WAIT, handle_var_wait, false},
-      {Op::VAR_DELETE, handle_var_delete, true},
-      {Op::COUNTER_ADD, handle_counter_add, true},
-      {Op::PUBLISH, handle_publish, false},
-      {Op::SUBSCRIBE, handle_subscribe, false},
-      {Op::UNSUBSCRIBE, handle_unsubscribe, false},
+      {Op::LOCK_ACQUIRE, handle_lock_acquire, true, PERM_WRITE},
+      {Op::LOCK_RELEASE, handle_lock_release, true, PERM_WRITE, lock_release_touches},
+      {Op::SEM_ACQUIRE, handle_sem_acquire, true, PERM_WRITE},
+      {Op::SEM_RELEASE, handle_sem_release, true, PERM_WRITE},
+      {Op::EVENT_SET, handle_event_set, false, PERM_WRITE},
+      {Op::EVENT_CLEAR, handle_event_clear, false, PERM_WRITE},
+      {Op::EVENT_WAIT, handle_event_wait, false, PERM_READ},
+      {Op::BARRIER_WAIT, handle_barrier_wait, false, PERM_WRITE},
+      {Op::BARRIER_RESET, handle_barrier_reset, false, PERM_WRITE},
+      {Op::VAR_SET, handle_var_set, true, PERM_WRITE},
+      {Op::VAR_GET, handle_var_get, false, PERM_READ},
+      {Op::VAR_CAS, handle_var_cas, true, PERM_WRITE},
+      {Op::VAR_WAIT, handle_var_wait, false, PERM_READ},
+      {Op::VAR_DELETE, handle_var_delete, true, PERM_WRITE},
+      {Op::COUNTER_ADD, handle_counter_add, true, PERM_WRITE},
+      {Op::PUBLISH, handle_publish, false, PERM_WRITE},
+      {Op::SUBSCRIBE, handle_subscribe, false, PERM_READ, subscribe_touches},
+      {Op::UNSUBSCRIBE, handle_unsubscribe, false, PERM_NONE},
   };
   return table;
 }

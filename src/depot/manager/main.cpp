@@ -19,6 +19,8 @@ Serves depot's named queues to authenticated clients.
   --authkey-file FILE       read the key from FILE (one trailing newline is ignored)
   --generate-authkey        make a random key and print it (for trying depot out)
                             (else the key comes from the environment variable DEPOT_AUTHKEY)
+  --acl-file FILE           users, their keys, permissions and limits (docs/security.md),
+                            instead of one authkey; read again on SIGHUP
   --max-frame BYTES         largest frame body accepted (default 67108864 = 64 MiB)
   --max-connections N       sessions at once (default 10000)
   --max-objects N           named objects at once (default 1000000)
@@ -110,7 +112,10 @@ int main(int argc, char** argv) {
       keys.key = value();
     else if (a == "--authkey-file")
       keys.file = value();
-    else if (a == "--generate-authkey")
+    else if (a == "--acl-file") {
+      o.acl_file = value();
+      if (o.acl_file.empty()) usage_error("--acl-file needs a file");
+    } else if (a == "--generate-authkey")
       generated = true;
     else if (a == "--max-frame")
       o.max_frame = static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
@@ -175,12 +180,17 @@ int main(int argc, char** argv) {
   try {
     if (generated && !keys.key && !keys.file)
       o.authkey = depot::auth::random_hex(32);
-    else if (auto k = depot::auth::find_authkey(keys))
-      o.authkey = *k;
+    else if (o.acl_file.empty()) {
+      if (auto k = depot::auth::find_authkey(keys)) o.authkey = *k;
+    }
   } catch (const std::exception& e) {
     usage_error(e.what());
   }
-  if (o.authkey.empty())
+  if (!o.acl_file.empty() && (generated || keys.key || keys.file))
+    usage_error(
+        "--acl-file gives the users and their keys: leave out --authkey, --authkey-file "
+        "and --generate-authkey (a user 'default' in the file serves old clients)");
+  if (o.authkey.empty() && o.acl_file.empty())
     usage_error(
         "no authkey: pass --authkey KEY, --authkey-file FILE, set DEPOT_AUTHKEY, or use "
         "--generate-authkey");

@@ -2,7 +2,9 @@
 // caller's, with signal handling for the daemon.
 #include "depot/manager/manager.h"
 
+#include <atomic>
 #include <csignal>
+#include <future>
 #include <memory>
 #include <thread>
 
@@ -15,6 +17,21 @@ struct Manager::Impl {
   Server server;
   std::thread thread;
   bool bound = false;
+  std::atomic<bool> serving{false};  // the loop runs (reload() posts to it)
+  std::unique_ptr<asio::signal_set> signals;
+  void wait_signal() {
+    signals->async_wait([this](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        log::info("received SIGHUP: reading the configuration again");
+        server.reload_config();
+        wait_signal();
+        return;
+      }
+      log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+      server.request_stop();
+    });
+  }
 };
 
 Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
@@ -26,7 +43,11 @@ Manager::~Manager() {
 void Manager::start() {
   if (!impl_->bound) impl_->server.bind();
   impl_->bound = true;
-  impl_->thread = std::thread([this] { impl_->server.run_loop(); });
+  impl_->serving = true;
+  impl_->thread = std::thread([this] {
+    impl_->server.run_loop();
+    impl_->serving = false;
+  });
 }
 
 void Manager::run(bool handle_signals) {
@@ -43,17 +64,28 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
   impl_->bound = true;
   // Signals are caught before "ready" is announced: a supervisor may send SIGTERM as soon
   // as it reads it, and that must already mean a graceful stop.
-  std::unique_ptr<asio::signal_set> signals;
   if (handle_signals) {
-    signals = std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM);
-    signals->async_wait([this](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-      impl_->server.request_stop();
-    });
+    impl_->signals =
+        std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM, SIGHUP);
+    impl_->wait_signal();
   }
+  impl_->serving = true;
   if (ready) ready(impl_->server.address());
   impl_->server.run_loop();
+  impl_->serving = false;
+  impl_->signals.reset();
+}
+
+bool Manager::reload() {
+  if (!impl_->serving) return impl_->server.reload_config();
+  // On the loop's thread, which owns the sessions. A loop that ends before it runs the
+  // reload (a stop from another thread) leaves it to this thread.
+  auto done = std::make_shared<std::promise<bool>>();
+  auto result = done->get_future();
+  asio::post(impl_->server.io(), [this, done] { done->set_value(impl_->server.reload_config()); });
+  while (result.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
+    if (!impl_->serving) return impl_->server.reload_config();
+  return result.get();
 }
 
 void Manager::stop() {

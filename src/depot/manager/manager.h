@@ -25,9 +25,13 @@ namespace depot {
 
 struct ManagerOptions {
   std::string address = "127.0.0.1:5000";  // host:port; port 0 picks a free one
-  std::string authkey;                     // required; never logged
-  uint32_t max_frame = 64u << 20;          // bytes per frame body (--max-frame)
-  size_t max_connections = 10'000;         // accepted sessions at once (--max-connections)
+  std::string authkey;                     // required unless acl_file is given; never logged
+  // Users, their keys, permissions and limits (docs/security.md); empty: the authkey is the
+  // one user `default`, with every permission. Read at construction (a bad file throws
+  // std::runtime_error naming the line) and again by reload() or SIGHUP.
+  std::string acl_file;
+  uint32_t max_frame = 64u << 20;   // bytes per frame body (--max-frame)
+  size_t max_connections = 10'000;  // accepted sessions at once (--max-connections)
   std::chrono::milliseconds handshake_timeout{10'000};
   size_t max_objects = 1'000'000;
   size_t max_waiters = 100'000;  // parked requests per object (barriers excepted)
@@ -91,6 +95,10 @@ class Manager {
   void run_with_ready(const std::function<void(const std::string&)>& ready);
   // Graceful stop from any thread; returns when the loop has ended.
   void stop();
+  // Reads the configuration that may change while serving (the ACL file) again, from any
+  // thread; returns false, keeping the old one, when it does not parse (the log says why).
+  // SIGHUP does the same for run(true) and run_with_ready.
+  bool reload();
 
   // One line on where the state lives: the data directory, its fsync policy and what was
   // recovered from it at start-up, or that everything is in memory only.

@@ -70,6 +70,7 @@ void handle_queue_put(Server& srv, Session& s, const proto::Header& h, std::stri
   auto timeout = r.i64();
   auto item = r.str();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, str item")) return;
+  if (!srv.within_queue_bytes(s, h, name, item.size())) return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put(item, make_wait(srv, s, timeout), put_reply<false>(s, h.id));
 }
@@ -89,6 +90,9 @@ void handle_queue_put_many(Server& srv, Session& s, const proto::Header& h, std:
   items.reserve(count);
   for (uint32_t i = 0; i < count; ++i) items.push_back(r.str());
   if (!body_ok(s, h, r, "str name, i64 timeout_ms, u32 count, count x str item")) return;
+  uint64_t bytes = 0;
+  for (auto item : items) bytes += item.size();
+  if (!srv.within_queue_bytes(s, h, name, bytes)) return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put_many(items, make_wait(srv, s, timeout), put_reply<true>(s, h.id));
 }
@@ -185,6 +189,7 @@ void handle_queue_put_ex(Server& srv, Session& s, const proto::Header& h, std::s
   if (!body_ok(s, h, r,
                "str name, i64 timeout_ms, i32 priority, u64 delay_ms, str dedup_id, str item"))
     return;
+  if (!srv.within_queue_bytes(s, h, name, item.size())) return;
   if (Queue* q = open_queue(srv, s, h, name))
     q->put_many(
         Queue::Items(&item, 1), make_wait(srv, s, timeout),
@@ -274,24 +279,47 @@ void handle_queue_touch(Server& srv, Session& s, const proto::Header& h, std::st
   }
 }
 
+// QUEUE_CONFIGURE changes how a queue behaves for everyone (admin), and names the queue its
+// dead letters go to (write; empty: "<name>.dead").
+bool configure_touches(std::string_view body, uint8_t perm, Touches& out) {
+  Reader r(body);
+  const auto name = r.str();
+  r.u64();
+  r.u32();
+  r.u64();
+  const auto dead = r.str();
+  if (!r.ok()) return false;
+  out.add(perm, name);
+  if (dead.empty()) {
+    out.owned = std::string(name) + ".dead";
+    out.add(auth::PERM_WRITE, out.owned);
+  } else {
+    out.add(auth::PERM_WRITE, dead);
+  }
+  return true;
+}
+
 }  // namespace
 
 std::span<const OpEntry> queue_ops() {
   using proto::Op;
+  using namespace auth;
+  // Permissions (docs/security.md): write puts items in, read takes them out (get, reserve
+  // and what follows a reservation) or looks; admin deletes and configures.
   static constexpr OpEntry table[] = {
-      {Op::QUEUE_DECLARE, handle_queue_declare, true},
-      {Op::QUEUE_PUT, handle_queue_put, true},
-      {Op::QUEUE_GET, handle_queue_get, true},
-      {Op::QUEUE_PUT_MANY, handle_queue_put_many, true},
-      {Op::QUEUE_GET_MANY, handle_queue_get_many, true},
-      {Op::QUEUE_SIZE, handle_queue_size, false},
-      {Op::QUEUE_DELETE, handle_queue_delete, true},
-      {Op::QUEUE_CONFIGURE, handle_queue_configure, true},
-      {Op::QUEUE_PUT_EX, handle_queue_put_ex, true},
-      {Op::QUEUE_RESERVE, handle_queue_reserve, true},
-      {Op::QUEUE_ACK, handle_queue_ack, true},
-      {Op::QUEUE_NACK, handle_queue_nack, true},
-      {Op::QUEUE_TOUCH, handle_queue_touch, true},
+      {Op::QUEUE_DECLARE, handle_queue_declare, true, PERM_WRITE},
+      {Op::QUEUE_PUT, handle_queue_put, true, PERM_WRITE},
+      {Op::QUEUE_GET, handle_queue_get, true, PERM_READ},
+      {Op::QUEUE_PUT_MANY, handle_queue_put_many, true, PERM_WRITE},
+      {Op::QUEUE_GET_MANY, handle_queue_get_many, true, PERM_READ},
+      {Op::QUEUE_SIZE, handle_queue_size, false, PERM_READ},
+      {Op::QUEUE_DELETE, handle_queue_delete, true, PERM_ADMIN},
+      {Op::QUEUE_CONFIGURE, handle_queue_configure, true, PERM_ADMIN, configure_touches},
+      {Op::QUEUE_PUT_EX, handle_queue_put_ex, true, PERM_WRITE},
+      {Op::QUEUE_RESERVE, handle_queue_reserve, true, PERM_READ},
+      {Op::QUEUE_ACK, handle_queue_ack, true, PERM_READ},
+      {Op::QUEUE_NACK, handle_queue_nack, true, PERM_READ},
+      {Op::QUEUE_TOUCH, handle_queue_touch, true, PERM_READ},
   };
   return table;
 }

@@ -44,7 +44,23 @@ Server::Server(ManagerOptions options)
                                " has two handlers");
       slot = e.handler;
       writes_[static_cast<uint8_t>(e.op)] = e.writes;
+      perms_[static_cast<uint8_t>(e.op)] = e.perm;
+      touches_[static_cast<uint8_t>(e.op)] = e.touches;
     }
+  if (!options_.acl_file.empty()) {
+    try {
+      acl_ = auth::Acl::load(options_.acl_file);
+    } catch (const auth::AclError& e) {
+      throw std::runtime_error(std::string(e.what()) + " (fix the ACL file; nothing was served)");
+    }
+  } else if (!options_.authkey.empty()) {
+    acl_ = auth::Acl::single(options_.authkey);
+  }
+  users_.push_back(UserState{});  // id 0: nobody (items read back from the data directory)
+  index_users();
+  registry_.owner_bytes = [this](uint32_t owner, int64_t delta) {
+    if (owner < users_.size()) users_[owner].queue_bytes += static_cast<uint64_t>(delta);
+  };
   registry_.session_alive = [this](SessionId id) {
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
@@ -73,8 +89,9 @@ void Server::bind() {
   proto::Address a;
   if (auto err = proto::parse_address(options_.address, a); !err.empty())
     throw std::runtime_error(err);
-  if (options_.authkey.empty())
-    throw std::runtime_error("no authkey given: pass --authkey, --authkey-file or DEPOT_AUTHKEY");
+  if (options_.authkey.empty() && options_.acl_file.empty())
+    throw std::runtime_error(
+        "no authkey given: pass --authkey, --authkey-file or DEPOT_AUTHKEY (or --acl-file)");
   asio::ip::tcp::resolver resolver(io_);
   boost::system::error_code ec;
   auto results = resolver.resolve(a.host.empty() ? "0.0.0.0" : a.host, std::to_string(a.port),
@@ -348,11 +365,124 @@ void Server::dispatch(Session& s, const proto::Header& h, std::string_view body)
         "unknown opcode " + std::to_string(h.code) + "; see docs/protocol.md for the opcodes");
     return;
   }
+  if (!permitted(s, h, body)) return;
   if (store_ && writes_[h.code] && !store_->healthy()) {
     s.reply_error(h.id, Status::UNAVAILABLE, store_->problem());
     return;
   }
+  // What the request puts in queues is its user's (max-queue-bytes).
+  registry_.acting_owner = s.user_id();
   handler(*this, s, h, body);
+  registry_.acting_owner = 0;
+}
+
+bool Server::within_queue_bytes(Session& s, const proto::Header& h, std::string_view queue,
+                                uint64_t bytes) {
+  const auth::User* u = user_of(s);
+  if (!u || u->max_queue_bytes == 0) return true;
+  const uint64_t held = user_queue_bytes(s.user_id());
+  if (held + bytes <= u->max_queue_bytes) return true;
+  s.reply_error(h.id, Status::LIMIT,
+                "user '" + u->name + "' holds " + std::to_string(held) +
+                    " bytes in queues and its limit is " + std::to_string(u->max_queue_bytes) +
+                    " (max-queue-bytes in the manager's ACL file): this put of " +
+                    std::to_string(bytes) + " bytes to queue '" + std::string(queue) +
+                    "' would pass it; take items out (get, or reserve and ack) or ask for a "
+                    "higher limit");
+  return false;
+}
+
+bool Server::permitted(Session& s, const proto::Header& h, std::string_view body) {
+  const auth::User* u = user_of(s);
+  if (!u) {  // removed by a reload that has not closed it yet
+    s.close("its user is no longer in the ACL file");
+    return false;
+  }
+  const uint8_t perm = perms_[h.code];
+  if (perm == auth::PERM_NONE) return true;
+  Touches t;
+  if (const TouchFn f = touches_[h.code]) {
+    if (!f(body, perm, t)) return true;  // the handler answers the malformed body
+  } else {
+    proto::Reader r(body);
+    const std::string_view name = r.str();
+    if (!r.ok()) return true;
+    t.add(perm, name);
+  }
+  for (size_t i = 0; i < t.n; ++i) {
+    const Touches::Touch& x = t.t[i];
+    if (x.pattern ? u->allows_all(x.perm, x.name) : u->allows(x.perm, x.name)) continue;
+    ++counters_.denied;
+    const std::string_view op = proto::op_name(h.code);
+    log::info("denied: user '" + u->name + "' (" + s.peer() + ") may not " +
+              std::string(auth::perm_name(x.perm)) + " '" + std::string(x.name) + "' (" +
+              std::string(op) + ")");
+    s.reply_error(h.id, Status::DENIED, msg::denied(u->name, auth::perm_name(x.perm), op, x.name));
+    return false;
+  }
+  return true;
+}
+
+uint32_t Server::user_id(std::string_view name) {
+  auto it = user_ids_.find(std::string(name));
+  if (it != user_ids_.end()) return it->second;
+  const auto id = static_cast<uint32_t>(users_.size());
+  users_.push_back(UserState{std::string(name), acl_.index_of(name), 0, 0});
+  user_ids_.emplace(std::string(name), id);
+  return id;
+}
+
+void Server::index_users() {
+  for (const auth::User& u : acl_.users) user_id(u.name);
+  for (UserState& st : users_) st.index = acl_.index_of(st.name);
+}
+
+const auth::User* Server::user_of(const Session& s) const {
+  if (s.user_id() >= users_.size()) return nullptr;
+  const int i = users_[s.user_id()].index;
+  return i < 0 ? nullptr : &acl_.users[static_cast<size_t>(i)];
+}
+
+size_t Server::user_connections(uint32_t id) const {
+  return id < users_.size() ? users_[id].connections : 0;
+}
+void Server::attach_user(uint32_t id) {
+  if (id < users_.size()) ++users_[id].connections;
+}
+void Server::detach_user(uint32_t id) {
+  if (id < users_.size() && users_[id].connections > 0) --users_[id].connections;
+}
+uint64_t Server::user_queue_bytes(uint32_t id) const {
+  return id < users_.size() ? users_[id].queue_bytes : 0;
+}
+
+bool Server::reload_config() {
+  if (options_.acl_file.empty()) {
+    log::info("reload: no --acl-file, nothing to read again");
+    return true;
+  }
+  auth::Acl next;
+  try {
+    next = auth::Acl::load(options_.acl_file);
+  } catch (const auth::AclError& e) {
+    log::error(std::string("reload: keeping the ACL in force: ") + e.what());
+    return false;
+  }
+  acl_ = std::move(next);
+  index_users();
+  std::vector<std::shared_ptr<Session>> gone;
+  for (auto& [id, s] : sessions_)
+    if (s->authenticated() && !user_of(*s)) gone.push_back(s);
+  for (auto& s : gone) {
+    log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() + "): user '" +
+              users_[s->user_id()].name + "' is no longer in the ACL file");
+    s->close("user removed from the ACL file");
+  }
+  log::info("reloaded the ACL file " + options_.acl_file + ": " +
+            std::to_string(acl_.users.size()) + " users, " + std::to_string(gone.size()) +
+            " sessions of removed users closed");
+  end_pass();
+  return true;
 }
 
 void Server::mark_dirty(std::shared_ptr<Session> s) {

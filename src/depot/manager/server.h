@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "depot/auth/acl.h"
 #include "depot/manager/asio.h"
 #include "depot/manager/manager.h"
 #include "depot/manager/session.h"
@@ -22,6 +23,26 @@ namespace depot {
 
 using Handler = void (*)(Server&, Session&, const proto::Header&, std::string_view body);
 
+// What a request touches, for the permission check before its handler (docs/security.md):
+// up to two names, each with the permission it needs. `pattern`: the name is a glob and the
+// user must be allowed every name it can match (SUBSCRIBE, STATS's "*").
+struct Touches {
+  struct Touch {
+    uint8_t perm;
+    std::string_view name;
+    bool pattern;
+  };
+  std::array<Touch, 2> t{};
+  size_t n = 0;
+  std::string owned;  // a name made up from the body (the default dead-letter queue)
+  void add(uint8_t perm, std::string_view name, bool pattern = false) {
+    t[n++] = Touch{perm, name, pattern};
+  }
+};
+// Fills `out` from a request body; false when the body does not even hold the names (the
+// handler then answers BAD_REQUEST without touching anything).
+using TouchFn = bool (*)(std::string_view body, uint8_t perm, Touches& out);
+
 // One opcode's handler. Each *_ops.cpp file ends with its table of these (as Redis's command
 // table or dragonfly's Register*Family), and the server installs them all at construction;
 // an opcode claimed twice is a bug found there, before anything is served.
@@ -31,6 +52,11 @@ struct OpEntry {
   // May change durable state (and so write the log): refused with UNAVAILABLE while the data
   // directory cannot be written. Requests that only read are served then.
   bool writes;
+  // The permission the request needs (auth::PERM_READ, PERM_WRITE, PERM_ADMIN) on the names
+  // it touches, or PERM_NONE: every user may send it.
+  uint8_t perm = auth::PERM_NONE;
+  // Where those names are: nullptr, the body's first field (a str), else this function.
+  TouchFn touches = nullptr;
 };
 std::span<const OpEntry> admin_ops();  // admin_ops.cpp: PING, STATS, LIST, DELETE
 std::span<const OpEntry> queue_ops();  // queue_ops.cpp: QUEUE_*
@@ -39,6 +65,7 @@ std::span<const OpEntry> coord_ops();  // coord_ops.cpp: locks ... pub/sub
 struct Counters {
   uint64_t connections_total = 0;
   uint64_t auth_failures = 0;
+  uint64_t denied = 0;
   uint64_t requests = 0;
   uint64_t protocol_errors = 0;
   uint64_t handshakes_evicted = 0;  // pending handshakes dropped for newer ones
@@ -65,6 +92,27 @@ class Server {
   std::chrono::steady_clock::time_point started() const { return started_; }
 
   void dispatch(Session& s, const proto::Header& h, std::string_view body);
+
+  // Users (docs/security.md). The ACL in force: the --acl-file's, or Acl::single(authkey).
+  const auth::Acl& acl() const { return acl_; }
+  bool has_acl_file() const { return !options_.acl_file.empty(); }
+  // A user's stable id (kept across reloads; never reused), made on first use.
+  uint32_t user_id(std::string_view name);
+  // The session's user as the ACL now has it, or nullptr (not authenticated, or removed).
+  const auth::User* user_of(const Session& s) const;
+  // Sessions authenticated as user id `id` right now.
+  size_t user_connections(uint32_t id) const;
+  void attach_user(uint32_t id);
+  void detach_user(uint32_t id);
+  // Bytes of items put by user `id` still held in queues (its max-queue-bytes counts these).
+  uint64_t user_queue_bytes(uint32_t id) const;
+  // Whether the session's user may put `bytes` more into queues; replies LIMIT when not.
+  bool within_queue_bytes(Session& s, const proto::Header& h, std::string_view queue,
+                          uint64_t bytes);
+  // Reads the ACL file again (SIGHUP, Manager::reload): on success the new users and
+  // permissions apply to every session's next request, and the sessions of removed users are
+  // closed; a file that does not parse keeps the ACL in force and logs why. Loop thread only.
+  bool reload_config();
   void mark_dirty(std::shared_ptr<Session> s);
   // Ends a pass: writes every session's pending replies and re-arms the deadline timer.
   void end_pass();
@@ -123,6 +171,16 @@ class Server {
   void wake_input_waiters();
 
   ManagerOptions options_;
+  auth::Acl acl_;
+  struct UserState {
+    std::string name;
+    int index = -1;  // in acl_.users, -1 when the ACL no longer has it
+    size_t connections = 0;
+    uint64_t queue_bytes = 0;
+  };
+  std::vector<UserState> users_;  // by user id
+  std::unordered_map<std::string, uint32_t> user_ids_;
+  void index_users();
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer deadline_timer_;
@@ -136,6 +194,11 @@ class Server {
   std::vector<std::shared_ptr<Session>> flushing_;
   std::array<Handler, 256> ops_{};  // by opcode; HEARTBEAT is the dispatcher's own
   std::array<bool, 256> writes_{};
+  std::array<uint8_t, 256> perms_{};
+  std::array<TouchFn, 256> touches_{};
+  // The permission check of dispatch: true when the request may go to its handler (else it
+  // was answered DENIED, or the session closed).
+  bool permitted(Session& s, const proto::Header& h, std::string_view body);
   // The data directory, when there is one (--data-dir). Declared after io_: destroyed first.
   std::unique_ptr<store::Store> store_;
   std::vector<std::shared_ptr<Session>> held_;  // sessions with replies waiting for the log

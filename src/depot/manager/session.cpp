@@ -281,23 +281,53 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   if (!auth::parse_auth(body, a)) {
     server_.auth_failed(*this, "malformed AUTH frame");
     reply_error(h.id, Status::BAD_REQUEST,
-                "malformed AUTH frame: expected u16 version, 32-byte mac, 32-byte nonce");
+                "malformed AUTH frame: expected u16 version 3, str user, 32-byte mac, 32-byte "
+                "nonce (or version 2 without the user)");
     close_after_flush();
     return;
   }
-  if (a.version != proto::kVersion) {
+  if (a.version != proto::kVersion && a.version != proto::kVersionNoUser) {
     reply_error(h.id, Status::BAD_REQUEST,
                 "protocol version " + std::to_string(a.version) +
-                    " is not supported; this manager speaks version " +
+                    " is not supported; this manager speaks versions 2 and " +
                     std::to_string(proto::kVersion) + ": upgrade the client or the manager");
     close_after_flush();
     return;
   }
-  if (!auth::mac_equal(auth::client_proof(server_.options().authkey, nonce_), a.client_mac)) {
-    server_.auth_failed(*this, "wrong authkey");
-    reply_error(h.id, Status::AUTH_FAILED,
-                "the authkey does not match the manager's; check the key you gave");
-    close_after_flush();
+  const bool named = a.version == proto::kVersion;
+  const std::string user(named ? a.user : auth::kDefaultUser);
+  const auth::User* u = server_.acl().find(user);
+  if (!u && !named) {
+    refuse_auth(h.id, Status::AUTH_FAILED, user, "a version-2 client names no user",
+                "this manager has users (an ACL file) and none named 'default'; a client of "
+                "protocol version 2, or one given no user, cannot name one: give the client "
+                "its user (ClientOptions::user, DEPOT_USER or --user), upgrading it if needed");
+    return;
+  }
+  // Every key of the user is tried, each compared in constant time, and an unknown user costs
+  // one HMAC as well: the time taken says nothing about which key matched or who exists.
+  const std::string* matched = nullptr;
+  if (u) {
+    for (const std::string& key : u->keys)
+      if (auth::mac_equal(auth::client_proof(key, nonce_, a.user), a.client_mac) && !matched)
+        matched = &key;
+  } else {
+    (void)auth::mac_equal(auth::client_proof("no such user", nonce_, a.user), a.client_mac);
+  }
+  if (!matched) {
+    refuse_auth(h.id, Status::AUTH_FAILED, user, u ? "wrong key" : "no such user",
+                server_.has_acl_file() || named
+                    ? msg::user_or_key_refused(user)
+                    : "the authkey does not match the manager's; check the key you gave");
+    return;
+  }
+  const uint32_t uid = server_.user_id(user);
+  if (u->max_connections && server_.user_connections(uid) >= u->max_connections) {
+    refuse_auth(h.id, Status::LIMIT, user, "connection limit",
+                "user '" + user + "' has " + std::to_string(server_.user_connections(uid)) +
+                    " connections, its limit (max-connections " +
+                    std::to_string(u->max_connections) +
+                    " in the manager's ACL file); close one of them or ask for a higher limit");
     return;
   }
   if (server_.authenticated_count() >= server_.options().max_connections) {
@@ -306,12 +336,28 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
     return;
   }
   server_.handshake_done(*this);  // leaves the unauthenticated budget
-  auth::append_auth_ok(out_, h.id, server_.options().authkey, a.client_nonce, nonce_,
+  user_id_ = uid;
+  user_attached_ = true;
+  server_.attach_user(uid);
+  auth::append_auth_ok(out_, h.id, *matched, a.client_nonce, nonce_,
                        server_.options().session_lease);
   mark_dirty();
   state_ = State::READY;
   timer_.cancel();
-  log::debug("session " + std::to_string(id_) + " authenticated from " + peer_);
+  log::debug("session " + std::to_string(id_) + " authenticated from " + peer_ + " as user '" +
+             user + "'");
+}
+
+void Session::refuse_auth(uint64_t id, Status s, const std::string& user, const std::string& why,
+                          const std::string& message) {
+  // A refused key or user counts against the peer address's allowance (Server::auth_failed
+  // logs the peer and the user name, never a key); a user's connection limit does not.
+  if (s == Status::LIMIT)
+    log::warn("refused " + peer_ + " as user '" + user + "': " + why);
+  else
+    server_.auth_failed(*this, why, user);
+  reply_error(id, s, message);
+  close_after_flush();
 }
 
 void Session::reply(uint64_t id, Status s, std::string_view body) {
@@ -540,6 +586,10 @@ void Session::close(std::string_view why) {
   const size_t held = buffered_bytes();
   state_ = State::CLOSED;
   server_.handshake_done(*this);
+  if (user_attached_) {
+    user_attached_ = false;
+    server_.detach_user(user_id_);
+  }
   server_.registry().drop_session(id_);
   server_.pubsub().drop_session(id_);
   subs_.clear();

@@ -81,6 +81,9 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   bool ready() const { return state_ == State::READY; }
   bool authenticating() const { return state_ == State::HANDSHAKE; }
   bool listed_pending = false;  // in Server::pending_
+  // The user it authenticated as (Server::user_id), UINT32_MAX before.
+  uint32_t user_id() const { return user_id_; }
+  bool authenticated() const { return user_attached_; }
 
  private:
   enum class State { HANDSHAKE, READY, CLOSING, CLOSED };
@@ -127,6 +130,10 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   void consumed(size_t n);
   bool write_in_flight_ = false;
   std::vector<uint64_t> subs_;
+  uint32_t user_id_ = UINT32_MAX;
+  bool user_attached_ = false;  // counted in its user's connections
+  void refuse_auth(uint64_t id, Status s, const std::string& user, const std::string& why,
+                   const std::string& message);
   std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
   // When a byte of output last moved to the socket (or a write began waiting for it).
   std::chrono::steady_clock::time_point last_tx_ = last_rx_;

@@ -21,7 +21,15 @@
 namespace depot::proto {
 
 // 2: AUTH_OK carries the session lease; HEARTBEAT, coordination objects and PUSH frames.
-constexpr uint16_t kVersion = 2;
+// 3: AUTH names a user (ACL files, docs/security.md) and its MAC covers the name; DENIED.
+// The version an AUTH that names a user carries.
+constexpr uint16_t kVersion = 3;
+// The AUTH without a user (the default user), still accepted: clients of version 2 keep
+// working, and a client given no user sends it.
+constexpr uint16_t kVersionNoUser = 2;
+// HELLO's version field stays 2, the oldest AUTH the manager accepts, so that version-2
+// clients (which refuse a HELLO of another version) still connect.
+constexpr uint16_t kHelloVersion = 2;
 constexpr uint8_t kMagic = 0xD7;
 constexpr size_t kHeaderSize = 16;
 // Default limit of one frame's body: large enough for any reasonable task payload, small

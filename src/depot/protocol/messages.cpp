@@ -53,4 +53,16 @@ std::string auth_failures_limit(std::string_view address, uint64_t retry_ms) {
          " ms (the manager's --auth-failure-burst and --auth-failure-refill-ms)";
 }
 
+std::string denied(std::string_view user, std::string_view perm, std::string_view op,
+                   std::string_view object) {
+  return "user '" + std::string(user) + "' may not " + std::string(perm) + " '" +
+         std::string(object) + "' (" + std::string(op) + "); ask the operator for '" +
+         std::string(perm) + "' on it in the manager's ACL file (docs/security.md)";
+}
+
+std::string user_or_key_refused(std::string_view user) {
+  return "user '" + std::string(user) +
+         "' or its key is not accepted by the manager; check the user name and the key you gave";
+}
+
 }  // namespace depot::msg

@@ -30,4 +30,11 @@ std::string auth_failures_limit(std::string_view address, uint64_t retry_ms);
 // BAD_REQUEST of a body that does not have its documented layout.
 std::string malformed_body(std::string_view op, std::string_view layout);
 
+// DENIED: "user 'w1' may not write queue 'results' (QUEUE_PUT); ..." with what to do.
+std::string denied(std::string_view user, std::string_view perm, std::string_view op,
+                   std::string_view object);
+// AUTH_FAILED for an unknown user or a key that is not one of its keys (the same text for
+// both, so a client cannot probe which users exist).
+std::string user_or_key_refused(std::string_view user);
+
 }  // namespace depot::msg

@@ -23,6 +23,7 @@ enum class Status : uint8_t {
   BROKEN = 13,        // a barrier was broken by a party that left or timed out
   UNAVAILABLE = 14,   // the manager cannot make a write durable now (its disk is full or
                       // failing); reads still work and writes work again once it can
+  DENIED = 15,        // the session's user lacks the permission (ACL file) on the object
   PARKED = 255,       // internal only: the operation parked a waiter; never sent
 };
 
@@ -58,6 +59,8 @@ constexpr std::string_view status_name(Status s) {
       return "BROKEN";
     case Status::UNAVAILABLE:
       return "UNAVAILABLE";
+    case Status::DENIED:
+      return "DENIED";
     case Status::PARKED:
       return "PARKED";
   }
@@ -65,7 +68,7 @@ constexpr std::string_view status_name(Status s) {
 }
 
 constexpr bool status_known(uint8_t v) {
-  return v <= static_cast<uint8_t>(Status::UNAVAILABLE);
+  return v <= static_cast<uint8_t>(Status::DENIED);
 }
 
 }  // namespace depot

@@ -25,6 +25,7 @@ struct Queue::Getter : Waiter {
 };
 
 struct Queue::Putter : Waiter {
+  uint32_t owner = 0;              // charged for the items once they are let in
   std::vector<std::string> items;  // copies: the request buffer is gone once we park
   size_t next = 0;                 // items[0, next) are already in the queue
   int32_t priority = 0;
@@ -49,6 +50,20 @@ Queue::~Queue() {
   for (auto& [id, r] : reserved_)
     if (r.timer != registry_.no_timer()) registry_.cancel_timer(r.timer);
   for (auto& [s, ids] : by_session_) registry_.unhold(s, this);
+  // Its items leave with it: their owners hold them no more.
+  auto discharge = [this](Level& l) {
+    for (const Entry& e : l.returned)
+      registry_.charge(e.owner, -static_cast<int64_t>(e.data.size()));
+    l.fresh.for_first(l.fresh.size(), [&](std::string_view v) {
+      registry_.charge(l.pop_fresh_owner(), -static_cast<int64_t>(v.size()));
+    });
+  };
+  discharge(level0_);
+  for (auto& [p, l] : others_) discharge(l);
+  for (const auto& [at, d] : delayed_)
+    registry_.charge(d.owner, -static_cast<int64_t>(d.data.size()));
+  for (const auto& [id, r] : reserved_)
+    registry_.charge(r.owner, -static_cast<int64_t>(r.data.size()));
 }
 
 std::string Queue::state() const {
@@ -85,10 +100,13 @@ Queue::Level* Queue::head_level(int32_t* priority) {
   return &it->second;
 }
 
-void Queue::push_fresh(int32_t priority, std::string_view item) {
-  level(priority).fresh.push(item);
+void Queue::push_fresh(int32_t priority, std::string_view item, uint32_t owner) {
+  Level& l = level(priority);
+  l.fresh.push(item);
+  l.push_fresh_owner(owner);
   ++ready_;
   bytes_ += item.size();
+  registry_.charge(owner, static_cast<int64_t>(item.size()));
 }
 
 template <class F>
@@ -116,10 +134,13 @@ void Queue::pop_head(size_t n) {
   for (int32_t p; n > 0; --n) {
     Level* l = head_level(&p);
     if (!l->returned.empty()) {
-      bytes_ -= l->returned.front().data.size();
+      const Entry& e = l->returned.front();
+      bytes_ -= e.data.size();
+      registry_.charge(e.owner, -static_cast<int64_t>(e.data.size()));
       l->returned.pop_front();
     } else {
       bytes_ -= l->fresh.front().size();
+      registry_.charge(l->pop_fresh_owner(), -static_cast<int64_t>(l->fresh.front().size()));
       l->fresh.pop();
     }
     --ready_;
@@ -135,10 +156,12 @@ Queue::Entry Queue::take_head(int32_t& priority) {
     l->returned.pop_front();
   } else {
     e.data = std::string(l->fresh.front());
+    e.owner = l->pop_fresh_owner();
     l->fresh.pop();
   }
   --ready_;
   bytes_ -= e.data.size();
+  registry_.charge(e.owner, -static_cast<int64_t>(e.data.size()));
   if (priority != 0 && l->empty()) others_.erase(priority);
   return e;
 }
@@ -197,7 +220,7 @@ void Queue::created() {
   journal()->record(Rec::Q_CREATE).str(name_).u64(maxsize_);
 }
 
-size_t Queue::feed_getters(Items items, size_t from, int32_t priority) {
+size_t Queue::feed_getters(Items items, size_t from, int32_t priority, uint32_t owner) {
   while (from < items.size() && !getters_.empty()) {
     auto* g = static_cast<Getter*>(getters_.front());
     auto owned = getters_.take(g);
@@ -207,7 +230,7 @@ size_t Queue::feed_getters(Items items, size_t from, int32_t priority) {
       const size_t n = std::min<size_t>(g->max, items.size() - from);
       for (size_t i = 0; i < n; ++i) {
         const uint64_t id = make_reservation(std::string(items[from + i]), priority, 1, g->session,
-                                             g->visibility_ms);
+                                             g->visibility_ms, owner);
         if (Journal* j = journal())
           j->record(Rec::Q_RESERVE_NEW)
               .str(name_)
@@ -234,13 +257,14 @@ Status Queue::put(std::string_view item, const Wait& wait, PutDone done) {
 
 Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutParams& opt) {
   const auto total = static_cast<uint32_t>(items.size());
+  const uint32_t owner = registry_.acting_owner;
   if (!opt.dedup_id.empty() && duplicate(opt.dedup_id)) {
     done(Status::OK, 0, {});
     return Status::OK;
   }
   const bool delayed = opt.delay_ms > 0;
   // Putters already parked go first: a new put may not overtake them.
-  size_t next = putters_.empty() && !delayed ? feed_getters(items, 0, opt.priority) : 0;
+  size_t next = putters_.empty() && !delayed ? feed_getters(items, 0, opt.priority, owner) : 0;
   if (putters_.empty()) {
     const size_t first = next;
     while (next < items.size() && !full()) {
@@ -253,9 +277,9 @@ Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutPar
               .u32(0)
               .i64(registry_.to_wall(at))
               .str(items[next]);
-        requeue(Entry{std::string(items[next++]), 0}, opt.priority, at, false);
+        requeue(Entry{std::string(items[next++]), 0, owner}, opt.priority, at, false);
       } else {
-        push_fresh(opt.priority, items[next++]);
+        push_fresh(opt.priority, items[next++], owner);
       }
     }
     if (!delayed) log_items(opt.priority, items.subspan(first, next - first));
@@ -276,6 +300,7 @@ Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutPar
     p->session = wait.session;
     p->deadline = wait.deadline;
     p->object = this;
+    p->owner = owner;
     p->items.assign(items.begin(), items.end());
     p->next = next;
     p->priority = opt.priority;
@@ -303,9 +328,9 @@ void Queue::drain_putters() {
               .u32(0)
               .i64(registry_.to_wall(at))
               .str(p->items[p->next]);
-        requeue(Entry{std::move(p->items[p->next++]), 0}, p->priority, at, false);
+        requeue(Entry{std::move(p->items[p->next++]), 0, p->owner}, p->priority, at, false);
       } else {
-        push_fresh(p->priority, p->items[p->next++]);
+        push_fresh(p->priority, p->items[p->next++], p->owner);
       }
     }
     if (p->delay_ms == 0 && p->next > first) {
@@ -401,7 +426,7 @@ Status Queue::reserve(uint32_t max, int64_t visibility_ms, const Wait& wait, Res
       Entry e = take_head(p);
       const uint32_t deliveries = e.deliveries + 1;
       const uint64_t id =
-          make_reservation(std::move(e.data), p, deliveries, wait.session, visibility_ms);
+          make_reservation(std::move(e.data), p, deliveries, wait.session, visibility_ms, e.owner);
       out.push_back({id, deliveries, {}});
     }
     for (auto& r : out) r.item = reserved_.at(r.id).data;
@@ -437,7 +462,7 @@ void Queue::serve_getters() {
 }
 
 uint64_t Queue::make_reservation(std::string data, int32_t priority, uint32_t deliveries,
-                                 SessionId session, int64_t visibility_ms) {
+                                 SessionId session, int64_t visibility_ms, uint32_t owner) {
   const uint64_t id = registry_.next_token();
   const int64_t vis =
       visibility_ms >= 0
@@ -445,6 +470,8 @@ uint64_t Queue::make_reservation(std::string data, int32_t priority, uint32_t de
           : static_cast<int64_t>(std::min<uint64_t>(settings_.visibility_ms, INT64_MAX));
   Reservation r;
   bytes_ += data.size();
+  registry_.charge(owner, static_cast<int64_t>(data.size()));
+  r.owner = owner;
   r.data = std::move(data);
   r.priority = priority;
   r.deliveries = deliveries;
@@ -467,6 +494,7 @@ uint32_t Queue::ack(std::span<const uint64_t> ids) {
     Reservation& r = it->second;
     if (r.timer != registry_.no_timer()) registry_.cancel_timer(r.timer);
     bytes_ -= r.data.size();
+    registry_.charge(r.owner, -static_cast<int64_t>(r.data.size()));
     auto s = by_session_.find(r.session);
     s->second.erase(id);
     if (s->second.empty()) {
@@ -510,6 +538,7 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
   // A fired timer has left the registry; a reservation read back from a journal has none.
   if (!timer_fired && r.timer != registry_.no_timer()) registry_.cancel_timer(r.timer);
   bytes_ -= r.data.size();
+  registry_.charge(r.owner, -static_cast<int64_t>(r.data.size()));
   if (auto s = by_session_.find(r.session); s != by_session_.end()) {
     s->second.erase(id);
     if (s->second.empty()) {
@@ -524,7 +553,8 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
       ++dead_lettered_;
       dead = true;
       if (Journal* j = journal()) j->record(Rec::Q_DEAD).str(name_).u64(id).str(dlq);
-      q.value->requeue(Entry{std::move(r.data), r.deliveries}, 0, TimePoint::min(), false);
+      // Still held (in the dead-letter queue): still its owner's.
+      q.value->requeue(Entry{std::move(r.data), r.deliveries, r.owner}, 0, TimePoint::min(), false);
       return true;
     }
     // No dead-letter queue to be had (the name is taken by another type, or the object
@@ -537,14 +567,15 @@ bool Queue::give_back(uint64_t id, uint64_t delay_ms, bool& dead, bool timer_fir
         .u64(id)
         .i64(at == TimePoint::min() ? 0 : registry_.to_wall(at))
         .u8(1);
-  requeue(Entry{std::move(r.data), r.deliveries}, r.priority, at, true, serve);
+  requeue(Entry{std::move(r.data), r.deliveries, r.owner}, r.priority, at, true, serve);
   return true;
 }
 
 void Queue::requeue(Entry e, int32_t priority, TimePoint at, bool at_head, bool serve) {
   bytes_ += e.data.size();
+  registry_.charge(e.owner, static_cast<int64_t>(e.data.size()));
   if (at != TimePoint::min()) {
-    delayed_.emplace(at, Delayed{std::move(e.data), priority, e.deliveries});
+    delayed_.emplace(at, Delayed{std::move(e.data), priority, e.deliveries, e.owner});
     arm_delay_timer();
     return;
   }
@@ -573,10 +604,12 @@ void Queue::ready_first_delayed() {
   Delayed d = std::move(delayed_.begin()->second);
   delayed_.erase(delayed_.begin());
   Level& l = level(d.priority);
-  if (d.deliveries == 0)
+  if (d.deliveries == 0) {
     l.fresh.push(d.data);
-  else
-    l.returned.push_back(Entry{std::move(d.data), d.deliveries});
+    l.push_fresh_owner(d.owner);
+  } else {
+    l.returned.push_back(Entry{std::move(d.data), d.deliveries, d.owner});
+  }
   ++ready_;
 }
 

@@ -134,12 +134,28 @@ class Queue : public Object {
   struct Entry {
     std::string data;
     uint32_t deliveries = 0;
+    uint32_t owner = 0;  // Registry::acting_owner of its put, which it counts against
   };
   // One priority: returned items first (at the head), then fresh ones in arrival order.
   struct Level {
     std::deque<Entry> returned;
     ItemStore fresh;
+    // The owners of the fresh items, in their order, as runs of (owner, count): one entry
+    // while one user fills the queue.
+    std::deque<std::pair<uint32_t, uint32_t>> fresh_owners;
     bool empty() const { return returned.empty() && fresh.empty(); }
+    void push_fresh_owner(uint32_t owner) {
+      if (!fresh_owners.empty() && fresh_owners.back().first == owner)
+        ++fresh_owners.back().second;
+      else
+        fresh_owners.emplace_back(owner, 1);
+    }
+    uint32_t pop_fresh_owner() {
+      if (fresh_owners.empty()) return 0;
+      const uint32_t o = fresh_owners.front().first;
+      if (--fresh_owners.front().second == 0) fresh_owners.pop_front();
+      return o;
+    }
   };
   struct Reservation {
     std::string data;
@@ -147,18 +163,20 @@ class Queue : public Object {
     uint32_t deliveries = 0;
     SessionId session = 0;
     Registry::TimerId timer;
+    uint32_t owner = 0;
   };
   struct Delayed {
     std::string data;
     int32_t priority = 0;
     uint32_t deliveries = 0;
+    uint32_t owner = 0;
   };
 
   bool full() const { return maxsize_ != 0 && ready_ + delayed_.size() >= maxsize_; }
   Level& level(int32_t priority) { return priority == 0 ? level0_ : others_[priority]; }
   // The level a get takes from next, or nullptr when no item is ready.
   Level* head_level(int32_t* priority = nullptr);
-  void push_fresh(int32_t priority, std::string_view item);
+  void push_fresh(int32_t priority, std::string_view item, uint32_t owner = 0);
   // Calls f(view, deliveries) for up to n head items in order, stopping early when f
   // returns false; returns how many it visited. Nothing is removed.
   template <class F>
@@ -169,9 +187,9 @@ class Queue : public Object {
   // Hands ready items to parked getters while both exist, then lets putters in.
   void serve_getters();
   // Hands items[from..] of a put to parked getters; returns the next unconsumed.
-  size_t feed_getters(Items items, size_t from, int32_t priority);
+  size_t feed_getters(Items items, size_t from, int32_t priority, uint32_t owner);
   uint64_t make_reservation(std::string data, int32_t priority, uint32_t deliveries,
-                            SessionId session, int64_t visibility_ms);
+                            SessionId session, int64_t visibility_ms, uint32_t owner = 0);
   // A reservation ends without an ack: back to the queue (or dead-letter queue).
   // `serve`: hand it to a parked getter at once (false while several are given back together,
   // so that the oldest, put back last at the head, is served first).

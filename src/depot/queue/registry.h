@@ -76,6 +76,15 @@ class Registry {
   }
   Object* find_any(std::string_view name);
 
+  // Owners of queued items (the manager's users, docs/security.md "Limits"): a queue tags each
+  // item it stores with the owner acting when it was put (0: nobody, e.g. items read back
+  // from a journal) and reports every change of the bytes an owner has in queues.
+  uint32_t acting_owner = 0;
+  std::function<void(uint32_t owner, int64_t delta)> owner_bytes;
+  void charge(uint32_t owner, int64_t delta) {
+    if (owner != 0 && owner_bytes) owner_bytes(owner, delta);
+  }
+
   // Deletes an object; its waiters fail with NOT_FOUND.
   Status erase(std::string_view name);
 
