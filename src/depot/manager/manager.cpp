@@ -3,6 +3,7 @@
 #include "depot/manager/manager.h"
 
 #include <csignal>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -43,14 +44,28 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
   impl_->bound = true;
   // Signals are caught before "ready" is announced: a supervisor may send SIGTERM as soon
   // as it reads it, and that must already mean a graceful stop.
+  // SIGHUP reloads certificates (reload()) and waits for the next signal.
   std::unique_ptr<asio::signal_set> signals;
+  std::function<void()> wait_signal;
   if (handle_signals) {
-    signals = std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM);
-    signals->async_wait([this](const boost::system::error_code& ec, int sig) {
-      if (ec) return;
-      log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
-      impl_->server.request_stop();
-    });
+    signals = std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM, SIGHUP);
+    wait_signal = [this, &signals, &wait_signal] {
+      signals->async_wait([this, &wait_signal](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          log::info("received SIGHUP: reloading");
+          try {
+            reload();
+          } catch (const std::exception&) {  // reload() logged it; serving goes on
+          }
+          wait_signal();
+          return;
+        }
+        log::info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+        impl_->server.request_stop();
+      });
+    };
+    wait_signal();
   }
   if (ready) ready(impl_->server.address());
   impl_->server.run_loop();
@@ -60,6 +75,18 @@ void Manager::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
   impl_->server.request_stop();
   impl_->thread.join();
+}
+
+std::string Manager::reload() {
+  try {
+    std::string done = impl_->server.reload_config();
+    log::info(done);
+    return done;
+  } catch (const std::exception& e) {
+    log::error(std::string("reload failed, still serving with the previous configuration: ") +
+               e.what());
+    throw;
+  }
 }
 
 std::string Manager::storage() const {

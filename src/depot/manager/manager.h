@@ -23,6 +23,18 @@
 
 namespace depot {
 
+// TLS for the listener (docs/security.md). Off unless cert_file and key_file are set.
+struct TlsOptions {
+  std::string cert_file;  // PEM: the manager's certificate, then its chain (--tls-cert)
+  std::string key_file;   // PEM: its private key, without a passphrase (--tls-key)
+  // Mutual TLS: clients must (Require) or may (Optional) show a certificate that chains to
+  // the CA in ca_file (--tls-ca, --tls-client-certs). None with a ca_file given means Require.
+  std::string ca_file;
+  enum class ClientCerts { None, Optional, Require };
+  ClientCerts client_certs = ClientCerts::None;
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct ManagerOptions {
   std::string address = "127.0.0.1:5000";  // host:port; port 0 picks a free one
   std::string authkey;                     // required; never logged
@@ -49,6 +61,9 @@ struct ManagerOptions {
   // last one: compact_min_bytes, and compact_percent % of the snapshot (0: never).
   uint64_t compact_min_bytes = 64ull << 20;
   uint32_t compact_percent = 100;
+  // TLS (docs/security.md): the authkey handshake then runs inside TLS. Certificates and
+  // keys are read again by reload() (SIGHUP for the daemon), for rotation.
+  TlsOptions tls;
 };
 
 class Manager {
@@ -68,6 +83,11 @@ class Manager {
   void run_with_ready(const std::function<void(const std::string&)>& ready);
   // Graceful stop from any thread; returns when the loop has ended.
   void stop();
+  // Reads again what can change without a restart (the TLS certificate, key and CA), from
+  // any thread; the daemon calls it on SIGHUP. New connections get the new certificate,
+  // existing sessions keep theirs. When a file is bad, throws std::runtime_error naming it
+  // and keeps serving with what it had. Returns a line on what it loaded.
+  std::string reload();
 
   // One line on where the state lives: the data directory, its fsync policy and what was
   // recovered from it at start-up, or that everything is in memory only.

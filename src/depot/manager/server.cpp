@@ -46,6 +46,7 @@ Server::Server(ManagerOptions options)
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
   };
+  if (options_.tls.enabled()) tls_ = TlsContext::load(options_.tls);  // throws: bad files
   if (!options_.data_dir.empty()) {
     store::Options so;
     so.dir = options_.data_dir;
@@ -316,6 +317,27 @@ void Server::remove_session(SessionId id) {
   // Keep the object alive until the current handler returns.
   asio::post(io_, [s = std::move(it->second)] {});
   sessions_.erase(it);
+}
+
+std::shared_ptr<TlsContext> Server::tls_context() const {
+  std::lock_guard lk(tls_mu_);
+  return tls_;
+}
+
+std::string Server::reload_config() {
+  std::string done;
+  // TLS: a new context for new connections; sessions keep the one they were accepted with
+  // (it lives as long as they do). A bad file throws here, before anything is replaced.
+  if (options_.tls.enabled()) {
+    auto fresh = TlsContext::load(options_.tls);
+    {
+      std::lock_guard lk(tls_mu_);
+      tls_ = fresh;
+    }
+    done += "reloaded TLS " + fresh->description();
+  }
+  // (Other reloadable configuration goes here, each loaded fully before it replaces the old.)
+  return done.empty() ? std::string("nothing to reload (no TLS, no reloadable files)") : done;
 }
 
 void Server::request_stop() {

@@ -3,6 +3,7 @@
 #pragma once
 #include <array>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -11,6 +12,7 @@
 #include "depot/manager/asio.h"
 #include "depot/manager/manager.h"
 #include "depot/manager/session.h"
+#include "depot/manager/tls.h"
 #include "depot/protocol/frame.h"
 #include "depot/queue/registry.h"
 #include "depot/queue/topic.h"
@@ -48,6 +50,13 @@ class Server {
   void bind();
   void run_loop();
   void request_stop();  // thread-safe: posts the graceful shutdown
+  // Re-reads the configuration that may change while serving, from any thread: today the
+  // TLS certificate, key and CA (one new context for new connections). Throws
+  // std::runtime_error, keeping the old state, when something is bad; returns what it did.
+  // Whatever else becomes reloadable (access lists, ...) is added here.
+  std::string reload_config();
+  // The TLS context new sessions use; null without TLS. Thread-safe.
+  std::shared_ptr<TlsContext> tls_context() const;
 
   asio::io_context& io() { return io_; }
   Registry& registry() { return registry_; }
@@ -116,6 +125,8 @@ class Server {
   uint16_t port_ = 0;
   std::string bound_;
   Counters counters_;
+  mutable std::mutex tls_mu_;  // guards tls_ (reload_config may run on any thread)
+  std::shared_ptr<TlsContext> tls_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -25,4 +25,13 @@ std::string shutting_down();
 // BAD_REQUEST of a body that does not have its documented layout.
 std::string malformed_body(std::string_view op, std::string_view layout);
 
+// TLS mismatches, told by the client (`host_port` without a scheme, "127.0.0.1:5000") and by
+// the manager to a peer that sends clear text where the TLS handshake belongs.
+// "the manager at H:P requires TLS: connect with tls://H:P and a CA (...)"
+std::string tls_required(std::string_view host_port);
+// "the manager at H:P does not use TLS ...; connect with H:P, or start the manager with ..."
+std::string tls_not_used(std::string_view host_port);
+// BAD_REQUEST to a peer that answered a TLS HELLO with clear text.
+std::string tls_required_reply();
+
 }  // namespace depot::msg
