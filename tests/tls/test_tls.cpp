@@ -461,3 +461,47 @@ SCENARIO("bad TLS options stop the manager with the reason", "[tls]") {
     CHECK_THAT(p.err(), Catch::Contains("--tls-key"));
   }
 }
+
+SCENARIO("depot-cli and the samples connect with tls:// and --tls-ca", "[tls][cli][samples]") {
+  auto m = tls_manager();
+  const std::string addr = tls_addr(*m);
+  GIVEN("depot-cli with --tls-ca") {
+    THEN("put and get work over TLS") {
+      test::Process put({test::bin("depot-cli"), "-a", addr, "-k", "k", "--tls-ca", cert("ca.crt"),
+                         "put", "q", "over-tls"});
+      REQUIRE(put.wait(30s) == 0);
+      test::Process get({test::bin("depot-cli"), "-a", addr, "-k", "k", "--tls-ca", cert("ca.crt"),
+                         "get", "q", "--timeout", "5"});
+      REQUIRE(get.wait(30s) == 0);
+      CHECK(get.out() == "over-tls\n");
+    }
+    THEN("the CA may come from DEPOT_TLS_CA instead") {
+      test::Process p({test::bin("depot-cli"), "-a", addr, "-k", "k", "ping"},
+                      {"DEPOT_TLS_CA=" + cert("ca.crt")});
+      CHECK(p.wait(30s) == 0);
+    }
+  }
+  GIVEN("depot-cli with the wrong CA") {
+    test::Process p(
+        {test::bin("depot-cli"), "-a", addr, "-k", "k", "--tls-ca", cert("other-ca.crt"), "ping"});
+    THEN("it exits 3 saying why the certificate was refused") {
+      CHECK(p.wait(30s) == 3);
+      CHECK_THAT(p.err(), Catch::Contains("unable to get local issuer certificate"));
+    }
+  }
+  GIVEN("depot-cli with a plain address") {
+    test::Process p({test::bin("depot-cli"), "-a", addr.substr(6), "-k", "k", "ping"});
+    THEN("it exits 3 saying the manager requires TLS") {
+      CHECK(p.wait(30s) == 3);
+      CHECK_THAT(p.err(), Catch::Contains(msg::tls_required(addr.substr(6))));
+    }
+  }
+  GIVEN("the counter_lock sample, whose workers are processes of their own") {
+    test::Process p({test::bin("counter_lock"), "--address", addr, "--authkey", "k", "--tls-ca",
+                     cert("ca.crt"), "--workers", "2", "--increments", "20"});
+    THEN("it counts right over TLS") {
+      CHECK(p.wait(120s) == 0);
+      CHECK_THAT(p.out(), Catch::Contains("final count: 40 (expected 40)"));
+    }
+  }
+}
