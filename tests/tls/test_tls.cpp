@@ -454,6 +454,13 @@ SCENARIO("bad TLS options stop the manager with the reason", "[tls]") {
     CHECK_THAT(message_of<std::runtime_error>([&] { Manager mgr(o); }),
                Catch::Contains("does not match"));
   }
+  THEN("a tls:// listen address without a certificate is refused") {
+    ManagerOptions o;
+    o.address = "tls://127.0.0.1:0";
+    o.authkey = "k";
+    Manager mgr(o);
+    CHECK_THAT(message_of<std::runtime_error>([&] { mgr.start(); }), Catch::Contains("--tls-cert"));
+  }
   THEN("depot-manager refuses --tls-cert without --tls-key") {
     test::Process p(
         {test::bin("depot-manager"), "--authkey", "k", "--tls-cert", cert("server.crt")});

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "depot/auth/socket_bio.h"
 #include "depot/client/errors.h"
 
 namespace depot::tls {
@@ -98,7 +99,13 @@ ClientTlsStream::ClientTlsStream(const ClientTlsContext& ctx, int fd, const std:
   ERR_clear_error();
   ssl_ = SSL_new(ctx.get());
   if (!ssl_) return;  // handshake() reports it
-  SSL_set_fd(ssl_, fd);
+  BIO* bio = auth::new_socket_bio(fd);
+  if (!bio) {
+    SSL_free(ssl_);
+    ssl_ = nullptr;
+    return;
+  }
+  SSL_set_bio(ssl_, bio, bio);  // the SSL object owns it now
   SSL_set_connect_state(ssl_);
   const TlsClientOptions& o = ctx.options();
   const std::string name = o.server_name.empty() ? host : o.server_name;

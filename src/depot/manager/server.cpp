@@ -73,6 +73,10 @@ void Server::bind() {
     throw std::runtime_error(err);
   if (options_.authkey.empty())
     throw std::runtime_error("no authkey given: pass --authkey, --authkey-file or DEPOT_AUTHKEY");
+  if (a.tls && !options_.tls.enabled())
+    throw std::runtime_error("the address " + options_.address +
+                             " asks for TLS: pass --tls-cert FILE and --tls-key FILE "
+                             "(ManagerOptions::tls), or listen on a plain host:port");
   asio::ip::tcp::resolver resolver(io_);
   boost::system::error_code ec;
   auto results = resolver.resolve(a.host.empty() ? "0.0.0.0" : a.host, std::to_string(a.port),

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "depot/auth/socket_bio.h"
 #include "depot/manager/log.h"
 #include "depot/protocol/frame.h"
 #include "depot/protocol/messages.h"
@@ -171,10 +172,12 @@ bool SessionTransport::check_first_byte(boost::system::error_code& ec) {
     return false;
   }
   ssl_ = SSL_new(ctx_->get());
-  if (!ssl_ || SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
+  BIO* bio = ssl_ ? auth::new_socket_bio(socket_.native_handle()) : nullptr;
+  if (!bio) {
     fail("cannot start TLS: " + ssl_errors(), ec);
     return false;
   }
+  SSL_set_bio(ssl_, bio, bio);  // the SSL object owns it now
   SSL_set_accept_state(ssl_);
   phase_ = Phase::HANDSHAKE;
   return true;
