@@ -481,8 +481,12 @@ std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadlin
         throw ConnectionError("cannot connect to " + where() + ": " + errno_text(errno));
     }
   }
-  if (!c->send_all(out.data(), out.size()))
-    throw ConnectionError("cannot connect to " + where() + ": " + errno_text(errno));
+  const bool sent = c->send_all(out.data(), out.size());
+  const int send_errno = errno;
+  // A TLS manager that refused our certificate may have closed before the AUTH arrived:
+  // its alert is still there to read, and says why.
+  if (!sent && !c->tls)
+    throw ConnectionError("cannot connect to " + where() + ": " + errno_text(send_errno));
   if (!read_frame(*c, buf, deadline, d, err)) {
     // TLS 1.3: the manager checks a client certificate after the client's handshake is
     // done, so its refusal (an alert) arrives here.
@@ -492,6 +496,8 @@ std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadlin
                             "); it wants a client certificate signed by its CA "
                             "(TlsClientOptions::cert_file and key_file, --tls-cert and "
                             "--tls-key, or DEPOT_TLS_CERT and DEPOT_TLS_KEY)");
+    if (!sent)
+      throw ConnectionError("cannot connect to " + where() + ": " + errno_text(send_errno));
     throw ConnectionError("cannot authenticate with " + where() + ": " + err);
   }
   step = hs.on_auth_reply(d.header, d.body);

@@ -202,6 +202,12 @@ void SessionTransport::refuse_clear_text() {
 }
 
 void SessionTransport::fail(const std::string& what, boost::system::error_code& ec) {
+  // The peer's alert went out; read what it sent meanwhile (its AUTH, typically) so the
+  // close is a FIN, not a reset that could destroy the alert before the peer reads it.
+  char sink[4096];
+  for (int i = 0; i < 64; ++i)
+    if (::recv(socket_.native_handle(), sink, sizeof sink, MSG_DONTWAIT) <= 0) break;
+  ::shutdown(socket_.native_handle(), SHUT_WR);
   phase_ = Phase::FAILED;
   log::warn("closing " + peer_ + ": " + what);
   ec = protocol_error();
