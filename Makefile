@@ -1,7 +1,8 @@
 # depot: the two commands a newcomer needs are `make run` and `make test`.
 #
 #   make run     install what is missing, build, start a manager on $(ADDRESS) keeping its
-#                state in $(DATA_DIR), with an authkey that it prints (or AUTHKEY=...)
+#                state in $(DATA_DIR), with an authkey that it prints (or AUTHKEY=...);
+#                TLS=1 serves TLS with throwaway certificates made in $(DATA_DIR)/certs
 #   make test    install, build, run every test twice: plain and under ASan + UBSan
 #   make fuzz    the libFuzzer targets of tests/fuzz/ (clang, ASan + UBSan), $(FUZZ_SECONDS) s each
 #   make bench   the benchmarks of bench/ against Redis and the Python managers
@@ -18,6 +19,7 @@ JOBS       ?= $(shell nproc)
 ADDRESS    ?= 127.0.0.1:5000
 AUTHKEY    ?=
 DATA_DIR   ?= depot-data
+TLS        ?=
 PREFIX     ?= /usr/local
 INSTALL_BUILD ?= $(BUILD)-install
 
@@ -61,15 +63,23 @@ build-asan: deps
 
 # The data directory keeps the queues across restarts, and the generated key with them
 # ($(DATA_DIR)/authkey), so a restarted `make run` serves the same clients the same state.
+# TLS=1: scripts/dev-certs.sh makes a CA and certificates in $(DATA_DIR)/certs (kept, so
+# clients keep trusting the same CA), and the manager serves TLS with server.crt.
+TLS_FLAGS = $(if $(TLS),--tls-cert $(DATA_DIR)/certs/server.crt --tls-key $(DATA_DIR)/certs/server.key)
 run: build
 	@mkdir -p $(DATA_DIR)
+	@if [ -n "$(TLS)" ]; then \
+	  scripts/dev-certs.sh $(DATA_DIR)/certs >/dev/null || exit 1; \
+	  echo "TLS: clients connect with: $(BUILD)/bin/depot-cli -a tls://$(ADDRESS) --tls-ca $(DATA_DIR)/certs/ca.crt -k KEY ping"; \
+	  echo "     (or DEPOT_TLS_CA=$(DATA_DIR)/certs/ca.crt; kill -HUP the manager to reload its certificate)"; \
+	fi
 	@if [ -n "$(AUTHKEY)" ]; then \
 	  echo "authkey: $(AUTHKEY)"; \
-	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)" --data-dir $(DATA_DIR); \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)" --data-dir $(DATA_DIR) $(TLS_FLAGS); \
 	else \
 	  [ -s $(DATA_DIR)/authkey ] || (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > $(DATA_DIR)/authkey); \
 	  echo "authkey: $$(cat $(DATA_DIR)/authkey)   (kept in $(DATA_DIR)/authkey)"; \
-	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey-file $(DATA_DIR)/authkey --data-dir $(DATA_DIR); \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey-file $(DATA_DIR)/authkey --data-dir $(DATA_DIR) $(TLS_FLAGS); \
 	fi
 
 test-plain: build

@@ -1,6 +1,7 @@
 // depot-cli: the manager's objects from a shell, in the spirit of redis-cli.
 //
-//   depot-cli [-a HOST:PORT] [-k KEY | --authkey-file FILE] COMMAND ARGS...
+//   depot-cli [-a [tls://]HOST:PORT] [-k KEY | --authkey-file FILE] [--tls-ca F ...] COMMAND
+//   ARGS...
 //
 // One command per run, one connection per run. Values are the raw bytes of the arguments
 // (RawQueue, RawVariable, Topic<std::string>), so `depot-cli put tasks 42` feeds a C++
@@ -60,7 +61,8 @@ constexpr int kExitError = 4;       // any other error the manager (or the clien
 constexpr double kMaxSeconds = 1e9;
 
 const char* kUsage =
-    R"(usage: depot-cli [-a HOST:PORT] [-k KEY | --authkey-file FILE] COMMAND [ARGS...]
+    R"(usage: depot-cli [-a [tls://]HOST:PORT] [-k KEY | --authkey-file FILE] [--tls-ca FILE]
+                 COMMAND [ARGS...]
 
 Talks to a depot manager: one command per run, results on stdout, errors on stderr.
 
@@ -117,7 +119,11 @@ Any object:
   stats                                      print the manager's counters as JSON
 
 Options:
-  -a, --address HOST:PORT   the manager (default 127.0.0.1:5000)
+  -a, --address HOST:PORT   the manager (default 127.0.0.1:5000); tls://HOST:PORT for TLS
+      --tls-ca FILE         TLS: the CA the manager's certificate must chain to (else
+                            $DEPOT_TLS_CA, else the system's trust store)
+      --tls-cert FILE       TLS: a client certificate, for a manager that asks for one
+      --tls-key FILE        ... and its key (else $DEPOT_TLS_CERT and $DEPOT_TLS_KEY)
   -k, --authkey KEY         the shared secret (else --authkey-file, else $DEPOT_AUTHKEY)
       --authkey-file FILE   read the key from FILE (one trailing newline is ignored)
   -u, --user NAME           the user of a manager with an ACL file, whose key -k gives
@@ -206,6 +212,7 @@ struct Invocation {
   std::optional<std::string> authkey;
   std::optional<std::string> authkey_file;
   std::optional<std::string> user;
+  depot::TlsClientOptions tls;  // --tls-ca, --tls-cert, --tls-key
   const Command* command = nullptr;
   std::vector<std::string> args;
   depot::Timeout timeout;  // nullopt: wait forever
@@ -290,6 +297,12 @@ Invocation parse(int argc, char** argv) {
       inv.authkey_file = value(a);
     } else if (a == "-u" || a == "--user") {
       inv.user = value(a);
+    } else if (a == "--tls-ca") {
+      inv.tls.ca_file = value(a);
+    } else if (a == "--tls-cert") {
+      inv.tls.cert_file = value(a);
+    } else if (a == "--tls-key") {
+      inv.tls.key_file = value(a);
     } else {
       throw UsageError("unknown option '" + a + "' (options go before the command)");
     }
@@ -682,6 +695,7 @@ int run(const Invocation& inv, const std::string& authkey) {
   const std::string_view cmd = inv.command->name;
   depot::ClientOptions options;
   options.user = depot::auth::find_user(inv.user);
+  options.tls = inv.tls;  // TLS itself is on when the address is tls://
   if (cmd == "lock acquire" || cmd == "semaphore acquire") {
     options.quiet = true;  // a lost hold says it all, and it does not reconnect
   } else {

@@ -1,6 +1,7 @@
-// Command-line handling shared by the samples: --address HOST:PORT, --authkey KEY,
+// Command-line handling shared by the samples: --address [tls://]HOST:PORT, --authkey KEY,
 // --authkey-file FILE, or the DEPOT_AUTHKEY environment variable; --user NAME or DEPOT_USER
-// for a manager with an ACL file (docs/security.md).
+// for a manager with an ACL file; for TLS --tls-ca FILE, --tls-cert FILE and --tls-key FILE
+// (docs/security.md).
 #pragma once
 #include <cstdlib>
 #include <iostream>
@@ -13,6 +14,16 @@
 #include "depot/manager/manager.h"
 
 namespace sample {
+
+// Printed under every sample's own usage text by --help.
+inline const char* kConnectionHelp = R"(
+Connecting (every sample that takes --address):
+  --address HOST:PORT     the manager; tls://HOST:PORT for a manager that serves TLS
+  --tls-ca FILE           TLS: the CA the manager's certificate must chain to
+  --tls-cert FILE         TLS: a client certificate, for a manager that asks for one ...
+  --tls-key FILE          ... and its key
+  (else DEPOT_TLS_CA, DEPOT_TLS_CERT and DEPOT_TLS_KEY, which the client library reads)
+)";
 
 struct Args {
   std::string address = "127.0.0.1:5000";
@@ -41,7 +52,7 @@ inline Args parse(int argc, char** argv, const std::string& usage,
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
     if (k == "--help" || k == "-h") {
-      std::cout << usage;
+      std::cout << usage << kConnectionHelp;
       std::exit(0);
     }
     bool is_flag = false;
@@ -65,6 +76,14 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       keys.file = v;
     else if (k == "--user")
       user = v;
+    // TLS files go where every depot::Client of the process (and the workers it starts)
+    // looks when its address is tls:// and its options name no file.
+    else if (k == "--tls-ca")
+      ::setenv("DEPOT_TLS_CA", v.c_str(), 1);
+    else if (k == "--tls-cert")
+      ::setenv("DEPOT_TLS_CERT", v.c_str(), 1);
+    else if (k == "--tls-key")
+      ::setenv("DEPOT_TLS_KEY", v.c_str(), 1);
     else
       a.extra[k.substr(2)] = v;
   }

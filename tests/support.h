@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -35,6 +36,49 @@ inline std::string bin(const std::string& rel) {
   return std::string(DEPOT_BIN_DIR) + "/" + rel;
 }
 
+// Runs `cmd` with /bin/sh; its exit code.
+inline int shell(const std::string& cmd) {
+  const int st = std::system(cmd.c_str());
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+// A directory of throwaway certificates made by scripts/dev-certs.sh (ca.crt, server.crt,
+// client.crt, expired-client.crt, other-client.crt, wrong-host.crt, server2.crt and their
+// keys), made once per test process and removed at its exit.
+inline const std::string& cert_dir() {
+  static const std::string dir = [] {
+    char tmpl[] = "/tmp/depot-certs-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
+    const std::string d = tmpl;
+    if (shell(std::string(DEPOT_SOURCE_DIR) + "/scripts/dev-certs.sh " + d + " >/dev/null 2>&1") !=
+        0)
+      throw std::runtime_error("scripts/dev-certs.sh " + d + " failed");
+    static std::string to_remove = d;
+    std::atexit([] { shell("rm -rf '" + to_remove + "'"); });
+    return d;
+  }();
+  return dir;
+}
+inline std::string cert(const std::string& name) {
+  return cert_dir() + "/" + name;
+}
+
+// DEPOT_TEST_TLS=1 (a second ctest registration of the client suites): every TestManager
+// serves TLS with the test CA's server.crt, its address is tls://127.0.0.1:PORT, and
+// DEPOT_TLS_CA points every client (and child process) at the CA.
+inline bool tls_mode() {
+  static const bool on = [] {
+    const char* v = std::getenv("DEPOT_TEST_TLS");
+    return v && *v && std::string(v) != "0";
+  }();
+  return on;
+}
+
+// The address a client uses for a manager on 127.0.0.1:port, TLS in tls_mode().
+inline std::string client_address(uint16_t port) {
+  return (tls_mode() ? "tls://127.0.0.1:" : "127.0.0.1:") + std::to_string(port);
+}
+
 // An embedded manager on 127.0.0.1:<free port>, stopped when the object goes away.
 struct TestManager {
   explicit TestManager(std::string key = "test-key",
@@ -44,10 +88,16 @@ struct TestManager {
     depot::ManagerOptions o;
     o.address = "127.0.0.1:0";
     o.authkey = authkey;
+    if (tls_mode()) {
+      o.tls.cert_file = cert("server.crt");
+      o.tls.key_file = cert("server.key");
+      ::setenv("DEPOT_TLS_CA", cert("ca.crt").c_str(), 1);
+    }
     if (tweak) tweak(o);
     manager = std::make_unique<depot::Manager>(o);
     manager->start();
-    address = "127.0.0.1:" + std::to_string(manager->port());
+    address =
+        (o.tls.enabled() ? "tls://127.0.0.1:" : "127.0.0.1:") + std::to_string(manager->port());
   }
   ~TestManager() { manager->stop(); }
   std::string authkey;

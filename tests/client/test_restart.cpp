@@ -98,8 +98,8 @@ SCENARIO("calls waiting for a manager that is away each return by their own dead
     THEN("each throws ConnectionError naming the manager, within its own deadline + 2 s") {
       for (int i = 0; i < kThreads; ++i) {
         CAPTURE(i, out[i].error);
-        CHECK_THAT(out[i].error, Catch::Contains("the manager at 127.0.0.1:" +
-                                                 std::to_string(port) + " is unreachable"));
+        CHECK_THAT(out[i].error, Catch::Contains("the manager at " + test::client_address(port) +
+                                                 " is unreachable"));
         CHECK(out[i].took < out[i].bound + 2s);
       }
     }
@@ -170,7 +170,7 @@ SCENARIO("threads waiting to reconnect are all released when the manager comes b
 SCENARIO("a client reports a lost manager once and its return once", "[client][net][restart]") {
   auto m = std::make_unique<TestManager>("k");
   const uint16_t port = m->manager->port();
-  const std::string where = "the manager at 127.0.0.1:" + std::to_string(port);
+  const std::string where = "the manager at " + test::client_address(port);
   Reports reports;
   ClientOptions o;
   o.reconnect_initial_backoff = 10ms;

@@ -47,6 +47,7 @@
 #include "depot/client/queue_requests.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/frame.h"
+#include "depot/protocol/messages.h"
 #include "depot/queue/queue.h"
 #include "depot/queue/registry.h"
 #include "depot/queue/topic.h"
@@ -422,11 +423,33 @@ Examples build_examples() {
   depot::auth::append_hello(hello, kServerNonce);
   e.frame("HELLO", hello, [](const proto::Header& h, std::string_view b) {
     CHECK(h.kind == FrameKind::HELLO);
+    CHECK(h.code == 0);
     depot::auth::HelloFrame f;
     REQUIRE(depot::auth::parse_hello(b, f));
     CHECK(f.version == proto::kHelloVersion);
     CHECK(f.server_nonce == kServerNonce);
+    depot::auth::ClientHandshake hs(kKey);
+    std::string auth;
+    REQUIRE(hs.on_hello(h, b, auth).ok());
+    CHECK_FALSE(hs.tls_follows());
   });
+  // The HELLO of a manager serving TLS: the same but for bit 0 of the code byte.
+  std::string tls_hello;
+  depot::auth::append_hello(tls_hello, kServerNonce, /*tls_follows=*/true);
+  e.frame("HELLO with TLS", tls_hello, [](const proto::Header& h, std::string_view b) {
+    CHECK(h.kind == FrameKind::HELLO);
+    CHECK(h.code == proto::kHelloTlsFollows);
+    CHECK(proto::kHelloTlsFollows == 0x01);
+    depot::auth::HelloFrame f;
+    REQUIRE(depot::auth::parse_hello(b, f));
+    CHECK(f.server_nonce == kServerNonce);
+    depot::auth::ClientHandshake hs(kKey);
+    std::string auth;
+    REQUIRE(hs.on_hello(h, b, auth).ok());
+    CHECK(hs.tls_follows());
+  });
+  // What manager/tls.cpp writes in clear to a peer that answers a TLS HELLO in clear.
+  e.error_reply("TLS required reply", Status::BAD_REQUEST, 0, depot::msg::tls_required_reply());
   e.frame("AUTH", client_auth(kKey, hello, kClientNonce),
           [](const proto::Header& h, std::string_view b) {
             CHECK(h.kind == FrameKind::AUTH);

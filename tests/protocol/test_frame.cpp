@@ -178,6 +178,17 @@ SCENARIO("addresses parse as host:port", "[protocol]") {
   REQUIRE_FALSE(parse_address("host:99999", a).empty());
   REQUIRE_FALSE(parse_address("host:12ab", a).empty());
   REQUIRE(parse_address("host:x", a).find("no valid port") != std::string::npos);
+  REQUIRE_FALSE(a.tls);
+  REQUIRE(parse_address("tls://localhost:5000", a).empty());
+  REQUIRE(a.tls);
+  REQUIRE(a.host == "localhost");
+  REQUIRE(a.port == 5000);
+  REQUIRE(parse_address("tls://[::1]:7000", a).empty());
+  REQUIRE(a.tls);
+  REQUIRE(a.host == "::1");
+  REQUIRE(parse_address("tcp://127.0.0.1:5000", a).empty());
+  REQUIRE_FALSE(a.tls);
+  REQUIRE(parse_address("http://h:1", a).find("tls://host:port") != std::string::npos);
 }
 
 SCENARIO("the handshake proofs are keyed, labelled and compared in constant time",

@@ -9,8 +9,8 @@ namespace {
 constexpr size_t kAuthBody = 2 + proto::kMacBytes + proto::kNonceBytes;  // 66
 }  // namespace
 
-void append_hello(std::string& out, const Nonce& server_nonce) {
-  proto::FrameBuilder b(out, proto::FrameKind::HELLO, 0, 0);
+void append_hello(std::string& out, const Nonce& server_nonce, bool tls_follows) {
+  proto::FrameBuilder b(out, proto::FrameKind::HELLO, tls_follows ? proto::kHelloTlsFollows : 0, 0);
   b.u32(proto::kHelloMagic)
       .u16(proto::kHelloVersion)
       .u16(static_cast<uint16_t>(proto::kNonceBytes))
@@ -70,6 +70,7 @@ HandshakeResult ClientHandshake::on_hello(const proto::Header& h, std::string_vi
             "speaks protocol version " + std::to_string(hello.version) + ", this client " +
                 std::to_string(proto::kVersion) + "; upgrade the older side"};
   server_nonce_ = hello.server_nonce;
+  tls_follows_ = (h.code & proto::kHelloTlsFollows) != 0;
   client_nonce_ = random_nonce();
   proto::FrameBuilder b(auth_frame, proto::FrameKind::AUTH, 0, 0);
   if (user_.empty()) {

@@ -3,6 +3,7 @@
 // feed frames in and send what comes out, so the layout lives here once.
 //
 //   manager -> HELLO    u32 magic, u16 version, u16 nonce_len, server_nonce[32]
+//                       (header code bit 0: TLS follows; then AUTH and all after are in TLS)
 //   client  -> AUTH     u16 version 3, str user, client_mac[32], client_nonce[32]
 //              or       u16 version 2, client_mac[32], client_nonce[32] (the default user)
 //   manager -> AUTH_OK  server_mac[32], u32 session_lease_ms
@@ -20,8 +21,9 @@ namespace depot::auth {
 
 // ---------------------------------------------------------------- manager side
 
-// Appends the HELLO frame that opens every connection.
-void append_hello(std::string& out, const Nonce& server_nonce);
+// Appends the HELLO frame that opens every connection. With `tls_follows` its header's code
+// byte has proto::kHelloTlsFollows set: the manager's next bytes are TLS.
+void append_hello(std::string& out, const Nonce& server_nonce, bool tls_follows = false);
 
 struct AuthFrame {
   uint16_t version = 0;
@@ -78,6 +80,9 @@ class ClientHandshake {
   std::chrono::milliseconds session_lease() const { return lease_; }
   const Nonce& server_nonce() const { return server_nonce_; }
   const Nonce& client_nonce() const { return client_nonce_; }
+  // From HELLO (its code byte's proto::kHelloTlsFollows): the manager runs TLS, so the AUTH
+  // frame must go inside a TLS session on the same socket, never in clear.
+  bool tls_follows() const { return tls_follows_; }
 
  private:
   std::string key_;
@@ -85,6 +90,7 @@ class ClientHandshake {
   Nonce server_nonce_{};
   Nonce client_nonce_{};
   std::chrono::milliseconds lease_{0};
+  bool tls_follows_ = false;
 };
 
 }  // namespace depot::auth

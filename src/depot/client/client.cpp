@@ -26,7 +26,9 @@
 #include "depot/auth/handshake.h"
 #include "depot/client/admin_requests.h"
 #include "depot/client/coord_requests.h"
+#include "depot/client/tls.h"
 #include "depot/protocol/address.h"
+#include "depot/protocol/messages.h"
 
 namespace depot {
 
@@ -98,17 +100,123 @@ struct PendingCall : Slot {
 
 // One TCP connection. Shared by the threads using it; the fd closes with the last of them,
 // so a thread still polling a dead connection can never touch a reused descriptor.
+//
+// Its transport is plain (recv/send; the socket blocks for send) or TLS (the socket never
+// blocks; waits are poll(2) on the fd). An SSL object is not safe for concurrent use, so
+// every call on `tls` holds tls_mu, and tls_mu is never held while waiting in poll: the
+// reader polls for input while a sender polls for room. Senders still take write_mu first,
+// so frames never interleave (and a TLS write that must be retried is retried by its own
+// sender, with the same bytes, before anyone else writes).
 struct Conn {
   int fd = -1;
   std::mutex write_mu;
-  std::string inbuf;  // touched only by the thread holding the reader role
+  std::unique_ptr<tls::ClientTlsStream> tls;  // null: plain TCP
+  std::mutex tls_mu;
+  std::string tls_error;  // why the last TLS read failed (the reader's only)
+  std::string inbuf;      // touched only by the thread holding the reader role
   size_t in_begin = 0;
   std::chrono::milliseconds session_lease{0};  // from AUTH_OK: heartbeat well within it
   uint64_t number = 0;  // 1 for the first connection, then one more per reconnect
   ~Conn() {
+    tls.reset();
     if (fd >= 0) ::close(fd);
   }
+  // Reads what has arrived without waiting: > 0 bytes, 0 at the end, -1 with errno (EAGAIN:
+  // nothing now, poll for `wait`; EPROTO: a TLS error, error_text says which).
+  ssize_t read_some(char* p, size_t n, short& wait);
+  // Writes all of it, waiting for room as long as it takes (fail()'s shutdown ends a wait).
+  bool send_all(const char* p, size_t n);
+  // Writes `frame` whole if the socket has room now, else nothing; whether it was written.
+  bool send_if_room(const std::string& frame);
+  std::string error_text(int e) const {
+    return e == EPROTO && !tls_error.empty() ? "TLS: " + tls_error : std::strerror(e);
+  }
 };
+
+ssize_t Conn::read_some(char* p, size_t n, short& wait) {
+  wait = POLLIN;
+  if (!tls) return ::recv(fd, p, n, MSG_DONTWAIT);
+  size_t got = 0;
+  std::string err;
+  tls::Io io;
+  {
+    std::lock_guard lk(tls_mu);
+    io = tls->read(p, n, got, err);
+  }
+  switch (io) {
+    case tls::Io::OK:
+      return static_cast<ssize_t>(got);
+    case tls::Io::CLOSED:
+      return 0;
+    case tls::Io::WANT_WRITE:
+      wait = POLLOUT;
+      [[fallthrough]];
+    case tls::Io::WANT_READ:
+      errno = EAGAIN;
+      return -1;
+    case tls::Io::FAILED:
+      break;
+  }
+  tls_error = err;
+  errno = EPROTO;
+  return -1;
+}
+
+bool Conn::send_all(const char* p, size_t n) {
+  if (!tls) {
+    while (n > 0) {
+      ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+      if (k < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) {  // cannot happen on the blocking socket; never spin
+          pollfd w{fd, POLLOUT, 0};
+          ::poll(&w, 1, 100);
+          continue;
+        }
+        return false;
+      }
+      p += k;
+      n -= static_cast<size_t>(k);
+    }
+    return true;
+  }
+  while (n > 0) {
+    size_t k = 0;
+    std::string err;
+    tls::Io io;
+    {
+      std::lock_guard lk(tls_mu);
+      io = tls->write(p, n, k, err);
+    }
+    if (io == tls::Io::OK) {
+      p += k;
+      n -= k;
+      continue;
+    }
+    if (io == tls::Io::WANT_WRITE || io == tls::Io::WANT_READ) {
+      // Wait without the lock (the reader goes on); then the same bytes again.
+      pollfd w{fd, static_cast<short>(io == tls::Io::WANT_WRITE ? POLLOUT : POLLIN), 0};
+      if (::poll(&w, 1, io == tls::Io::WANT_WRITE ? -1 : 10) < 0 && errno != EINTR) return false;
+      continue;
+    }
+    errno = io == tls::Io::CLOSED ? EPIPE : ECONNRESET;
+    return false;
+  }
+  return true;
+}
+
+bool Conn::send_if_room(const std::string& frame) {
+  if (!tls) {
+    const ssize_t n = ::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0 && static_cast<size_t>(n) < frame.size())  // never leave half a frame behind
+      send_all(frame.data() + n, frame.size() - static_cast<size_t>(n));
+    return n > 0;
+  }
+  // A TLS record cannot be left half written either: start only when the socket has room.
+  pollfd w{fd, POLLOUT, 0};
+  if (::poll(&w, 1, 0) <= 0 || !(w.revents & POLLOUT)) return false;
+  return send_all(frame.data(), frame.size());
+}
 
 // A subscription's client side: messages pushed for it wait here until next() takes them.
 struct SubState {
@@ -126,6 +234,7 @@ struct SubState {
 struct Client::Impl {
   std::string address;
   proto::Address addr;
+  std::shared_ptr<tls::ClientTlsContext> tls_ctx;  // TLS to the manager, else null
   std::string authkey;
   ClientOptions opt;
 
@@ -217,8 +326,9 @@ struct Client::Impl {
 namespace {
 
 // Blocking read of one whole frame during the handshake, bounded by `deadline`.
-bool read_frame(int fd, std::string& buf, SteadyClock::time_point deadline, proto::Decoded& out,
+bool read_frame(Conn& c, std::string& buf, SteadyClock::time_point deadline, proto::Decoded& out,
                 std::string& err) {
+  short wait = POLLIN;
   for (;;) {
     out = proto::decode(buf.data(), buf.size(), 1u << 20);
     if (out.status == proto::DecodeStatus::OK) return true;
@@ -226,42 +336,32 @@ bool read_frame(int fd, std::string& buf, SteadyClock::time_point deadline, prot
       err = out.error;
       return false;
     }
-    pollfd p{fd, POLLIN, 0};
-    int r = ::poll(&p, 1, ms_until(deadline));
-    if (r == 0) {
-      err = "no answer within the connect timeout (is it a depot manager?)";
-      return false;
-    }
-    if (r < 0 && errno != EINTR) {
-      err = errno_text(errno);
-      return false;
-    }
     char tmp[4096];
-    ssize_t n = ::recv(fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    ssize_t n = c.read_some(tmp, sizeof tmp, wait);
     if (n == 0) {
       err = "it closed the connection during the handshake";
       return false;
     }
     if (n < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      err = errno_text(errno);
-      return false;
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN) {
+        err = c.error_text(errno);
+        return false;
+      }
+      pollfd p{c.fd, wait, 0};
+      int r = ::poll(&p, 1, ms_until(deadline));
+      if (r == 0) {
+        err = "no answer within the connect timeout (is it a depot manager?)";
+        return false;
+      }
+      if (r < 0 && errno != EINTR) {
+        err = errno_text(errno);
+        return false;
+      }
+      continue;
     }
     buf.append(tmp, static_cast<size_t>(n));
   }
-}
-
-bool send_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    p += k;
-    n -= static_cast<size_t>(k);
-  }
-  return true;
 }
 
 // True when the manager has closed a connection (EOF or reset is pending on it).
@@ -324,18 +424,20 @@ std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadlin
   int one = 1;
   ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   ::setsockopt(c->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-  // Blocking for send(); reads use MSG_DONTWAIT + poll.
-  {
+  // Plain: blocking for send(); reads use MSG_DONTWAIT + poll. TLS: never blocking (every
+  // wait is a poll without the TLS lock, see Conn).
+  if (!tls_ctx) {
     int fl = ::fcntl(c->fd, F_GETFL);
     ::fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK);
   }
 
-  // Handshake: HELLO -> AUTH -> AUTH_OK (auth/handshake.h has the frames).
+  // Handshake: HELLO -> AUTH -> AUTH_OK (auth/handshake.h has the frames). With TLS the
+  // HELLO comes in clear and announces it; AUTH and everything after travel inside TLS.
   auth::ClientHandshake hs(authkey, opt.user);
   std::string buf;
   proto::Decoded d;
   std::string err;
-  if (!read_frame(c->fd, buf, deadline, d, err))
+  if (!read_frame(*c, buf, deadline, d, err))
     throw ConnectionError("cannot connect to " + where() + ": " + err);
   std::string out;
   auth::HandshakeResult step = hs.on_hello(d.header, d.body, out);
@@ -348,11 +450,56 @@ std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadlin
     default:
       throw ProtocolError(step.status, where() + " " + step.message);
   }
-  if (!send_all(c->fd, out.data(), out.size()))
-    throw ConnectionError("cannot connect to " + where() + ": " + errno_text(errno));
+  // The manager's HELLO decides nothing: the address does. A mismatch is an error naming
+  // the fix, never a fallback to plain TCP.
+  const std::string host_port = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
+                                ":" + std::to_string(addr.port);
+  if (hs.tls_follows() && !tls_ctx) throw ConnectionError(msg::tls_required(host_port));
+  if (!hs.tls_follows() && tls_ctx) throw ConnectionError(msg::tls_not_used(host_port));
   buf.erase(0, proto::kHeaderSize + d.header.body_len);
-  if (!read_frame(c->fd, buf, deadline, d, err))
+  if (tls_ctx) {
+    if (!buf.empty())
+      throw ProtocolError(Status::BAD_REQUEST,
+                          where() + " sent bytes between its HELLO and the TLS handshake");
+    c->tls = std::make_unique<tls::ClientTlsStream>(*tls_ctx, c->fd, host);
+    for (;;) {
+      std::string why;
+      tls::Io io;
+      {
+        std::lock_guard lk(c->tls_mu);
+        io = c->tls->handshake(why);
+      }
+      if (io == tls::Io::OK) break;
+      if (io != tls::Io::WANT_READ && io != tls::Io::WANT_WRITE)
+        throw ConnectionError("cannot connect to " + where() + ": TLS handshake failed: " + why);
+      pollfd p{c->fd, static_cast<short>(io == tls::Io::WANT_READ ? POLLIN : POLLOUT), 0};
+      const int r = ::poll(&p, 1, ms_until(deadline));
+      if (r == 0)
+        throw ConnectionError("cannot connect to " + where() +
+                              ": the TLS handshake did not finish within the connect timeout");
+      if (r < 0 && errno != EINTR)
+        throw ConnectionError("cannot connect to " + where() + ": " + errno_text(errno));
+    }
+  }
+  const bool sent = c->send_all(out.data(), out.size());
+  const int send_errno = errno;
+  // A TLS manager that refused our certificate may have closed before the AUTH arrived:
+  // its alert is still there to read, and says why.
+  if (!sent && !c->tls)
+    throw ConnectionError("cannot connect to " + where() + ": " + errno_text(send_errno));
+  if (!read_frame(*c, buf, deadline, d, err)) {
+    // TLS 1.3: the manager checks a client certificate after the client's handshake is
+    // done, so its refusal (an alert) arrives here.
+    if (c->tls && !c->tls_error.empty() && err.rfind("TLS: ", 0) == 0)
+      throw ConnectionError("cannot authenticate with " + where() +
+                            ": the manager refused the TLS session (" + c->tls_error +
+                            "); it wants a client certificate signed by its CA "
+                            "(TlsClientOptions::cert_file and key_file, --tls-cert and "
+                            "--tls-key, or DEPOT_TLS_CERT and DEPOT_TLS_KEY)");
+    if (!sent)
+      throw ConnectionError("cannot connect to " + where() + ": " + errno_text(send_errno));
     throw ConnectionError("cannot authenticate with " + where() + ": " + err);
+  }
   step = hs.on_auth_reply(d.header, d.body);
   if (step.error == auth::HandshakeError::AUTH_FAILED) {
     if (step.status == Status::AUTH_FAILED)
@@ -601,8 +748,9 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
     if (mine.state.load(std::memory_order_acquire) != kWaiting) return;
     const bool spinning = opt.spin.count() > 0 && SteadyClock::now() < spin_until;
     ssize_t n;
-    if (spinning || bounded) {
-      n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    short wait = POLLIN;
+    if (spinning || bounded || c->tls) {
+      n = c->read_some(tmp, sizeof tmp, wait);
     } else {
       // Nothing to time out and no spinning: one blocking recv is the cheapest wait.
       n = ::recv(c->fd, tmp, sizeof tmp, 0);
@@ -618,14 +766,14 @@ void Client::Impl::read_loop(const std::shared_ptr<Conn>& c, Slot& mine,
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      fail(c, errno_text(errno));
+      fail(c, c->error_text(errno));
       return;
     }
     if (spinning) {
       std::this_thread::yield();  // let other runnable work (a worker, the manager) go first
       continue;
     }
-    pollfd p{c->fd, POLLIN, 0};
+    pollfd p{c->fd, wait, 0};
     int r = ::poll(&p, 1, ms_until(give_up));
     if (r == 0 && SteadyClock::now() >= give_up) {
       if (!fail_on_deadline) return;
@@ -694,6 +842,8 @@ Client::Client(std::string address, std::string authkey, ClientOptions options)
   impl_->backoff = impl_->opt.reconnect_initial_backoff;
   if (auto err = proto::parse_address(impl_->address, impl_->addr); !err.empty())
     throw ConnectionError(err);
+  if (impl_->addr.tls || impl_->opt.tls.enabled)
+    impl_->tls_ctx = std::make_shared<tls::ClientTlsContext>(impl_->opt.tls, impl_->where());
   impl_->conn = impl_->connect_once(SteadyClock::now() + impl_->opt.connect_timeout);
   impl_->conn->number = 1;
   impl_->connections = 1;
@@ -714,6 +864,10 @@ Client::~Client() {
   {
     std::lock_guard lk(impl_->mu);
     c = std::move(impl_->conn);
+  }
+  if (c && c->tls) {
+    std::lock_guard lk(c->tls_mu);
+    c->tls->shutdown();  // close_notify, if the socket takes it now
   }
   if (c) ::shutdown(c->fd, SHUT_RDWR);
 }
@@ -767,10 +921,7 @@ void Client::Impl::keep_alive() {
     if (std::chrono::nanoseconds(since) < every) continue;
     std::lock_guard wl(c->write_mu);
     // Never block here: a full socket means requests are flowing, which keeps the session.
-    const ssize_t n = ::send(c->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0 && static_cast<size_t>(n) < frame.size())  // never leave half a frame behind
-      send_all(c->fd, frame.data() + n, frame.size() - static_cast<size_t>(n));
-    if (n > 0) note_send();
+    if (c->send_if_room(frame)) note_send();
   }
 }
 
@@ -786,7 +937,8 @@ bool Client::Impl::take_hangup(const std::shared_ptr<Conn>& c) {
   bool again = false;
   char tmp[64 * 1024];
   for (;;) {
-    const ssize_t n = ::recv(c->fd, tmp, sizeof tmp, MSG_DONTWAIT);
+    short wait;
+    const ssize_t n = c->read_some(tmp, sizeof tmp, wait);
     if (n > 0) {
       c->inbuf.append(tmp, static_cast<size_t>(n));
       if (!dispatch_buffered(*c)) {
@@ -804,7 +956,7 @@ bool Client::Impl::take_hangup(const std::shared_ptr<Conn>& c) {
       again = true;  // not the end after all
       break;
     }
-    why = errno_text(errno);
+    why = c->error_text(errno);
     break;
   }
   if (!why.empty()) fail(c, why);
@@ -821,6 +973,16 @@ uint64_t Client::connections() const {
 bool Client::connected() const {
   std::lock_guard lk(impl_->mu);
   return impl_->conn != nullptr;
+}
+TlsInfo Client::tls_info() const {
+  std::shared_ptr<Conn> c;
+  {
+    std::lock_guard lk(impl_->mu);
+    c = impl_->conn;
+  }
+  if (!c || !c->tls) return {};
+  std::lock_guard lk(c->tls_mu);
+  return c->tls->info();
 }
 
 std::shared_ptr<Conn> Client::Impl::usable_connection(SteadyClock::time_point give_up) {
@@ -866,7 +1028,7 @@ Reply Client::call(proto::Op op, std::string_view body, const CallOptions& optio
     bool sent;
     {
       std::lock_guard wl(c->write_mu);
-      sent = send_all(c->fd, frame.data(), frame.size());
+      sent = c->send_all(frame.data(), frame.size());
     }
     im.note_send();
     if (!sent) im.fail(c, "sending failed: " + errno_text(errno));
@@ -923,7 +1085,7 @@ std::vector<Reply> Client::call_many(const std::vector<Request>& requests,
     bool sent;
     {
       std::lock_guard wl(c->write_mu);
-      sent = send_all(c->fd, frames.data(), frames.size());
+      sent = c->send_all(frames.data(), frames.size());
     }
     im.note_send();
     if (!sent) im.fail(c, "sending failed: " + errno_text(errno));

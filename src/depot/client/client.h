@@ -45,6 +45,30 @@ struct SessionWatch;
 // What ClientOptions::on_connection is told.
 enum class ConnectionChange { Lost, Restored };
 
+// TLS to the manager (docs/security.md). On when `enabled` or the address is tls://host:port;
+// the client never falls back to plain TCP. An empty file is taken from the environment
+// (DEPOT_TLS_CA, DEPOT_TLS_CERT, DEPOT_TLS_KEY); without any CA the system's trust store
+// verifies the manager.
+struct TlsClientOptions {
+  bool enabled = false;
+  std::string ca_file;    // PEM: the CA(s) the manager's certificate must chain to
+  std::string cert_file;  // PEM: this client's certificate, for a manager asking for one
+  std::string key_file;   // PEM: its private key
+  // The name the manager's certificate must carry (and the SNI sent); empty: the address's
+  // host. An IP address is checked against the certificate's IP addresses.
+  std::string server_name;
+  bool verify_server_name = true;  // false: any certificate of the CA will do (tests, labs)
+};
+
+// What a TLS connection negotiated (Client::tls_info); `enabled` false over plain TCP.
+struct TlsInfo {
+  bool enabled = false;
+  std::string version;       // "TLSv1.3"
+  std::string cipher;        // "TLS_AES_256_GCM_SHA384"
+  std::string peer_subject;  // the manager certificate's subject, "/CN=localhost"
+  std::string peer_sha256;   // its SHA-256 fingerprint: 64 lowercase hex digits
+};
+
 struct ClientOptions {
   // The user to authenticate as, when the manager has an ACL file (docs/security.md); its key
   // is the Client's authkey. Empty: the default user (a version-2 AUTH, which any manager
@@ -73,6 +97,7 @@ struct ClientOptions {
   // line goes to stderr as "depot: <line>", unless quiet.
   std::function<void(ConnectionChange change, const std::string& line)> on_connection;
   bool quiet = false;
+  TlsClientOptions tls;
 };
 
 class Client {
@@ -129,6 +154,9 @@ class Client {
   uint64_t connections() const;
   // Whether a connection is up now (false after a loss, until a call reconnects).
   bool connected() const;
+  // The current connection's TLS parameters and the manager's certificate (enabled false
+  // over plain TCP or while not connected).
+  TlsInfo tls_info() const;
 
  private:
   friend class RawSubscription;

@@ -36,6 +36,11 @@ Serves depot's named queues to authenticated clients.
   --compact-min-bytes N     compact the log once it has grown this much since the last
                             snapshot (default 67108864 = 64 MiB) ...
   --compact-percent P       ... and by P % of the snapshot's size (default 100; 0 = never)
+  --tls-cert FILE           serve TLS with this PEM certificate (chain) ...
+  --tls-key FILE            ... and its PEM private key (docs/security.md); clients then
+                            connect to tls://HOST:PORT. SIGHUP reads both again (rotation)
+  --tls-ca FILE             mutual TLS: client certificates must chain to this CA
+  --tls-client-certs MODE   with --tls-ca: require (the default with a CA) or optional
 
 Limits against hostile clients (docs/security.md, "Hardening / limits"):
   --max-unauthenticated N   connections still authenticating, in total (default 1000; apart
@@ -167,7 +172,21 @@ int main(int argc, char** argv) {
       o.auth_failure_refill = std::chrono::milliseconds(parse_number(a, value()));
     else if (a == "--allow-weak-key")
       allow_weak_key = true;
-    else if (a == "--log-level") {
+    else if (a == "--tls-cert")
+      o.tls.cert_file = value();
+    else if (a == "--tls-key")
+      o.tls.key_file = value();
+    else if (a == "--tls-ca")
+      o.tls.ca_file = value();
+    else if (a == "--tls-client-certs") {
+      const std::string m = value();
+      if (m == "require")
+        o.tls.client_certs = depot::TlsOptions::ClientCerts::Require;
+      else if (m == "optional")
+        o.tls.client_certs = depot::TlsOptions::ClientCerts::Optional;
+      else
+        usage_error("--tls-client-certs takes require or optional");
+    } else if (a == "--log-level") {
       depot::log::Level l;
       if (!depot::log::parse_level(value(), l))
         usage_error("--log-level takes error, warn, info or debug");
@@ -190,12 +209,21 @@ int main(int argc, char** argv) {
     usage_error(
         "--acl-file gives the users and their keys: leave out --authkey, --authkey-file "
         "and --generate-authkey (a user 'default' in the file serves old clients)");
+  if (o.tls.enabled() && (o.tls.cert_file.empty() || o.tls.key_file.empty()))
+    usage_error("TLS needs both --tls-cert FILE and --tls-key FILE");
+  if (!o.tls.ca_file.empty() && !o.tls.enabled())
+    usage_error("--tls-ca needs --tls-cert and --tls-key: mutual TLS runs over TLS");
+  if (o.tls.client_certs != depot::TlsOptions::ClientCerts::None && o.tls.ca_file.empty())
+    usage_error("--tls-client-certs needs --tls-ca FILE, the CA client certificates chain to");
+  if (!o.tls.ca_file.empty() && o.tls.client_certs == depot::TlsOptions::ClientCerts::None)
+    o.tls.client_certs = depot::TlsOptions::ClientCerts::Require;
   if (o.authkey.empty() && o.acl_file.empty())
     usage_error(
         "no authkey: pass --authkey KEY, --authkey-file FILE, set DEPOT_AUTHKEY, or use "
         "--generate-authkey");
   // A short key is fine for trying depot out on this machine, not on a network.
-  if (o.authkey.size() < kMinKeyBytes && !allow_weak_key && !is_loopback(o.address))
+  if (o.acl_file.empty() && o.authkey.size() < kMinKeyBytes && !allow_weak_key &&
+      !is_loopback(o.address))
     usage_error("the authkey is " + std::to_string(o.authkey.size()) + " bytes, shorter than the " +
                 std::to_string(kMinKeyBytes) + " bytes required on a non-loopback address (" +
                 o.address +
@@ -204,7 +232,8 @@ int main(int argc, char** argv) {
     depot::Manager m(o);
     // Bind first so the printed address is the real one (port 0 picks a free port).
     m.run_with_ready([&](const std::string& addr) {
-      std::printf("depot-manager listening on %s\n", addr.c_str());
+      std::printf("depot-manager listening on %s%s\n", o.tls.enabled() ? "tls://" : "",
+                  addr.c_str());
       if (generated) std::printf("authkey: %s\n", o.authkey.c_str());
       std::printf("%s\n", m.storage().c_str());
       std::printf("ready\n");

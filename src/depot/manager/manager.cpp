@@ -13,7 +13,8 @@
 namespace depot {
 
 struct Manager::Impl {
-  explicit Impl(ManagerOptions o) : server(std::move(o)) {}
+  Impl(Manager* m, ManagerOptions o) : owner(m), server(std::move(o)) {}
+  Manager* owner;
   Server server;
   std::thread thread;
   bool bound = false;
@@ -24,7 +25,10 @@ struct Manager::Impl {
       if (ec) return;
       if (sig == SIGHUP) {
         log::info("received SIGHUP: reading the configuration again");
-        server.reload_config();
+        try {
+          owner->reload();
+        } catch (const std::exception&) {  // reload() logged it; serving goes on
+        }
         wait_signal();
         return;
       }
@@ -34,7 +38,8 @@ struct Manager::Impl {
   }
 };
 
-Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Manager::Manager(ManagerOptions options)
+    : impl_(std::make_unique<Impl>(this, std::move(options))) {}
 
 Manager::~Manager() {
   stop();
@@ -76,15 +81,32 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
   impl_->signals.reset();
 }
 
-bool Manager::reload() {
-  if (!impl_->serving) return impl_->server.reload_config();
+std::string Manager::reload() {
   // On the loop's thread, which owns the sessions. A loop that ends before it runs the
   // reload (a stop from another thread) leaves it to this thread.
-  auto done = std::make_shared<std::promise<bool>>();
+  auto run = [this] {
+    try {
+      std::string done = impl_->server.reload_config();
+      log::info(done);
+      return done;
+    } catch (const std::exception& e) {
+      log::error(std::string("reload failed, still serving with the previous configuration: ") +
+                 e.what());
+      throw;
+    }
+  };
+  if (!impl_->serving) return run();
+  auto done = std::make_shared<std::promise<std::string>>();
   auto result = done->get_future();
-  asio::post(impl_->server.io(), [this, done] { done->set_value(impl_->server.reload_config()); });
+  asio::post(impl_->server.io(), [run, done] {
+    try {
+      done->set_value(run());
+    } catch (...) {
+      done->set_exception(std::current_exception());
+    }
+  });
   while (result.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready)
-    if (!impl_->serving) return impl_->server.reload_config();
+    if (!impl_->serving) return run();
   return result.get();
 }
 

@@ -23,6 +23,18 @@
 
 namespace depot {
 
+// TLS for the listener (docs/security.md). Off unless cert_file and key_file are set.
+struct TlsOptions {
+  std::string cert_file;  // PEM: the manager's certificate, then its chain (--tls-cert)
+  std::string key_file;   // PEM: its private key, without a passphrase (--tls-key)
+  // Mutual TLS: clients must (Require) or may (Optional) show a certificate that chains to
+  // the CA in ca_file (--tls-ca, --tls-client-certs). None with a ca_file given means Require.
+  std::string ca_file;
+  enum class ClientCerts { None, Optional, Require };
+  ClientCerts client_certs = ClientCerts::None;
+  bool enabled() const { return !cert_file.empty() || !key_file.empty(); }
+};
+
 struct ManagerOptions {
   std::string address = "127.0.0.1:5000";  // host:port; port 0 picks a free one
   std::string authkey;                     // required unless acl_file is given; never logged
@@ -76,6 +88,9 @@ struct ManagerOptions {
   // its connections refused with LIMIT until it has one again. 0 disables the limit.
   uint32_t auth_failure_burst = 10;
   std::chrono::milliseconds auth_failure_refill{6'000};
+  // TLS (docs/security.md): the authkey handshake then runs inside TLS. Certificates and
+  // keys are read again by reload() (SIGHUP for the daemon), for rotation.
+  TlsOptions tls;
 };
 
 class Manager {
@@ -95,10 +110,13 @@ class Manager {
   void run_with_ready(const std::function<void(const std::string&)>& ready);
   // Graceful stop from any thread; returns when the loop has ended.
   void stop();
-  // Reads the configuration that may change while serving (the ACL file) again, from any
-  // thread; returns false, keeping the old one, when it does not parse (the log says why).
-  // SIGHUP does the same for run(true) and run_with_ready.
-  bool reload();
+  // Reads again what can change without a restart, from any thread: the TLS certificate, key
+  // and CA, and the ACL file. Everything is read and checked before anything is replaced:
+  // when a file is bad, throws std::runtime_error naming it and keeps serving with all it
+  // had. New connections get a new certificate (existing sessions keep theirs); ACL changes
+  // apply to every session's next request, and the sessions of removed users are closed.
+  // The daemon does it on SIGHUP. Returns a line on what it loaded.
+  std::string reload();
 
   // One line on where the state lives: the data directory, its fsync policy and what was
   // recovered from it at start-up, or that everything is in memory only.

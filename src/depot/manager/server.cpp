@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -65,6 +66,7 @@ Server::Server(ManagerOptions options)
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
   };
+  if (options_.tls.enabled()) tls_ = TlsContext::load(options_.tls);  // throws: bad files
   if (!options_.data_dir.empty()) {
     store::Options so;
     so.dir = options_.data_dir;
@@ -92,6 +94,10 @@ void Server::bind() {
   if (options_.authkey.empty() && options_.acl_file.empty())
     throw std::runtime_error(
         "no authkey given: pass --authkey, --authkey-file or DEPOT_AUTHKEY (or --acl-file)");
+  if (a.tls && !options_.tls.enabled())
+    throw std::runtime_error("the address " + options_.address +
+                             " asks for TLS: pass --tls-cert FILE and --tls-key FILE "
+                             "(ManagerOptions::tls), or listen on a plain host:port");
   asio::ip::tcp::resolver resolver(io_);
   boost::system::error_code ec;
   auto results = resolver.resolve(a.host.empty() ? "0.0.0.0" : a.host, std::to_string(a.port),
@@ -456,35 +462,6 @@ uint64_t Server::user_queue_bytes(uint32_t id) const {
   return id < users_.size() ? users_[id].queue_bytes : 0;
 }
 
-bool Server::reload_config() {
-  if (options_.acl_file.empty()) {
-    log::info("reload: no --acl-file, nothing to read again");
-    return true;
-  }
-  auth::Acl next;
-  try {
-    next = auth::Acl::load(options_.acl_file);
-  } catch (const auth::AclError& e) {
-    log::error(std::string("reload: keeping the ACL in force: ") + e.what());
-    return false;
-  }
-  acl_ = std::move(next);
-  index_users();
-  std::vector<std::shared_ptr<Session>> gone;
-  for (auto& [id, s] : sessions_)
-    if (s->authenticated() && !user_of(*s)) gone.push_back(s);
-  for (auto& s : gone) {
-    log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() + "): user '" +
-              users_[s->user_id()].name + "' is no longer in the ACL file");
-    s->close("user removed from the ACL file");
-  }
-  log::info("reloaded the ACL file " + options_.acl_file + ": " +
-            std::to_string(acl_.users.size()) + " users, " + std::to_string(gone.size()) +
-            " sessions of removed users closed");
-  end_pass();
-  return true;
-}
-
 void Server::mark_dirty(std::shared_ptr<Session> s) {
   dirty_.push_back(std::move(s));
 }
@@ -621,6 +598,54 @@ void Server::remove_session(SessionId id) {
   // Keep the object alive until the current handler returns.
   asio::post(io_, [s = std::move(it->second)] {});
   sessions_.erase(it);
+}
+
+std::shared_ptr<TlsContext> Server::tls_context() const {
+  std::lock_guard lk(tls_mu_);
+  return tls_;
+}
+
+std::string Server::reload_config() {
+  // Everything is read and checked first; nothing is replaced unless all of it loads.
+  // TLS: a new context for new connections; sessions keep the one they were accepted with
+  // (it lives as long as they do). A bad file throws here, naming it.
+  std::shared_ptr<TlsContext> fresh;
+  if (options_.tls.enabled()) fresh = TlsContext::load(options_.tls);
+  std::optional<auth::Acl> next;
+  if (!options_.acl_file.empty()) {
+    try {
+      next = auth::Acl::load(options_.acl_file);
+    } catch (const auth::AclError& e) {
+      throw std::runtime_error(std::string("keeping the ACL in force: ") + e.what());
+    }
+  }
+  std::string done;
+  if (fresh) {
+    {
+      std::lock_guard lk(tls_mu_);
+      tls_ = fresh;
+    }
+    done += "reloaded TLS " + fresh->description();
+  }
+  if (next) {
+    acl_ = std::move(*next);
+    index_users();
+    // Permission changes apply at each session's next request; a removed user's sessions end.
+    std::vector<std::shared_ptr<Session>> gone;
+    for (auto& [id, s] : sessions_)
+      if (s->authenticated() && !user_of(*s)) gone.push_back(s);
+    for (auto& s : gone) {
+      log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() + "): user '" +
+                users_[s->user_id()].name + "' is no longer in the ACL file");
+      s->close("user removed from the ACL file");
+    }
+    if (!done.empty()) done += "; ";
+    done += "reloaded the ACL file " + options_.acl_file + ": " +
+            std::to_string(acl_.users.size()) + " users, " + std::to_string(gone.size()) +
+            " sessions of removed users closed";
+    end_pass();
+  }
+  return done.empty() ? std::string("nothing to reload (no TLS, no --acl-file)") : done;
 }
 
 void Server::request_stop() {

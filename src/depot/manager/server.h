@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <span>
 #include <string>
@@ -14,6 +15,7 @@
 #include "depot/manager/asio.h"
 #include "depot/manager/manager.h"
 #include "depot/manager/session.h"
+#include "depot/manager/tls.h"
 #include "depot/protocol/frame.h"
 #include "depot/queue/registry.h"
 #include "depot/queue/topic.h"
@@ -79,6 +81,15 @@ class Server {
   void bind();
   void run_loop();
   void request_stop();  // thread-safe: posts the graceful shutdown
+  // Re-reads the configuration that may change while serving (Manager::reload, SIGHUP): the
+  // TLS certificate, key and CA (one new context for new connections) and the ACL file (new
+  // users and permissions apply to every session's next request; removed users' sessions are
+  // closed). Everything is loaded before anything is replaced: throws std::runtime_error,
+  // keeping all the old state, when something is bad; returns what it did. Loop thread only
+  // once the loop runs (Manager::reload posts it there).
+  std::string reload_config();
+  // The TLS context new sessions use; null without TLS. Thread-safe.
+  std::shared_ptr<TlsContext> tls_context() const;
 
   asio::io_context& io() { return io_; }
   Registry& registry() { return registry_; }
@@ -109,10 +120,6 @@ class Server {
   // Whether the session's user may put `bytes` more into queues; replies LIMIT when not.
   bool within_queue_bytes(Session& s, const proto::Header& h, std::string_view queue,
                           uint64_t bytes);
-  // Reads the ACL file again (SIGHUP, Manager::reload): on success the new users and
-  // permissions apply to every session's next request, and the sessions of removed users are
-  // closed; a file that does not parse keeps the ACL in force and logs why. Loop thread only.
-  bool reload_config();
   void mark_dirty(std::shared_ptr<Session> s);
   // Ends a pass: writes every session's pending replies and re-arms the deadline timer.
   void end_pass();
@@ -218,6 +225,8 @@ class Server {
   uint16_t port_ = 0;
   std::string bound_;
   Counters counters_;
+  mutable std::mutex tls_mu_;  // guards tls_ (reload_config may run on any thread)
+  std::shared_ptr<TlsContext> tls_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 
   // Hardening (docs/security.md): declared after io_, which trim_timer_ uses.

@@ -47,6 +47,7 @@ Session::Session(Server& server, asio::ip::tcp::socket socket, SessionId id)
   peer_ = ec ? peer_addr_ : peer_addr_ + ":" + std::to_string(ep.port());
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
   socket_.non_blocking(true, ec);
+  if (auto tls = server.tls_context()) transport_.use_tls(std::move(tls), peer_);
 }
 
 size_t Session::subscription_bytes() const {
@@ -126,7 +127,11 @@ void Session::start() {
     close("no random nonce");
     return;
   }
-  auth::append_hello(out_, nonce_);
+  auth::append_hello(out_, nonce_, transport_.tls());
+  transport_.on_reread(weak_from_this(), [this] {
+    on_readable();
+    server_.end_pass();
+  });
   mark_dirty();
   auto self = shared_from_this();
   timer_.expires_after(server_.options().handshake_timeout);
@@ -142,7 +147,9 @@ void Session::start() {
 }
 
 void Session::wait_readable() {
-  if (watched_ || state_ == State::CLOSED || state_ == State::CLOSING) return;
+  if (state_ == State::CLOSED || state_ == State::CLOSING) return;
+  transport_.reread_if_pending();  // TLS: bytes inside OpenSSL that epoll will not announce
+  if (watched_) return;
   // The server's epoll set reports the socket readable (level-triggered, registered once):
   // no re-arming per request, and every session that is ready is read in one pass.
   watched_ = server_.watch(socket_.native_handle(), id_, true);
@@ -170,7 +177,7 @@ void Session::on_readable() {
       return;
     }
     boost::system::error_code rec;
-    size_t n = socket_.read_some(asio::buffer(in_.data() + in_end_, in_.size() - in_end_), rec);
+    size_t n = transport_.read_some(in_.data() + in_end_, in_.size() - in_end_, rec);
     if (rec == asio::error::would_block || rec == asio::error::try_again) break;
     if (rec) {
       if (in_end_ > in_begin_) process_input();  // answer what arrived before the close
@@ -178,7 +185,8 @@ void Session::on_readable() {
       close(rec == asio::error::eof ? "peer closed the connection" : rec.message());
       return;
     }
-    const bool drained = n < in_.size() - in_end_;  // the kernel had no more for now
+    // The kernel had no more for now (TLS: never known from the size, records are short).
+    const bool drained = transport_.short_read_drains() && n < in_.size() - in_end_;
     last_rx_ = std::chrono::steady_clock::now();
     in_end_ += n;
     budget -= std::min(budget, n);
@@ -473,7 +481,7 @@ void Session::flush_output() {
   const size_t limit = held_.empty() ? out_.size() : writable(server_.durable_position());
   if (limit == 0) return;  // the store's next fsync marks this session dirty again
   boost::system::error_code ec;
-  size_t n = socket_.write_some(asio::buffer(out_.data(), limit), ec);
+  size_t n = transport_.write_some(out_.data(), limit, ec);
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     peer_gone_ = true;
     close(ec.message());
@@ -510,14 +518,13 @@ void Session::flush_output() {
   // write gets out counts as progress.
   last_tx_ = std::chrono::steady_clock::now();
   tx_seen_ = 0;
-  asio::async_write(
-      socket_, asio::buffer(writing_),
-      [this](const boost::system::error_code& e, size_t done) -> size_t {
+  transport_.async_write(
+      writing_,
+      [this](size_t done) {
         if (done != tx_seen_) {
           tx_seen_ = done;
           last_tx_ = std::chrono::steady_clock::now();
         }
-        return asio::transfer_all()(e, done);
       },
       [self = shared_from_this()](const boost::system::error_code& e, size_t k) {
         self->on_write_done(e, k);
@@ -596,6 +603,7 @@ void Session::close(std::string_view why) {
   boost::system::error_code ec;
   timer_.cancel();
   stop_reading();
+  if (!peer_gone_) transport_.shutdown();  // TLS: close_notify
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);
   std::string().swap(out_);

@@ -9,6 +9,7 @@
 
 #include "depot/auth/handshake.h"
 #include "depot/manager/asio.h"
+#include "depot/manager/tls.h"
 #include "depot/protocol/frame.h"
 #include "depot/queue/object.h"
 #include "depot/queue/topic.h"
@@ -106,6 +107,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
 
   Server& server_;
   asio::ip::tcp::socket socket_;
+  SessionTransport transport_{socket_};  // plain, or TLS on socket_'s fd (manager/tls.h)
   SessionId id_;
   std::string peer_;
   std::string peer_addr_;

@@ -4,7 +4,18 @@
 
 namespace depot::proto {
 
-std::string parse_address(std::string_view text, Address& out) {
+std::string parse_address(std::string_view full, Address& out) {
+  std::string_view text = full;
+  bool tls = false;
+  if (auto scheme = text.find("://"); scheme != std::string_view::npos) {
+    const std::string_view name = text.substr(0, scheme);
+    if (name == "tls")
+      tls = true;
+    else if (name != "tcp")
+      return "address '" + std::string(full) + "' has the scheme '" + std::string(name) +
+             "://'; use tls://host:port for TLS or host:port for plain TCP";
+    text.remove_prefix(scheme + 3);
+  }
   std::string_view host, port;
   if (!text.empty() && text.front() == '[') {
     auto close = text.find(']');
@@ -25,6 +36,7 @@ std::string parse_address(std::string_view text, Address& out) {
            "' has no valid port (expected host:port, e.g. 127.0.0.1:5000)";
   out.host = std::string(host);
   out.port = static_cast<uint16_t>(value);
+  out.tls = tls;
   return {};
 }
 

@@ -40,6 +40,10 @@ constexpr size_t kMaxNameBytes = 255;
 constexpr size_t kNonceBytes = 32;
 constexpr size_t kMacBytes = 32;
 constexpr uint32_t kHelloMagic = 0x544F5044;  // "DPOT" read as little-endian u32
+// Bit 0 of the HELLO header's `code` byte: the manager runs TLS, and the client's next bytes
+// must be a TLS ClientHello on the same socket (docs/protocol.md section 3). The other bits
+// are 0.
+constexpr uint8_t kHelloTlsFollows = 0x01;
 
 enum class FrameKind : uint8_t {
   HELLO = 1,    // manager -> client, first frame of a connection

@@ -65,4 +65,20 @@ std::string user_or_key_refused(std::string_view user) {
          "' or its key is not accepted by the manager; check the user name and the key you gave";
 }
 
+std::string tls_required(std::string_view host_port) {
+  return "the manager at " + std::string(host_port) + " requires TLS: connect with tls://" +
+         std::string(host_port) + " and a CA (ClientOptions::tls / --tls-ca)";
+}
+
+std::string tls_not_used(std::string_view host_port) {
+  return "the manager at " + std::string(host_port) +
+         " does not use TLS (its HELLO does not announce it); connect with " +
+         std::string(host_port) + ", or start the manager with --tls-cert/--tls-key";
+}
+
+std::string tls_required_reply() {
+  return "this manager requires TLS (its HELLO announced it): connect with tls://host:port "
+         "and a CA (ClientOptions::tls / --tls-ca); closing the connection";
+}
+
 }  // namespace depot::msg

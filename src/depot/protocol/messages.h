@@ -36,5 +36,13 @@ std::string denied(std::string_view user, std::string_view perm, std::string_vie
 // AUTH_FAILED for an unknown user or a key that is not one of its keys (the same text for
 // both, so a client cannot probe which users exist).
 std::string user_or_key_refused(std::string_view user);
+// TLS mismatches, told by the client (`host_port` without a scheme, "127.0.0.1:5000") and by
+// the manager to a peer that sends clear text where the TLS handshake belongs.
+// "the manager at H:P requires TLS: connect with tls://H:P and a CA (...)"
+std::string tls_required(std::string_view host_port);
+// "the manager at H:P does not use TLS ...; connect with H:P, or start the manager with ..."
+std::string tls_not_used(std::string_view host_port);
+// BAD_REQUEST to a peer that answered a TLS HELLO with clear text.
+std::string tls_required_reply();
 
 }  // namespace depot::msg
