@@ -29,7 +29,9 @@ int main(int argc, char** argv) {
       std::printf("Manager started on %s\n", manager->address().c_str());
       address = "127.0.0.1:" + std::to_string(manager->port());
     }
-    depot::Client client(address, args.authkey, depot::ClientOptions{.user = args.user});
+    depot::ClientOptions options;
+    options.user = args.user;
+    depot::Client client(address, args.authkey, options);
     auto task = client.queue<int>("tasks");
     auto result = client.queue<long>("results");
 

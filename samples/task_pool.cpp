@@ -22,7 +22,9 @@ int main(int argc, char** argv) {
       "usage: task_pool --address HOST:PORT --authkey KEY [--threads 1] [--pool pool]\n");
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   try {
-    depot::Client client(args.address, args.authkey, depot::ClientOptions{.user = args.user});
+    depot::ClientOptions options;
+    options.user = args.user;
+    depot::Client client(args.address, args.authkey, options);
     depot::WorkerOptions opt;
     opt.threads = static_cast<uint32_t>(args.num("threads", 1));
     depot::Worker worker(client, args.get("pool", "pool"), opt);

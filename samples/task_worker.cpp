@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up even when redirected
   try {
     std::printf("Connect to server %s...\n", args.address.c_str());
-    depot::Client client(args.address, args.authkey, depot::ClientOptions{.user = args.user});
+    depot::ClientOptions options;
+    options.user = args.user;
+    depot::Client client(args.address, args.authkey, options);
     auto task = client.queue<int>("tasks");
     auto result = client.queue<long>("results");
     for (;;) {
