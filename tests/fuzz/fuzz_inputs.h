@@ -68,7 +68,14 @@ inline void handshake(const char* data, size_t n) {
   using namespace depot;
   const std::string_view body(data, n);
   auth::AuthFrame a;
-  if (auth::parse_auth(body, a)) DEPOT_FUZZ_CHECK(n == 66 && a.client_mac.size() == 32);
+  // True means "whole": version 2 is exactly 66 bytes, version 3 names a user before the mac
+  // and the nonce; another version is let through for the manager to refuse by name.
+  if (auth::parse_auth(body, a)) {
+    if (a.version == proto::kVersionNoUser)
+      DEPOT_FUZZ_CHECK(n == 66 && a.client_mac.size() == 32 && a.user.empty());
+    else if (a.version == proto::kVersion)
+      DEPOT_FUZZ_CHECK(a.client_mac.size() == 32 && n == 2 + 4 + a.user.size() + 64);
+  }
   auth::HelloFrame hello;
   if (auth::parse_hello(body, hello)) DEPOT_FUZZ_CHECK(n == 40);
   proto::Header h;

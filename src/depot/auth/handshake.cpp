@@ -32,6 +32,9 @@ bool parse_auth(std::string_view body, AuthFrame& out) {
   }
   out.client_mac = r.raw(proto::kMacBytes);
   const std::string_view nonce = r.raw(proto::kNonceBytes);
+  // A body cut short leaves the reader failed and these views empty: nothing to copy from.
+  if (!r.ok() || out.client_mac.size() != proto::kMacBytes || nonce.size() != proto::kNonceBytes)
+    return false;
   std::memcpy(out.client_nonce.data(), nonce.data(), out.client_nonce.size());
   return r.at_end();
 }

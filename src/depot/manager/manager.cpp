@@ -13,8 +13,20 @@
 namespace depot {
 
 struct Manager::Impl {
-  Impl(Manager* m, ManagerOptions o) : owner(m), server(std::move(o)) {}
-  Manager* owner;
+  explicit Impl(ManagerOptions o) : server(std::move(o)) {}
+  // Reloads on the calling thread (the loop's, or any while the loop does not run), logging
+  // what it loaded or why it kept the old configuration.
+  std::string reload_here() {
+    try {
+      std::string done = server.reload_config();
+      log::info(done);
+      return done;
+    } catch (const std::exception& e) {
+      log::error(std::string("reload failed, still serving with the previous configuration: ") +
+                 e.what());
+      throw;
+    }
+  }
   Server server;
   std::thread thread;
   bool bound = false;
@@ -26,8 +38,8 @@ struct Manager::Impl {
       if (sig == SIGHUP) {
         log::info("received SIGHUP: reading the configuration again");
         try {
-          owner->reload();
-        } catch (const std::exception&) {  // reload() logged it; serving goes on
+          reload_here();  // on the loop's thread already: Manager::reload() would wait on itself
+        } catch (const std::exception&) {  // logged; serving goes on
         }
         wait_signal();
         return;
@@ -39,7 +51,7 @@ struct Manager::Impl {
 };
 
 Manager::Manager(ManagerOptions options)
-    : impl_(std::make_unique<Impl>(this, std::move(options))) {}
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Manager::~Manager() {
   stop();
@@ -84,17 +96,7 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
 std::string Manager::reload() {
   // On the loop's thread, which owns the sessions. A loop that ends before it runs the
   // reload (a stop from another thread) leaves it to this thread.
-  auto run = [this] {
-    try {
-      std::string done = impl_->server.reload_config();
-      log::info(done);
-      return done;
-    } catch (const std::exception& e) {
-      log::error(std::string("reload failed, still serving with the previous configuration: ") +
-                 e.what());
-      throw;
-    }
-  };
+  auto run = [this] { return impl_->reload_here(); };
   if (!impl_->serving) return run();
   auto done = std::make_shared<std::promise<std::string>>();
   auto result = done->get_future();
