@@ -10,11 +10,13 @@ written for the standard library keeps working:
 - EmptyError and QueueTimeoutError are queue.Empty (``except queue.Empty`` as with queue.Queue),
   FullError is queue.Full;
 - TimeoutError is the builtin TimeoutError, ConnectionError the builtin ConnectionError;
-- BrokenError is threading.BrokenBarrierError.
+- BrokenError is threading.BrokenBarrierError;
+- AuthError is multiprocessing.AuthenticationError.
 """
 from __future__ import annotations
 
 import builtins
+from multiprocessing import AuthenticationError as _MpAuthenticationError
 import queue as _queue
 import threading as _threading
 
@@ -68,8 +70,9 @@ class WrongTypeError(Error):
     """The name belongs to an object of another type."""
 
 
-class AuthError(Error):
-    """The authkey was refused, or the manager could not prove it knows it."""
+class AuthError(Error, _MpAuthenticationError):
+    """The authkey was refused, or the manager could not prove it knows it. Also a
+    multiprocessing.AuthenticationError, as BaseManager.connect() raises with a wrong key."""
 
 
 class ProtocolError(Error):
