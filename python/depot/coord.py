@@ -381,13 +381,22 @@ class Variable:
         With block=False: Versioned(version, None, False) at once when it has no value."""
         t = 0 if not block else timeout
         s = self._s
-        status, body, _, first = self._core.wait_call(P.Op.VAR_GET, lambda ms: s + P.i64(ms), t)
+        last = [None]
+
+        def encode(ms):
+            last[0] = ms
+            return s + P.i64(ms)
+        status, body, _, first = self._core.wait_call(P.Op.VAR_GET, encode, t)
         if status == P.Status.OK:
             return self._versioned(body, P.Op.VAR_GET)
         if status == P.Status.NOT_FOUND and first == 0:
-            return Versioned(0, None, False)
-        if status == P.Status.NOT_FOUND and first != 0 and "deleted" not in P.error_message(body):
-            # A re-sent wait whose time had run out: the manager answered it as a no-wait get.
+            # No value: its version (of the delete that removed one, or 0) from a no-wait VAR_WAIT.
+            try:
+                return self.wait_for_change(0, timeout=0)
+            except TimeoutError:
+                return Versioned(0, None, False)
+        if status == P.Status.NOT_FOUND and first != 0 and last[0] == 0:
+            # A wait re-sent after a reconnect with no time left: answered as a no-wait get.
             raise TimeoutError("variable '%s' still had no value at the timeout" % self.name,
                                P.Status.TIMEOUT)
         _raise(status, body)
@@ -426,7 +435,11 @@ class Variable:
 
     @property
     def version(self) -> int:
-        return self.get_versioned(block=False).version
+        """The version of the last change (0 = never set), without waiting."""
+        try:
+            return self.wait_for_change(0, timeout=0).version
+        except TimeoutError:
+            return 0
 
 
 class Message(NamedTuple):
