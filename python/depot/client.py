@@ -30,6 +30,7 @@ import itertools
 import json
 import math
 import os
+import select
 import socket
 import sys
 import threading
@@ -205,7 +206,8 @@ class _Core:
         self.closed = False
         self.subs: dict[int, _SubState] = {}
         self.sub_cond = threading.Condition(self.mu)  # pushes arrived, or a connection ended
-        self.watches: list = []  # (conn, fn) called when conn ends: lock/lease loss
+        self.watches: dict = {}  # id -> (conn, fn): fn(reason) when conn ends (lock loss)
+        self.watch_ids = itertools.count(1)
         self.notes: collections.deque = collections.deque()
         self.last_send = time.monotonic()
         self.wake = threading.Event()
@@ -391,13 +393,10 @@ class _Core:
                                        "reconnects" % (self.where(), reason)))
             pending = list(c.pending.values())
             c.pending.clear()
-            keep = []
-            for conn, fn in self.watches:
+            for key, (conn, fn) in list(self.watches.items()):
                 if conn is c:
+                    del self.watches[key]
                     self.notes.append(("call", fn, reason))
-                else:
-                    keep.append((conn, fn))
-            self.watches = keep
             self.sub_cond.notify_all()
         for p in pending:
             if p.reissuable:
@@ -416,14 +415,21 @@ class _Core:
             pass
         self.wake.set()
 
-    def watch(self, c: _Conn, fn) -> None:
-        """Runs fn(reason) on the keeper thread when connection `c` ends (at once if it has)."""
+    def watch(self, c: _Conn, fn) -> int:
+        """Runs fn(reason) on the keeper thread when connection `c` ends (at once if it has).
+        Returns a key for unwatch()."""
+        key = next(self.watch_ids)
         with self.mu:
             if c.dead:
                 self.notes.append(("call", fn, c.reason))
             else:
-                self.watches.append((c, fn))
+                self.watches[key] = (c, fn)
         self.wake.set()
+        return key
+
+    def unwatch(self, key: int) -> None:
+        with self.mu:
+            self.watches.pop(key, None)
 
     # ------------------------------------------------------------ calls
 
@@ -455,7 +461,15 @@ class _Core:
             with self.mu:
                 if c.dead:
                     continue
+                idle = not c.pending
                 c.pending[ident] = p
+            if idle and _peer_closed(c.sock):
+                # A manager that stopped or restarted since the last call closed this idle
+                # connection: find out before sending, so the request is not lost in it.
+                with self.mu:
+                    c.pending.pop(ident, None)
+                self.fail(c, "the manager closed the connection")
+                continue
             try:
                 c.send(P.frame(P.KIND_REQUEST, op, ident, data))
                 self.last_send = time.monotonic()
@@ -586,6 +600,19 @@ class _Core:
                 st.local_dropped += 1
             st.messages.append((topic, payload, dropped))
             self.sub_cond.notify_all()
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when an end of stream (or a reset) is waiting on the socket; never blocks."""
+    try:
+        r, _, _ = select.select([sock], [], [], 0)
+        if not r:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
 
 
 def _reader(core: _Core, c: _Conn) -> None:

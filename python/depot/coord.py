@@ -44,12 +44,13 @@ def _acquire_timeout(blocking: bool, timeout):
 
 
 class _Hold:
-    __slots__ = ("token", "count", "conn")
+    __slots__ = ("token", "count", "conn", "watch")
 
     def __init__(self, token, count, conn):
         self.token = token
         self.count = count
         self.conn = conn
+        self.watch = 0
 
 
 class Lock:
@@ -91,12 +92,24 @@ class Lock:
         token, count = parse_reply(r, lambda: (r.u64(), r.u32()), P.Op.LOCK_ACQUIRE)
         with self._mu:
             h = self._holds.get(me)
-            fresh = h is None or h.conn is not conn or h.token != token
-            self._holds[me] = _Hold(token, count, conn)
+            if h is not None and h.conn is conn and h.token == token:
+                h.count = count  # an rlock re-entered
+                return True
+            old = h
+            h = self._holds[me] = _Hold(token, count, conn)
             self._lost_why = ""
-        if fresh:
-            self._core.watch(conn, lambda why, me=me, token=token: self._lost(me, token, why))
+        if old is not None and old.watch:
+            self._core.unwatch(old.watch)
+        h.watch = self._core.watch(conn, lambda why, me=me, token=token:
+                                   self._lost(me, token, why))
         return True
+
+    def _forget(self, me: int, h: _Hold) -> None:
+        """Drops this thread's hold `h` (mu held)."""
+        if self._holds.get(me) is h:
+            del self._holds[me]
+        if h.watch:
+            self._core.unwatch(h.watch)
 
     def _lost(self, me: int, token: int, why: str) -> None:
         with self._mu:
@@ -118,7 +131,7 @@ class Lock:
             if h is None:
                 raise NotOwnerError("lock '%s' is not held by this thread" % self.name)
             if h.conn.dead:
-                del self._holds[me]
+                self._forget(me, h)
                 why = self._lost_why or ("the hold of lock '%s' was lost with its session (%s)"
                                          % (self.name, h.conn.reason))
                 self._lost_why = ""
@@ -126,15 +139,13 @@ class Lock:
         status, body, _ = self._core.call(P.Op.LOCK_RELEASE, self._s + P.u64(h.token))
         if status != P.Status.OK:
             with self._mu:
-                if self._holds.get(me) is h:
-                    del self._holds[me]
+                self._forget(me, h)
             _raise(status, body)
         r = P.Reader(body)
         remaining, _token = parse_reply(r, lambda: (r.u32(), r.u64()), P.Op.LOCK_RELEASE)
         with self._mu:
             if remaining == 0:
-                if self._holds.get(me) is h:
-                    del self._holds[me]
+                self._forget(me, h)
             else:
                 h.count = remaining
 
@@ -610,8 +621,11 @@ class Subscription:
         self.close()
 
     def __del__(self):
-        try:
-            if not self._st.closed:
-                self._st.closed = True
+        try:  # forgotten without close(): stop buffering for it (the session's end unsubscribes)
+            st = self._st
+            if not st.closed:
+                with self._core.mu:
+                    st.closed = True
+                    self._core.subs.pop(st.id, None)
         except Exception:  # noqa: BLE001
             pass

@@ -285,3 +285,16 @@ def test_subscription_is_renewed_after_a_reconnect(make_manager):
     assert sub.next(10).value == "again"
     pub.close()
     c.close()
+
+
+def test_released_holds_leave_nothing_behind(client):
+    lock = client.lock("many")
+    r = client.rlock("many-r")
+    for _ in range(50):
+        with lock:
+            pass
+        with r:
+            with r:
+                pass
+    assert client._core.watches == {}
+    assert lock._holds == {} and r._holds == {}
