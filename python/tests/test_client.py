@@ -2,6 +2,7 @@
 import json
 import multiprocessing
 import os
+import queue
 import socket
 import tempfile
 import threading
@@ -246,3 +247,60 @@ def test_reconnect_off(make_manager):
 
 def test_stats_is_json(client):
     assert json.loads(json.dumps(client.stats()))["version"] == "2"
+
+
+def test_a_parked_get_outlives_a_graceful_stop(make_manager):
+    # SIGTERM: the manager answers parked requests SHUTTING_DOWN; the get waits on its successor.
+    data = tempfile.mkdtemp(prefix="depot-pytest-")
+    m = make_manager(["--data-dir", data])
+    c = m.client()
+    got = []
+
+    def getter():
+        try:
+            got.append(c.queue("q", codec=int).get(timeout=60))
+        except Exception as e:  # noqa: BLE001
+            got.append(e)
+    t = threading.Thread(target=getter)
+    t.start()
+    wait_until(lambda: c.stats()["parked"] == 1, what="the get to park")
+    m.stop()
+    m.restart()
+    other = m.client()
+    wait_until(lambda: other.stats()["parked"] == 1, what="the get to be re-sent", timeout=30)
+    other.queue("q").put(7)
+    t.join(60)
+    assert got == [7]
+    other.close()
+    c.close()
+
+
+def test_too_large_keeps_the_connection(make_manager):
+    m = make_manager(["--max-frame", "1024"])
+    c = m.client()
+    with pytest.raises(depot.ProtocolError, match="exceeds the limit of 1024 bytes"):
+        c.queue("big").put(b"x" * 2000)
+    c.queue("big").put(b"small")
+    assert c.queue("big").get() == b"small"
+    assert c.connections == 1
+    c.close()
+
+
+def test_limit_on_parked_requests(make_manager):
+    m = make_manager(["--max-waiters", "1"])
+    c = m.client()
+    outcome = []
+
+    def first():
+        try:
+            c.queue("w").get_many(1, timeout=2)
+        except queue.Empty as e:
+            outcome.append(e)
+    t = threading.Thread(target=first)
+    t.start()
+    wait_until(lambda: c.stats()["parked"] == 1, what="the first get to park")
+    with pytest.raises(depot.LimitError):
+        c.queue("w").get(timeout=5)
+    t.join(30)
+    assert len(outcome) == 1  # the parked one timed out as asked
+    c.close()
