@@ -231,3 +231,41 @@ def test_wrong_type(client):
         pass
     with pytest.raises(depot.WrongTypeError):
         client.queue("L").put(1)
+
+
+def test_interop_with_depot_cli(client, manager):
+    """Values cross between the C++ tools and Python: decimal text both ways."""
+    import os
+    import subprocess
+    from conftest import PROGRAM
+    cli = os.path.join(os.path.dirname(PROGRAM), "depot-cli")
+    if not os.access(cli, os.X_OK):
+        pytest.skip("no depot-cli next to the manager")
+    base = [cli, "-a", manager.address, "-k", manager.key.decode()]
+    subprocess.run(base + ["put", "interop", "42", "-7"], check=True, timeout=30)
+    q = client.queue("interop", codec=int)
+    assert q.get_many(2, timeout=5) == [42, -7]
+    q.put(1234)
+    q.put(2.5)
+    out = subprocess.run(base + ["get", "interop", "--count", "2", "--timeout", "5"], check=True,
+                         timeout=30, stdout=subprocess.PIPE, text=True).stdout
+    assert out.split() == ["1234", "2.5"]
+
+
+def test_codec_hook(client):
+    class Upper(codecs.Codec):
+        name = "upper"
+
+        def encode(self, value):
+            return str(value).upper().encode()
+
+        def decode(self, data):
+            return data.decode().lower()
+    codecs.register("upper", Upper())
+    q = client.queue("hook", codec="upper")
+    q.put("abc")
+    assert client.queue("hook").get() == b"ABC"
+    q.put("xyz")
+    assert q.get() == "xyz"
+    with pytest.raises(ValueError, match="unknown codec"):
+        client.queue("hook", codec="nope")
