@@ -40,7 +40,7 @@ from typing import Callable, NamedTuple
 
 from . import codecs as _codecs
 from . import protocol as P
-from .errors import AuthError, ConnectionError, Error, ProtocolError, error_for_status
+from .errors import AuthError, ConnectionError, ProtocolError, error_for_status
 
 __all__ = ["Client", "ObjectInfo", "parse_address"]
 
@@ -667,6 +667,8 @@ def _reader(core: _Core, c: _Conn) -> None:
             buf += chunk
     except ProtocolError as e:
         reason = str(e)
+    except Exception as e:  # noqa: BLE001 - never leave callers waiting on a dead reader
+        reason = "the client's reader failed: %r" % e
     core.fail(c, reason)
 
 

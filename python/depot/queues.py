@@ -20,7 +20,7 @@ from typing import NamedTuple
 from . import codecs as _codecs
 from . import protocol as P
 from .client import check_timeout, name_bytes, parse_reply, wire_timeout
-from .errors import EmptyError, FullError, QueueTimeoutError, error_for_status
+from .errors import EmptyError, QueueTimeoutError, error_for_status
 
 __all__ = ["Queue", "Reservation", "NackResult", "QueueSize"]
 

@@ -1,7 +1,6 @@
 """The connection: handshake, errors, admin calls, pipelining, heartbeats, reconnecting."""
 import json
 import multiprocessing
-import os
 import queue
 import socket
 import tempfile

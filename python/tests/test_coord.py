@@ -1,6 +1,5 @@
 """Locks, rlocks, semaphores, events, barriers, counters, variables, topics."""
 import threading
-import time
 
 import pytest
 
