@@ -175,7 +175,7 @@ def test_priority_delay_dedup(client):
     assert q.get_nowait.__self__ is q
     with pytest.raises(queue.Empty):
         q.get_nowait()
-    q.put("later", delay=0.2)
+    q.put("later", delay=2)
     with pytest.raises(queue.Empty):
         q.get_nowait()  # not handed out before its delay
     assert q.get(timeout=30) == "later"
