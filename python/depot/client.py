@@ -656,7 +656,7 @@ def _reader(core: _Core, c: _Conn) -> None:
             if pos:
                 del buf[:pos]
             try:
-                chunk = sock.recv(1 << 18)
+                chunk = sock.recv(65536)
             except OSError as e:
                 if c.dead:
                     return
