@@ -297,3 +297,18 @@ def test_released_holds_leave_nothing_behind(client):
                 pass
     assert client._core.watches == {}
     assert lock._holds == {} and r._holds == {}
+
+
+@pytest.mark.parametrize("policy,kept", [("drop_newest", [0, 1]), ("drop_oldest", [3, 4])])
+def test_slow_subscriber_policies(client, manager, policy, kept):
+    sub = client.subscribe("burst", codec=int, buffer=2, policy=policy)
+    pub = manager.client()
+    for i in range(5):
+        pub.publish("burst", i)
+    wait_until(lambda: sub.dropped == 3, what="three messages dropped")
+    assert [sub.next(5).value for _ in kept] == kept
+    assert sub.next(0) is None
+    with pytest.raises(ValueError):
+        client.subscribe("x", policy="keep_all")
+    sub.close()
+    pub.close()
