@@ -434,7 +434,7 @@ class _Core:
     # ------------------------------------------------------------ calls
 
     def call(self, op: int, body, *, deadline: float | None = None, reissuable: bool = False,
-             on_ok=None):
+             on_ok=None, resend_without_time: bool = True):
         """Sends one request and waits for its reply: (status, body, conn).
 
         `body` is bytes, or for a reissuable wait a function of the wire timeout (ms) that
@@ -453,6 +453,12 @@ class _Core:
                 else:
                     left = P.WAIT_FOREVER if deadline is None else max(
                         0, int((deadline - time.monotonic()) * 1000))
+                    if left == 0 and not resend_without_time:
+                        # A barrier party sent with timeout 0 would break the barrier for the
+                        # others: report the timeout instead of sending it.
+                        return (P.Status.TIMEOUT,
+                                P.s(b"%s timed out while reconnecting to %s"
+                                    % (P.op_name(op).encode(), self.where().encode())), c)
                     data = body(left)
             else:
                 data = body
@@ -499,7 +505,7 @@ class _Core:
                 self.fail(c, "no reply %.0f s after the request's own timeout; the connection "
                           "is taken for dead" % self.reply_grace)
 
-    def wait_call(self, op: int, encode, timeout, on_ok=None):
+    def wait_call(self, op: int, encode, timeout, on_ok=None, resend_without_time=True):
         """A wait that may be re-sent after a reconnect: encode(timeout_ms) builds its body.
         `timeout` is in seconds (None = forever). Returns (status, body, conn, wire_ms) where
         wire_ms is the timeout first sent (0: did not wait, so it is not re-sent)."""
@@ -507,7 +513,7 @@ class _Core:
         deadline = None if first < 0 else time.monotonic() + first / 1000.0
         status, body, conn = self.call(
             op, (lambda ms: encode(first if ms is None else ms)), deadline=deadline,
-            reissuable=first != 0, on_ok=on_ok)
+            reissuable=first != 0, on_ok=on_ok, resend_without_time=resend_without_time)
         return status, body, conn, first
 
     def request(self, op: int, body: bytes = b"", **kw) -> bytes:

@@ -309,7 +309,7 @@ class Barrier:
     def wait(self, timeout: float | None = None) -> int:
         s = self._s + P.u32(self.parties)
         status, body, _, _ = self._core.wait_call(P.Op.BARRIER_WAIT, lambda ms: s + P.i64(ms),
-                                                  timeout)
+                                                  timeout, resend_without_time=False)
         if status != P.Status.OK:
             _raise(status, body)
         r = P.Reader(body)
