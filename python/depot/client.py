@@ -7,11 +7,16 @@
     assert tasks.get(timeout=1) == 42
 
 Threads: every method may be called from several threads at once. Requests are pipelined on
-the one connection and matched to replies by id. A reader thread per connection reads every
-frame (replies, pushed messages) and wakes the caller it belongs to; a keeper thread sends a
+the one connection and matched to replies by id. There is no reader thread: as in the C++
+client, a thread waiting for its reply (or a subscription's next message) takes the reader
+role when nobody holds it, reads frames and routes each (replies to their callers, pushed
+messages to their subscriptions) until its own has come, then hands the role to another
+waiting thread; the others sleep until their reply is routed or the role is handed to them.
+A lone caller thus reads its own reply, with no thread switch. A keeper thread sends a
 HEARTBEAT whenever nothing was sent for a third of the session lease the manager announced in
-AUTH_OK, and runs the connection callbacks. Both are daemon threads; close() (or ``with``)
-ends them.
+AUTH_OK, watches the idle connection for its end (so a restarted manager is noticed, and the
+locks of the lost session reported, without a call), and runs the connection callbacks. It is
+a daemon thread; close() (or ``with``) ends it.
 
 Connection loss (as the C++ client, docs/protocol.md "Reconnecting"): the reader sees the
 end at once. Every request in flight then fails with depot.ConnectionError ("may or may not
@@ -128,11 +133,14 @@ def check_timeout(block: bool, timeout):
 
 
 class _Pending:
-    __slots__ = ("event", "status", "body", "lost", "lost_reason", "reissuable", "resend",
-                 "on_ok", "conn")
+    __slots__ = ("event", "done", "status", "body", "lost", "lost_reason", "reissuable",
+                 "resend", "on_ok", "conn")
 
     def __init__(self, reissuable: bool, on_ok):
-        self.event = threading.Event()
+        # Made (under core.mu) only when the caller sleeps: set when its reply is routed, the
+        # connection ends, or the reader role is handed to it.
+        self.event = None
+        self.done = False  # reply routed, or the connection ended (lost / resend)
         self.status = None
         self.body = b""
         self.lost = False
@@ -150,9 +158,12 @@ class _Conn:
         self.sock = sock
         self.lease_ms = lease_ms
         self.number = number
-        self.leftover = leftover
+        self.buf = bytearray(leftover)  # received, not yet routed: the reader role's only
+        self.poller = select.poll()  # for reads with a deadline (the reader role's)
+        self.poller.register(sock, select.POLLIN)
         self.write_lock = threading.Lock()
         self.pending: dict[int, _Pending] = {}
+        self.reading = False  # a thread holds the reader role (core.mu)
         self.dead = False
         self.reason = ""
 
@@ -210,7 +221,8 @@ class _Core:
         self.watch_ids = itertools.count(1)
         self.notes: collections.deque = collections.deque()
         self.last_send = time.monotonic()
-        self.wake = threading.Event()
+        self.wake = _Waker()
+        self.push_waiters = 0  # threads in Subscription.next waiting on sub_cond (mu)
         self.keeper = None
 
     def where(self) -> str:
@@ -298,15 +310,12 @@ class _Core:
             buf += chunk
 
     def install(self, c: _Conn) -> None:
-        """Makes `c` the current connection and starts its reader (mu held)."""
+        """Makes `c` the current connection (mu held)."""
         self.connections += 1
         c.number = self.connections
         self.conn = c
         self.last_send = time.monotonic()
-        t = threading.Thread(target=_reader, args=(self, c), daemon=True,
-                             name="depot-reader-%s-%d" % (self.address, c.number))
-        t.start()
-        self.wake.set()  # the keeper picks up the new lease
+        self.wake.set()  # the keeper picks up the new lease and watches the new socket
 
     def unreachable(self) -> str:
         s = "%s is unreachable: the connection was lost %.1f s ago" % (
@@ -397,14 +406,16 @@ class _Core:
                 if conn is c:
                     del self.watches[key]
                     self.notes.append(("call", fn, reason))
+            for p in pending:
+                if p.reissuable:
+                    p.resend = True
+                else:
+                    p.lost = True
+                    p.lost_reason = reason
+                p.done = True
+                if p.event is not None:
+                    p.event.set()
             self.sub_cond.notify_all()
-        for p in pending:
-            if p.reissuable:
-                p.resend = True
-            else:
-                p.lost = True
-                p.lost_reason = reason
-            p.event.set()
         try:
             c.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -497,13 +508,156 @@ class _Core:
             return p.status, p.body, c
 
     def _wait(self, c: _Conn, p: _Pending, deadline: float | None) -> None:
-        if deadline is None:
-            p.event.wait()
-            return
-        while not p.event.wait(max(0.0, deadline + self.reply_grace - time.monotonic())):
-            if time.monotonic() >= deadline + self.reply_grace:
+        """Until p is done: as the reader when the role is free, else asleep until the reply
+        is routed or the role handed over. A reply later than the request's own timeout plus
+        reply_grace fails the connection."""
+        limit = None if deadline is None else deadline + self.reply_grace
+        while True:
+            with self.mu:
+                if p.done:
+                    return
+                reader = not c.reading and not c.dead
+                if reader:
+                    c.reading = True
+                else:
+                    if p.event is None:
+                        p.event = threading.Event()
+                    else:
+                        p.event.clear()
+            if reader:
+                try:
+                    self.read(c, lambda: p.done, limit)
+                finally:
+                    self.release_reader(c, p)
+            else:
+                left = None if limit is None else max(0.0, limit - time.monotonic())
+                p.event.wait(left)
+            if not p.done and limit is not None and time.monotonic() >= limit:
                 self.fail(c, "no reply %.0f s after the request's own timeout; the connection "
                           "is taken for dead" % self.reply_grace)
+
+    # ------------------------------------------------------------ the reader role
+
+    def read(self, c: _Conn, done, limit: float | None, tick: float | None = None) -> None:
+        """Holding the reader role of `c`: reads and routes frames until done() is true, the
+        connection ends or time.monotonic() passes `limit` (None: no limit). With `tick`,
+        done() is also checked every `tick` s while nothing arrives (for a done() that another
+        thread may make true, as a subscription's close())."""
+        sock = c.sock
+        try:
+            while True:
+                self._route(c)
+                if done() or c.dead:
+                    return
+                if limit is not None or tick is not None:
+                    left = tick if limit is None else limit - time.monotonic()
+                    if left <= 0:
+                        return
+                    if tick is not None and left > tick:
+                        left = tick
+                    if not c.poller.poll(max(1, int(left * 1000 + 0.999))):
+                        continue
+                try:
+                    chunk = sock.recv(65536)
+                except OSError as e:
+                    self.fail(c, e.strerror or str(e))
+                    return
+                if not chunk:
+                    self.fail(c, "the manager closed the connection")
+                    return
+                c.buf += chunk
+        except ProtocolError as e:
+            self.fail(c, str(e))
+        except Exception as e:  # noqa: BLE001 - never leave callers waiting on a dead reader
+            self.fail(c, "the client's reader failed: %r" % e)
+
+    def _route(self, c: _Conn) -> None:
+        """Routes every whole frame in c.buf (the reader role's)."""
+        buf = c.buf
+        pos = 0
+        n = len(buf)
+        while n - pos >= P.HEADER_SIZE:
+            body_len, magic, kind, code, _f, ident = P.HEADER.unpack_from(buf, pos)
+            if magic != P.MAGIC:
+                raise ProtocolError("the manager sent a frame with a wrong magic")
+            end = pos + P.HEADER_SIZE + body_len
+            if end > n:
+                break
+            body = bytes(buf[pos + P.HEADER_SIZE:end])
+            pos = end
+            if kind == P.KIND_REPLY:
+                with self.mu:
+                    p = c.pending.pop(ident, None)
+                if p is None:
+                    continue
+                p.status = code
+                p.body = body
+                p.conn = c
+                if code == P.Status.OK and p.on_ok is not None:
+                    try:
+                        p.on_ok(body, c)
+                    except Exception:  # noqa: BLE001 - the caller parses again and reports
+                        pass
+                with self.mu:
+                    p.done = True
+                    if p.event is not None:
+                        p.event.set()
+            elif kind == P.KIND_PUSH:
+                self.on_push(c, code, ident, body)
+            else:
+                raise ProtocolError("the manager sent frame kind %d on an open session" % kind)
+        if pos:
+            del buf[:pos]
+
+    def take_reader(self, c: _Conn) -> bool:
+        """Takes the reader role of `c` if nobody holds it (mu held)."""
+        if c.reading or c.dead:
+            return False
+        c.reading = True
+        return True
+
+    def release_reader(self, c: _Conn, me=None) -> None:
+        """Gives the role up and hands it to a thread still waiting on `c`, so replies and
+        pushes keep flowing: a caller asleep for its reply, else a subscription's next()."""
+        with self.mu:
+            c.reading = False
+            if c.dead:
+                return
+            for p in c.pending.values():
+                if p is not me and p.event is not None and not p.event.is_set():
+                    p.event.set()
+                    return
+            if self.push_waiters:
+                self.sub_cond.notify_all()
+
+    def drain(self, c: _Conn) -> None:
+        """Reads and routes what has arrived on `c`, without waiting (pushed messages nobody
+        was reading; the end of the connection, which fails it). Does nothing if a reader is
+        busy on it (it routes them itself)."""
+        with self.mu:
+            if not self.take_reader(c):
+                return
+        try:
+            while True:
+                try:
+                    chunk = c.sock.recv(65536, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    return  # not the end after all
+                except OSError as e:
+                    self.fail(c, e.strerror or str(e))
+                    return
+                if not chunk:
+                    self._route(c)
+                    self.fail(c, "the manager closed the connection")
+                    return
+                c.buf += chunk
+                self._route(c)
+        except ProtocolError as e:
+            self.fail(c, str(e))
+        except Exception as e:  # noqa: BLE001
+            self.fail(c, "the client's reader failed: %r" % e)
+        finally:
+            self.release_reader(c)
 
     def wait_call(self, op: int, encode, timeout, on_ok=None, resend_without_time=True):
         """A wait that may be re-sent after a reconnect: encode(timeout_ms) builds its body.
@@ -537,9 +691,15 @@ class _Core:
                 return
             lease = c.lease_ms / 1000.0 if c is not None and c.lease_ms else 10.0
             every = max(lease / 3, 0.005)
-            self.wake.wait(every / 2)
-            self.wake.clear()
+            # Asleep until woken, the next heartbeat is due, or the connection ends (POLLRDHUP:
+            # its hang-up only; the reader role reads its data).
+            hup = self.wake.wait(every / 2, None if c is None or c.dead else c.sock)
             if c is None or c.dead:
+                continue
+            if hup:
+                self.drain(c)
+                if not c.dead:
+                    time.sleep(0.001)  # a reader is busy on it and sees the end itself
                 continue
             if time.monotonic() - self.last_send < every:
                 continue
@@ -621,66 +781,72 @@ def _peer_closed(sock: socket.socket) -> bool:
         return True
 
 
-def _reader(core: _Core, c: _Conn) -> None:
-    """Reads every frame of connection `c` and routes it, until the connection ends."""
-    buf = bytearray(c.leftover)
-    c.leftover = b""
-    sock = c.sock
-    reason = "the manager closed the connection"
-    try:
-        while True:
-            # Dispatch every whole frame in the buffer.
-            pos = 0
-            n = len(buf)
-            while n - pos >= P.HEADER_SIZE:
-                body_len, magic, kind, code, _f, ident = P.HEADER.unpack_from(buf, pos)
-                if magic != P.MAGIC:
-                    raise ProtocolError("the manager sent a frame with a wrong magic")
-                end = pos + P.HEADER_SIZE + body_len
-                if end > n:
-                    break
-                body = bytes(buf[pos + P.HEADER_SIZE:end])
-                pos = end
-                if kind == P.KIND_REPLY:
-                    with core.mu:
-                        p = c.pending.pop(ident, None)
-                    if p is None:
-                        continue
-                    p.status = code
-                    p.body = body
-                    p.conn = c
-                    if code == P.Status.OK and p.on_ok is not None:
-                        try:
-                            p.on_ok(body, c)
-                        except Exception:  # noqa: BLE001 - the caller parses again and reports
-                            pass
-                    p.event.set()
-                elif kind == P.KIND_PUSH:
-                    core.on_push(c, code, ident, body)
-                else:
-                    raise ProtocolError("the manager sent frame kind %d on an open session" % kind)
-            if pos:
-                del buf[:pos]
+class _Waker:
+    """What the keeper sleeps on: set() from any thread wakes it (a pipe, so that one poll
+    also watches the connection for its end)."""
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def set(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
             try:
-                chunk = sock.recv(65536)
-            except OSError as e:
-                if c.dead:
-                    return
-                reason = e.strerror or str(e)
-                break
-            if not chunk:
-                break
-            buf += chunk
-    except ProtocolError as e:
-        reason = str(e)
-    except Exception as e:  # noqa: BLE001 - never leave callers waiting on a dead reader
-        reason = "the client's reader failed: %r" % e
-    core.fail(c, reason)
+                os.write(self.w, b"x")
+            except OSError:
+                pass  # already pending
+
+    def wait(self, timeout: float, sock=None) -> bool:
+        """Sleeps up to `timeout` s or until set(); True if `sock` hung up meanwhile."""
+        p = select.poll()
+        p.register(self.r, select.POLLIN)
+        fd = -1
+        if sock is not None:
+            try:
+                fd = sock.fileno()
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                p.register(fd, select.POLLRDHUP)
+        try:
+            events = p.poll(max(1, int(timeout * 1000)))
+        except OSError:
+            events = []
+        hup = False
+        for f, ev in events:
+            if f == self.r:
+                try:
+                    while os.read(self.r, 4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            elif f == fd and ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+                hup = True
+        return hup
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            for fd in (self.r, self.w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
 
 
 def _keeper(core_ref) -> None:
     core = core_ref
-    core.heartbeat_loop()
+    try:
+        core.heartbeat_loop()
+    finally:
+        core.wake.close()
 
 
 class Client:

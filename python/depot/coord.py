@@ -544,6 +544,7 @@ class Subscription:
         """The next Message; None when `timeout` passed first (or the subscription is closed)."""
         core, st = self._core, self._st
         deadline = None if timeout is None else time.monotonic() + timeout
+        drained = False  # once the time is up: read what has arrived once more
         while True:
             with core.mu:
                 if st.messages:
@@ -555,10 +556,29 @@ class Subscription:
                 stale = st.conn is None or st.conn.dead or st.conn is not cur
                 if not stale:
                     left = None if deadline is None else deadline - time.monotonic()
-                    if left is not None and left <= 0:
+                    expired = left is not None and left <= 0
+                    if expired and drained:
                         return None
-                    core.sub_cond.wait(left)
+                    reader = expired or core.take_reader(cur)
+                    if not reader:
+                        # Another thread reads: it routes the pushes here, or hands the role
+                        # over when it is done.
+                        core.push_waiters += 1
+                        try:
+                            core.sub_cond.wait(left)
+                        finally:
+                            core.push_waiters -= 1
+                        continue
+            if not stale:
+                if expired:
+                    drained = True
+                    core.drain(cur)
                     continue
+                try:
+                    core.read(cur, lambda: bool(st.messages) or st.closed, deadline, 0.1)
+                finally:
+                    core.release_reader(cur)
+                continue
             # A new connection: the manager forgot the subscription with the old session.
             if deadline is not None and time.monotonic() >= deadline and cur is None:
                 return None
@@ -590,7 +610,11 @@ class Subscription:
 
     @property
     def dropped(self) -> int:
-        """Messages lost so far to a full buffer (the manager's and the local one)."""
+        """Messages lost so far to a full buffer (the manager's and the local one), counting
+        the messages that have arrived (they are read now if nobody is reading)."""
+        c = self._st.conn
+        if c is not None and not c.dead:
+            self._core.drain(c)
         return self._st.manager_dropped + self._st.local_dropped
 
     @property
