@@ -29,6 +29,12 @@ What a get returns depends on the codec:
               uses, so ``put(42)`` comes back as ``42`` as with a multiprocessing queue
               (but a str that looks like a number comes back as a number)
 ``JSON``      any JSON value (``json.dumps`` / ``json.loads``); a portable container format
+``MSGPACK``   lists, tuples, dicts (and None) as MessagePack: what a C++ ``std::vector``,
+              ``std::map``, ``std::tuple``, ``std::optional`` or a ``DEPOT_FIELDS`` struct
+              is (docs/protocol.md, "Value encodings"); inside them str is a MessagePack
+              str and bytes a bin. Top-level bytes, str, int, float and bool keep the plain
+              encoding above, as in C++. Needs the ``msgpack`` module (Debian's
+              ``python3-msgpack``)
 ``Pickle()``  any picklable object. Only for readers and writers that trust each other:
               unpickling runs code chosen by whoever wrote the bytes
 ============  ====================================================================
@@ -37,8 +43,8 @@ The Python types themselves are accepted as shorthands: ``codec=int`` is ``INT``
 ``codec=str`` is ``TEXT``, ``codec=bytes`` is ``BYTES``, ``codec=float`` is ``FLOAT``,
 ``codec=bool`` is ``BOOL``; ``codec="auto"``, ``"json"``, ... name them too.
 
-A portable container encoding (MessagePack) will be added as another codec; ``register``
-is the hook that makes a name (``codec="msgpack"``) point at it.
+``register`` is the hook that makes a name (``codec="msgpack"``) point at a codec: the
+MessagePack codec is registered through it.
 """
 from __future__ import annotations
 
@@ -49,7 +55,7 @@ import re
 
 from .errors import CodecError
 
-__all__ = ["Codec", "BYTES", "TEXT", "INT", "FLOAT", "BOOL", "AUTO", "JSON", "Pickle",
+__all__ = ["Codec", "BYTES", "TEXT", "INT", "FLOAT", "BOOL", "AUTO", "JSON", "MSGPACK", "Pickle",
            "register", "resolve", "encode_scalar"]
 
 
@@ -193,6 +199,51 @@ class Pickle(Codec):
             raise CodecError("cannot unpickle a value of %d bytes: %s" % (len(data), e)) from None
 
 
+# The first byte of a MessagePack map, array or nil: what a container (or an empty optional)
+# starts with. Plain text never does (all are >= 0x80 or 0xc0).
+def _is_container_start(b: int) -> bool:
+    return 0x80 <= b <= 0x9f or 0xdc <= b <= 0xdf or b == 0xc0
+
+
+class _MsgPack(Codec):
+    name = "msgpack"
+
+    def __init__(self):
+        self._mod = None
+
+    def _msgpack(self):
+        if self._mod is None:
+            try:
+                import msgpack  # noqa: PLC0415 - optional: only this codec needs it
+            except ImportError:
+                raise ImportError("depot.codecs.MSGPACK needs the msgpack module: install "
+                                  "Debian's python3-msgpack (or pip install msgpack)") from None
+            self._mod = msgpack
+        return self._mod
+
+    def encode(self, value) -> bytes:
+        if not isinstance(value, (list, tuple, dict)) and value is not None:
+            return encode_scalar(value)
+        try:
+            return self._msgpack().packb(value, use_bin_type=True)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise TypeError("depot.codecs.MSGPACK cannot send this value: %s (lists, tuples, "
+                            "dicts, str, bytes, int, float, bool and None only)" % e) from None
+
+    def decode(self, data: bytes):
+        m = self._msgpack()
+        if not data or not _is_container_start(data[0]):
+            raise CodecError("%s is not a MessagePack container (an array, map or nil): "
+                             "top-level strings and numbers are plain; read them with "
+                             "codec=str, int, float or auto" % _preview(data))
+        try:
+            return m.unpackb(data, raw=False, strict_map_key=False, use_list=True)
+        except (ValueError, m.ExtraData, m.FormatError, m.StackError,
+                UnicodeDecodeError) as e:
+            raise CodecError("%s is not a valid MessagePack value: %s; was it written by "
+                             "another codec?" % (_preview(data), e)) from None
+
+
 BYTES = _Bytes()
 TEXT = _Text()
 INT = _Int()
@@ -200,6 +251,7 @@ FLOAT = _Float()
 BOOL = _Bool()
 AUTO = _Auto()
 JSON = _Json()
+MSGPACK = _MsgPack()
 
 _NAMED = {"bytes": BYTES, "text": TEXT, "str": TEXT, "int": INT, "float": FLOAT, "bool": BOOL,
           "auto": AUTO, "json": JSON}
@@ -209,6 +261,9 @@ _TYPES = {bytes: BYTES, str: TEXT, int: INT, float: FLOAT, bool: BOOL}
 def register(name: str, codec) -> None:
     """Makes ``codec=name`` mean `codec` (the hook for codecs shipped elsewhere)."""
     _NAMED[name] = codec
+
+
+register("msgpack", MSGPACK)
 
 
 def resolve(codec, default=None):
