@@ -161,6 +161,8 @@ class _Conn:
         self.buf = bytearray(leftover)  # received, not yet routed: the reader role's only
         self.poller = select.poll()  # for reads with a deadline (the reader role's)
         self.poller.register(sock, select.POLLIN)
+        self.idle_poller = select.poll()  # call()'s check of an idle connection (core.mu)
+        self.idle_poller.register(sock, select.POLLIN | select.POLLRDHUP)
         self.write_lock = threading.Lock()
         self.pending: dict[int, _Pending] = {}
         self.reading = False  # a thread holds the reader role (core.mu)
@@ -478,9 +480,11 @@ class _Core:
             with self.mu:
                 if c.dead:
                     continue
-                idle = not c.pending
+                # An idle connection: is an end of stream waiting on it? (poll under mu: the
+                # poll object is not for concurrent use)
+                idle_end = not c.pending and bool(c.idle_poller.poll(0)) and _peer_closed(c.sock, True)
                 c.pending[ident] = p
-            if idle and _peer_closed(c.sock):
+            if idle_end:
                 # A manager that stopped or restarted since the last call closed this idle
                 # connection: find out before sending, so the request is not lost in it.
                 with self.mu:
@@ -588,6 +592,14 @@ class _Core:
             if kind == P.KIND_REPLY:
                 with self.mu:
                     p = c.pending.pop(ident, None)
+                    if p is not None and (code != P.Status.OK or p.on_ok is None):
+                        p.status = code  # the common case: done in the same hold of mu
+                        p.body = body
+                        p.conn = c
+                        p.done = True
+                        if p.event is not None:
+                            p.event.set()
+                        continue
                 if p is None:
                     continue
                 p.status = code
@@ -768,12 +780,14 @@ class _Core:
             self.sub_cond.notify_all()
 
 
-def _peer_closed(sock: socket.socket) -> bool:
-    """True when an end of stream (or a reset) is waiting on the socket; never blocks."""
+def _peer_closed(sock: socket.socket, readable: bool = False) -> bool:
+    """True when an end of stream (or a reset) is waiting on the socket; never blocks.
+    `readable`: a poll already said something is waiting."""
     try:
-        r, _, _ = select.select([sock], [], [], 0)
-        if not r:
-            return False
+        if not readable:
+            r, _, _ = select.select([sock], [], [], 0)
+            if not r:
+                return False
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:
         return False

@@ -184,6 +184,30 @@ class Reader:
         self.pos = end
         return bytes(v)
 
+    def strs(self) -> list:
+        """A u32 count, then that many `str` fields (QUEUE_GET_MANY's items): one loop."""
+        n = self.u32()
+        buf = self.buf
+        if not isinstance(buf, bytes):
+            buf = bytes(buf)
+        pos = self.pos
+        size = len(buf)
+        unpack = _u32.unpack_from
+        out = []
+        append = out.append
+        for _ in range(n):
+            if pos + 4 > size:
+                raise MalformedReply("body ends inside a field")
+            (k,) = unpack(buf, pos)
+            pos += 4
+            end = pos + k
+            if end > size:
+                raise MalformedReply("a str runs past the end of the body")
+            append(buf[pos:end])
+            pos = end
+        self.pos = pos
+        return out
+
     def remaining(self) -> int:
         return len(self.buf) - self.pos
 

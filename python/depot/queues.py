@@ -186,9 +186,11 @@ class Queue:
         """Appends several items in one round trip, in order; returns how many (all). If room
         runs out: FullError with `accepted`, the number of leading items that were put."""
         timeout = check_timeout(block, timeout)
-        items = [self._encode(v) for v in items]
+        enc = self.codec.encode
+        items = [enc(v) for v in items]
         ms = wire_timeout(timeout)
-        body = self._s + P.i64(ms) + P.u32(len(items)) + b"".join(P.s(i) for i in items)
+        pack = P.u32
+        body = self._s + P.i64(ms) + pack(len(items)) + b"".join([pack(len(i)) + i for i in items])
         status, rbody, _ = self._core.call(P.Op.QUEUE_PUT_MANY, body, deadline=_deadline(ms))
         if status != P.Status.OK:
             raise error_for_status(status, P.error_message(rbody), P.put_many_accepted(rbody))
@@ -208,9 +210,8 @@ class Queue:
             return []
         r = P.Reader(body)
 
-        def parse():
-            return [r.str() for _ in range(r.u32())]
-        return [self._decode(v) for v in parse_reply(r, parse, P.Op.QUEUE_GET_MANY)]
+        dec = self.codec.decode
+        return [dec(v) for v in parse_reply(r, r.strs, P.Op.QUEUE_GET_MANY)]
 
     # ------------------------------------------------------------ declare, configure, delete
 
