@@ -89,25 +89,25 @@ namespace msgpack {
 
 // ------------------------------------------------------------ encoding
 
-inline void put_be(std::string& out, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+// A type code then `bytes` bytes of v, big-endian: one append.
+inline void put_code(std::string& out, int code, uint64_t v, int bytes) {
+  char b[9];
+  b[0] = static_cast<char>(code);
+  for (int i = 0; i < bytes; ++i) b[1 + i] = static_cast<char>((v >> (8 * (bytes - 1 - i))) & 0xff);
+  out.append(b, static_cast<size_t>(bytes) + 1);
 }
 
 inline void put_uint(std::string& out, uint64_t v) {
   if (v < 0x80) {
     out.push_back(static_cast<char>(v));
   } else if (v <= 0xff) {
-    out.push_back(static_cast<char>(0xcc));
-    put_be(out, v, 1);
+    put_code(out, 0xcc, v, 1);
   } else if (v <= 0xffff) {
-    out.push_back(static_cast<char>(0xcd));
-    put_be(out, v, 2);
+    put_code(out, 0xcd, v, 2);
   } else if (v <= 0xffffffffu) {
-    out.push_back(static_cast<char>(0xce));
-    put_be(out, v, 4);
+    put_code(out, 0xce, v, 4);
   } else {
-    out.push_back(static_cast<char>(0xcf));
-    put_be(out, v, 8);
+    put_code(out, 0xcf, v, 8);
   }
 }
 
@@ -117,17 +117,13 @@ inline void put_int(std::string& out, int64_t v) {
   if (v >= -32) {
     out.push_back(static_cast<char>(u & 0xff));
   } else if (v >= INT8_MIN) {
-    out.push_back(static_cast<char>(0xd0));
-    put_be(out, u, 1);
+    put_code(out, 0xd0, u, 1);
   } else if (v >= INT16_MIN) {
-    out.push_back(static_cast<char>(0xd1));
-    put_be(out, u, 2);
+    put_code(out, 0xd1, u, 2);
   } else if (v >= INT32_MIN) {
-    out.push_back(static_cast<char>(0xd2));
-    put_be(out, u, 4);
+    put_code(out, 0xd2, u, 4);
   } else {
-    out.push_back(static_cast<char>(0xd3));
-    put_be(out, u, 8);
+    put_code(out, 0xd3, u, 8);
   }
 }
 
@@ -137,17 +133,14 @@ inline void put_len(std::string& out, size_t n, int fix, int fix_max, int c8, in
   if (fix && n <= static_cast<size_t>(fix_max)) {
     out.push_back(static_cast<char>(fix | static_cast<int>(n)));
   } else if (c8 && n <= 0xff) {
-    out.push_back(static_cast<char>(c8));
-    put_be(out, n, 1);
+    put_code(out, c8, n, 1);
   } else if (n <= 0xffff) {
-    out.push_back(static_cast<char>(c16));
-    put_be(out, n, 2);
+    put_code(out, c16, n, 2);
   } else {
     if (n > 0xffffffffu)
       throw CodecError("cannot encode a container or string of " + std::to_string(n) +
                        " elements in MessagePack (at most 2^32 - 1): split the value");
-    out.push_back(static_cast<char>(c32));
-    put_be(out, n, 4);
+    put_code(out, c32, n, 4);
   }
 }
 inline void put_array_header(std::string& out, size_t n) {
@@ -191,14 +184,12 @@ void pack(std::string& out, const T& v) {
   } else if constexpr (std::is_same_v<T, float>) {
     uint32_t u;
     std::memcpy(&u, &v, 4);
-    out.push_back(static_cast<char>(0xca));
-    put_be(out, u, 4);
+    put_code(out, 0xca, u, 4);
   } else if constexpr (std::is_floating_point_v<T>) {
     const double d = static_cast<double>(v);
     uint64_t u;
     std::memcpy(&u, &d, 8);
-    out.push_back(static_cast<char>(0xcb));
-    put_be(out, u, 8);
+    put_code(out, 0xcb, u, 8);
   } else if constexpr (std::is_same_v<T, std::string>) {
     put_str(out, v);
   } else if constexpr (mp_detail::has_fields<T>::value) {
@@ -216,6 +207,7 @@ struct Packer<std::vector<T, A>> {
       put_bin(out, v.data(), v.size());
     } else {
       put_array_header(out, v.size());
+      if constexpr (std::is_arithmetic_v<T>) out.reserve(out.size() + v.size() * (sizeof(T) + 1));
       for (const auto& e : v) msgpack::pack(out, e);
     }
   }
