@@ -455,8 +455,12 @@ struct Unpacker<std::vector<T, A>> {
     } else {
       const size_t n = r.array();
       v.clear();
-      v.resize(n);
-      for (auto& e : v) msgpack::unpack(r, e);
+      v.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        T e{};  // (not a reference into v: std::vector<bool> has none)
+        msgpack::unpack(r, e);
+        v.push_back(std::move(e));
+      }
     }
   }
 };
