@@ -45,6 +45,7 @@
 #include "depot/auth/auth.h"
 #include "depot/client/client.h"
 #include "depot/client/coord_requests.h"
+#include "depot/client/msgpack_text.h"
 #include "depot/protocol/address.h"
 
 namespace {
@@ -69,7 +70,8 @@ Talks to a depot manager: one command per run, results on stdout, errors on stde
 Queues:
   put QUEUE VALUE [VALUE...] [--timeout S]   append the values (several: one put_many);
                                              waits while the queue is full
-  get QUEUE [--timeout S] [--count N]        take the first item (up to N items with --count)
+  get QUEUE [--timeout S] [--count N] [--format F]
+                                             take the first item (up to N items with --count)
                                              and print each followed by a newline; waits
                                              for one to arrive
   qsize QUEUE                                print the number of items in the queue
@@ -97,7 +99,7 @@ Events and barriers:
 
 Variables and counters:
   var set NAME VALUE                         set the value; print its new version
-  var get NAME [--timeout S]                 print the value; waits until there is one
+  var get NAME [--timeout S] [--format F]    print the value; waits until there is one
   var wait NAME --after V [--timeout S]      wait until the version is above V; print
                                              "VERSION VALUE", or "VERSION" alone if the
                                              change was a delete
@@ -107,7 +109,7 @@ Variables and counters:
 
 Publish/subscribe:
   publish TOPIC MESSAGE                      print how many subscribers took the message
-  subscribe PATTERN [--count N] [--timeout S]
+  subscribe PATTERN [--count N] [--timeout S] [--format F]
                                              print each message on its own line as it
                                              arrives; "depot-cli: subscribed to ..." goes to
                                              stderr once messages are being received
@@ -136,6 +138,12 @@ Options:
       --after V             var wait: wait for a version above V (0: for any value)
       --count N             get: up to N items in one request; subscribe: exit after N
       --maxsize N           the bound for declare
+      --format F            how get, var get and subscribe print a value: auto (default):
+                            a MessagePack array or map (what a C++ std::vector, std::map,
+                            tuple or DEPOT_FIELDS struct, or Python's codec="msgpack", puts)
+                            as JSON-like text, anything else as it is; msgpack: any
+                            MessagePack value as text, an error for other bytes; raw: the
+                            bytes as they are. In the text a bin is h"00ff" (hex)
       --                    the arguments after it are values, even if they start with '-'
   -h, --help                this text
 
@@ -161,7 +169,11 @@ struct NotNow : std::runtime_error {
 
 // Bits of Command::options: which of the command options a command accepts.
 constexpr unsigned kOptTimeout = 1, kOptCount = 2, kOptMaxsize = 4, kOptHold = 8, kOptTtl = 16,
-                   kOptAfter = 32;
+                   kOptAfter = 32, kOptFormat = 64;
+
+// How a value is printed (--format): docs/protocol.md, "Value encodings".
+enum class Format { Auto, MsgPack, Raw };
+Format g_format = Format::Auto;
 
 struct Command {
   std::string_view name;  // "lock acquire": a group and its subcommand
@@ -174,7 +186,8 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"put", 2, SIZE_MAX, kOptTimeout, "put QUEUE VALUE [VALUE...] [--timeout S]"},
-    {"get", 1, 1, kOptTimeout | kOptCount, "get QUEUE [--timeout S] [--count N]"},
+    {"get", 1, 1, kOptTimeout | kOptCount | kOptFormat,
+     "get QUEUE [--timeout S] [--count N] [--format auto|msgpack|raw]"},
     {"qsize", 1, 1, 0, "qsize QUEUE"},
     {"declare", 1, 1, kOptMaxsize, "declare QUEUE [--maxsize N]"},
     {"delete", 1, 1, 0, "delete QUEUE"},
@@ -190,14 +203,15 @@ constexpr Command kCommands[] = {
     {"barrier wait", 2, 2, kOptTimeout, "barrier wait NAME PARTIES [--timeout S]"},
     {"barrier reset", 1, 1, 0, "barrier reset NAME"},
     {"var set", 2, 2, 0, "var set NAME VALUE"},
-    {"var get", 1, 1, kOptTimeout, "var get NAME [--timeout S]"},
+    {"var get", 1, 1, kOptTimeout | kOptFormat,
+     "var get NAME [--timeout S] [--format auto|msgpack|raw]"},
     {"var wait", 1, 1, kOptTimeout | kOptAfter, "var wait NAME --after VERSION [--timeout S]"},
     {"var delete", 1, 1, 0, "var delete NAME"},
     {"counter add", 2, 2, 0, "counter add NAME N"},
     {"counter get", 1, 1, 0, "counter get NAME"},
     {"publish", 2, 2, 0, "publish TOPIC MESSAGE"},
-    {"subscribe", 1, 1, kOptTimeout | kOptCount, "subscribe PATTERN [--count N] [--timeout S]",
-     true},
+    {"subscribe", 1, 1, kOptTimeout | kOptCount | kOptFormat,
+     "subscribe PATTERN [--count N] [--timeout S] [--format auto|msgpack|raw]", true},
     {"rm", 1, 1, 0, "rm NAME"},
     {"ls", 0, 0, 0, "ls"},
     {"ping", 0, 0, 0, "ping"},
@@ -348,6 +362,7 @@ Invocation parse(int argc, char** argv) {
                      : flag == "--hold"    ? kOptHold
                      : flag == "--ttl"     ? kOptTtl
                      : flag == "--after"   ? kOptAfter
+                     : flag == "--format"  ? kOptFormat
                                            : 0;
     if (which == 0)
       throw UsageError("unknown option '" + flag + "' for " + std::string(cmd.name) +
@@ -365,6 +380,17 @@ Invocation parse(int argc, char** argv) {
     if (which == kOptAfter) inv.after = parse_count(flag, take(), 0, UINT64_MAX);
     if (which == kOptCount) inv.count = parse_count(flag, take(), 1, UINT32_MAX);
     if (which == kOptMaxsize) inv.maxsize = parse_count(flag, take(), 0, UINT64_MAX);
+    if (which == kOptFormat) {
+      const std::string f = take();
+      if (f == "auto")
+        g_format = Format::Auto;
+      else if (f == "msgpack")
+        g_format = Format::MsgPack;
+      else if (f == "raw")
+        g_format = Format::Raw;
+      else
+        throw UsageError("--format takes auto, msgpack or raw, not '" + f + "'");
+    }
   }
   if (inv.args.size() < cmd.min_args || inv.args.size() > cmd.max_args)
     throw UsageError(std::string(cmd.name) + ": " +
@@ -505,6 +531,16 @@ void print_item(std::string_view item) {
   std::fputc('\n', stdout);
 }
 
+// A value read from the manager, as --format asks.
+void print_value(std::string_view item) {
+  if (g_format == Format::Raw) return print_item(item);
+  std::string text;
+  if (depot::msgpack::to_text(item, text, g_format == Format::Auto)) return print_item(text);
+  if (g_format == Format::Auto) return print_item(item);
+  throw std::runtime_error("the value (" + std::to_string(item.size()) +
+                           " bytes) is not MessagePack; print it with --format raw");
+}
+
 void print_u64(uint64_t v) {
   std::printf("%llu\n", static_cast<unsigned long long>(v));
 }
@@ -642,9 +678,9 @@ void var_command(depot::Client& client, std::string_view sub, const Invocation& 
       // get() with no time to wait reports "no value" as NotFoundError: ask try_get instead.
       auto v = var.try_get();
       if (!v || !v->value) throw NotNow("variable '" + name + "' has no value");
-      print_item(*v->value);
+      print_value(*v->value);
     } else {
-      print_item(*var.get(inv.timeout).value);
+      print_value(*var.get(inv.timeout).value);
     }
   } else if (sub == "wait") {
     const depot::RawVersioned v = var.wait_for_change(*inv.after, inv.timeout);
@@ -677,7 +713,7 @@ void subscribe(depot::Client& client, Signals& signals, const Invocation& inv) {
                    (no_wait(inv) ? "was waiting" : "came before the timeout") + " (" +
                    std::to_string(n) + " received)");
     std::lock_guard out(signals.output());
-    print_item(m->payload);
+    print_value(m->payload);
     flush_stdout();
     if (m->dropped > reported_drops) {
       std::fprintf(stderr,
@@ -718,13 +754,13 @@ int run(const Invocation& inv, const std::string& authkey) {
   } else if (cmd == "get") {
     depot::RawQueue q(client, args[0]);
     if (!inv.count) {
-      print_item(q.get(inv.timeout));
+      print_value(q.get(inv.timeout));
     } else {
       // With a zero timeout get_many reports an empty queue as no items, not as EmptyError.
       auto items = q.get_many(*inv.count, inv.timeout);
       if (items.empty())
         throw depot::EmptyError(depot::Status::EMPTY, "queue '" + args[0] + "' is empty");
-      for (const auto& item : items) print_item(item);
+      for (const auto& item : items) print_value(item);
     }
   } else if (cmd == "qsize") {
     print_u64(depot::RawQueue(client, args[0]).size().size);

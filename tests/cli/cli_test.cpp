@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -407,6 +408,46 @@ SCENARIO("depot-cli and a C++ RemoteQueue<int> share values as decimal text", "[
       CHECK(r.exit_code == 0);
       CHECK(r.out == "-7\n");
     }
+  }
+}
+
+SCENARIO("depot-cli get prints a C++ container as JSON-like text, plain values as they are",
+         "[cli]") {
+  TestManager m;
+  depot::Client client(m.address(), kKey);
+  GIVEN("a std::map<std::string, std::vector<int>> and a string put from C++") {
+    client.queue<std::map<std::string, std::vector<int>>>("mp").put({{"a", {1, -2}}, {"b", {}}});
+    client.queue<std::string>("mp").put("plain [text]");
+    THEN("depot-cli get prints the map as text, then the string unchanged") {
+      auto r = m.cli({"get", "mp", "--count", "2", "--timeout", "0"});
+      CHECK(r.exit_code == 0);
+      CHECK(r.out == "{\"a\": [1, -2], \"b\": []}\nplain [text]\n");
+    }
+  }
+  GIVEN("a std::vector<std::string> put from C++") {
+    client.queue<std::vector<std::string>>("mp").put({"x", "y\"z"});
+    THEN("--format raw prints its MessagePack bytes") {
+      auto r = m.cli({"get", "mp", "--format", "raw", "--timeout", "0"});
+      CHECK(r.exit_code == 0);
+      CHECK(r.out == std::string("\x92\xa1x\xa3y\"z\n"));
+    }
+    THEN("--format msgpack prints it as text") {
+      auto r = m.cli({"get", "mp", "--format", "msgpack", "--timeout", "0"});
+      CHECK(r.out == "[\"x\", \"y\\\"z\"]\n");
+    }
+  }
+  GIVEN("a plain string") {
+    client.queue<std::string>("mp").put("hello");
+    THEN("--format msgpack exits 4 and says to use --format raw") {
+      auto r = m.cli({"get", "mp", "--format", "msgpack", "--timeout", "0"});
+      CHECK(r.exit_code == 4);
+      CHECK(r.err.find("--format raw") != std::string::npos);
+    }
+  }
+  THEN("an unknown --format exits 2 naming the formats") {
+    auto r = m.cli({"get", "mp", "--format", "xml"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("auto, msgpack or raw") != std::string::npos);
   }
 }
 

@@ -17,6 +17,8 @@
 // What the test looks for in the document:
 //   <!-- frame: NAME -->  then a ```hex block holding one whole frame
 //   <!-- bytes: NAME -->  then a ```hex block holding a byte string (the HMAC inputs/outputs)
+//   <!-- value: NAME -->  then a ```hex block holding a value as depot::Codec<T> encodes it
+//                         (section 12, "Value encodings"), which Codec<T> also decodes back
 //   <!-- table: NAME -->  then a Markdown table: first column the value, second the `NAME`
 //                         (frame kinds, status codes, opcodes, push codes, slow-subscriber
 //                         policies)
@@ -42,6 +44,7 @@
 #include "depot/auth/auth.h"
 #include "depot/auth/handshake.h"
 #include "depot/client/admin_requests.h"
+#include "depot/client/codec.h"
 #include "depot/client/coord_requests.h"
 #include "depot/client/errors.h"
 #include "depot/client/queue_requests.h"
@@ -69,7 +72,7 @@ constexpr const char* kDocPath = DEPOT_SOURCE_DIR "/docs/protocol.md";
 // ------------------------------------------------------------ reading the document
 
 struct Block {
-  std::string kind;  // "frame" or "bytes"
+  std::string kind;  // "frame", "bytes" or "value"
   std::string name;
   int line = 0;  // of the marker, 1-based
   std::string bytes;
@@ -157,7 +160,7 @@ Doc read_doc() {
     const size_t marker = i;
     size_t j = i + 1;
     while (j < lines.size() && lines[j].empty()) ++j;
-    if (kind == "frame" || kind == "bytes") {
+    if (kind == "frame" || kind == "bytes" || kind == "value") {
       if (j >= lines.size() || lines[j] != "```hex") {
         error(marker, "marker '" + name + "' is not followed by a ```hex block");
         continue;
@@ -333,6 +336,15 @@ struct Examples {
   std::set<Op> encoded;                // opcodes whose encoder built a request example
 };
 
+// The struct of section 12's example.
+struct DocPoint {
+  int x = 0;
+  double y = 0;
+  std::string name;
+  DEPOT_FIELDS(x, y, name);
+  bool operator==(const DocPoint&) const = default;
+};
+
 // Collects the examples. Each kind of example has its builder, so that a request can only be
 // made by the codec's encoder and every OK reply names the parser the client reads it with.
 class ExampleSet {
@@ -341,6 +353,15 @@ class ExampleSet {
 
   void bytes(const std::string& name, std::string b) {
     add("bytes: " + name, {std::move(b), std::nullopt, {}, {}});
+  }
+
+  // A value as Codec<T> encodes it; Codec<T> must decode those bytes back to it.
+  template <class T>
+  void value(const std::string& name, const T& v) {
+    std::string b = depot::Codec<T>::encode(v);
+    if (!(depot::Codec<T>::decode(b) == v))
+      throw std::logic_error("Codec<T> does not decode <!-- value: " + name + " --> back");
+    add("value: " + name, {std::move(b), std::nullopt, {}, {}});
   }
 
   // Any frame, with the receiver's reading of it.
@@ -802,6 +823,22 @@ Examples build_examples() {
   e.empty_reply("UNSUBSCRIBE reply", 30);
   e.error_reply("UNSUBSCRIBE reply NOT_FOUND", Status::NOT_FOUND, 30,
                 "no subscription " + std::to_string(tok(34)) + " on this connection");
+
+  // Section 12, value encodings: what Codec<T> (client/codec.h, client/msgpack.h) writes.
+  e.value("map<string, vector<int>>",
+          std::map<std::string, std::vector<int>>{{"a", {1, 2, 3}}, {"bb", {-1, 300, 70000}}});
+  e.value("vector<string>", std::vector<std::string>{"id", "\xc3\xa9t\xc3\xa9"});
+  e.value("tuple<int, optional<string>, bool, bytes>",
+          std::tuple<int, std::optional<std::string>, bool, std::vector<uint8_t>>{
+              -200, std::nullopt, true, {0x00, 0xff}});
+  e.value("struct Point", DocPoint{1, 2.5, "p"});
+  std::vector<int> sixteen(16);
+  for (int i = 0; i < 16; ++i) sixteen[static_cast<size_t>(i)] = i;
+  e.value("vector<int> of 16", sixteen);
+  e.value("int 42", 42);
+  e.value("double 2.5", 2.5);
+  e.value("bool true", true);
+  e.value("string hi", std::string("hi"));
   return e.examples();
 }
 

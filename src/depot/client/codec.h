@@ -4,9 +4,13 @@
 // - integers and floating point: decimal text (shortest round-trip form for floating
 //   point), so `depot-cli put tasks 42` feeds a RemoteQueue<int> and any language can read
 //   the values. bool is "true" / "false".
+// - standard containers (std::vector, std::map, std::unordered_map, std::pair, std::tuple,
+//   std::optional) of portable types, and structs that list their fields with
+//   DEPOT_FIELDS(...): MessagePack (client/msgpack.h; bytes in docs/protocol.md, "Value
+//   encodings"), readable from Python (depot.codecs.MSGPACK) and printed by depot-cli get.
 // - anything else: Boost.Serialization binary archive (no header). Such values are only
-//   readable by the same program build on the same architecture; specialise Codec<T> for a
-//   portable format.
+//   readable by the same program build on the same architecture; add DEPOT_FIELDS(...) or
+//   specialise Codec<T> for a portable format.
 //
 // decode() throws depot::CodecError when the bytes are not a valid T.
 #pragma once
@@ -22,6 +26,7 @@
 #include <boost/archive/binary_oarchive.hpp>
 
 #include "depot/client/errors.h"
+#include "depot/client/msgpack.h"
 
 namespace depot {
 
@@ -67,6 +72,16 @@ struct Codec<std::vector<B>,
     const auto* p = reinterpret_cast<const B*>(b.data());
     return std::vector<B>(p, p + b.size());
   }
+};
+
+// Portable containers and DEPOT_FIELDS structs: MessagePack. (A top-level string, bytes or
+// number keeps its plain encoding above.)
+template <class T>
+struct Codec<
+    T, std::enable_if_t<is_portable_v<T> && !std::is_arithmetic_v<T> &&
+                        !std::is_same_v<T, std::string> && !mp_detail::is_bytes_vector<T>::value>> {
+  static std::string encode(const T& v) { return msgpack::encode(v); }
+  static T decode(std::string_view b) { return msgpack::decode<T>(b); }
 };
 
 template <>

@@ -1,0 +1,1056 @@
+"""depot.Client: one authenticated connection to a depot manager, shared by every thread.
+
+    import depot
+    c = depot.Client(("127.0.0.1", 5000), authkey=b"abc")   # or "127.0.0.1:5000"
+    tasks = c.queue("tasks", codec=int)
+    tasks.put(42)
+    assert tasks.get(timeout=1) == 42
+
+Threads: every method may be called from several threads at once. Requests are pipelined on
+the one connection and matched to replies by id. There is no reader thread: as in the C++
+client, a thread waiting for its reply (or a subscription's next message) takes the reader
+role when nobody holds it, reads frames and routes each (replies to their callers, pushed
+messages to their subscriptions) until its own has come, then hands the role to another
+waiting thread; the others sleep until their reply is routed or the role is handed to them.
+A lone caller thus reads its own reply, with no thread switch. A keeper thread sends a
+HEARTBEAT whenever nothing was sent for a third of the session lease the manager announced in
+AUTH_OK, watches the idle connection for its end (so a restarted manager is noticed, and the
+locks of the lost session reported, without a call), and runs the connection callbacks. It is
+a daemon thread; close() (or ``with``) ends it.
+
+Connection loss (as the C++ client, docs/protocol.md "Reconnecting"): the reader sees the
+end at once. Every request in flight then fails with depot.ConnectionError ("may or may not
+have taken effect"), except a parked wait (a get, reserve, acquire, event/barrier/variable
+wait with a non-zero timeout), which is sent again on the new connection with the time it
+has left. The next call reconnects with capped exponential backoff (50 ms doubling to 2 s),
+one thread trying while the others wait, each no longer than its own timeout (else
+`reconnect_give_up`, 60 s). A reconnect refused with AUTH_FAILED is not retried. Locks,
+semaphore leases and reservations belong to the old session and are gone; subscriptions
+are renewed when the program next reads them.
+"""
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import math
+import os
+import select
+import socket
+import sys
+import threading
+import time
+import weakref
+from typing import Callable, NamedTuple
+
+from . import codecs as _codecs
+from . import protocol as P
+from .errors import AuthError, ConnectionError, ProtocolError, error_for_status
+
+__all__ = ["Client", "ObjectInfo", "parse_address"]
+
+_ids = itertools.count(1)  # request ids: never reused in this process, not even across reconnects
+
+
+class ObjectInfo(NamedTuple):
+    """One entry of Client.list()."""
+
+    name: str
+    type: str
+    size: int
+    state: str
+
+
+def parse_address(address) -> tuple[str, int]:
+    """(host, port) from ("host", port), "host:port", ":port", "port" or "[v6]:port".
+    An empty host means localhost for a client."""
+    if isinstance(address, (tuple, list)):
+        if len(address) != 2:
+            raise ValueError("an address is (host, port), not %r" % (address,))
+        host, port = address
+        host = host or ""
+        if isinstance(host, bytes):
+            host = host.decode()
+        try:
+            port = int(port)
+        except (TypeError, ValueError):
+            raise ValueError("address %r has no valid port" % (address,)) from None
+    elif isinstance(address, str):
+        text = address.strip()
+        if text.startswith("["):
+            close = text.find("]")
+            if close < 0 or not text[close + 1:].startswith(":"):
+                raise ValueError("address '%s' is not [host]:port" % address)
+            host, port_s = text[1:close], text[close + 2:]
+        elif ":" in text:
+            host, port_s = text.rsplit(":", 1)
+        else:
+            host, port_s = "", text
+        if not port_s.isdigit():
+            raise ValueError("address '%s' has no valid port (expected host:port, e.g. "
+                             "127.0.0.1:5000)" % address)
+        port = int(port_s)
+    else:
+        raise TypeError("an address is 'host:port' or (host, port), not %r" % (address,))
+    if not 0 <= port <= 65535:
+        raise ValueError("address %r: port %d is out of range" % (address, port))
+    return host, port
+
+
+def _authkey_bytes(authkey) -> bytes:
+    if authkey is None:
+        env = os.environ.get("DEPOT_AUTHKEY")
+        if env is None:
+            raise AuthError("no authkey: pass authkey=... or set DEPOT_AUTHKEY to the key the "
+                            "manager was started with")
+        authkey = env
+    if isinstance(authkey, str):
+        authkey = authkey.encode("utf-8")
+    authkey = bytes(authkey)
+    if not authkey:
+        raise AuthError("the authkey is empty; the manager needs a non-empty key")
+    return authkey
+
+
+def wire_timeout(timeout) -> int:
+    """A timeout in seconds (None = forever) as the wire's i64 milliseconds, rounded up."""
+    if timeout is None:
+        return P.WAIT_FOREVER
+    if timeout <= 0:
+        return 0
+    if timeout > 100 * 365 * 86400:
+        return P.WAIT_FOREVER
+    return int(math.ceil(timeout * 1000))
+
+
+def check_timeout(block: bool, timeout):
+    """queue.Queue's rules: block=False means no wait; a negative timeout is refused."""
+    if not block:
+        return 0
+    if timeout is not None and timeout < 0:
+        raise ValueError("'timeout' must be a non-negative number")
+    return timeout
+
+
+class _Pending:
+    __slots__ = ("event", "done", "status", "body", "lost", "lost_reason", "reissuable",
+                 "resend", "on_ok", "conn")
+
+    def __init__(self, reissuable: bool, on_ok):
+        # Made (under core.mu) only when the caller sleeps: set when its reply is routed, the
+        # connection ends, or the reader role is handed to it.
+        self.event = None
+        self.done = False  # reply routed, or the connection ended (lost / resend)
+        self.status = None
+        self.body = b""
+        self.lost = False
+        self.lost_reason = ""
+        self.reissuable = reissuable
+        self.resend = False
+        self.on_ok = on_ok
+        self.conn = None
+
+
+class _Conn:
+    """One TCP connection and its session."""
+
+    def __init__(self, sock: socket.socket, lease_ms: int, number: int, leftover: bytes):
+        self.sock = sock
+        self.lease_ms = lease_ms
+        self.number = number
+        self.buf = bytearray(leftover)  # received, not yet routed: the reader role's only
+        self.poller = select.poll()  # for reads with a deadline (the reader role's)
+        self.poller.register(sock, select.POLLIN)
+        self.idle_poller = select.poll()  # call()'s check of an idle connection (core.mu)
+        self.idle_poller.register(sock, select.POLLIN | select.POLLRDHUP)
+        self.write_lock = threading.Lock()
+        self.pending: dict[int, _Pending] = {}
+        self.reading = False  # a thread holds the reader role (core.mu)
+        self.dead = False
+        self.reason = ""
+
+    def send(self, data: bytes) -> None:
+        with self.write_lock:
+            self.sock.sendall(data)
+
+
+class _SubState:
+    """A subscription's client side: pushed messages wait in `messages` for next()."""
+
+    def __init__(self, pattern: bytes, buffer: int, policy: int):
+        self.pattern = pattern
+        self.buffer = buffer
+        self.policy = policy
+        self.id = 0
+        self.conn: _Conn | None = None
+        self.messages: collections.deque = collections.deque()
+        self.local_dropped = 0
+        self.manager_dropped = 0
+        self.closed = False
+
+
+class _Core:
+    """Everything the client's threads share (the threads hold this, not the Client, so a
+    Client nobody references is collected and closes its connection)."""
+
+    def __init__(self, host: str, port: int, authkey: bytes, opts: dict):
+        self.host = host or "127.0.0.1"
+        self.port = port
+        self.address = "%s:%d" % (self.host, port)
+        self.authkey = authkey
+        self.connect_timeout = opts["connect_timeout"]
+        self.reconnect = opts["reconnect"]
+        self.initial_backoff = opts["reconnect_initial_backoff"]
+        self.max_backoff = opts["reconnect_max_backoff"]
+        self.give_up = opts["reconnect_give_up"]
+        self.reply_grace = opts["reply_grace"]
+        self.on_connection = opts["on_connection"]
+        self.quiet = opts["quiet"]
+
+        self.mu = threading.Condition(threading.Lock())  # conn, connecting, subs, notes
+        self.conn: _Conn | None = None
+        self.connections = 0
+        self.connecting = False
+        self.backoff = self.initial_backoff
+        self.next_attempt = 0.0
+        self.last_connect_error = ""
+        self.lost_at = 0.0
+        self.lost_reason = ""
+        self.closed = False
+        self.subs: dict[int, _SubState] = {}
+        self.sub_cond = threading.Condition(self.mu)  # pushes arrived, or a connection ended
+        self.watches: dict = {}  # id -> (conn, fn): fn(reason) when conn ends (lock loss)
+        self.watch_ids = itertools.count(1)
+        self.notes: collections.deque = collections.deque()
+        self.last_send = time.monotonic()
+        self.wake = _Waker()
+        self.push_waiters = 0  # threads in Subscription.next waiting on sub_cond (mu)
+        self.keeper = None
+
+    def where(self) -> str:
+        return "the manager at " + self.address
+
+    # ------------------------------------------------------------ connecting
+
+    def connect_once(self, deadline: float) -> _Conn:
+        timeout = max(0.001, deadline - time.monotonic())
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except OSError as e:
+            raise ConnectionError("cannot connect to %s: %s (is depot-manager running there?)"
+                                  % (self.where(), e.strerror or e)) from None
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            buf = bytearray()
+            kind, code, ident, body = self._read_handshake_frame(sock, buf, deadline)
+            if kind == P.KIND_REPLY:
+                msg = P.error_message(body)
+                raise ConnectionError("%s refused the connection: %s" % (self.where(), msg),
+                                      code)
+            if kind != P.KIND_HELLO:
+                raise ProtocolError("%s sent frame kind %d instead of HELLO (is it a depot "
+                                    "manager?)" % (self.where(), kind))
+            try:
+                server_nonce = P.parse_hello(body)
+            except ValueError as e:
+                raise ProtocolError("%s %s" % (self.where(), e)) from None
+            client_nonce = os.urandom(P.NONCE_LEN)
+            sock.sendall(P.frame(P.KIND_AUTH, 0, 0,
+                                 P.auth_body(self.authkey, server_nonce, client_nonce)))
+            kind, code, ident, body = self._read_handshake_frame(sock, buf, deadline)
+            if kind == P.KIND_REPLY:
+                msg = P.error_message(body)
+                if code == P.Status.AUTH_FAILED:
+                    raise AuthError("authentication with %s failed: %s" % (self.where(), msg),
+                                    code)
+                raise error_for_status(code, "handshake with %s failed: %s" % (self.where(), msg))
+            if kind != P.KIND_AUTH_OK or len(body) != 36:
+                raise ProtocolError("%s answered AUTH with frame kind %d of %d bytes, not AUTH_OK "
+                                    "(36 bytes)" % (self.where(), kind, len(body)))
+            expected = P.server_mac(self.authkey, client_nonce, server_nonce)
+            import hmac
+            if not hmac.compare_digest(expected, bytes(body[:32])):
+                raise AuthError("%s could not prove it knows the authkey (its proof does not "
+                                "match): it is not the manager you meant, or its key differs"
+                                % self.where())
+            lease_ms = int.from_bytes(body[32:36], "little")
+            sock.settimeout(None)
+        except BaseException:
+            sock.close()
+            raise
+        return _Conn(sock, lease_ms, 0, bytes(buf))
+
+    def _read_handshake_frame(self, sock, buf: bytearray, deadline: float):
+        while True:
+            if len(buf) >= P.HEADER_SIZE:
+                body_len, magic, kind, code, _flags, ident = P.HEADER.unpack_from(buf, 0)
+                if magic != P.MAGIC:
+                    raise ProtocolError("%s sent a frame with a wrong magic (is it a depot "
+                                        "manager?)" % self.where())
+                if body_len > 1 << 20:
+                    raise ProtocolError("%s sent a handshake frame of %d bytes"
+                                        % (self.where(), body_len))
+                if len(buf) >= P.HEADER_SIZE + body_len:
+                    body = bytes(buf[P.HEADER_SIZE:P.HEADER_SIZE + body_len])
+                    del buf[:P.HEADER_SIZE + body_len]
+                    return kind, code, ident, body
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectionError("cannot connect to %s: no answer within the connect "
+                                      "timeout (is it a depot manager?)" % self.where())
+            sock.settimeout(left)
+            try:
+                chunk = sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError as e:
+                raise ConnectionError("cannot connect to %s: %s" % (self.where(), e)) from None
+            if not chunk:
+                raise ConnectionError("cannot connect to %s: it closed the connection during "
+                                      "the handshake" % self.where())
+            buf += chunk
+
+    def install(self, c: _Conn) -> None:
+        """Makes `c` the current connection (mu held)."""
+        self.connections += 1
+        c.number = self.connections
+        self.conn = c
+        self.last_send = time.monotonic()
+        self.wake.set()  # the keeper picks up the new lease and watches the new socket
+
+    def unreachable(self) -> str:
+        s = "%s is unreachable: the connection was lost %.1f s ago" % (
+            self.where(), time.monotonic() - self.lost_at)
+        if self.lost_reason:
+            s += " (%s)" % self.lost_reason
+        s += (" and reconnecting did not succeed within this call's time (its timeout, else "
+              "reconnect_give_up)")
+        s += ("; last attempt: " + self.last_connect_error if self.last_connect_error
+              else "; no attempt has finished yet")
+        return s
+
+    def ensure_connected(self, give_up: float) -> _Conn:
+        with self.mu:
+            while True:
+                if self.closed:
+                    raise ConnectionError("this depot.Client was closed")
+                c = self.conn
+                if c is not None and not c.dead:
+                    return c
+                if not self.reconnect:
+                    raise ConnectionError("the connection to %s was lost (%s) and reconnecting "
+                                          "is off (reconnect=False)"
+                                          % (self.where(), self.lost_reason))
+                if not self.connecting:
+                    break
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    raise ConnectionError(self.unreachable())
+                self.mu.wait(left)
+            self.connecting = True
+        restored = None
+        try:
+            while True:
+                now = time.monotonic()
+                if now >= give_up:
+                    with self.mu:
+                        raise ConnectionError(self.unreachable())
+                if now < self.next_attempt:
+                    time.sleep(min(self.next_attempt, give_up) - now)
+                    continue
+                try:
+                    c = self.connect_once(min(time.monotonic() + self.connect_timeout,
+                                              max(give_up, time.monotonic() + 0.05)))
+                except AuthError:
+                    raise
+                except (ConnectionError, ProtocolError, OSError) as e:
+                    with self.mu:
+                        self.last_connect_error = str(e)
+                        self.next_attempt = time.monotonic() + self.backoff
+                        self.backoff = min(self.backoff * 2, self.max_backoff)
+                    continue
+                with self.mu:
+                    if self.closed:
+                        c.sock.close()
+                        raise ConnectionError("this depot.Client was closed")
+                    self.install(c)
+                    self.backoff = self.initial_backoff
+                    self.next_attempt = 0.0
+                    self.last_connect_error = ""
+                    restored = "reconnected to %s after %.1f s" % (
+                        self.where(), time.monotonic() - self.lost_at)
+                    self.notes.append(("restored", restored))
+                self.wake.set()
+                return c
+        finally:
+            with self.mu:
+                self.connecting = False
+                self.mu.notify_all()
+
+    def fail(self, c: _Conn, reason: str) -> None:
+        """Connection `c` ended: fail or re-send what was in flight on it."""
+        with self.mu:
+            if c.dead:
+                return
+            c.dead = True
+            c.reason = reason
+            if self.conn is c:
+                self.conn = None
+                self.lost_at = time.monotonic()
+                self.lost_reason = reason
+                if not self.closed:
+                    self.notes.append(("lost", "lost the connection to %s (%s); the next call "
+                                       "reconnects" % (self.where(), reason)))
+            pending = list(c.pending.values())
+            c.pending.clear()
+            for key, (conn, fn) in list(self.watches.items()):
+                if conn is c:
+                    del self.watches[key]
+                    self.notes.append(("call", fn, reason))
+            for p in pending:
+                if p.reissuable:
+                    p.resend = True
+                else:
+                    p.lost = True
+                    p.lost_reason = reason
+                p.done = True
+                if p.event is not None:
+                    p.event.set()
+            self.sub_cond.notify_all()
+        try:
+            c.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            c.sock.close()
+        except OSError:
+            pass
+        self.wake.set()
+
+    def watch(self, c: _Conn, fn) -> int:
+        """Runs fn(reason) on the keeper thread when connection `c` ends (at once if it has).
+        Returns a key for unwatch()."""
+        key = next(self.watch_ids)
+        with self.mu:
+            if c.dead:
+                self.notes.append(("call", fn, c.reason))
+            else:
+                self.watches[key] = (c, fn)
+        self.wake.set()
+        return key
+
+    def unwatch(self, key: int) -> None:
+        with self.mu:
+            self.watches.pop(key, None)
+
+    # ------------------------------------------------------------ calls
+
+    def call(self, op: int, body, *, deadline: float | None = None, reissuable: bool = False,
+             on_ok=None, resend_without_time: bool = True):
+        """Sends one request and waits for its reply: (status, body, conn).
+
+        `body` is bytes, or for a reissuable wait a function of the wire timeout (ms) that
+        builds the body: it is called again with the time left for a re-send after a
+        reconnect. `deadline` (time.monotonic()) is when the manager will have answered by.
+        Raises ConnectionError only."""
+        give_up = time.monotonic() + self.give_up
+        if deadline is not None and deadline < give_up:
+            give_up = deadline
+        first = True
+        while True:
+            c = self.ensure_connected(give_up)
+            if callable(body):
+                if first:
+                    data = body(None)
+                else:
+                    left = P.WAIT_FOREVER if deadline is None else max(
+                        0, int((deadline - time.monotonic()) * 1000))
+                    if left == 0 and not resend_without_time:
+                        # A barrier party sent with timeout 0 would break the barrier for the
+                        # others: report the timeout instead of sending it.
+                        return (P.Status.TIMEOUT,
+                                P.s(b"%s timed out while reconnecting to %s"
+                                    % (P.op_name(op).encode(), self.where().encode())), c)
+                    data = body(left)
+            else:
+                data = body
+            p = _Pending(reissuable, on_ok)
+            ident = next(_ids)
+            with self.mu:
+                if c.dead:
+                    continue
+                # An idle connection: is an end of stream waiting on it? (poll under mu: the
+                # poll object is not for concurrent use)
+                idle_end = not c.pending and bool(c.idle_poller.poll(0)) and _peer_closed(c.sock, True)
+                c.pending[ident] = p
+            if idle_end:
+                # A manager that stopped or restarted since the last call closed this idle
+                # connection: find out before sending, so the request is not lost in it.
+                with self.mu:
+                    c.pending.pop(ident, None)
+                self.fail(c, "the manager closed the connection")
+                continue
+            try:
+                c.send(P.frame(P.KIND_REQUEST, op, ident, data))
+                self.last_send = time.monotonic()
+            except OSError as e:
+                self.fail(c, "sending failed: %s" % (e.strerror or e))
+            self._wait(c, p, deadline)
+            if p.resend:
+                first = False
+                continue
+            if p.lost:
+                raise ConnectionError("the connection to %s was lost while %s was in flight (%s); "
+                                      "it may or may not have taken effect"
+                                      % (self.where(), P.op_name(op), p.lost_reason))
+            if (p.status == P.Status.SHUTTING_DOWN and reissuable and self.reconnect
+                    and time.monotonic() < give_up):
+                time.sleep(self.initial_backoff)
+                first = False
+                continue
+            return p.status, p.body, c
+
+    def _wait(self, c: _Conn, p: _Pending, deadline: float | None) -> None:
+        """Until p is done: as the reader when the role is free, else asleep until the reply
+        is routed or the role handed over. A reply later than the request's own timeout plus
+        reply_grace fails the connection."""
+        limit = None if deadline is None else deadline + self.reply_grace
+        while True:
+            with self.mu:
+                if p.done:
+                    return
+                reader = not c.reading and not c.dead
+                if reader:
+                    c.reading = True
+                else:
+                    if p.event is None:
+                        p.event = threading.Event()
+                    else:
+                        p.event.clear()
+            if reader:
+                try:
+                    self.read(c, lambda: p.done, limit)
+                finally:
+                    self.release_reader(c, p)
+            else:
+                left = None if limit is None else max(0.0, limit - time.monotonic())
+                p.event.wait(left)
+            if not p.done and limit is not None and time.monotonic() >= limit:
+                self.fail(c, "no reply %.0f s after the request's own timeout; the connection "
+                          "is taken for dead" % self.reply_grace)
+
+    # ------------------------------------------------------------ the reader role
+
+    def read(self, c: _Conn, done, limit: float | None, tick: float | None = None) -> None:
+        """Holding the reader role of `c`: reads and routes frames until done() is true, the
+        connection ends or time.monotonic() passes `limit` (None: no limit). With `tick`,
+        done() is also checked every `tick` s while nothing arrives (for a done() that another
+        thread may make true, as a subscription's close())."""
+        sock = c.sock
+        try:
+            while True:
+                self._route(c)
+                if done() or c.dead:
+                    return
+                if limit is not None or tick is not None:
+                    left = tick if limit is None else limit - time.monotonic()
+                    if left <= 0:
+                        return
+                    if tick is not None and left > tick:
+                        left = tick
+                    if not c.poller.poll(max(1, int(left * 1000 + 0.999))):
+                        continue
+                try:
+                    chunk = sock.recv(65536)
+                except OSError as e:
+                    self.fail(c, e.strerror or str(e))
+                    return
+                if not chunk:
+                    self.fail(c, "the manager closed the connection")
+                    return
+                c.buf += chunk
+        except ProtocolError as e:
+            self.fail(c, str(e))
+        except Exception as e:  # noqa: BLE001 - never leave callers waiting on a dead reader
+            self.fail(c, "the client's reader failed: %r" % e)
+
+    def _route(self, c: _Conn) -> None:
+        """Routes every whole frame in c.buf (the reader role's)."""
+        buf = c.buf
+        pos = 0
+        n = len(buf)
+        while n - pos >= P.HEADER_SIZE:
+            body_len, magic, kind, code, _f, ident = P.HEADER.unpack_from(buf, pos)
+            if magic != P.MAGIC:
+                raise ProtocolError("the manager sent a frame with a wrong magic")
+            end = pos + P.HEADER_SIZE + body_len
+            if end > n:
+                break
+            body = bytes(buf[pos + P.HEADER_SIZE:end])
+            pos = end
+            if kind == P.KIND_REPLY:
+                with self.mu:
+                    p = c.pending.pop(ident, None)
+                    if p is not None and (code != P.Status.OK or p.on_ok is None):
+                        p.status = code  # the common case: done in the same hold of mu
+                        p.body = body
+                        p.conn = c
+                        p.done = True
+                        if p.event is not None:
+                            p.event.set()
+                        continue
+                if p is None:
+                    continue
+                p.status = code
+                p.body = body
+                p.conn = c
+                if code == P.Status.OK and p.on_ok is not None:
+                    try:
+                        p.on_ok(body, c)
+                    except Exception:  # noqa: BLE001 - the caller parses again and reports
+                        pass
+                with self.mu:
+                    p.done = True
+                    if p.event is not None:
+                        p.event.set()
+            elif kind == P.KIND_PUSH:
+                self.on_push(c, code, ident, body)
+            else:
+                raise ProtocolError("the manager sent frame kind %d on an open session" % kind)
+        if pos:
+            del buf[:pos]
+
+    def take_reader(self, c: _Conn) -> bool:
+        """Takes the reader role of `c` if nobody holds it (mu held)."""
+        if c.reading or c.dead:
+            return False
+        c.reading = True
+        return True
+
+    def release_reader(self, c: _Conn, me=None) -> None:
+        """Gives the role up and hands it to a thread still waiting on `c`, so replies and
+        pushes keep flowing: a caller asleep for its reply, else a subscription's next()."""
+        with self.mu:
+            c.reading = False
+            if c.dead:
+                return
+            for p in c.pending.values():
+                if p is not me and p.event is not None and not p.event.is_set():
+                    p.event.set()
+                    return
+            if self.push_waiters:
+                self.sub_cond.notify_all()
+
+    def drain(self, c: _Conn) -> None:
+        """Reads and routes what has arrived on `c`, without waiting (pushed messages nobody
+        was reading; the end of the connection, which fails it). Does nothing if a reader is
+        busy on it (it routes them itself)."""
+        with self.mu:
+            if not self.take_reader(c):
+                return
+        try:
+            while True:
+                try:
+                    chunk = c.sock.recv(65536, socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    return  # not the end after all
+                except OSError as e:
+                    self.fail(c, e.strerror or str(e))
+                    return
+                if not chunk:
+                    self._route(c)
+                    self.fail(c, "the manager closed the connection")
+                    return
+                c.buf += chunk
+                self._route(c)
+        except ProtocolError as e:
+            self.fail(c, str(e))
+        except Exception as e:  # noqa: BLE001
+            self.fail(c, "the client's reader failed: %r" % e)
+        finally:
+            self.release_reader(c)
+
+    def wait_call(self, op: int, encode, timeout, on_ok=None, resend_without_time=True):
+        """A wait that may be re-sent after a reconnect: encode(timeout_ms) builds its body.
+        `timeout` is in seconds (None = forever). Returns (status, body, conn, wire_ms) where
+        wire_ms is the timeout first sent (0: did not wait, so it is not re-sent)."""
+        first = wire_timeout(timeout)
+        deadline = None if first < 0 else time.monotonic() + first / 1000.0
+        status, body, conn = self.call(
+            op, (lambda ms: encode(first if ms is None else ms)), deadline=deadline,
+            reissuable=first != 0, on_ok=on_ok, resend_without_time=resend_without_time)
+        return status, body, conn, first
+
+    def request(self, op: int, body: bytes = b"", **kw) -> bytes:
+        """call(), raising the status' exception unless OK; returns the reply body."""
+        status, rbody, _ = self.call(op, body, **kw)
+        if status != P.Status.OK:
+            raise error_for_status(status, P.error_message(rbody))
+        return rbody
+
+    def heartbeat_loop(self) -> None:
+        hb = P.frame(P.KIND_REQUEST, P.Op.HEARTBEAT, 0)
+        while True:
+            with self.mu:
+                c = self.conn
+                todo = list(self.notes)
+                self.notes.clear()
+                closed = self.closed
+            for note in todo:
+                self._run_note(note)
+            if closed:
+                return
+            lease = c.lease_ms / 1000.0 if c is not None and c.lease_ms else 10.0
+            every = max(lease / 3, 0.005)
+            # Asleep until woken, the next heartbeat is due, or the connection ends (POLLRDHUP:
+            # its hang-up only; the reader role reads its data).
+            hup = self.wake.wait(every / 2, None if c is None or c.dead else c.sock)
+            if c is None or c.dead:
+                continue
+            if hup:
+                self.drain(c)
+                if not c.dead:
+                    time.sleep(0.001)  # a reader is busy on it and sees the end itself
+                continue
+            if time.monotonic() - self.last_send < every:
+                continue
+            # Never wait for another thread's write: a write in progress keeps the session.
+            if c.write_lock.acquire(blocking=False):
+                try:
+                    c.sock.sendall(hb)
+                    self.last_send = time.monotonic()
+                except OSError as e:
+                    c.write_lock.release()
+                    self.fail(c, "sending a heartbeat failed: %s" % (e.strerror or e))
+                    continue
+                c.write_lock.release()
+
+    def _run_note(self, note) -> None:
+        try:
+            if note[0] == "call":
+                note[1](note[2])
+                return
+            kind, line = note
+            if self.on_connection is not None:
+                self.on_connection(kind, line)
+            elif not self.quiet:
+                print("depot: " + line, file=sys.stderr, flush=True)
+        except Exception as e:  # noqa: BLE001 - a user callback
+            print("depot: a connection callback raised %r" % e, file=sys.stderr)
+
+    def close(self) -> None:
+        with self.mu:
+            if self.closed:
+                return
+            self.closed = True
+            c = self.conn
+            for st in self.subs.values():
+                st.closed = True
+            self.sub_cond.notify_all()
+            self.mu.notify_all()
+        if c is not None:
+            self.fail(c, "the client was closed")
+        self.wake.set()
+
+    # ------------------------------------------------------------ pushes
+
+    def on_push(self, c: _Conn, code: int, ident: int, body: bytes) -> None:
+        if code != P.PUSH_MESSAGE:
+            return  # unknown push types are skipped, as docs/protocol.md asks
+        r = P.Reader(body)
+        try:
+            topic = r.str()
+            dropped = r.u64()
+            payload = r.str()
+        except P.MalformedReply:
+            return
+        with self.mu:
+            st = self.subs.get(ident)
+            if st is None or st.conn is not c or st.closed:
+                return
+            st.manager_dropped = dropped
+            if len(st.messages) >= st.buffer:
+                if st.policy == 1:  # drop newest
+                    st.local_dropped += 1
+                    return
+                st.messages.popleft()  # drop oldest (also for 'disconnect', as the C++ client)
+                st.local_dropped += 1
+            st.messages.append((topic, payload, dropped))
+            self.sub_cond.notify_all()
+
+
+def _peer_closed(sock: socket.socket, readable: bool = False) -> bool:
+    """True when an end of stream (or a reset) is waiting on the socket; never blocks.
+    `readable`: a poll already said something is waiting."""
+    try:
+        if not readable:
+            r, _, _ = select.select([sock], [], [], 0)
+            if not r:
+                return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError):
+        return True
+
+
+class _Waker:
+    """What the keeper sleeps on: set() from any thread wakes it (a pipe, so that one poll
+    also watches the connection for its end)."""
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+        os.set_blocking(self.r, False)
+        os.set_blocking(self.w, False)
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def set(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            try:
+                os.write(self.w, b"x")
+            except OSError:
+                pass  # already pending
+
+    def wait(self, timeout: float, sock=None) -> bool:
+        """Sleeps up to `timeout` s or until set(); True if `sock` hung up meanwhile."""
+        p = select.poll()
+        p.register(self.r, select.POLLIN)
+        fd = -1
+        if sock is not None:
+            try:
+                fd = sock.fileno()
+            except OSError:
+                fd = -1
+            if fd >= 0:
+                p.register(fd, select.POLLRDHUP)
+        try:
+            events = p.poll(max(1, int(timeout * 1000)))
+        except OSError:
+            events = []
+        hup = False
+        for f, ev in events:
+            if f == self.r:
+                try:
+                    while os.read(self.r, 4096):
+                        pass
+                except (BlockingIOError, OSError):
+                    pass
+            elif f == fd and ev & (select.POLLRDHUP | select.POLLHUP | select.POLLERR):
+                hup = True
+        return hup
+
+    def close(self) -> None:
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+            for fd in (self.r, self.w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _keeper(core_ref) -> None:
+    core = core_ref
+    try:
+        core.heartbeat_loop()
+    finally:
+        core.wake.close()
+
+
+class Client:
+    """A connection to a depot manager. See the module docstring.
+
+    Parameters: `address` ("host:port" or (host, port)); `authkey` (bytes or str; default:
+    the DEPOT_AUTHKEY environment variable); `codec`: the default codec of the handles this
+    client makes (default depot.codecs.BYTES: gets return bytes); `connect_timeout` (s, per
+    attempt); `reconnect`, `reconnect_initial_backoff`, `reconnect_max_backoff`,
+    `reconnect_give_up` (s); `reply_grace` (s: a reply not seen this long after a request's
+    own timeout means the connection is dead); `on_connection(kind, line)` (kind "lost" or
+    "restored"; runs on the keeper thread; default: the line goes to stderr unless `quiet`).
+    """
+
+    def __init__(self, address="127.0.0.1:5000", authkey=None, *, codec=None,
+                 connect_timeout: float = 5.0, reconnect: bool = True,
+                 reconnect_initial_backoff: float = 0.05, reconnect_max_backoff: float = 2.0,
+                 reconnect_give_up: float = 60.0, reply_grace: float = 10.0,
+                 on_connection: Callable[[str, str], None] | None = None, quiet: bool = False):
+        host, port = parse_address(address)
+        key = _authkey_bytes(authkey)
+        self.codec = _codecs.resolve(codec)
+        core = _Core(host, port, key, dict(
+            connect_timeout=connect_timeout, reconnect=reconnect,
+            reconnect_initial_backoff=reconnect_initial_backoff,
+            reconnect_max_backoff=reconnect_max_backoff, reconnect_give_up=reconnect_give_up,
+            reply_grace=reply_grace, on_connection=on_connection, quiet=quiet))
+        c = core.connect_once(time.monotonic() + connect_timeout)
+        with core.mu:
+            core.install(c)
+        core.keeper = threading.Thread(target=_keeper, args=(core,), daemon=True,
+                                       name="depot-keeper-%s" % core.address)
+        core.keeper.start()
+        self._core = core
+        self._finalizer = weakref.finalize(self, core.close)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Closes the connection; what this session held (locks, leases, reservations,
+        subscriptions) is released by the manager. Calls after close raise ConnectionError."""
+        self._finalizer()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def address(self) -> str:
+        return self._core.address
+
+    @property
+    def connections(self) -> int:
+        """Connections made so far (1 + reconnects)."""
+        return self._core.connections
+
+    @property
+    def connected(self) -> bool:
+        c = self._core.conn
+        return c is not None and not c.dead
+
+    @property
+    def session_lease(self) -> float:
+        """The manager's session lease (seconds) from the current connection's AUTH_OK."""
+        c = self._core.conn
+        return c.lease_ms / 1000.0 if c is not None else 0.0
+
+    def __repr__(self) -> str:
+        return "<depot.Client %s%s>" % (self.address, "" if self.connected else " (disconnected)")
+
+    # ------------------------------------------------------------ handles
+
+    def queue(self, name: str, *, maxsize: int | None = None, codec=None):
+        """A handle on a queue (no round trip: queues are created on first use). With
+        `maxsize`, declares the queue with that bound (one round trip; ProtocolError if it
+        exists with another one; 0 = unbounded)."""
+        from .queues import Queue
+        q = Queue(self, name, codec=codec)
+        if maxsize is not None:
+            q.declare(maxsize)
+        return q
+
+    def lock(self, name: str, *, ttl: float | None = None):
+        from .coord import Lock
+        return Lock(self, name, reentrant=False, ttl=ttl)
+
+    def rlock(self, name: str, *, ttl: float | None = None):
+        from .coord import Lock
+        return Lock(self, name, reentrant=True, ttl=ttl)
+
+    def semaphore(self, name: str, value: int = 1):
+        from .coord import Semaphore
+        return Semaphore(self, name, value)
+
+    def event(self, name: str):
+        from .coord import Event
+        return Event(self, name)
+
+    def barrier(self, name: str, parties: int):
+        from .coord import Barrier
+        return Barrier(self, name, parties)
+
+    def counter(self, name: str):
+        from .coord import Counter
+        return Counter(self, name)
+
+    def variable(self, name: str, *, codec=None):
+        from .coord import Variable
+        return Variable(self, name, codec=codec)
+
+    def topic(self, name: str, *, codec=None):
+        from .coord import Topic
+        return Topic(self, name, codec=codec)
+
+    def subscribe(self, pattern: str, callback=None, *, codec=None, buffer: int = 1024,
+                  policy: str = "drop_oldest"):
+        """A subscription to a topic or a glob pattern ("sensors.*"): see Topic.subscribe."""
+        from .coord import Subscription
+        return Subscription(self, pattern, codec=codec, buffer=buffer, policy=policy,
+                            callback=callback)
+
+    def publish(self, topic: str, value, *, codec=None) -> int:
+        return self.topic(topic, codec=codec).publish(value)
+
+    # ------------------------------------------------------------ admin
+
+    def ping(self, payload: bytes = b"ping") -> float:
+        """Round trip to the manager; returns the time it took in seconds."""
+        t0 = time.monotonic()
+        body = self._core.request(P.Op.PING, bytes(payload))
+        if body != bytes(payload):
+            raise ProtocolError("the manager echoed %d bytes for a PING of %d"
+                                % (len(body), len(payload)))
+        return time.monotonic() - t0
+
+    def stats(self) -> dict:
+        """The manager's counters (docs/protocol.md STATS), as a dict."""
+        r = P.Reader(self._core.request(P.Op.STATS))
+        text = _parse(r, lambda: r.str(), P.Op.STATS)
+        return json.loads(text)
+
+    def list(self) -> list[ObjectInfo]:
+        """Every object (and topic with subscribers) with its type, size and state."""
+        r = P.Reader(self._core.request(P.Op.LIST))
+
+        def parse():
+            out = []
+            for _ in range(r.u32()):
+                name = r.str().decode("utf-8", "replace")
+                typ = r.str().decode("utf-8", "replace")
+                size = r.u64()
+                state = r.str().decode("utf-8", "replace")
+                out.append(ObjectInfo(name, typ, size, state))
+            return out
+        return _parse(r, parse, P.Op.LIST)
+
+    def remove(self, name: str) -> str:
+        """Deletes any object by name (parked requests on it get NotFoundError); returns
+        its type. NotFoundError if nothing has this name."""
+        r = P.Reader(self._core.request(P.Op.DELETE, P.s(name_bytes(name))))
+        return _parse(r, lambda: r.str().decode(), P.Op.DELETE)
+
+    def call(self, op: int, body: bytes = b"", timeout=None):
+        """Sends one raw request (docs/protocol.md) and returns (status, body) whatever the
+        status. Raises ConnectionError only."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        status, rbody, _ = self._core.call(op, bytes(body), deadline=deadline)
+        return status, rbody
+
+
+def name_bytes(name) -> bytes:
+    if isinstance(name, bytes):
+        return name
+    if isinstance(name, str):
+        return name.encode("utf-8")
+    raise TypeError("a name is a str, not %s" % type(name).__name__)
+
+
+def _parse(r: P.Reader, fn, op: int):
+    """Runs a reply parser and checks the body was consumed exactly."""
+    try:
+        v = fn()
+        r.end()
+        return v
+    except (P.MalformedReply, UnicodeDecodeError) as e:
+        raise ProtocolError("malformed %s reply from the manager (%s): it does not have the "
+                            "layout of docs/protocol.md (a manager of another depot version?)"
+                            % (P.op_name(op), e)) from None
+
+
+parse_reply = _parse
