@@ -50,8 +50,7 @@ struct Manager::Impl {
   }
 };
 
-Manager::Manager(ManagerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
+Manager::Manager(ManagerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Manager::~Manager() {
   stop();
