@@ -547,7 +547,7 @@ Examples build_examples() {
           });
   e.request("STATS request", 2, req::stats());
   const std::string stats =
-      R"({"version":"2","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
+      R"({"version":"3","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
       R"("connections_total":1,"auth_failures":0,"requests":3,"protocol_errors":0,)"
       R"("objects":1,"parked":0,"sessions_holding":0,"subscriptions":0,)"
       R"("pubsub_buffered_bytes":0})";

@@ -3,12 +3,14 @@
 // authentication, and client-chosen buffers. Memory is measured as the process's RSS (the
 // manager runs in this process) with generous bounds; under the sanitizers the RSS bounds are
 // not asserted (their allocator keeps freed memory in quarantine), the behaviour still is.
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <atomic>
 #include <fstream>
 
 #include "depot/client/admin_requests.h"
+#include "depot/client/client.h"
 #include "depot/client/coord_requests.h"
 #include "depot/client/queue_requests.h"
 #include "support.h"
@@ -427,5 +429,51 @@ SCENARIO("a subscriber that never reads holds at most --max-subscription-bytes",
   if (kMeasureRss) {
     CHECK(during < before + (40u << 20));  // 64 MiB published, 4 MiB cap
     CHECK(after < before + (16u << 20));
+  }
+}
+
+SCENARIO("messages buffered for a subscriber count against its user's max-queue-bytes",
+         "[hardening][acl]") {
+  // A user that asks for a huge buffer and never reads holds at most its own limit, and what
+  // it holds there leaves less room for its puts: one budget for everything it makes the
+  // manager keep. The subscriber is the user `default` (a raw version-2 handshake).
+  const std::string acl = "/tmp/depot-hardening-acl-" + std::to_string(::getpid()) + ".conf";
+  {
+    std::ofstream f(acl);
+    f << "user default\n  key k\n  allow all *\n  max-queue-bytes 1M\n"
+         "user pub\n  key k\n  allow all *\n";
+  }
+  TestManager m("", [&](ManagerOptions& o) {
+    o.authkey.clear();
+    o.acl_file = acl;
+  });
+  ::unlink(acl.c_str());
+  ClientOptions po;
+  po.user = "pub";
+  Client pub(m.address, "k", po);
+  Client mine(m.address, "k");  // the user default, like the subscriber
+  RawConn probe(port_of(m));
+  probe.handshake("k");
+  auto sub = std::make_unique<RawConn>(port_of(m));
+  shrink_receive_buffer(sub->fd());
+  sub->handshake("k");
+  REQUIRE(sub->call(req::subscribe("fire", 1'000'000, Overflow::DropOldest)).first == Status::OK);
+  const std::string payload(64 * 1024, 'p');
+  for (int batch = 0; batch < 8; ++batch) {  // 16 MiB published
+    std::vector<Request> rs(32, req::publish("fire", payload));
+    for (const Reply& r : pub.call_many(rs)) REQUIRE(r.status == Status::OK);
+  }
+  const long long buffered = stat_of(probe, "pubsub_buffered_bytes");
+  THEN("the subscription holds no more than the user's limit, the oldest messages dropped") {
+    CHECK(buffered <= (1 << 20));
+    CHECK(buffered > (1 << 20) / 2);
+  }
+  THEN("the user's puts find its budget taken, until the subscriber leaves") {
+    const std::string item(256 * 1024, 'i');
+    CHECK_THROWS_AS(mine.request(req::queue_put("q", 0, item)), LimitError);
+    CHECK(pub.call(req::queue_put("q", 0, item)).status == Status::OK);  // another user's own
+    sub.reset();
+    REQUIRE(test::eventually(
+        [&] { return mine.call(req::queue_put("q", 0, item)).status == Status::OK; }));
   }
 }

@@ -62,6 +62,12 @@ Server::Server(ManagerOptions options)
   registry_.owner_bytes = [this](uint32_t owner, int64_t delta) {
     if (owner < users_.size()) users_[owner].queue_bytes += static_cast<uint64_t>(delta);
   };
+  // Messages buffered for a user's subscriptions count against its max-queue-bytes too.
+  pubsub_.owner_has_room = [this](uint32_t owner, uint64_t bytes) {
+    if (owner >= users_.size() || users_[owner].index < 0) return true;
+    const uint64_t limit = acl_.users[static_cast<size_t>(users_[owner].index)].max_queue_bytes;
+    return limit == 0 || users_[owner].queue_bytes + bytes <= limit;
+  };
   registry_.session_alive = [this](SessionId id) {
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);

@@ -40,6 +40,7 @@ uint64_t PubSub::subscribe(SessionId session, std::string_view pattern, uint32_t
   s->limit = limit;
   s->policy = policy;
   s->sink = sink;
+  s->owner = registry_.acting_owner;
   Subscription* raw = s.get();
   if (raw->glob) {
     globs_.push_back(raw);
@@ -71,6 +72,7 @@ void PubSub::remove(Subscription* s) {
       if (v.empty()) exact_.erase(it);
     }
   }
+  registry_.charge(s->owner, -static_cast<int64_t>(s->buffered_bytes));
   subs_.erase(s->id);
 }
 
@@ -95,28 +97,33 @@ bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view pay
   const size_t bytes = topic.size() + payload.size();
   // Full by count, or by bytes (a message larger than the whole cap still goes into an empty
   // buffer: it is no larger than a frame).
+  // The subscriber's user may be at its max-queue-bytes (with items in queues, or messages in
+  // its other subscriptions): then the buffer is full too.
+  auto owner_full = [&] {
+    return s.owner != 0 && owner_has_room && !owner_has_room(s.owner, bytes);
+  };
   auto full = [&] {
-    return !s.buffer.empty() &&
-           (s.buffer.size() >= s.limit || s.buffered_bytes + bytes > max_buffer_bytes_);
+    return !s.buffer.empty() && (s.buffer.size() >= s.limit ||
+                                 s.buffered_bytes + bytes > max_buffer_bytes_ || owner_full());
+  };
+  auto overflow = [&] {
+    ++s.dropped;
+    if (s.policy == Overflow::Disconnect) s.sink->overflowed();
+    return false;
   };
   while (full()) {
-    switch (s.policy) {
-      case Overflow::DropNewest:
-        ++s.dropped;
-        return false;
-      case Overflow::DropOldest:
-        s.buffered_bytes -= s.buffer.front().topic.size() + s.buffer.front().payload.size();
-        s.buffer.pop_front();
-        ++s.dropped;
-        break;
-      case Overflow::Disconnect:
-        ++s.dropped;
-        s.sink->overflowed();
-        return false;
-    }
+    if (s.policy != Overflow::DropOldest) return overflow();
+    const size_t front = s.buffer.front().topic.size() + s.buffer.front().payload.size();
+    s.buffered_bytes -= front;
+    registry_.charge(s.owner, -static_cast<int64_t>(front));
+    s.buffer.pop_front();
+    ++s.dropped;
   }
+  // Room in the buffer but none left in the user's limit (other buffers, queued items).
+  if (owner_full()) return overflow();
   s.buffer.push_back({std::string(topic), std::string(payload)});
-  s.buffered_bytes += topic.size() + payload.size();
+  s.buffered_bytes += bytes;
+  registry_.charge(s.owner, static_cast<int64_t>(bytes));
   s.sink->messages_pending();
   return true;
 }
@@ -142,6 +149,7 @@ bool PubSub::pop(Subscription& sub, Subscription::Message& out) {
   out = std::move(sub.buffer.front());
   sub.buffer.pop_front();
   sub.buffered_bytes -= out.topic.size() + out.payload.size();
+  registry_.charge(sub.owner, -static_cast<int64_t>(out.topic.size() + out.payload.size()));
   ++sub.delivered;
   return true;
 }

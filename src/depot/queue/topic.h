@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -50,6 +51,8 @@ struct Subscription {
   };
   std::deque<Message> buffer;
   size_t buffered_bytes = 0;
+  // Registry::acting_owner of its SUBSCRIBE: the user whose limit its buffer counts against.
+  uint32_t owner = 0;
   uint64_t dropped = 0;
   uint64_t delivered = 0;
 };
@@ -81,6 +84,9 @@ class PubSub {
   void set_max_buffer_bytes(uint64_t n) { max_buffer_bytes_ = n; }
   uint64_t max_buffer_bytes() const { return max_buffer_bytes_; }
   size_t buffered_bytes() const;
+  // Whether `owner` may hold `bytes` more (its max-queue-bytes, which buffered messages count
+  // against as queued items do: Registry::charge). Unset: every owner may.
+  std::function<bool(uint32_t owner, uint64_t bytes)> owner_has_room;
   // One entry per exact topic and per pattern with subscribers.
   std::vector<ObjectInfo> list() const;
 
