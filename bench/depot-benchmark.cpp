@@ -74,7 +74,7 @@ using depot::Status;
 const char* kUsage =
     R"(Usage: depot-benchmark [-h <host>] [-p <port>] [-c <clients>] [-n <requests>] [-k <boolean>]
 
- -h <hostname>      Server hostname (default 127.0.0.1)
+ -h <hostname>      Server hostname (default 127.0.0.1; tls://<hostname> means --tls)
  -p <port>          Server port (default 5000)
  -a <authkey>       The manager's authkey (default: $DEPOT_AUTHKEY)
  -c <clients>       Number of parallel connections (default 50)
@@ -801,6 +801,10 @@ Config parse_args(int argc, char** argv) {
       std::exit(0);
     } else if (a == "-h") {
       cfg.host = value();
+      if (cfg.host.rfind("tls://", 0) == 0) {  // as the clients' addresses: tls:// means --tls
+        cfg.host.erase(0, 6);
+        cfg.tls = true;
+      }
     } else if (a == "-p") {
       cfg.port = static_cast<int>(parse_num(a, value(), 1));
     } else if (a == "-a") {
