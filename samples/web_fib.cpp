@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<depot::Executor> ex;
     if (!cfg.inline_fib) {
       // Losing the manager and getting it back are reported on stderr, one line each.
-      client = std::make_unique<depot::Client>(args.address, args.authkey);
+      client = std::make_unique<depot::Client>(args.address, args.authkey, args.client_options());
       ex = std::make_unique<depot::Executor>(*client, args.get("pool", "pool"));
       cfg.manager = args.address;
       cfg.client = client.get();
