@@ -147,6 +147,12 @@ struct Config {
   std::exit(1);
 }
 
+// A bad command line: exit code 2, as every depot program.
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "depot-benchmark: %s\n", msg.c_str());
+  std::exit(2);
+}
+
 // ------------------------------------------------------------------ one test's definition
 
 struct Test {
@@ -788,7 +794,7 @@ uint64_t parse_num(const std::string& flag, const std::string& text, uint64_t mi
   errno = 0;
   unsigned long long n = std::strtoull(v, &end, 10);
   if (errno || end == v || *end != '\0' || n < min || text[0] == '-')
-    die(flag + " needs a whole number >= " + std::to_string(min) + ", got '" + v + "'");
+    usage_error(flag + " needs a whole number >= " + std::to_string(min) + ", got '" + v + "'");
   return n;
 }
 
@@ -805,7 +811,7 @@ Config parse_args(int argc, char** argv) {
     }
     auto value = [&]() -> std::string {
       if (inline_value) return *std::exchange(inline_value, std::nullopt);
-      if (i + 1 >= argc) die(a + " needs a value (see --help)");
+      if (i + 1 >= argc) usage_error(a + " needs a value (see --help)");
       return argv[++i];
     };
     if (a == "--help") {
@@ -876,21 +882,22 @@ Config parse_args(int argc, char** argv) {
       else if (p == "beanstalk")
         cfg.proto = Config::Proto::BEANSTALK;
       else
-        die("--proto takes depot, resp or beanstalk");
+        usage_error("--proto takes depot, resp or beanstalk");
     } else {
-      die("unrecognized option or bad number of args for: '" + a + "' (see --help)");
+      usage_error("unrecognized option or bad number of args for: '" + a + "' (see --help)");
     }
-    if (inline_value) die(a + " takes no value (see --help)");
+    if (inline_value) usage_error(a + " takes no value (see --help)");
   }
   if (cfg.proto == Config::Proto::RAW && cfg.tests != std::vector<std::string>{"ping"})
-    die("with --proto raw the only test is ping (echo-floor answers every frame alike)");
+    usage_error("with --proto raw the only test is ping (echo-floor answers every frame alike)");
   if (cfg.proto != Config::Proto::DEPOT && !key_given) cfg.authkey.clear();
   if (cfg.tls && cfg.proto != Config::Proto::DEPOT && cfg.proto != Config::Proto::RESP)
-    die("--tls works with --proto depot and resp");
-  if (!cfg.tls && (!cfg.cacert.empty() || !cfg.cert.empty())) die("--cacert and --cert need --tls");
+    usage_error("--tls works with --proto depot and resp");
+  if (!cfg.tls && (!cfg.cacert.empty() || !cfg.cert.empty()))
+    usage_error("--cacert and --cert need --tls");
   if (cfg.authkey.empty() && cfg.proto == Config::Proto::DEPOT)
-    die("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
-  if (auto err = proto::check_name(cfg.queue); !err.empty()) die("--queue: " + err);
+    usage_error("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
+  if (auto err = proto::check_name(cfg.queue); !err.empty()) usage_error("--queue: " + err);
   return cfg;
 }
 

@@ -2,6 +2,8 @@
 // sources, a configuration file (POCO's PropertyFileConfiguration) whose keys are the
 // flags, and --check-config; every program answers --help and --version; the systemd unit's
 // command line is one the manager accepts.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
@@ -310,4 +312,30 @@ SCENARIO("every program answers --help and --version with the project's version"
     CHECK(h.wait() == 0);
     CHECK_THAT(h.out(), Catch::Contains("usage", Catch::CaseSensitive::No));
   }
+}
+
+SCENARIO("systemd-analyze verify finds nothing wrong with the unit", "[daemon]") {
+  const std::string tool = "/usr/bin/systemd-analyze";
+  if (::access(tool.c_str(), X_OK) != 0) {
+    WARN("systemd-analyze is not installed (Debian's systemd package): not verified");
+    return;
+  }
+  // The configured unit, with the program and the environment file of this build (verify
+  // checks that the program exists).
+  const std::string dir = std::string(DEPOT_BUILD_DIR) + "/packaging/";
+  std::string unit = slurp(dir + "depot-manager.service");
+  unit = std::regex_replace(unit, std::regex("(ExecStart=)\\S+"), "$1" + bin("depot-manager"));
+  unit = std::regex_replace(unit, std::regex("EnvironmentFile=\\S+"),
+                            "EnvironmentFile=" + dir + "depot.env");
+  const std::string scratch = "/tmp/depot-unit-" + std::to_string(::getpid());
+  ::mkdir(scratch.c_str(), 0700);
+  const std::string path = scratch + "/depot-manager.service";
+  std::ofstream(path) << unit;
+  Process v({tool, "verify", path});
+  const int code = v.wait();
+  INFO(v.out() << v.err());
+  CHECK(code == 0);
+  CHECK(v.err().empty());  // parse warnings go to stderr with exit code 0
+  ::unlink(path.c_str());
+  ::rmdir(scratch.c_str());
 }
