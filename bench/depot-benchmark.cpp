@@ -52,9 +52,11 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <openssl/err.h>
@@ -65,6 +67,7 @@
 #include "depot/client/admin_requests.h"
 #include "depot/client/queue_requests.h"
 #include "depot/protocol/frame.h"
+#include "depot/protocol/version.h"
 
 namespace {
 
@@ -99,6 +102,8 @@ const char* kUsage =
  --key <file>       Private key of --cert (--tls-key too)
  --sni <host>       Server name to send and verify (default: -h)
  --help             Output this help and exit.
+ --version          Output the version and exit.
+ (long options also take --name=value)
 
 Examples:
 
@@ -140,6 +145,12 @@ struct Config {
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "depot-benchmark: %s\n", msg.c_str());
   std::exit(1);
+}
+
+// A bad command line: exit code 2, as every depot program.
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "depot-benchmark: %s\n", msg.c_str());
+  std::exit(2);
 }
 
 // ------------------------------------------------------------------ one test's definition
@@ -777,12 +788,13 @@ void report(const Config& cfg, const Test& t, Result& r) {
   std::fflush(stdout);
 }
 
-uint64_t parse_num(const std::string& flag, const char* v, uint64_t min) {
+uint64_t parse_num(const std::string& flag, const std::string& text, uint64_t min) {
+  const char* v = text.c_str();
   char* end = nullptr;
   errno = 0;
   unsigned long long n = std::strtoull(v, &end, 10);
-  if (errno || end == v || *end != '\0' || n < min)
-    die(flag + " needs a whole number >= " + std::to_string(min) + ", got '" + v + "'");
+  if (errno || end == v || *end != '\0' || n < min || text[0] == '-')
+    usage_error(flag + " needs a whole number >= " + std::to_string(min) + ", got '" + v + "'");
   return n;
 }
 
@@ -791,13 +803,22 @@ Config parse_args(int argc, char** argv) {
   bool key_given = false;  // -a: Redis gets AUTH only when asked, never the depot key's variable
   if (const char* env = std::getenv("DEPOT_AUTHKEY")) cfg.authkey = env;
   for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) die(a + " needs a value (see --help)");
+    std::string a = argv[i];
+    std::optional<std::string> inline_value;  // --name=VALUE
+    if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value = a.substr(eq + 1);
+      a.resize(eq);
+    }
+    auto value = [&]() -> std::string {
+      if (inline_value) return *std::exchange(inline_value, std::nullopt);
+      if (i + 1 >= argc) usage_error(a + " needs a value (see --help)");
       return argv[++i];
     };
     if (a == "--help") {
       std::fputs(kUsage, stdout);
+      std::exit(0);
+    } else if (a == "--version") {
+      std::printf("depot-benchmark %s\n", depot::version());
       std::exit(0);
     } else if (a == "-h") {
       cfg.host = value();
@@ -861,20 +882,22 @@ Config parse_args(int argc, char** argv) {
       else if (p == "beanstalk")
         cfg.proto = Config::Proto::BEANSTALK;
       else
-        die("--proto takes depot, resp or beanstalk");
+        usage_error("--proto takes depot, resp or beanstalk");
     } else {
-      die("unrecognized option or bad number of args for: '" + a + "' (see --help)");
+      usage_error("unrecognized option or bad number of args for: '" + a + "' (see --help)");
     }
+    if (inline_value) usage_error(a + " takes no value (see --help)");
   }
   if (cfg.proto == Config::Proto::RAW && cfg.tests != std::vector<std::string>{"ping"})
-    die("with --proto raw the only test is ping (echo-floor answers every frame alike)");
+    usage_error("with --proto raw the only test is ping (echo-floor answers every frame alike)");
   if (cfg.proto != Config::Proto::DEPOT && !key_given) cfg.authkey.clear();
   if (cfg.tls && cfg.proto != Config::Proto::DEPOT && cfg.proto != Config::Proto::RESP)
-    die("--tls works with --proto depot and resp");
-  if (!cfg.tls && (!cfg.cacert.empty() || !cfg.cert.empty())) die("--cacert and --cert need --tls");
+    usage_error("--tls works with --proto depot and resp");
+  if (!cfg.tls && (!cfg.cacert.empty() || !cfg.cert.empty()))
+    usage_error("--cacert and --cert need --tls");
   if (cfg.authkey.empty() && cfg.proto == Config::Proto::DEPOT)
-    die("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
-  if (auto err = proto::check_name(cfg.queue); !err.empty()) die("--queue: " + err);
+    usage_error("no authkey: pass -a KEY or set DEPOT_AUTHKEY");
+  if (auto err = proto::check_name(cfg.queue); !err.empty()) usage_error("--queue: " + err);
   return cfg;
 }
 

@@ -12,12 +12,14 @@
 #include <iostream>
 #include <string>
 
+#include "depot/protocol/version.h"
 #include "depot/store/files.h"
 #include "depot/store/scan.h"
 
 namespace {
 
 const char* kUsage = R"(usage: depot-check-log [--fix] FILE
+       depot-check-log --help | --version
 
 Checks a depot-manager log segment (log.<position>) or snapshot (snapshot.<position>): every
 record's length and checksum, and for a snapshot its header and END record. With --fix, a log
@@ -39,6 +41,10 @@ int main(int argc, char** argv) {
       std::cout << kUsage;
       return 0;
     }
+    if (a == "--version") {
+      std::cout << "depot-check-log " << depot::version() << "\n";
+      return 0;
+    }
     if (a == "--fix") {
       fix = true;
     } else if (!a.empty() && a[0] == '-') {
@@ -52,7 +58,7 @@ int main(int argc, char** argv) {
     }
   }
   if (path.empty()) {
-    std::cerr << kUsage;
+    std::cerr << "depot-check-log: no FILE given\n" << kUsage;
     return 2;
   }
   std::string bytes;

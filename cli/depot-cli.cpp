@@ -40,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "depot/auth/auth.h"
@@ -47,6 +48,7 @@
 #include "depot/client/coord_requests.h"
 #include "depot/client/msgpack_text.h"
 #include "depot/protocol/address.h"
+#include "depot/protocol/version.h"
 
 namespace {
 
@@ -148,6 +150,8 @@ Options:
                             bytes as they are. In the text a bin is h"00ff" (hex)
       --                    the arguments after it are values, even if they start with '-'
   -h, --help                this text
+  --version                 print the version and exit
+  (every --name VALUE may also be written --name=VALUE)
 
 Exit codes:
   0  done (also: a holder or subscriber ended by SIGINT/SIGTERM)
@@ -297,14 +301,23 @@ int64_t parse_delta(const std::string& v) {
 Invocation parse(int argc, char** argv) {
   Invocation inv;
   int i = 1;
+  std::optional<std::string> inline_global;  // --name=VALUE
   auto value = [&](const std::string& flag) -> std::string {
+    if (inline_global) return *std::exchange(inline_global, std::nullopt);
     if (i + 1 >= argc) throw UsageError(flag + " needs a value");
     return argv[++i];
   };
   for (; i < argc && argv[i][0] == '-'; ++i) {
-    const std::string a = argv[i];
+    std::string a = argv[i];
+    if (const auto eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_global = a.substr(eq + 1);
+      a.resize(eq);
+    }
     if (a == "-h" || a == "--help") {
       std::cout << kUsage;
+      std::exit(kExitOk);
+    } else if (a == "--version") {
+      std::cout << "depot-cli " << depot::version() << "\n";
       std::exit(kExitOk);
     } else if (a == "-a" || a == "--address") {
       inv.address = value(a);
@@ -325,6 +338,7 @@ Invocation parse(int argc, char** argv) {
     } else {
       throw UsageError("unknown option '" + a + "' (options go before the command)");
     }
+    if (inline_global) throw UsageError(a + " takes no value");
   }
   if (i >= argc) throw UsageError("no command given");
   std::string name = argv[i];

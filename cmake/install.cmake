@@ -60,3 +60,39 @@ install(CODE "
   set(DEPOT_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
   configure_file(\"${PROJECT_BINARY_DIR}/depot.pc.in\" \"${PROJECT_BINARY_DIR}/depot.pc\" @ONLY)")
 install(FILES ${PROJECT_BINARY_DIR}/depot.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# Running the manager as a service (docs/configuration.md): the systemd unit where systemd
+# looks for a package's units (<prefix>/lib/systemd/system: /usr/lib/systemd/system for a
+# distribution package, /usr/local/lib/systemd/system for a local install; not LIBDIR, which
+# may be lib/x86_64-linux-gnu), and the configuration file and key file, to copy into
+# <sysconfdir>/depot/, in share/depot/packaging/ (an install never overwrites /etc). The
+# paths inside are the install's bindir and sysconfdir (/etc when the prefix is /usr), known
+# only at install time, as for depot.pc; tests/daemon checks the copies configured now.
+set(DEPOT_BINDIR ${CMAKE_INSTALL_FULL_BINDIR})
+set(DEPOT_SYSCONFDIR ${CMAKE_INSTALL_FULL_SYSCONFDIR})
+set(depot_packaging depot-manager.service depot.conf depot.env)
+foreach(f ${depot_packaging})
+  configure_file(${PROJECT_SOURCE_DIR}/packaging/${f} ${PROJECT_BINARY_DIR}/packaging/${f} @ONLY)
+endforeach()
+install(CODE "
+  set(DEPOT_BINDIR \"${CMAKE_INSTALL_BINDIR}\")
+  if(NOT IS_ABSOLUTE \"\${DEPOT_BINDIR}\")
+    set(DEPOT_BINDIR \"\${CMAKE_INSTALL_PREFIX}/\${DEPOT_BINDIR}\")
+  endif()
+  set(DEPOT_SYSCONFDIR \"${CMAKE_INSTALL_SYSCONFDIR}\")
+  if(NOT IS_ABSOLUTE \"\${DEPOT_SYSCONFDIR}\")
+    if(CMAKE_INSTALL_PREFIX STREQUAL \"/usr\")
+      set(DEPOT_SYSCONFDIR \"/\${DEPOT_SYSCONFDIR}\")
+    else()
+      set(DEPOT_SYSCONFDIR \"\${CMAKE_INSTALL_PREFIX}/\${DEPOT_SYSCONFDIR}\")
+    endif()
+  endif()
+  foreach(f ${depot_packaging})
+    configure_file(\"${PROJECT_SOURCE_DIR}/packaging/\${f}\" \"${PROJECT_BINARY_DIR}/packaging-install/\${f}\" @ONLY)
+  endforeach()")
+install(FILES ${PROJECT_BINARY_DIR}/packaging-install/depot-manager.service
+  DESTINATION lib/systemd/system)
+install(FILES ${PROJECT_BINARY_DIR}/packaging-install/depot.conf
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/depot/packaging)
+install(FILES ${PROJECT_BINARY_DIR}/packaging-install/depot.env
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/depot/packaging PERMISSIONS OWNER_READ OWNER_WRITE)

@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
     auto manager = sample::embed_unless_address_given(args);  // none given: run our own
     const std::string address = args.address;
     return demo(address, args.authkey, args.num("watchers", 3), values) ? 0 : 1;
-  } catch (const depot::Error& e) {
+  } catch (const std::exception& e) {  // depot::Error, or a manager that cannot start
     std::fprintf(stderr, "config_watch: %s\n", e.what());
     return 1;
   }

@@ -50,7 +50,7 @@ int run_worker(const sample::Args& args) {
   const long increments = args.num("increments", 200);
   const bool use_lock = !args.has("unlocked");
 
-  depot::Client client(args.address, args.authkey);
+  depot::Client client(args.address, args.authkey, args.client_options());
   auto lock = client.lock(kLockName);
   auto value = client.variable<long>(kValueName);
   auto counter = client.counter(kCounterName);
@@ -112,7 +112,7 @@ int run_parent(const sample::Args& args, const std::string& address) {
   const long workers = args.num("workers", 4);
   const long increments = args.num("increments", 200);
 
-  depot::Client client(address, args.authkey);
+  depot::Client client(address, args.authkey, args.client_options());
   auto value = client.variable<long>(kValueName);
   auto counter = client.counter(kCounterName);
   value.set(0);

@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   const auto args = sample::parse(
       argc, argv, "usage: futures_sum --address HOST:PORT --authkey KEY [--pool pool]\n");
   try {
-    depot::Client client(args.address, args.authkey);
+    depot::Client client(args.address, args.authkey, args.client_options());
     depot::Executor ex(client, args.get("pool", "pool"));
 
     std::vector<long> inputs(10000);

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "usage: streams_distributed --address HOST:PORT --authkey KEY [--pool pool] [--bench N]\n");
   try {
-    depot::Client client(args.address, args.authkey);
+    depot::Client client(args.address, args.authkey, args.client_options());
     depot::Executor ex(client, args.get("pool", "pool"));
     depot::stream::Stream<long> source;
     const long bench = args.num("bench", 0);

@@ -21,6 +21,7 @@
 #include <tuple>
 #include <vector>
 
+#include "depot/protocol/version.h"
 #include "depot/streams/stream.h"
 #include "depot/streams/table.h"
 
@@ -373,7 +374,20 @@ void batches() {
 
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  const std::string arg = argc > 1 ? argv[1] : "";
+  if (arg == "--help" || arg == "-h" || arg == "--version") {
+    std::printf(arg == "--version" ? "streams_tour (depot %s)\n"
+                                   : "usage: streams_tour\n\nPrints every example of the streamz "
+                                     "walkthrough in order (depot %s).\n",
+                depot::version());
+    return 0;
+  }
+  if (argc > 1) {
+    std::fprintf(stderr, "streams_tour: takes no arguments, got '%s' (--help says more)\n",
+                 argv[1]);
+    return 2;
+  }
   basics();
   windows();
   combining();

@@ -1,8 +1,11 @@
-// task_master: puts tasks into a shared queue and collects the results that workers put
-// back: seed 004's task_master.py, in C++. With --embedded the master also runs the
-// manager inside its own process, as the Python master does with manager.start().
+// task_master: puts tasks into a shared queue and collects the results that workers
+// (task_worker) put back, the classic multiprocessing.managers task/result exchange. With
+// --embedded the master also runs the manager inside its own process, as a Python master
+// does with manager.start().
 //
 //   task_master --address 127.0.0.1:5000 --authkey abc [--tasks 10] [--embedded]
+//
+// It waits 10 s at most for each result, and exits 1 saying so when none comes.
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -16,6 +19,7 @@ int main(int argc, char** argv) {
       argc, argv, "usage: task_master --address HOST:PORT --authkey KEY [--tasks N] [--embedded]\n",
       {"--embedded"});
   const long n_tasks = args.num("tasks", 10);
+  if (n_tasks < 0) sample::usage_error(args.program, "--tasks takes 0 or more", args.usage);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress shows up even when redirected
   try {
     std::unique_ptr<depot::Manager> manager;
@@ -29,9 +33,7 @@ int main(int argc, char** argv) {
       std::printf("Manager started on %s\n", manager->address().c_str());
       address = "127.0.0.1:" + std::to_string(manager->port());
     }
-    depot::ClientOptions options;
-    options.user = args.user;
-    depot::Client client(address, args.authkey, options);
+    depot::Client client(address, args.authkey, args.client_options());
     auto task = client.queue<int>("tasks");
     auto result = client.queue<long>("results");
 

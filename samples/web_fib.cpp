@@ -33,6 +33,7 @@
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/ThreadPool.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -244,7 +245,7 @@ int main(int argc, char** argv) {
     std::unique_ptr<depot::Executor> ex;
     if (!cfg.inline_fib) {
       // Losing the manager and getting it back are reported on stderr, one line each.
-      client = std::make_unique<depot::Client>(args.address, args.authkey);
+      client = std::make_unique<depot::Client>(args.address, args.authkey, args.client_options());
       ex = std::make_unique<depot::Executor>(*client, args.get("pool", "pool"));
       cfg.manager = args.address;
       cfg.client = client.get();
@@ -264,6 +265,12 @@ int main(int argc, char** argv) {
                 cfg.inline_fib ? "computed inline" : "offloaded to the depot pool", threads);
     std::printf("listening on %s:%u\n", host.c_str(), socket.address().port());
 
+    // A manager gone for longer than the give-up time ends the server (exit 1), as it does
+    // the workers: a supervisor restarts it. Until then /fib answers 503.
+    std::optional<sample::GiveUpWatch> watch;
+    if (client && !args.wait_forever)
+      watch.emplace(*client, args.give_up, [] { ::kill(::getpid(), SIGTERM); });
+
     int sig = 0;
     sigwait(&stop_signals, &sig);
     server.stop();
@@ -274,6 +281,10 @@ int main(int argc, char** argv) {
     ex.reset();  // handlers still waiting get CancelledError and answer 500
     server.stopAll(true);
     threads_pool.joinAll();
+    if (watch && watch->gave_up()) {
+      std::fprintf(stderr, "web_fib: %s\n", watch->message().c_str());
+      return 1;
+    }
     std::printf("web_fib: stopped\n");
   } catch (const Poco::Exception& e) {
     std::fprintf(stderr, "web_fib: %s\n", e.displayText().c_str());

@@ -145,6 +145,16 @@ prefix)
     manager/manager.h executor/executor.h executor/local.h streams/stream.h; do
     [ -f "$prefix/include/depot/$h" ] || fail "the install has no include/depot/$h"
   done
+  # The service files, with the paths of this prefix (docs/configuration.md).
+  unit="$prefix/lib/systemd/system/depot-manager.service"
+  [ -f "$unit" ] || fail "the install has no lib/systemd/system/depot-manager.service"
+  grep -qF "ExecStart=$prefix/bin/depot-manager --config $prefix/etc/depot/depot.conf" "$unit" ||
+    fail "the installed unit's ExecStart does not name $prefix/bin and $prefix/etc: $(grep ExecStart "$unit")"
+  for f in depot.conf depot.env; do
+    [ -f "$prefix/share/depot/packaging/$f" ] || fail "the install has no share/depot/packaging/$f"
+  done
+  [ "$(stat -c %a "$prefix/share/depot/packaging/depot.env")" = 600 ] ||
+    fail "share/depot/packaging/depot.env is not mode 0600"
   # Internal headers stay out; the headers test proves no public header needs one.
   for h in manager/server.h client/call_util.h queue/queue.h; do
     [ ! -e "$prefix/include/depot/$h" ] || fail "internal header include/depot/$h was installed"

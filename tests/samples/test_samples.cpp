@@ -1,6 +1,7 @@
 // The samples and the daemon, run as programs: what a user copies must keep working.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -213,6 +214,89 @@ SCENARIO("depot-manager takes its key from a flag, a file or the environment", "
     d.proc->kill(SIGTERM);
     THEN("it shuts down gracefully with exit code 0") {
       REQUIRE(d.proc->wait() == 0);
+    }
+  }
+}
+
+SCENARIO("a task_worker killed between reserve and ack loses no task", "[samples]") {
+  Daemon d;
+  GIVEN("a master waiting for the results of 4 tasks") {
+    Process master(
+        {bin("task_master"), "--address", d.address, "--authkey", "abc", "--tasks", "4"});
+    REQUIRE(test::eventually([&] {
+      return master.out().find("Try get results") != std::string::npos || !master.running();
+    }));
+    WHEN("a worker takes a task and is killed before it puts the result and acks") {
+      // --work-ms: it sits on the task far longer than the test runs.
+      Process slow(
+          {bin("task_worker"), "--address=" + d.address, "--authkey=abc", "--work-ms=600000"});
+      REQUIRE(test::eventually([&] { return slow.out().find("run task ") != std::string::npos; }));
+      const auto taken = numbers_after(slow.out(), "run task ");
+      REQUIRE(taken.size() == 1);
+      slow.kill(SIGKILL);
+      REQUIRE(slow.wait() == 128 + SIGKILL);
+      Process fast(
+          {bin("task_worker"), "--address", d.address, "--authkey", "abc", "--work-ms", "0"});
+      THEN("another worker runs it and the master gets every result") {
+        const int code = master.wait();
+        INFO("master: " << master.out() << master.err() << "\nworker: " << fast.out()
+                        << fast.err());
+        REQUIRE(code == 0);
+        check_master_output(master.out(), 4);
+        REQUIRE(fast.wait() == 0);
+        const auto ran = numbers_after(fast.out(), "run task ");
+        REQUIRE(ran.size() == 4);  // the killed worker's task among them
+        REQUIRE(std::count(ran.begin(), ran.end(), taken[0]) >= 1);
+      }
+    }
+  }
+}
+
+SCENARIO("task_pool gives up on a manager that is gone, after its give-up time", "[samples]") {
+  Daemon d;
+  Process pool(
+      {bin("task_pool"), "--address", d.address, "--authkey", "abc", "--give-up-ms", "500"});
+  REQUIRE(test::eventually(
+      [&] { return pool.out().find("serving pool") != std::string::npos || !pool.running(); }));
+  REQUIRE(pool.running());
+  WHEN("the manager goes away for good") {
+    d.proc->kill(SIGKILL);
+    REQUIRE(d.proc->wait() == 128 + SIGKILL);
+    THEN("the worker exits 1 saying the manager is unreachable and that it gives up") {
+      const int code = pool.wait(std::chrono::seconds(60));
+      INFO(pool.out() << pool.err());
+      REQUIRE(code == 1);
+      REQUIRE_THAT(pool.err(), Catch::Contains("task_pool: the manager at " + d.address) &&
+                                   Catch::Contains("unreachable") && Catch::Contains("giving up") &&
+                                   Catch::Contains("--wait-forever"));
+    }
+  }
+}
+
+SCENARIO("the samples report bad arguments with a message and exit code 2", "[samples]") {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{bin("task_worker"), "--authkey", "abc", "--work-ms", "soon"},
+       "task_worker: --work-ms needs a whole number, got 'soon'"},
+      {{bin("task_master"), "--authkey", "abc", "--tasks"}, "task_master: --tasks needs a value"},
+      {{bin("task_pool"), "--authkey", "abc", "--threads", "0"}, "task_pool: --threads takes 1"},
+      {{bin("task_pool"), "--authkey", "abc", "--give-up-ms", "10", "--wait-forever"},
+       "pass --give-up-ms or --wait-forever"},
+      {{bin("quickstart"), "127.0.0.1:5000", "abc"}, "quickstart: unexpected argument"},
+      {{bin("task_worker"), "--authkey", "abc", "--authkey-file", "/nonexistent"}, "task_worker:"},
+      {{bin("task_worker"), "--wait-forever=1", "--authkey", "abc"}, "takes no value"},
+  };
+  for (const auto& [argv, message] : bad) {
+    Process p(argv);
+    INFO(argv[0] << ": " << p.err());
+    CHECK(p.wait() == 2);
+    CHECK_THAT(p.err(), Catch::Contains(message) && Catch::Contains("usage:"));
+  }
+  WHEN("quickstart is pointed at a manager that is not there") {
+    Process q({bin("quickstart"), "--address", "127.0.0.1:1", "--authkey", "abc"});
+    THEN("it says so and exits 1, without aborting") {
+      REQUIRE(q.wait() == 1);
+      REQUIRE_THAT(q.err(), Catch::Contains("quickstart: cannot connect to the manager at "
+                                            "127.0.0.1:1"));
     }
   }
 }

@@ -216,6 +216,19 @@ SCENARIO("web_fib answers 503 within its timeout while the manager is away, 200 
   }
 }
 
+SCENARIO("web_fib exits 1 once the manager has been gone for its give-up time", "[samples][web]") {
+  Daemon d;
+  Web web(d.address, {"--give-up-ms", "500"});
+  REQUIRE(get(web.port, "/fast").body == "Hello!");
+  d.proc->kill(SIGKILL);
+  d.proc->wait();
+  const int code = web.proc->wait(std::chrono::seconds(60));
+  INFO(web.proc->out() << web.proc->err());
+  REQUIRE(code == 1);
+  REQUIRE_THAT(web.proc->err(), Catch::Contains("web_fib: the manager at " + d.address) &&
+                                    Catch::Contains("giving up"));
+}
+
 SCENARIO("web_fib --inline computes /fib in its handler, with no pool", "[samples][web]") {
   // No manager at all: inline mode never connects.
   Web web("127.0.0.1:1", {"--inline"});

@@ -1,19 +1,42 @@
 // depot-manager: the standalone daemon.
+//
+// Every option is one row of the table in options(): its name, what it takes (a number
+// within a range, a text, one of some choices, or nothing), and where it goes. The command
+// line (--name VALUE, --name=VALUE) and the configuration file (--config FILE, `name = value`,
+// read with POCO's PropertyFileConfiguration) go through the same rows, so a range is checked
+// in one place and named in one message.
+#ifdef DEPOT_WITH_POCO
+#include <Poco/Exception.h>
+#include <Poco/Util/PropertyFileConfiguration.h>
+#endif
+
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "depot/auth/acl.h"
 #include "depot/auth/auth.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/address.h"
+#include "depot/protocol/version.h"
 
 namespace {
 
 const char* kUsage = R"(usage: depot-manager [options]
 
-Serves depot's named queues to authenticated clients.
+Serves depot's named queues to authenticated clients. Every option may be written
+--name VALUE or --name=VALUE, and (but for --config and --check-config) set in a
+configuration file as `name = value` (docs/configuration.md); flags override the file.
 
+  --config FILE             read options from FILE (a property file: `max-connections = 100`)
+  --check-config            check the options, the configuration file and the files they
+                            name, print a summary and exit (0 when all is well, 2 if not)
   --address HOST:PORT       listen address (default 127.0.0.1:5000; 0.0.0.0:PORT for all interfaces)
   --authkey KEY             the shared secret clients must prove they know
   --authkey-file FILE       read the key from FILE (one trailing newline is ignored)
@@ -66,6 +89,7 @@ Limits against hostile clients (docs/security.md, "Hardening / limits"):
   --allow-weak-key          accept an authkey shorter than 16 bytes on an address other
                             than loopback (refused otherwise)
   --log-level LEVEL         error, warn, info (default) or debug
+  --version                 print the version and exit
   --help                    this text
 )";
 
@@ -74,16 +98,106 @@ Limits against hostile clients (docs/security.md, "Hardening / limits"):
   std::exit(2);
 }
 
-uint64_t parse_number(const std::string& flag, const std::string& v) {
-  try {
-    size_t pos = 0;
-    unsigned long long n = std::stoull(v, &pos);
-    if (pos != v.size()) throw std::invalid_argument(v);
-    return n;
-  } catch (const std::exception&) {
-    usage_error(flag + " needs a whole number, got '" + v + "'");
+// One option. `where` in messages is "--name" on the command line, "FILE:LINE: name" in a
+// configuration file.
+struct Flag {
+  enum Kind { Number, Text, Switch };
+  std::string name;  // without the leading "--"
+  Kind kind = Text;
+  uint64_t min = 0, max = 0;         // Number: the valid range, inclusive
+  std::string unit;                  // Number: "bytes", "ms", ... (messages and --help)
+  std::vector<std::string> choices;  // Text: the values accepted (empty: any but "")
+  std::function<void(uint64_t)> number;
+  std::function<void(const std::string&)> text;
+  std::function<void()> on;        // Switch
+  bool command_line_only = false;  // --config, --check-config: not a configuration key
+};
+
+std::string join_choices(const std::vector<std::string>& c) {
+  std::string s;
+  for (size_t i = 0; i < c.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == c.size() ? " or " : ", ") + c[i];
+  return s;
+}
+
+std::string range_text(const Flag& f) {
+  return std::to_string(f.min) + " to " + std::to_string(f.max) + " " + f.unit;
+}
+
+// Applies `value` (nullopt: the option was given without one) to `f`, or exits with a
+// message naming `where` and what the option takes.
+void apply(const Flag& f, const std::string& where, const std::optional<std::string>& value,
+           bool from_file) {
+  if (f.kind == Flag::Switch) {
+    bool v = true;
+    if (from_file) {
+      const std::string& t = *value;
+      if (t == "true" || t == "yes" || t == "on" || t == "1")
+        v = true;
+      else if (t == "false" || t == "no" || t == "off" || t == "0")
+        v = false;
+      else
+        usage_error(where + " takes true or false, got '" + t + "'");
+    } else if (value)
+      usage_error(where + " takes no value (leave out '=" + *value + "')");
+    if (v) f.on();
+    return;
+  }
+  if (!value) usage_error(where + " needs a value");
+  const std::string& v = *value;
+  if (f.kind == Flag::Text) {
+    if (!f.choices.empty()) {
+      bool ok = false;
+      for (const auto& c : f.choices) ok = ok || c == v;
+      if (!ok) usage_error(where + " takes " + join_choices(f.choices) + ", got '" + v + "'");
+    } else if (v.empty())
+      usage_error(where + " needs a value, got an empty one");
+    f.text(v);
+    return;
+  }
+  // A whole number: digits only (std::stoull would take "-1" as 2^64-1).
+  uint64_t n = 0;
+  bool ok = !v.empty() && v.size() <= 20;
+  for (char c : v) ok = ok && c >= '0' && c <= '9';
+  if (ok) {
+    try {
+      n = std::stoull(v);
+    } catch (const std::exception&) {
+      ok = false;
+    }
+  }
+  if (!ok || n < f.min || n > f.max)
+    usage_error(where + " takes a whole number from " + range_text(f) + ", got '" + v + "'");
+  f.number(n);
+}
+
+#ifdef DEPOT_WITH_POCO
+// The line of `file` that sets `key` (for messages: POCO's configuration classes keep none).
+int line_of(const std::string& file, const std::string& key) {
+  std::ifstream in(file);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    const size_t b = line.find_first_not_of(" \t");
+    if (b == std::string::npos || line.compare(b, key.size(), key) != 0) continue;
+    const size_t e = b + key.size();
+    if (e == line.size() || line[e] == ' ' || line[e] == '\t' || line[e] == '=' || line[e] == ':')
+      return n;
+  }
+  return 0;
+}
+
+// Every key the file sets, dotted ones included (none is valid, but each is reported).
+void collect_keys(const Poco::Util::AbstractConfiguration& c, const std::string& prefix,
+                  std::vector<std::string>& out) {
+  Poco::Util::AbstractConfiguration::Keys keys;
+  c.keys(prefix, keys);
+  for (const auto& k : keys) {
+    const std::string full = prefix.empty() ? k : prefix + "." + k;
+    if (c.hasProperty(full)) out.push_back(full);
+    collect_keys(c, full, out);
   }
 }
+#endif
 
 constexpr size_t kMinKeyBytes = 16;
 
@@ -102,98 +216,183 @@ int main(int argc, char** argv) {
   bool generated = false;
   depot::auth::KeySources keys;
   bool allow_weak_key = false;
+  std::string config_file;
+  bool check_config = false;
+  using ms = std::chrono::milliseconds;
+  constexpr uint64_t kDay = 86'400'000, kTiB = 1ull << 40;
+  // name, kind, range or choices, setter. Ranges: what the manager can serve with (a
+  // --max-frame below 1 KiB leaves no room for a request; 0 connections serve nobody).
+  auto num = [](std::string name, uint64_t min, uint64_t max, std::string unit,
+                std::function<void(uint64_t)> set) {
+    Flag f;
+    f.name = std::move(name);
+    f.kind = Flag::Number;
+    f.min = min;
+    f.max = max;
+    f.unit = std::move(unit);
+    f.number = std::move(set);
+    return f;
+  };
+  auto text = [](std::string name, std::vector<std::string> choices,
+                 std::function<void(const std::string&)> set) {
+    Flag f;
+    f.name = std::move(name);
+    f.kind = Flag::Text;
+    f.choices = std::move(choices);
+    f.text = std::move(set);
+    return f;
+  };
+  auto on = [](std::string name, std::function<void()> set) {
+    Flag f;
+    f.name = std::move(name);
+    f.kind = Flag::Switch;
+    f.on = std::move(set);
+    return f;
+  };
+  std::vector<Flag> flags = {
+      text("config", {}, [&](const std::string& v) { config_file = v; }),
+      on("check-config", [&] { check_config = true; }),
+      text("address", {}, [&](const std::string& v) { o.address = v; }),
+      text("authkey", {}, [&](const std::string& v) { keys.key = v; }),
+      text("authkey-file", {}, [&](const std::string& v) { keys.file = v; }),
+      on("generate-authkey", [&] { generated = true; }),
+      text("acl-file", {}, [&](const std::string& v) { o.acl_file = v; }),
+      num("max-frame", 1024, UINT32_MAX, "bytes",
+          [&](uint64_t n) { o.max_frame = static_cast<uint32_t>(n); }),
+      num("max-connections", 1, 10'000'000, "sessions", [&](uint64_t n) { o.max_connections = n; }),
+      num("max-objects", 1, 1'000'000'000'000, "objects", [&](uint64_t n) { o.max_objects = n; }),
+      num("max-waiters", 1, 1'000'000'000, "requests", [&](uint64_t n) { o.max_waiters = n; }),
+      num("handshake-timeout", 100, kDay, "ms", [&](uint64_t n) { o.handshake_timeout = ms(n); }),
+      num("session-lease", 100, kDay, "ms", [&](uint64_t n) { o.session_lease = ms(n); }),
+      num("busy-poll-us", 0, 1'000'000, "us",
+          [&](uint64_t n) { o.busy_poll = std::chrono::microseconds(n); }),
+      text("data-dir", {}, [&](const std::string& v) { o.data_dir = v; }),
+      text("fsync", {"always", "everysec", "no"}, [&](const std::string& v) { o.fsync = v; }),
+      num("compact-min-bytes", 0, kTiB, "bytes", [&](uint64_t n) { o.compact_min_bytes = n; }),
+      num("compact-percent", 0, 100'000, "%",
+          [&](uint64_t n) { o.compact_percent = static_cast<uint32_t>(n); }),
+      text("tls-cert", {}, [&](const std::string& v) { o.tls.cert_file = v; }),
+      text("tls-key", {}, [&](const std::string& v) { o.tls.key_file = v; }),
+      text("tls-ca", {}, [&](const std::string& v) { o.tls.ca_file = v; }),
+      text("tls-client-certs", {"require", "optional"},
+           [&](const std::string& v) {
+             o.tls.client_certs = v == "require" ? depot::TlsOptions::ClientCerts::Require
+                                                 : depot::TlsOptions::ClientCerts::Optional;
+           }),
+      num("max-unauthenticated", 1, 10'000'000, "connections",
+          [&](uint64_t n) { o.max_unauthenticated = n; }),
+      num("max-unauthenticated-per-address", 1, 10'000'000, "connections",
+          [&](uint64_t n) { o.max_unauthenticated_per_address = n; }),
+      num("max-input-buffered", 65'536, kTiB, "bytes",
+          [&](uint64_t n) { o.max_input_buffered = n; }),
+      num("max-output-buffered", 1 << 20, kTiB, "bytes",
+          [&](uint64_t n) { o.max_output_buffered = n; }),
+      num("max-subscription-bytes", 1, kTiB, "bytes",
+          [&](uint64_t n) { o.max_subscription_bytes = n; }),
+      num("auth-failure-burst", 0, 1'000'000, "failures",
+          [&](uint64_t n) { o.auth_failure_burst = static_cast<uint32_t>(n); }),
+      num("auth-failure-refill-ms", 1, kDay, "ms",
+          [&](uint64_t n) { o.auth_failure_refill = ms(n); }),
+      on("allow-weak-key", [&] { allow_weak_key = true; }),
+      text("log-level", {"error", "warn", "info", "debug"},
+           [&](const std::string& v) {
+             depot::log::Level l;
+             depot::log::parse_level(v, l);
+             depot::log::set_level(l);
+           }),
+  };
+  flags[0].command_line_only = flags[1].command_line_only = true;
+  auto find = [&](const std::string& name) -> const Flag* {
+    for (const auto& f : flags)
+      if (f.name == name) return &f;
+    return nullptr;
+  };
+
+  // The command line: --name VALUE or --name=VALUE. Applied after the file, so it wins.
+  struct Given {
+    const Flag* flag;
+    std::optional<std::string> value;
+  };
+  std::vector<Given> given;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage_error(a + " needs a value");
-      return argv[++i];
-    };
     if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
+      std::cout << kUsage << "\nValid ranges:\n";
+      for (const auto& f : flags)
+        if (f.kind == Flag::Number)
+          std::printf("  --%-33s %s\n", f.name.c_str(), range_text(f).c_str());
       return 0;
-    } else if (a == "--address")
-      o.address = value();
-    else if (a == "--authkey")
-      keys.key = value();
-    else if (a == "--authkey-file")
-      keys.file = value();
-    else if (a == "--acl-file") {
-      o.acl_file = value();
-      if (o.acl_file.empty()) usage_error("--acl-file needs a file");
-    } else if (a == "--generate-authkey")
-      generated = true;
-    else if (a == "--max-frame")
-      o.max_frame = static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
-    else if (a == "--max-connections")
-      o.max_connections = parse_number(a, value());
-    else if (a == "--max-objects")
-      o.max_objects = parse_number(a, value());
-    else if (a == "--max-waiters")
-      o.max_waiters = parse_number(a, value());
-    else if (a == "--handshake-timeout")
-      o.handshake_timeout = std::chrono::milliseconds(parse_number(a, value()));
-    else if (a == "--session-lease") {
-      o.session_lease = std::chrono::milliseconds(parse_number(a, value()));
-      if (o.session_lease.count() < 100 || o.session_lease.count() > 86'400'000)
-        usage_error("--session-lease takes 100 ms to 86400000 ms (one day)");
-    } else if (a == "--busy-poll-us")
-      o.busy_poll = std::chrono::microseconds(parse_number(a, value()));
-    else if (a == "--data-dir") {
-      o.data_dir = value();
-      if (o.data_dir.empty()) usage_error("--data-dir needs a directory");
-    } else if (a == "--fsync") {
-      o.fsync = value();
-      if (o.fsync != "always" && o.fsync != "everysec" && o.fsync != "no")
-        usage_error("--fsync takes always, everysec or no");
-    } else if (a == "--compact-min-bytes")
-      o.compact_min_bytes = parse_number(a, value());
-    else if (a == "--compact-percent") {
-      const uint64_t p = parse_number(a, value());
-      if (p > 100000) usage_error("--compact-percent takes 0 (never) to 100000");
-      o.compact_percent = static_cast<uint32_t>(p);
-    } else if (a == "--max-unauthenticated") {
-      o.max_unauthenticated = parse_number(a, value());
-      if (o.max_unauthenticated == 0) usage_error("--max-unauthenticated takes 1 or more");
-    } else if (a == "--max-unauthenticated-per-address") {
-      o.max_unauthenticated_per_address = parse_number(a, value());
-      if (o.max_unauthenticated_per_address == 0)
-        usage_error("--max-unauthenticated-per-address takes 1 or more");
-    } else if (a == "--max-input-buffered")
-      o.max_input_buffered = parse_number(a, value());
-    else if (a == "--max-output-buffered")
-      o.max_output_buffered = parse_number(a, value());
-    else if (a == "--max-subscription-bytes") {
-      o.max_subscription_bytes = parse_number(a, value());
-      if (o.max_subscription_bytes == 0) usage_error("--max-subscription-bytes takes 1 or more");
-    } else if (a == "--auth-failure-burst")
-      o.auth_failure_burst =
-          static_cast<uint32_t>(std::min<uint64_t>(parse_number(a, value()), UINT32_MAX));
-    else if (a == "--auth-failure-refill-ms")
-      o.auth_failure_refill = std::chrono::milliseconds(parse_number(a, value()));
-    else if (a == "--allow-weak-key")
-      allow_weak_key = true;
-    else if (a == "--tls-cert")
-      o.tls.cert_file = value();
-    else if (a == "--tls-key")
-      o.tls.key_file = value();
-    else if (a == "--tls-ca")
-      o.tls.ca_file = value();
-    else if (a == "--tls-client-certs") {
-      const std::string m = value();
-      if (m == "require")
-        o.tls.client_certs = depot::TlsOptions::ClientCerts::Require;
-      else if (m == "optional")
-        o.tls.client_certs = depot::TlsOptions::ClientCerts::Optional;
-      else
-        usage_error("--tls-client-certs takes require or optional");
-    } else if (a == "--log-level") {
-      depot::log::Level l;
-      if (!depot::log::parse_level(value(), l))
-        usage_error("--log-level takes error, warn, info or debug");
-      depot::log::set_level(l);
-    } else
-      usage_error("unknown option '" + a + "'");
+    }
+    if (a == "--version") {
+      std::cout << "depot-manager " << depot::version() << "\n";
+      return 0;
+    }
+    std::optional<std::string> value;
+    if (const size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a.resize(eq);
+    }
+    const Flag* f = a.rfind("--", 0) == 0 ? find(a.substr(2)) : nullptr;
+    if (!f) usage_error("unknown option '" + a + "'");
+    if (f->kind != Flag::Switch && !value) {
+      if (i + 1 >= argc) usage_error(a + " needs a value");
+      value = argv[++i];
+    }
+    if (f->name == "config") apply(*f, a, value, false);  // read before the rest
+    given.push_back({f, value});
   }
+  auto is_key_source = [](const Flag* f) {
+    return f->name == "authkey" || f->name == "authkey-file" || f->name == "generate-authkey";
+  };
+  bool key_on_command_line = false;
+  for (const auto& g : given) key_on_command_line = key_on_command_line || is_key_source(g.flag);
+
+#ifndef DEPOT_WITH_POCO
+  if (!config_file.empty())
+    usage_error(
+        "--config: this depot-manager was built without POCO (DEPOT_WITH_POCO=OFF); "
+        "pass the options as flags");
+#else
+  if (!config_file.empty()) {
+    Poco::AutoPtr<Poco::Util::PropertyFileConfiguration> cfg;
+    try {
+      if (!std::filesystem::is_regular_file(config_file) || !std::ifstream(config_file))
+        throw std::runtime_error("cannot open it as a file (check the path and its permissions)");
+      cfg = new Poco::Util::PropertyFileConfiguration(config_file);
+    } catch (const Poco::Exception& e) {
+      usage_error("cannot read the configuration file " + config_file + ": " + e.displayText());
+    } catch (const std::exception& e) {
+      usage_error("cannot read the configuration file " + config_file + ": " + e.what());
+    }
+    std::vector<std::string> keys_set;
+    collect_keys(*cfg, "", keys_set);
+    for (const auto& k : keys_set) {
+      const int line = line_of(config_file, k);
+      const std::string where =
+          config_file + (line ? ":" + std::to_string(line) : std::string()) + ": " + k;
+      const Flag* f = find(k);
+      if (!f)
+        usage_error(where +
+                    ": unknown key (the keys are depot-manager's long options without "
+                    "'--': depot-manager --help lists them)");
+      if (f->command_line_only) usage_error(where + ": give --" + k + " on the command line");
+      // A key source on the command line replaces the file's (they would conflict).
+      if (key_on_command_line && is_key_source(f)) continue;
+      apply(*f, where, cfg->getRawString(k), true);
+    }
+    // One key source in the file: checked here so that the message names the file.
+    if (!key_on_command_line && (generated ? 1 : 0) + (keys.key ? 1 : 0) + (keys.file ? 1 : 0) > 1)
+      usage_error(config_file +
+                  ": authkey, authkey-file and generate-authkey each give the key: set one");
+  }
+#endif
+  for (const auto& g : given)
+    if (g.flag->name != "config") apply(*g.flag, "--" + g.flag->name, g.value, false);
+
+  if (keys.key && keys.file)
+    usage_error("--authkey and --authkey-file both give the key: pass one of them");
+  if (generated && (keys.key || keys.file))
+    usage_error("--generate-authkey makes a key: leave out --authkey and --authkey-file");
   // A key given (flag, file) comes first; --generate-authkey makes one when none was given
   // on the command line, before the environment is consulted.
   try {
@@ -228,6 +427,25 @@ int main(int argc, char** argv) {
                 std::to_string(kMinKeyBytes) + " bytes required on a non-loopback address (" +
                 o.address +
                 "); use a longer key (--generate-authkey makes one) or pass --allow-weak-key");
+  if (check_config) {
+    // What the manager would read at start: the ACL file, TLS files, the data directory.
+    try {
+      if (!o.acl_file.empty()) depot::auth::Acl::load(o.acl_file);
+      for (const auto* f : {&o.tls.cert_file, &o.tls.key_file, &o.tls.ca_file})
+        if (!f->empty() && !std::ifstream(*f))
+          throw std::runtime_error("cannot read " + *f + ": check the path and its permissions");
+      namespace fs = std::filesystem;
+      if (!o.data_dir.empty() && fs::exists(o.data_dir) && !fs::is_directory(o.data_dir))
+        throw std::runtime_error("--data-dir " + o.data_dir + " is not a directory");
+    } catch (const std::exception& e) {
+      usage_error(e.what());
+    }
+    std::printf("depot-manager: configuration OK: %s%s, %s, %s\n", o.tls.enabled() ? "tls://" : "",
+                o.address.c_str(),
+                o.acl_file.empty() ? "one authkey" : ("users from " + o.acl_file).c_str(),
+                o.data_dir.empty() ? "in memory" : ("data in " + o.data_dir).c_str());
+    return 0;
+  }
   try {
     depot::Manager m(o);
     // Bind first so the printed address is the real one (port 0 picks a free port).
