@@ -341,7 +341,7 @@ double parse_interval(const std::string& flag, const std::string& v) {
   return s;
 }
 
-void parse_command(Invocation& inv, int argc, char** argv);
+void parse_command(Invocation& inv, const std::vector<std::string>& argv);
 
 // Global options come before the command (so a value like "-k" can be put after it); the
 // command's own options may come anywhere after the command.
@@ -397,13 +397,14 @@ Invocation parse(int argc, char** argv) {
     }
     throw UsageError("no command given");
   }
-  parse_command(inv, argc - i, argv + i);
+  parse_command(inv, std::vector<std::string>(argv + i, argv + argc));
   return inv;
 }
 
 // The command and its arguments (argv[0] is the command's first word), into `inv`: from the
 // command line, or from a line of the interactive mode.
-void parse_command(Invocation& inv, int argc, char** argv) {
+void parse_command(Invocation& inv, const std::vector<std::string>& argv) {
+  const int argc = static_cast<int>(argv.size());
   int i = 0;
   auto value = [&](const std::string& flag) -> std::string {
     if (i + 1 >= argc) throw UsageError(flag + " needs a value");
@@ -1091,9 +1092,7 @@ int interactive(const Invocation& base, const std::string& authkey) {
         throw UsageError("options such as '" + words[0] +
                          "' go on depot-cli's command line; here, type a command");
       Invocation inv = base;
-      std::vector<char*> argv;
-      for (auto& w : words) argv.push_back(w.data());
-      parse_command(inv, static_cast<int>(argv.size()), argv.data());
+      parse_command(inv, words);
       return execute(client, &signals, inv);
     });
     signals.reset();
