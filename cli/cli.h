@@ -48,6 +48,9 @@ class LineInput {
   std::string prompt_;
   std::string history_;
 };
+// Puts the terminal back as it was before the line editor changed it: for a signal that
+// ends depot-cli at the prompt. Does nothing without an editor.
+void restore_terminal();
 // A line split into words as a shell would for these commands: blanks separate, 'single'
 // and "double" quotes group (in double quotes \" \\ \n \t \xHH are escapes, as quote()
 // writes them). Throws std::invalid_argument for an unterminated quote.

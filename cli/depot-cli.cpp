@@ -433,6 +433,7 @@ void parse_command(Invocation& inv, const std::vector<std::string>& argv) {
       continue;
     }
     if (a == "--help") {
+      if (g_interactive) throw UsageError("usage: " + std::string(cmd.synopsis));
       std::cout << kUsage;
       std::exit(kExitOk);
     }
@@ -626,9 +627,11 @@ class Signals {
         const bool locked = out_mu_.try_lock_for(std::chrono::seconds(1));
         std::fflush(stdout);
         if (locked) out_mu_.unlock();
+        depot::cli::restore_terminal();
         std::_Exit(kExitOk);
       }
       lk.unlock();
+      depot::cli::restore_terminal();  // interactive: the line editor's raw mode ends too
       ::signal(sig, SIG_DFL);
       sigset_t one;
       sigemptyset(&one);

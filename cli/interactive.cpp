@@ -1,6 +1,8 @@
 // depot-cli's interactive mode: lines from a terminal (libedit, with history) or a pipe
 // (docs/cli.md, "Interactive mode").
 #include <editline/readline.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -21,6 +23,10 @@ std::string history_file() {
 
 constexpr int kHistoryLines = 1000;
 
+// The terminal's settings before the editor (restore_terminal).
+bool g_saved = false;
+termios g_termios{};
+
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -33,6 +39,7 @@ int hex_value(char c) {
 LineInput::LineInput(bool editor, std::string prompt)
     : editor_(editor), prompt_(std::move(prompt)) {
   if (!editor_) return;
+  g_saved = ::tcgetattr(STDIN_FILENO, &g_termios) == 0;
   history_ = history_file();
   using_history();
   stifle_history(kHistoryLines);
@@ -53,8 +60,16 @@ bool LineInput::next(std::string& line) {
   if (!got) return false;  // Ctrl-D
   line = got;
   std::free(got);
-  if (line.find_first_not_of(" \t") != std::string::npos) add_history(line.c_str());
+  if (line.find_first_not_of(" \t") != std::string::npos) {
+    add_history(line.c_str());
+    // Written at once: Ctrl-C ends depot-cli without running destructors.
+    if (!history_.empty()) write_history(history_.c_str());
+  }
   return true;
+}
+
+void restore_terminal() {
+  if (g_saved) ::tcsetattr(STDIN_FILENO, TCSANOW, &g_termios);
 }
 
 std::vector<std::string> split_words(std::string_view line) {

@@ -104,7 +104,7 @@ std::span<const OpEntry> monitor_ops() {
 void Server::start_monitor(Session& s, size_t cap, uint64_t id) {
   s.set_monitor(true);
   MonitorState m;
-  m.session = s.shared_from_this();
+  m.session = &s;
   m.id = id;
   m.cap = cap;
   monitors_.push_back(std::move(m));

@@ -69,7 +69,7 @@ std::span<const OpEntry> monitor_ops();  // monitor.cpp: MONITOR
 // wait in `buffer`, at most `cap` bytes, until its output has room for a PUSH; past the cap
 // they are dropped and counted, and the next PUSH says how many.
 struct MonitorState {
-  std::shared_ptr<Session> session;
+  Session* session = nullptr;  // a session stops monitoring when it closes (Session::close)
   uint64_t id = 0;
   size_t cap = 0;
   std::string buffer;    // encoded records, back to back
