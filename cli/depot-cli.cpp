@@ -152,6 +152,8 @@ Options:
       --authkey-file FILE   read the key from FILE (one trailing newline is ignored)
   -u, --user NAME           the user of a manager with an ACL file, whose key -k gives
                             (else $DEPOT_USER; without either: the default user)
+      --name NAME           the client name the manager shows for this connection (LIST,
+                            dashboard, log); else $DEPOT_CLIENT_NAME, else depot-cli-PID
       --timeout S           seconds to wait, fractions allowed (0.5); 0 = do not wait at all;
                             without it every command waits as long as it takes
       --hold S              seconds to hold a lock or lease before releasing it (0 = release
@@ -266,6 +268,7 @@ struct Invocation {
   std::optional<std::string> authkey;
   std::optional<std::string> authkey_file;
   std::optional<std::string> user;
+  std::string name;             // --name; empty: the client's default
   depot::TlsClientOptions tls;  // --tls-ca, --tls-cert, --tls-key
   const Command* command = nullptr;
   std::vector<std::string> args;
@@ -371,6 +374,8 @@ Invocation parse(int argc, char** argv) {
       inv.authkey_file = value(a);
     } else if (a == "-u" || a == "--user") {
       inv.user = value(a);
+    } else if (a == "--name") {
+      inv.name = value(a);
     } else if (a == "--tls-ca") {
       inv.tls.ca_file = value(a);
     } else if (a == "--tls-cert") {
@@ -923,6 +928,7 @@ depot::cli::Emit line_printer(Signals& signals) {
 depot::ClientOptions client_options(const Invocation& inv, bool holds) {
   depot::ClientOptions options;
   options.user = depot::auth::find_user(inv.user);
+  options.name = inv.name;
   options.tls = inv.tls;  // TLS itself is on when the address is tls://
   if (holds) {
     options.quiet = true;  // a lost hold says it all, and it does not reconnect

@@ -1,7 +1,7 @@
 // Command-line handling shared by the samples: --address [tls://]HOST:PORT, --authkey KEY,
 // --authkey-file FILE, or the DEPOT_AUTHKEY environment variable; --user NAME or DEPOT_USER
-// for a manager with an ACL file; for TLS --tls-ca FILE, --tls-cert FILE and --tls-key FILE
-// (docs/security.md).
+// for a manager with an ACL file; --name NAME, the client name the manager shows; for TLS --tls-ca
+// FILE, --tls-cert FILE and --tls-key FILE (docs/security.md).
 #pragma once
 #include <cstdlib>
 #include <iostream>
@@ -22,6 +22,8 @@ Connecting (every sample that takes --address):
   --tls-ca FILE           TLS: the CA the manager's certificate must chain to
   --tls-cert FILE         TLS: a client certificate, for a manager that asks for one ...
   --tls-key FILE          ... and its key
+  --name NAME             the name the manager shows for this program's connections (in
+                          LIST, the dashboard and its log); default: program name and pid
   (else DEPOT_TLS_CA, DEPOT_TLS_CERT and DEPOT_TLS_KEY, which the client library reads)
 )";
 
@@ -84,6 +86,8 @@ inline Args parse(int argc, char** argv, const std::string& usage,
       ::setenv("DEPOT_TLS_CERT", v.c_str(), 1);
     else if (k == "--tls-key")
       ::setenv("DEPOT_TLS_KEY", v.c_str(), 1);
+    else if (k == "--name")
+      ::setenv("DEPOT_CLIENT_NAME", v.c_str(), 1);
     else
       a.extra[k.substr(2)] = v;
   }

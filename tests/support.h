@@ -327,20 +327,23 @@ class RawConn {
     }
     return false;
   }
-  // Runs the handshake; returns the AUTH reply header (AUTH_OK or REPLY with an error).
+  // Runs the handshake; returns the AUTH reply header (AUTH_OK or REPLY with an error). With a
+  // client name, the AUTH is version 4 and carries it (as the Client's is).
   depot::proto::Header handshake(const std::string& key, std::string* hello_nonce = nullptr,
-                                 std::string* auth_frame = nullptr) {
+                                 std::string* auth_frame = nullptr, const std::string& name = {},
+                                 std::string* reply_body = nullptr) {
     using namespace depot;
     proto::Header h;
     std::string body;
     if (!read(h, body) || h.kind != proto::FrameKind::HELLO) throw std::runtime_error("no HELLO");
-    auth::ClientHandshake hs(key);
+    auth::ClientHandshake hs(key, {}, name);
     std::string out;
     if (auto r = hs.on_hello(h, body, out); !r.ok()) throw std::runtime_error(r.message);
     if (hello_nonce) *hello_nonce = std::string(auth::as_view(hs.server_nonce()));
     if (auth_frame) *auth_frame = out;
     send(out);
     if (!read(h, body)) throw std::runtime_error("no handshake reply");
+    if (reply_body) *reply_body = body;
     // An error REPLY is the caller's to check; an AUTH_OK must carry the manager's proof.
     if (h.kind == proto::FrameKind::AUTH_OK && !hs.on_auth_reply(h, body).ok())
       throw std::runtime_error("bad server proof");

@@ -97,6 +97,16 @@ def parse_address(address) -> tuple[str, int]:
     return host, port
 
 
+def _default_client_name() -> str:
+    """$DEPOT_CLIENT_NAME, else "<program>-<pid>", cleaned and cut to fit a client name."""
+    if os.environ.get("DEPOT_CLIENT_NAME"):
+        return os.environ["DEPOT_CLIENT_NAME"]
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"
+    prog = "".join(c if 0x21 <= ord(c) <= 0x7E else "_" for c in prog) or "python"
+    pid = "-%d" % os.getpid()
+    return prog[:P.MAX_CLIENT_NAME - len(pid)] + pid
+
+
 def _authkey_bytes(authkey) -> bytes:
     if authkey is None:
         env = os.environ.get("DEPOT_AUTHKEY")
@@ -206,6 +216,8 @@ class _Core:
         self.reply_grace = opts["reply_grace"]
         self.on_connection = opts["on_connection"]
         self.quiet = opts["quiet"]
+        self.user = opts["user"]
+        self.name = opts["name"]
 
         self.mu = threading.Condition(threading.Lock())  # conn, connecting, subs, notes
         self.conn: _Conn | None = None
@@ -257,7 +269,8 @@ class _Core:
                 raise ProtocolError("%s %s" % (self.where(), e)) from None
             client_nonce = os.urandom(P.NONCE_LEN)
             sock.sendall(P.frame(P.KIND_AUTH, 0, 0,
-                                 P.auth_body(self.authkey, server_nonce, client_nonce)))
+                                 P.auth_body(self.authkey, server_nonce, client_nonce,
+                                             self.user, self.name)))
             kind, code, ident, body = self._read_handshake_frame(sock, buf, deadline)
             if kind == P.KIND_REPLY:
                 msg = P.error_message(body)
@@ -872,22 +885,33 @@ class Client:
     attempt); `reconnect`, `reconnect_initial_backoff`, `reconnect_max_backoff`,
     `reconnect_give_up` (s); `reply_grace` (s: a reply not seen this long after a request's
     own timeout means the connection is dead); `on_connection(kind, line)` (kind "lost" or
-    "restored"; runs on the keeper thread; default: the line goes to stderr unless `quiet`).
+    "restored"; runs on the keeper thread; default: the line goes to stderr unless `quiet`);
+    `user` (with a manager that has an ACL file; default DEPOT_USER, else the default user);
+    `name`: the client's name shown in LIST (a lock's holder), the admin API and the manager's
+    log lines (1 to 64 printable ASCII bytes, no spaces; default: program name and pid).
     """
 
     def __init__(self, address="127.0.0.1:5000", authkey=None, *, codec=None,
                  connect_timeout: float = 5.0, reconnect: bool = True,
                  reconnect_initial_backoff: float = 0.05, reconnect_max_backoff: float = 2.0,
                  reconnect_give_up: float = 60.0, reply_grace: float = 10.0,
-                 on_connection: Callable[[str, str], None] | None = None, quiet: bool = False):
+                 on_connection: Callable[[str, str], None] | None = None, quiet: bool = False,
+                 user: str | None = None, name: str | None = None):
         host, port = parse_address(address)
         key = _authkey_bytes(authkey)
+        user = user if user is not None else os.environ.get("DEPOT_USER", "")
+        if name is None:
+            name = _default_client_name()
+        elif P.check_client_name(name):
+            raise ValueError("client name %r: %s; choose another name"
+                             % (name, P.check_client_name(name)))
         self.codec = _codecs.resolve(codec)
         core = _Core(host, port, key, dict(
             connect_timeout=connect_timeout, reconnect=reconnect,
             reconnect_initial_backoff=reconnect_initial_backoff,
             reconnect_max_backoff=reconnect_max_backoff, reconnect_give_up=reconnect_give_up,
-            reply_grace=reply_grace, on_connection=on_connection, quiet=quiet))
+            reply_grace=reply_grace, on_connection=on_connection, quiet=quiet, user=user,
+            name=name))
         c = core.connect_once(time.monotonic() + connect_timeout)
         with core.mu:
             core.install(c)
@@ -913,6 +937,11 @@ class Client:
     @property
     def address(self) -> str:
         return self._core.address
+
+    @property
+    def name(self) -> str:
+        """The name this client gives the manager (shown in LIST, the admin API, logs)."""
+        return self._core.name
 
     @property
     def connections(self) -> int:

@@ -1,4 +1,4 @@
-"""The depot wire protocol, version 2 (docs/protocol.md): frames, opcodes, statuses, the
+"""The depot wire protocol, version 4 (docs/protocol.md): frames, opcodes, statuses, the
 handshake's proofs, and the little-endian field encoders the request bodies are made of.
 
 Nothing here does I/O; depot.client owns the socket.
@@ -9,7 +9,9 @@ import hashlib
 import hmac
 import struct
 
-VERSION = 2
+VERSION = 2  # HELLO's version: the oldest AUTH the manager accepts
+AUTH_VERSION = 4  # the AUTH this client sends: user and client name
+MAX_CLIENT_NAME = 64
 MAGIC = 0xD7
 HELLO_MAGIC = 0x544F5044  # "DPOT"
 NONCE_LEN = 32
@@ -242,8 +244,8 @@ CLIENT_LABEL = b"depot-client"
 SERVER_LABEL = b"depot-server"
 
 
-def client_mac(authkey: bytes, server_nonce: bytes) -> bytes:
-    return hmac.new(authkey, CLIENT_LABEL + server_nonce, hashlib.sha256).digest()
+def client_mac(authkey: bytes, server_nonce: bytes, user: bytes = b"") -> bytes:
+    return hmac.new(authkey, CLIENT_LABEL + server_nonce + user, hashlib.sha256).digest()
 
 
 def server_mac(authkey: bytes, client_nonce: bytes, server_nonce: bytes) -> bytes:
@@ -266,5 +268,22 @@ def parse_hello(body: bytes) -> bytes:
     return bytes(body[8:8 + NONCE_LEN])
 
 
-def auth_body(authkey: bytes, server_nonce: bytes, client_nonce: bytes) -> bytes:
-    return _u16.pack(VERSION) + client_mac(authkey, server_nonce) + client_nonce
+def check_client_name(name: str) -> str:
+    """Empty when `name` is a valid client name (1 to 64 bytes 0x21..0x7e), else why not."""
+    raw = name.encode("utf-8", "replace")
+    if not raw:
+        return "a client name cannot be empty"
+    if len(raw) > MAX_CLIENT_NAME:
+        return "a client name has at most %d bytes, not %d" % (MAX_CLIENT_NAME, len(raw))
+    if any(b < 0x21 or b > 0x7E for b in raw):
+        return ("a client name has printable ASCII bytes only (0x21 to 0x7e: no spaces or "
+                "control bytes)")
+    return ""
+
+
+def auth_body(authkey: bytes, server_nonce: bytes, client_nonce: bytes, user: str = "",
+              name: str = "") -> bytes:
+    """The AUTH body, version 4: user (empty: the default user) and the client's name."""
+    u = user.encode()
+    return (_u16.pack(AUTH_VERSION) + s(u) + s(name.encode())
+            + client_mac(authkey, server_nonce, u) + client_nonce)

@@ -100,7 +100,7 @@ def test_admin_calls(client):
     client.queue("tasks").put("x")
     client.counter("hits").add(2)
     st = client.stats()
-    assert st["version"] == "3" and st["objects"] == 2 and st["connections"] >= 1
+    assert st["version"] == "4" and st["objects"] == 2 and st["connections"] >= 1
     entries = {o.name: o for o in client.list()}
     assert entries["tasks"].type == "queue" and entries["tasks"].size == 1
     assert entries["hits"].state == "value=2"
@@ -245,7 +245,7 @@ def test_reconnect_off(make_manager):
 
 
 def test_stats_is_json(client):
-    assert json.loads(json.dumps(client.stats()))["version"] == "3"
+    assert json.loads(json.dumps(client.stats()))["version"] == "4"
 
 
 def test_a_parked_get_outlives_a_graceful_stop(make_manager):

@@ -1,4 +1,5 @@
 """Locks, rlocks, semaphores, events, barriers, counters, variables, topics."""
+import os
 import threading
 
 import pytest
@@ -27,6 +28,21 @@ def test_lock_context_manager_and_tokens(client, manager):
     assert ol.token > t2
     ol.release()
     other.close()
+
+
+def test_a_named_client_is_shown_as_the_lock_holder(manager):
+    holder = manager.client(name="py-holder")
+    assert holder.name == "py-holder"
+    lock = holder.lock("jobs.lock")
+    assert lock.acquire()
+    other = manager.client()
+    assert other.name.endswith("-%d" % os.getpid())
+    state = {o.name: o.state for o in other.list()}["jobs.lock"]
+    assert "name=py-holder token=%d" % lock.token in state
+    with pytest.raises(ValueError, match="printable ASCII"):
+        manager.client(name="has space")
+    other.close()
+    holder.close()
 
 
 def test_lock_waiter_is_granted_on_release(client, manager):

@@ -30,12 +30,24 @@ def test_handshake_worked_example():
     assert P.HEADER.unpack_from(hello)[2] == P.KIND_HELLO
     assert P.parse_hello(hello[16:]) == SERVER_NONCE
     assert P.client_mac(b"abc", SERVER_NONCE) == doc_example("client_mac")
-    auth = P.frame(P.KIND_AUTH, 0, 0, P.auth_body(b"abc", SERVER_NONCE, CLIENT_NONCE))
-    assert auth == doc_example("AUTH")
+    assert P.client_mac(b"abc", SERVER_NONCE, b"alice") == doc_example("client_mac version 3")
+    auth = P.frame(P.KIND_AUTH, 0, 0, P.auth_body(b"abc", SERVER_NONCE, CLIENT_NONCE, "alice",
+                                                  "worker-7"))
+    assert auth == doc_example("AUTH version 4")
+    auth = P.frame(P.KIND_AUTH, 0, 0, P.auth_body(b"abc", SERVER_NONCE, CLIENT_NONCE, "",
+                                                  "worker-7"))
+    assert auth == doc_example("AUTH version 4 default user")
     assert P.server_mac(b"abc", CLIENT_NONCE, SERVER_NONCE) == doc_example("server_mac")
     auth_ok = doc_example("AUTH_OK")
     assert auth_ok[16:48] == doc_example("server_mac")
     assert int.from_bytes(auth_ok[48:52], "little") == 10000
+
+
+def test_client_names_follow_the_documented_rule():
+    assert P.check_client_name("worker-7") == ""
+    assert "empty" in P.check_client_name("")
+    assert "printable ASCII" in P.check_client_name("has space")
+    assert "at most 64 bytes" in P.check_client_name("n" * 65)
 
 
 def test_request_frames_match_the_document():

@@ -7,8 +7,12 @@
 #include <atomic>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
+#include <unistd.h>
+
+#include "depot/auth/handshake.h"
 #include "depot/client/client.h"
 #include "support.h"
 
@@ -180,6 +184,56 @@ SCENARIO("the client reports connection and authentication failures clearly", "[
     REQUIRE(l[0].type == "queue");
     REQUIRE(l[0].size == 1);
   }
+}
+
+SCENARIO("clients have names the manager shows", "[client]") {
+  TestManager m;
+  GIVEN("a client named holder-1 holding a lock") {
+    ClientOptions o;
+    o.name = "holder-1";
+    Client holder(m.address, m.authkey, o);
+    REQUIRE(holder.name() == "holder-1");
+    auto lock = holder.lock("jobs.lock");
+    const uint64_t token = lock.acquire();
+    THEN("another client's LIST names the holder") {
+      Client other(m.address, m.authkey);
+      std::string state;
+      for (auto& e : other.list())
+        if (e.name == "jobs.lock") state = e.state;
+      REQUIRE_THAT(state, Catch::Contains("name=holder-1 token=" + std::to_string(token)));
+    }
+  }
+  THEN("a client given no name is called after its program and pid") {
+    Client c(m.address, m.authkey);
+    REQUIRE_THAT(c.name(), Catch::EndsWith("-" + std::to_string(::getpid())));
+    REQUIRE(auth::check_client_name(c.name()).empty());
+  }
+  THEN("a name with a space or of 65 bytes is refused before connecting, saying why") {
+    ClientOptions o;
+    o.name = "has space";
+    REQUIRE_THAT(
+        message_of<std::invalid_argument>([&] { Client(m.address, m.authkey, o); }),
+        Catch::Contains("ClientOptions::name 'has space'") && Catch::Contains("printable ASCII"));
+    o.name = std::string(65, 'n');
+    REQUIRE_THAT(message_of<std::invalid_argument>([&] { Client(m.address, m.authkey, o); }),
+                 Catch::Contains("at most 64 bytes"));
+  }
+  // Raw frames speak plain TCP: the suite's TLS registration leaves these two out.
+  if (!test::tls_mode())
+    THEN("the manager refuses a version-4 AUTH whose name breaks the rule, naming it") {
+      test::RawConn raw(m.manager->port());
+      std::string body;
+      const auto h = raw.handshake(m.authkey, nullptr, nullptr, "tab\tname", &body);
+      REQUIRE(h.kind == proto::FrameKind::REPLY);
+      REQUIRE(static_cast<Status>(h.code) == Status::BAD_REQUEST);
+      REQUIRE_THAT(std::string(proto::error_message(body)),
+                   Catch::Contains("printable ASCII") && Catch::Contains("another name"));
+      REQUIRE(raw.closed_by_peer());
+    }
+  if (!test::tls_mode()) THEN("a version-2 AUTH (an older client, no name) still works") {
+      test::RawConn raw(m.manager->port());
+      REQUIRE(raw.handshake(m.authkey).kind == proto::FrameKind::AUTH_OK);
+    }
 }
 
 SCENARIO("a get parked in one client is woken by a put from another", "[client][net]") {

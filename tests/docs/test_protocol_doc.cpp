@@ -303,15 +303,16 @@ proto::Decoded decode_frame(std::string_view frame) {
 // cannot be given one; client_mac depends on the server nonce only, so this is byte for byte
 // the frame it sends when it draws `client_nonce`.
 std::string client_auth(const std::string& key, std::string_view hello, const Nonce& client_nonce,
-                        const std::string& user = {}) {
+                        const std::string& user = {}, const std::string& name = {}) {
   const auto d = decode_frame(hello);
-  depot::auth::ClientHandshake hs(key, user);
+  depot::auth::ClientHandshake hs(key, user, name);
   std::string frame;
   if (d.status != proto::DecodeStatus::OK || !hs.on_hello(d.header, d.body, frame).ok())
     throw std::logic_error("ClientHandshake refuses the HELLO example");
   depot::auth::AuthFrame parsed;
   const std::string_view drawn = depot::auth::as_view(hs.client_nonce());
-  const size_t user_bytes = user.empty() ? 0 : 4 + user.size();
+  const size_t user_bytes =
+      name.empty() ? (user.empty() ? 0 : 4 + user.size()) : 4 + user.size() + 4 + name.size();
   if (frame.size() != proto::kHeaderSize + 2 + user_bytes + proto::kMacBytes + proto::kNonceBytes ||
       !depot::auth::parse_auth(std::string_view(frame).substr(proto::kHeaderSize), parsed) ||
       parsed.client_nonce != hs.client_nonce() ||
@@ -491,8 +492,9 @@ Examples build_examples() {
         CHECK(h.kind == FrameKind::AUTH);
         depot::auth::AuthFrame f;
         REQUIRE(depot::auth::parse_auth(b, f));
-        CHECK(f.version == proto::kVersion);
+        CHECK(f.version == proto::kVersionUser);
         CHECK(f.user == "alice");
+        CHECK(f.name.empty());
         CHECK(depot::auth::mac_equal(client_proof(kKey, kServerNonce, "alice"), f.client_mac));
         CHECK_FALSE(depot::auth::mac_equal(client_proof(kKey, kServerNonce, "bob"), f.client_mac));
         CHECK_FALSE(depot::auth::mac_equal(client_proof(kKey, kServerNonce), f.client_mac));
@@ -500,6 +502,31 @@ Examples build_examples() {
       });
   e.bytes("client_mac input version 3", cat({"depot-client", as_view(kServerNonce), "alice"}));
   e.bytes("client_mac version 3", std::string(as_view(client_proof(kKey, kServerNonce, "alice"))));
+  // Version 4: ClientHandshake given a client name sends it after the user; the MAC is
+  // version 3's (over the user only), so user alice's v4 AUTH has the v3 MAC.
+  e.frame("AUTH version 4", client_auth(kKey, hello, kClientNonce, "alice", "worker-7"),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::AUTH);
+            depot::auth::AuthFrame f;
+            REQUIRE(depot::auth::parse_auth(b, f));
+            CHECK(f.version == proto::kVersion);
+            CHECK(f.version == 4);
+            CHECK(f.user == "alice");
+            CHECK(f.name == "worker-7");
+            CHECK(depot::auth::check_client_name(f.name).empty());
+            CHECK(depot::auth::mac_equal(client_proof(kKey, kServerNonce, "alice"), f.client_mac));
+            CHECK(f.client_nonce == kClientNonce);
+          });
+  e.frame("AUTH version 4 default user", client_auth(kKey, hello, kClientNonce, "", "worker-7"),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::AUTH);
+            depot::auth::AuthFrame f;
+            REQUIRE(depot::auth::parse_auth(b, f));
+            CHECK(f.version == proto::kVersion);
+            CHECK(f.user.empty());
+            CHECK(f.name == "worker-7");
+            CHECK(depot::auth::mac_equal(client_proof(kKey, kServerNonce), f.client_mac));
+          });
   std::string auth_ok;
   depot::auth::append_auth_ok(auth_ok, 0, kKey, kClientNonce, kServerNonce, 10000ms);
   // ClientHandshake reads AUTH_OK against the nonce it drew, so it cannot read this one;
@@ -550,7 +577,7 @@ Examples build_examples() {
           });
   e.request("STATS request", 2, req::stats());
   const std::string stats =
-      R"({"version":"3","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
+      R"({"version":"4","address":"127.0.0.1:5000","uptime_s":42,"connections":1,)"
       R"("connections_total":1,"auth_failures":0,"requests":3,"protocol_errors":0,)"
       R"("objects":1,"parked":0,"sessions_holding":0,"subscriptions":0,)"
       R"("pubsub_buffered_bytes":0})";

@@ -69,12 +69,17 @@ inline void handshake(const char* data, size_t n) {
   const std::string_view body(data, n);
   auth::AuthFrame a;
   // True means "whole": version 2 is exactly 66 bytes, version 3 names a user before the mac
-  // and the nonce; another version is let through for the manager to refuse by name.
+  // and the nonce, version 4 a user and a client name; another version is let through for the
+  // manager to refuse by name.
   if (auth::parse_auth(body, a)) {
     if (a.version == proto::kVersionNoUser)
       DEPOT_FUZZ_CHECK(n == 66 && a.client_mac.size() == 32 && a.user.empty());
+    else if (a.version == proto::kVersionUser)
+      DEPOT_FUZZ_CHECK(a.client_mac.size() == 32 && n == 2 + 4 + a.user.size() + 64 &&
+                       a.name.empty());
     else if (a.version == proto::kVersion)
-      DEPOT_FUZZ_CHECK(a.client_mac.size() == 32 && n == 2 + 4 + a.user.size() + 64);
+      DEPOT_FUZZ_CHECK(a.client_mac.size() == 32 &&
+                       n == 2 + 4 + a.user.size() + 4 + a.name.size() + 64);
   }
   auth::HelloFrame hello;
   if (auth::parse_hello(body, hello)) DEPOT_FUZZ_CHECK(n == 40);

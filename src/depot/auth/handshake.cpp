@@ -23,10 +23,14 @@ bool parse_auth(std::string_view body, AuthFrame& out) {
   proto::Reader r(body);
   out.version = r.u16();
   out.user = {};
+  out.name = {};
   if (out.version == proto::kVersionNoUser) {
     if (body.size() != kAuthBody) return false;
+  } else if (out.version == proto::kVersionUser) {
+    out.user = r.str();
   } else if (out.version == proto::kVersion) {
     out.user = r.str();
+    out.name = r.str();
   } else {
     return true;  // refused by version
   }
@@ -37,6 +41,18 @@ bool parse_auth(std::string_view body, AuthFrame& out) {
     return false;
   std::memcpy(out.client_nonce.data(), nonce.data(), out.client_nonce.size());
   return r.at_end();
+}
+
+std::string check_client_name(std::string_view name) {
+  if (name.empty()) return "a client name cannot be empty";
+  if (name.size() > proto::kMaxClientName)
+    return "a client name has at most " + std::to_string(proto::kMaxClientName) + " bytes, not " +
+           std::to_string(name.size());
+  for (const char c : name)
+    if (c < 0x21 || c > 0x7e)
+      return "a client name has printable ASCII bytes only (0x21 to 0x7e: no spaces or control "
+             "bytes)";
+  return {};
 }
 
 void append_auth_ok(std::string& out, uint64_t id, std::string_view key, const Nonce& client_nonce,
@@ -76,10 +92,12 @@ HandshakeResult ClientHandshake::on_hello(const proto::Header& h, std::string_vi
   tls_follows_ = (h.code & proto::kHelloTlsFollows) != 0;
   client_nonce_ = random_nonce();
   proto::FrameBuilder b(auth_frame, proto::FrameKind::AUTH, 0, 0);
-  if (user_.empty()) {
+  if (!name_.empty()) {
+    b.u16(proto::kVersion).str(user_).str(name_);
+  } else if (user_.empty()) {
     b.u16(proto::kVersionNoUser);
   } else {
-    b.u16(proto::kVersion).str(user_);
+    b.u16(proto::kVersionUser).str(user_);
   }
   b.raw(as_view(client_proof(key_, server_nonce_, user_))).raw(as_view(client_nonce_));
   b.finish();

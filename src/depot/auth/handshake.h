@@ -4,7 +4,9 @@
 //
 //   manager -> HELLO    u32 magic, u16 version, u16 nonce_len, server_nonce[32]
 //                       (header code bit 0: TLS follows; then AUTH and all after are in TLS)
-//   client  -> AUTH     u16 version 3, str user, client_mac[32], client_nonce[32]
+//   client  -> AUTH     u16 version 4, str user (may be empty), str name, client_mac[32],
+//                       client_nonce[32]
+//              or       u16 version 3, str user, client_mac[32], client_nonce[32]
 //              or       u16 version 2, client_mac[32], client_nonce[32] (the default user)
 //   manager -> AUTH_OK  server_mac[32], u32 session_lease_ms
 //           or REPLY with an error status, then it closes
@@ -27,14 +29,19 @@ void append_hello(std::string& out, const Nonce& server_nonce, bool tls_follows 
 
 struct AuthFrame {
   uint16_t version = 0;
-  std::string_view user;        // version 3; empty for version 2
+  std::string_view user;        // versions 3 and 4; empty for version 2 (and may be in 4)
+  std::string_view name;        // version 4: the client's name; else empty
   std::string_view client_mac;  // 32 bytes
   Nonce client_nonce{};
 };
-// Parses an AUTH body: false when it is shorter than its version, or a version 2 or 3 body
+// Parses an AUTH body: false when it is shorter than its version, or a version 2, 3 or 4 body
 // does not have exactly its layout. Any other version parses as the version alone (the
 // caller refuses it by number).
 bool parse_auth(std::string_view body, AuthFrame& out);
+
+// Empty when `name` is a valid client name (1 to proto::kMaxClientName bytes, each 0x21 to
+// 0x7e: printable, no spaces, so that it fits a log line and LIST's state), else why not.
+std::string check_client_name(std::string_view name);
 
 // Appends AUTH_OK with the manager's proof over both nonces and the session lease.
 void append_auth_ok(std::string& out, uint64_t id, std::string_view key, const Nonce& client_nonce,
@@ -69,10 +76,11 @@ struct HandshakeResult {
 // send; on_auth_reply() with the next frame checks the manager's proof.
 class ClientHandshake {
  public:
-  // With a user, the AUTH is version 3 and names it; without one (empty), version 2: the
+  // With a client name, the AUTH is version 4 and carries it with the user (empty: the
+  // default user); without a name but with a user, version 3; with neither, version 2: the
   // manager's default user, and what a manager older than version 3 understands.
-  explicit ClientHandshake(std::string key, std::string user = {})
-      : key_(std::move(key)), user_(std::move(user)) {}
+  explicit ClientHandshake(std::string key, std::string user = {}, std::string name = {})
+      : key_(std::move(key)), user_(std::move(user)), name_(std::move(name)) {}
   // Fills `auth_frame` (throws std::runtime_error if no random nonce can be had).
   HandshakeResult on_hello(const proto::Header& h, std::string_view body, std::string& auth_frame);
   HandshakeResult on_auth_reply(const proto::Header& h, std::string_view body);
@@ -87,6 +95,7 @@ class ClientHandshake {
  private:
   std::string key_;
   std::string user_;
+  std::string name_;
   Nonce server_nonce_{};
   Nonce client_nonce_{};
   std::chrono::milliseconds lease_{0};

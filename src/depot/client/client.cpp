@@ -16,9 +16,11 @@
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -37,6 +39,19 @@ namespace depot {
 using SteadyClock = std::chrono::steady_clock;
 
 namespace {
+
+// $DEPOT_CLIENT_NAME, else "<program>-<pid>", the program's name cut and cleaned to fit
+// auth::check_client_name.
+std::string default_client_name() {
+  if (const char* env = std::getenv("DEPOT_CLIENT_NAME"); env && *env) return env;
+  std::string program = program_invocation_short_name ? program_invocation_short_name : "";
+  for (char& c : program)
+    if (c < 0x21 || c > 0x7e) c = '_';
+  if (program.empty()) program = "client";
+  const std::string pid = "-" + std::to_string(::getpid());
+  program.resize(std::min(program.size(), proto::kMaxClientName - pid.size()));
+  return program + pid;
+}
 
 // States of a call waiting for its reply.
 enum : uint32_t {
@@ -437,7 +452,7 @@ std::shared_ptr<Conn> Client::Impl::connect_once(SteadyClock::time_point deadlin
 
   // Handshake: HELLO -> AUTH -> AUTH_OK (auth/handshake.h has the frames). With TLS the
   // HELLO comes in clear and announces it; AUTH and everything after travel inside TLS.
-  auth::ClientHandshake hs(authkey, opt.user);
+  auth::ClientHandshake hs(authkey, opt.user, opt.name);
   std::string buf;
   proto::Decoded d;
   std::string err;
@@ -868,6 +883,11 @@ Client::Client(std::string address, std::string authkey, ClientOptions options)
   impl_->authkey = std::move(authkey);
   impl_->opt = std::move(options);
   impl_->backoff = impl_->opt.reconnect_initial_backoff;
+  const bool named = !impl_->opt.name.empty();
+  if (!named) impl_->opt.name = default_client_name();
+  if (auto why = auth::check_client_name(impl_->opt.name); !why.empty())
+    throw std::invalid_argument(std::string(named ? "ClientOptions::name" : "DEPOT_CLIENT_NAME") +
+                                " '" + impl_->opt.name + "': " + why + "; choose another name");
   if (auto err = proto::parse_address(impl_->address, impl_->addr); !err.empty())
     throw ConnectionError(err);
   if (impl_->addr.tls || impl_->opt.tls.enabled)
@@ -994,6 +1014,9 @@ bool Client::Impl::take_hangup(const std::shared_ptr<Conn>& c) {
 
 const std::string& Client::address() const {
   return impl_->address;
+}
+const std::string& Client::name() const {
+  return impl_->opt.name;
 }
 uint64_t Client::connections() const {
   return impl_->connections;

@@ -76,6 +76,11 @@ struct ClientOptions {
   // accepts; with an ACL file, the user named `default`). Programs take it from --user or
   // DEPOT_USER (auth::find_user).
   std::string user;
+  // The client's name, sent at the handshake and shown in LIST (a lock's holder), the admin
+  // API, the dashboard and the manager's log lines: 1 to 64 printable ASCII bytes without
+  // spaces. Empty: $DEPOT_CLIENT_NAME, else the program's name and pid ("task_worker-4242").
+  // Programs take it from --name.
+  std::string name;
   std::chrono::milliseconds connect_timeout{5'000};  // per connection attempt
   bool reconnect = true;
   std::chrono::milliseconds reconnect_initial_backoff{50};
@@ -151,6 +156,8 @@ class Client {
   std::string request(const Request& request, const CallOptions& options = {});
 
   const std::string& address() const;
+  // The name this client gives the manager (ClientOptions::name or the default).
+  const std::string& name() const;
   // Connections made so far (1 + reconnects).
   uint64_t connections() const;
   // Whether a connection is up now (false after a loss, until a call reconnects).

@@ -72,6 +72,10 @@ Server::Server(ManagerOptions options)
     auto it = sessions_.find(id);
     return it != sessions_.end() && it->second->alive(true);
   };
+  registry_.session_name = [this](SessionId id) {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? std::string() : it->second->client_name();
+  };
   if (options_.tls.enabled()) tls_ = TlsContext::load(options_.tls);  // throws: bad files
   if (!options_.data_dir.empty()) {
     store::Options so;
@@ -337,14 +341,14 @@ void Server::sweep_silent_sessions() {
         silent.push_back(s);
     }
     for (auto& s : silent) {
-      warn_rate_limited("closing session " + std::to_string(s->id()) + " (" + s->peer() +
+      warn_rate_limited("closing session " + std::to_string(s->id()) + " (" + s->who() +
                         "): silent for longer than the " +
                         std::to_string(options_.session_lease.count()) +
                         " ms session lease (--session-lease); releasing what it held");
       s->close("session lease expired");
     }
     for (auto& s : stalled) {
-      warn_rate_limited("closing session " + std::to_string(s->id()) + " (" + s->peer() +
+      warn_rate_limited("closing session " + std::to_string(s->id()) + " (" + s->who() +
                         "): it read none of its replies for longer than the " +
                         std::to_string(options_.session_lease.count()) +
                         " ms session lease (--session-lease); releasing what it held");
@@ -427,7 +431,7 @@ bool Server::permitted(Session& s, const proto::Header& h, std::string_view body
     if (x.pattern ? u->allows_all(x.perm, x.name) : u->allows(x.perm, x.name)) continue;
     ++counters_.denied;
     const std::string_view op = proto::op_name(h.code);
-    log::info("denied: user '" + u->name + "' (" + s.peer() + ") may not " +
+    log::info("denied: user '" + u->name + "' (" + s.who() + ") may not " +
               std::string(auth::perm_name(x.perm)) + " '" + std::string(x.name) + "' (" +
               std::string(op) + ")");
     s.reply_error(h.id, Status::DENIED, msg::denied(u->name, auth::perm_name(x.perm), op, x.name));
@@ -642,7 +646,7 @@ std::string Server::reload_config() {
     for (auto& [id, s] : sessions_)
       if (s->authenticated() && !user_of(*s)) gone.push_back(s);
     for (auto& s : gone) {
-      log::warn("closing session " + std::to_string(s->id()) + " (" + s->peer() + "): user '" +
+      log::warn("closing session " + std::to_string(s->id()) + " (" + s->who() + "): user '" +
                 users_[s->user_id()].name + "' is no longer in the ACL file");
       s->close("user removed from the ACL file");
     }

@@ -242,14 +242,14 @@ void Session::process_input() {
         return;
       case proto::DecodeStatus::MALFORMED:
         ++server_.counters().protocol_errors;
-        log::warn("closing " + peer_ + ": " + d.error);
+        log::warn("closing " + who() + ": " + d.error);
         reply_error(d.header.id, Status::BAD_REQUEST, d.error + "; closing the connection");
         close_after_flush();
         return;
       case proto::DecodeStatus::TOO_LARGE:
         ++server_.counters().protocol_errors;
         if (state_ == State::HANDSHAKE) {
-          log::warn("closing " + peer_ + ": a " + std::to_string(d.header.body_len) +
+          log::warn("closing " + who() + ": a " + std::to_string(d.header.body_len) +
                     "-byte frame before authenticating");
           reply_error(d.header.id, Status::TOO_LARGE,
                       "a frame of " + std::to_string(d.header.body_len) +
@@ -290,20 +290,29 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   if (!auth::parse_auth(body, a)) {
     server_.auth_failed(*this, "malformed AUTH frame");
     reply_error(h.id, Status::BAD_REQUEST,
-                "malformed AUTH frame: expected u16 version 3, str user, 32-byte mac, 32-byte "
-                "nonce (or version 2 without the user)");
+                "malformed AUTH frame: expected u16 version 4, str user, str name, 32-byte mac, "
+                "32-byte nonce (or version 3 without the name, or 2 without user and name)");
     close_after_flush();
     return;
   }
-  if (a.version != proto::kVersion && a.version != proto::kVersionNoUser) {
+  if (a.version != proto::kVersion && a.version != proto::kVersionUser &&
+      a.version != proto::kVersionNoUser) {
     reply_error(h.id, Status::BAD_REQUEST,
                 "protocol version " + std::to_string(a.version) +
-                    " is not supported; this manager speaks versions 2 and " +
+                    " is not supported; this manager speaks versions 2 to " +
                     std::to_string(proto::kVersion) + ": upgrade the client or the manager");
     close_after_flush();
     return;
   }
-  const bool named = a.version == proto::kVersion;
+  if (a.version == proto::kVersion) {
+    if (const std::string why = auth::check_client_name(a.name); !why.empty()) {
+      reply_error(h.id, Status::BAD_REQUEST,
+                  why + "; give the client another name (ClientOptions::name, --name)");
+      close_after_flush();
+      return;
+    }
+  }
+  const bool named = !a.user.empty() || a.version == proto::kVersionUser;
   const std::string user(named ? a.user : auth::kDefaultUser);
   const auth::User* u = server_.acl().find(user);
   if (!u && !named) {
@@ -353,7 +362,8 @@ void Session::handle_auth(const proto::Header& h, std::string_view body) {
   mark_dirty();
   state_ = State::READY;
   timer_.cancel();
-  log::debug("session " + std::to_string(id_) + " authenticated from " + peer_ + " as user '" +
+  client_name_ = a.name;
+  log::debug("session " + std::to_string(id_) + " authenticated from " + who() + " as user '" +
              user + "'");
 }
 
@@ -407,7 +417,7 @@ void Session::remove_subscription(uint64_t id) {
 
 void Session::overflowed() {
   if (state_ != State::READY) return;
-  log::warn("closing " + peer_ + ": a subscriber too slow for its buffer (policy: disconnect)");
+  log::warn("closing " + who() + ": a subscriber too slow for its buffer (policy: disconnect)");
   peer_gone_ = true;  // nothing more is delivered to it
   asio::post(server_.io(), [self = shared_from_this()] {
     self->close("slow subscriber");
@@ -621,7 +631,7 @@ void Session::close(std::string_view why) {
   in_begin_ = in_end_ = 0;
   server_.note_freed(held);
   if (was_ready)
-    log::debug("session " + std::to_string(id_) + " (" + peer_ + ") closed: " + std::string(why));
+    log::debug("session " + std::to_string(id_) + " (" + who() + ") closed: " + std::string(why));
   server_.remove_session(id_);
 }
 

@@ -81,6 +81,13 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   size_t subscription_bytes() const;
   SessionId id() const { return id_; }
   const std::string& peer() const { return peer_; }
+  // The name the client gave at the handshake (ClientOptions::name; AUTH version 4), empty
+  // when it gave none or before it authenticated.
+  const std::string& client_name() const { return client_name_; }
+  // The peer with the client's name, for log lines: "127.0.0.1:40112 'worker-7'".
+  std::string who() const {
+    return client_name_.empty() ? peer_ : peer_ + " '" + client_name_ + "'";
+  }
   // The peer's address without the port: what the unauthenticated budget and the
   // authentication-failure limit count by.
   const std::string& peer_address() const { return peer_addr_; }
@@ -116,6 +123,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   SessionId id_;
   std::string peer_;
   std::string peer_addr_;
+  std::string client_name_;
   State state_ = State::HANDSHAKE;
   bool peer_gone_ = false;
   bool watched_ = false;       // in the server's epoll set

@@ -22,8 +22,14 @@ namespace depot::proto {
 
 // 2: AUTH_OK carries the session lease; HEARTBEAT, coordination objects and PUSH frames.
 // 3: AUTH names a user (ACL files, docs/security.md) and its MAC covers the name; DENIED.
-// The version an AUTH that names a user carries.
-constexpr uint16_t kVersion = 3;
+// 4: AUTH also carries the client's name (ClientOptions::name), shown in LIST, the admin
+//    API and the manager's log lines.
+// The newest version: an AUTH with the client's name (and a user, possibly empty).
+constexpr uint16_t kVersion = 4;
+// The AUTH that names a user but not the client, still accepted.
+constexpr uint16_t kVersionUser = 3;
+// Longest client name (docs/protocol.md section 3): bytes 0x21 to 0x7e.
+constexpr size_t kMaxClientName = 64;
 // The AUTH without a user (the default user), still accepted: clients of version 2 keep
 // working, and a client given no user sends it.
 constexpr uint16_t kVersionNoUser = 2;

@@ -18,7 +18,9 @@ LockObject::~LockObject() {
 
 std::string LockObject::state() const {
   if (!held()) return "free waiters=" + std::to_string(waiters_.size());
+  const std::string name = registry_.session_name(holder_.session);
   return "held session=" + std::to_string(holder_.session) +
+         (name.empty() ? std::string() : " name=" + name) +
          " token=" + std::to_string(holder_.token) +
          (reentrant_ ? " count=" + std::to_string(holder_.count) : std::string()) +
          (holder_.has_lease ? " lease=yes" : "") + " waiters=" + std::to_string(waiters_.size());

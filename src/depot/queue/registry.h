@@ -181,6 +181,9 @@ class Registry {
   // Asked before an item is handed to a parked waiter: an item is never handed to a session
   // whose peer is gone. The manager installs a check of the socket; the default says alive.
   std::function<bool(SessionId)> session_alive = [](SessionId) { return true; };
+  // The name a session's client gave (ClientOptions::name), for LIST's state; the manager
+  // installs a lookup; empty when it gave none.
+  std::function<std::string(SessionId)> session_name = [](SessionId) { return std::string(); };
 
  private:
   template <class T>
