@@ -1163,11 +1163,14 @@ SCENARIO("depot-cli monitor prints a line per request another client makes, with
   GIVEN("a monitor running") {
     auto mon = m.start({"monitor"});
     REQUIRE(stats_reach(c, "monitors", 1));
-    WHEN("another client puts an item and gets it") {
-      auto q = c.queue<std::string>("watched");
+    WHEN("another client, named, puts an item and gets it") {
+      depot::ClientOptions named;
+      named.name = "producer-1";
+      depot::Client p(m.address(), kKey, named);
+      auto q = p.queue<std::string>("watched");
       q.put("the-secret-payload");
       REQUIRE(q.get() == "the-secret-payload");
-      THEN("the monitor shows both with session, user, op, object, sizes and status") {
+      THEN("the monitor shows both with session, client name, op, object, sizes and status") {
         std::vector<std::string> seen;
         while (seen.size() < 2) {
           auto line = mon->read_line();
@@ -1175,7 +1178,7 @@ SCENARIO("depot-cli monitor prints a line per request another client makes, with
           if (line->find(" watched ") != std::string::npos) seen.push_back(*line);
         }
         CHECK_THAT(seen[0], Catch::Contains("] QUEUE_PUT watched in=41 out=0 OK"));
-        CHECK_THAT(seen[0], Catch::Contains(" default] "));
+        CHECK_THAT(seen[0], Catch::Contains(" producer-1] "));
         CHECK_THAT(seen[1], Catch::Contains("] QUEUE_GET watched in=19 out=22 OK"));
         mon->signal(SIGTERM);
         auto r = mon->wait();

@@ -27,7 +27,9 @@ SCENARIO("a monitor sees each served request with its op, object, sizes and stat
   Client c(m.address, m.authkey);
   Monitor mon(c);
   GIVEN("another client that puts an item and gets it, then waits on an empty queue") {
-    Client other(m.address, m.authkey);
+    ClientOptions named;
+    named.name = "producer-1";
+    Client other(m.address, m.authkey, named);
     auto q = other.queue<std::string>("watched");
     q.put("the-secret-payload");
     CHECK(q.get() == "the-secret-payload");
@@ -45,6 +47,7 @@ SCENARIO("a monitor sees each served request with its op, object, sizes and stat
       CHECK(seen[0].request_bytes ==
             req::queue_put("watched", -1, "the-secret-payload").body.size());
       CHECK(seen[0].user == "default");
+      CHECK(seen[0].client == "producer-1");
       CHECK(proto::op_name(seen[1].op) == "QUEUE_GET");
       CHECK(seen[1].status == static_cast<uint8_t>(Status::OK));
       CHECK(seen[1].reply_bytes == 4 + std::string("the-secret-payload").size());

@@ -194,7 +194,7 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   put_u32(rec, reply_bytes);
   put_str8(rec, object);
   put_str8(rec, s.authenticated() ? user_name(s.user_id()) : std::string_view());
-  put_str8(rec, {});  // the client's name (none before protocol version 4)
+  put_str8(rec, s.client_name());  // empty for clients before protocol version 4
   for (MonitorState& m : monitors_) {
     if (m.buffer.size() + rec.size() > m.cap) {
       ++m.dropped;
