@@ -24,7 +24,7 @@ PREFIX     ?= /usr/local
 INSTALL_BUILD ?= $(BUILD)-install
 
 # Exactly what the build and the tests need, from Debian; make install needs only the first line.
-LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev libpoco-dev libedit-dev
+LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev libedit-dev
 PACKAGES       = $(LIB_PACKAGES) catch2 libpoco-dev pkg-config python3 python3-pytest python3-msgpack clang
 BENCH_PACKAGES = redis-server redis-tools beanstalkd strace python3 python3-distributed python3-streamz \
                  libmsgpack-cxx-dev

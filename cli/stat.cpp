@@ -1,8 +1,6 @@
 // depot-cli stat: per-second rates from the manager's STATS, like `redis-cli --stat`
 // (docs/cli.md, "stat").
-#include <Poco/JSON/Object.h>
-#include <Poco/JSON/Parser.h>
-
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <stdexcept>
@@ -20,18 +18,27 @@ struct Sample {
            bytes_in = 0, bytes_out = 0, monitor_dropped = 0;
 };
 
+// A counter of STATS: the manager writes one flat object whose counters are unsigned
+// integers ("requests":5120), keys with no quotes or escapes in them (admin_ops.cpp), so a
+// key is found by its quoted name followed by a colon. A key that is missing (a manager
+// before these counters) reads as 0.
+uint64_t counter(std::string_view json, std::string_view key) {
+  const std::string needle = "\"" + std::string(key) + "\":";
+  const size_t at = json.find(needle);
+  if (at == std::string_view::npos) return 0;
+  uint64_t v = 0;
+  const char* p = json.data() + at + needle.size();
+  const auto [end, ec] = std::from_chars(p, json.data() + json.size(), v);
+  if (ec != std::errc() || end == p)
+    throw std::runtime_error("the manager's STATS has no number for \"" + std::string(key) + "\"");
+  return v;
+}
+
 Sample take(Client& client) {
   Sample s;
   const std::string json = client.stats();
   s.at = std::chrono::steady_clock::now();
-  Poco::JSON::Object::Ptr o;
-  try {
-    o = Poco::JSON::Parser().parse(json).extract<Poco::JSON::Object::Ptr>();
-  } catch (const Poco::Exception& e) {
-    throw std::runtime_error("the manager's STATS is not a JSON object (" + e.displayText() + ")");
-  }
-  // Keys a manager before these counters lacks read as 0.
-  auto get = [&o](const char* key) { return o->optValue<uint64_t>(key, 0); };
+  auto get = [&json](const char* key) { return counter(json, key); };
   s.connections = get("connections");
   s.objects = get("objects");
   s.items = get("queued_items");
