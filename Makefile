@@ -25,7 +25,7 @@ INSTALL_BUILD ?= $(BUILD)-install
 
 # Exactly what the build and the tests need, from Debian; make install needs only the first line
 # (systemd: only its systemd-analyze, which verifies packaging/depot-manager.service).
-LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev libpoco-dev
+LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev libpoco-dev libedit-dev
 PACKAGES       = $(LIB_PACKAGES) catch2 pkg-config python3 python3-pytest python3-msgpack clang systemd
 BENCH_PACKAGES = redis-server redis-tools beanstalkd strace python3 python3-distributed python3-streamz \
                  libmsgpack-cxx-dev

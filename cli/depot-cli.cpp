@@ -23,6 +23,8 @@
 // (sigwait), since the client's blocking calls cannot be interrupted.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -50,6 +52,8 @@
 #include "depot/protocol/address.h"
 #include "depot/protocol/version.h"
 
+#include "cli.h"
+
 namespace {
 
 constexpr int kExitOk = 0;
@@ -65,9 +69,11 @@ constexpr double kMaxSeconds = 1e9;
 
 const char* kUsage =
     R"(usage: depot-cli [-a [tls://]HOST:PORT] [-k KEY | --authkey-file FILE] [--tls-ca FILE]
-                 COMMAND [ARGS...]
+                 [--raw] [COMMAND [ARGS...]]
 
 Talks to a depot manager: one command per run, results on stdout, errors on stderr.
+Without a command (from a terminal, a pipe or a file, or with -i): interactive, one command
+per line on one connection (history in ~/.depot_history); "help", "quit".
 
 Queues:
   put QUEUE VALUE [VALUE...] [--timeout S]   append the values (several: one put_many);
@@ -79,6 +85,18 @@ Queues:
   qsize QUEUE                                print the number of items in the queue
   declare QUEUE [--maxsize N]                create the queue bounded to N items (0 = unbounded)
   delete QUEUE                               delete the queue; print how many items it dropped
+
+Reliable delivery (docs/queues.md; a reservation lives as long as its session: hold it in
+interactive mode, or keep `reserve` running and ack from anywhere):
+  reserve QUEUE [--lease-ms N] [--timeout S] [--hold S]
+                                             take the first item as a reservation and print
+                                             "ID VALUE"; interactive: keep it until acked; one
+                                             command: hold it until --hold or SIGINT/SIGTERM
+  ack QUEUE ID [ID...]                       done with it: the item is gone for good
+  nack QUEUE ID [--delay-ms N]               give it back (after N ms); print requeued or
+                                             dead-lettered
+  touch QUEUE ID [--lease-ms N]              extend the reservation by N ms (or the queue's
+                                             visibility)
 
 Locks and semaphores (held until --hold S passes, or until SIGINT/SIGTERM; then released):
   lock acquire NAME [--timeout S] [--hold S] [--ttl S]
@@ -121,6 +139,10 @@ Any object:
   ls                                         list every object: name, type, size, state
   ping                                       print PONG and the round trip time
   stats                                      print the manager's counters as JSON
+  stat [-i S] [-c N]                         print rates every S seconds (default 1), N lines
+  monitor [--count N] [--timeout S]          print a line per request the manager serves:
+                                             time, [session client], op, object, sizes,
+                                             status; never values (admin permission)
 
 Options:
   -a, --address HOST:PORT   the manager (default 127.0.0.1:5000); tls://HOST:PORT for TLS
@@ -142,6 +164,11 @@ Options:
       --after V             var wait: wait for a version above V (0: for any value)
       --count N             get: up to N items in one request; subscribe: exit after N
       --maxsize N           the bound for declare
+      --raw                 print values exactly as they are, also on a terminal (there,
+                            values that are not text are shown quoted, "\x00\xff")
+  -i, --interactive         read commands line by line even without a terminal
+      --lease-ms N          reserve, touch: the reservation's visibility in milliseconds
+      --delay-ms N          nack: put the item back after N milliseconds
       --format F            how get, var get and subscribe print a value: auto (default):
                             a MessagePack array or map (what a C++ std::vector, std::map,
                             tuple or DEPOT_FIELDS struct, or Python's codec="msgpack", puts)
@@ -175,11 +202,17 @@ struct NotNow : std::runtime_error {
 
 // Bits of Command::options: which of the command options a command accepts.
 constexpr unsigned kOptTimeout = 1, kOptCount = 2, kOptMaxsize = 4, kOptHold = 8, kOptTtl = 16,
-                   kOptAfter = 32, kOptFormat = 64;
+                   kOptAfter = 32, kOptFormat = 64, kOptLease = 128, kOptDelay = 256,
+                   kOptInterval = 512;
 
 // How a value is printed (--format): docs/protocol.md, "Value encodings".
 enum class Format { Auto, MsgPack, Raw };
 Format g_format = Format::Auto;
+// Values that are not text are shown quoted (cli::quote) when stdout is a terminal (or
+// --tty, for tests), unless --raw.
+bool g_escape = false;
+// Interactive mode: commands run on one connection, and `reserve` does not hold.
+bool g_interactive = false;
 
 struct Command {
   std::string_view name;  // "lock acquire": a group and its subcommand
@@ -222,6 +255,13 @@ constexpr Command kCommands[] = {
     {"ls", 0, 0, 0, "ls"},
     {"ping", 0, 0, 0, "ping"},
     {"stats", 0, 0, 0, "stats"},
+    {"stat", 0, 4, kOptInterval | kOptCount, "stat [-i SECONDS] [-c COUNT]", true},
+    {"monitor", 0, 0, kOptCount | kOptTimeout, "monitor [--count N] [--timeout S]", true},
+    {"reserve", 1, 1, kOptLease | kOptTimeout | kOptHold,
+     "reserve QUEUE [--lease-ms N] [--timeout S] [--hold S]", true},
+    {"ack", 2, SIZE_MAX, 0, "ack QUEUE ID [ID...]"},
+    {"nack", 2, 2, kOptDelay, "nack QUEUE ID [--delay-ms N]"},
+    {"touch", 2, 2, kOptLease, "touch QUEUE ID [--lease-ms N]"},
 };
 
 // The first words of the two-word commands.
@@ -242,8 +282,13 @@ struct Invocation {
   std::optional<uint64_t> after;
   std::optional<uint64_t> count;
   uint64_t maxsize = 0;
-  uint32_t parties = 0;  // semaphore MAX, barrier PARTIES
-  int64_t delta = 0;     // counter add N
+  uint32_t parties = 0;                            // semaphore MAX, barrier PARTIES
+  int64_t delta = 0;                               // counter add N
+  std::optional<std::chrono::milliseconds> lease;  // --lease-ms
+  std::chrono::milliseconds delay{0};              // --delay-ms
+  double interval = 1;                             // stat -i
+  std::vector<uint64_t> ids;                       // ack, nack, touch
+  bool interactive = false;                        // -i, or no command
 };
 
 const Command* find_command(std::string_view name) {
@@ -296,6 +341,15 @@ int64_t parse_delta(const std::string& v) {
   return n;
 }
 
+// stat's interval: seconds with fractions, at least a millisecond.
+double parse_interval(const std::string& flag, const std::string& v) {
+  const double s = std::chrono::duration<double>(parse_seconds(flag, v)).count();
+  if (s < 0.001) throw UsageError(flag + " takes at least 0.001 seconds, got '" + v + "'");
+  return s;
+}
+
+void parse_command(Invocation& inv, const std::vector<std::string>& argv);
+
 // Global options come before the command (so a value like "-k" can be put after it); the
 // command's own options may come anywhere after the command.
 Invocation parse(int argc, char** argv) {
@@ -319,6 +373,12 @@ Invocation parse(int argc, char** argv) {
     } else if (a == "--version") {
       std::cout << "depot-cli " << depot::version() << "\n";
       std::exit(kExitOk);
+    } else if (a == "--raw") {
+      g_format = Format::Raw;
+    } else if (a == "--tty") {  // hidden: as if stdout were a terminal (tests)
+      g_escape = true;
+    } else if (a == "-i" || a == "--interactive") {
+      inv.interactive = true;
     } else if (a == "-a" || a == "--address") {
       inv.address = value(a);
     } else if (a == "-k" || a == "--authkey") {
@@ -340,7 +400,35 @@ Invocation parse(int argc, char** argv) {
     }
     if (inline_global) throw UsageError(a + " takes no value");
   }
-  if (i >= argc) throw UsageError("no command given");
+  if (g_format != Format::Raw && ::isatty(STDOUT_FILENO)) g_escape = true;
+  if (g_format == Format::Raw) g_escape = false;
+  depot::proto::Address parsed;
+  if (auto err = depot::proto::parse_address(inv.address, parsed); !err.empty())
+    throw UsageError(err);
+  if (i >= argc) {
+    // Interactive: a terminal, a pipe or a file on stdin (not /dev/null), or -i.
+    struct stat st {};
+    const bool lines =
+        ::fstat(STDIN_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISREG(st.st_mode));
+    if (inv.interactive || ::isatty(STDIN_FILENO) || lines) {
+      inv.interactive = true;
+      return inv;
+    }
+    throw UsageError("no command given");
+  }
+  parse_command(inv, std::vector<std::string>(argv + i, argv + argc));
+  return inv;
+}
+
+// The command and its arguments (argv[0] is the command's first word), into `inv`: from the
+// command line, or from a line of the interactive mode.
+void parse_command(Invocation& inv, const std::vector<std::string>& argv) {
+  const int argc = static_cast<int>(argv.size());
+  int i = 0;
+  auto value = [&](const std::string& flag) -> std::string {
+    if (i + 1 >= argc) throw UsageError(flag + " needs a value");
+    return argv[++i];
+  };
   std::string name = argv[i];
   if (is_group(name)) {
     if (i + 1 >= argc || argv[i + 1][0] == '-')
@@ -364,6 +452,7 @@ Invocation parse(int argc, char** argv) {
       continue;
     }
     if (a == "--help") {
+      if (g_interactive) throw UsageError("usage: " + std::string(cmd.synopsis));
       std::cout << kUsage;
       std::exit(kExitOk);
     }
@@ -375,21 +464,33 @@ Invocation parse(int argc, char** argv) {
       inline_value = a.substr(eq + 1);
     }
     auto take = [&]() { return inline_value ? *inline_value : value(flag); };
-    unsigned which = flag == "--timeout"   ? kOptTimeout
-                     : flag == "--count"   ? kOptCount
-                     : flag == "--maxsize" ? kOptMaxsize
-                     : flag == "--hold"    ? kOptHold
-                     : flag == "--ttl"     ? kOptTtl
-                     : flag == "--after"   ? kOptAfter
-                     : flag == "--format"  ? kOptFormat
-                                           : 0;
+    unsigned which = flag == "--timeout"      ? kOptTimeout
+                     : flag == "--count"      ? kOptCount
+                     : flag == "--maxsize"    ? kOptMaxsize
+                     : flag == "--hold"       ? kOptHold
+                     : flag == "--ttl"        ? kOptTtl
+                     : flag == "--after"      ? kOptAfter
+                     : flag == "--format"     ? kOptFormat
+                     : flag == "--lease-ms"   ? kOptLease
+                     : flag == "--delay-ms"   ? kOptDelay
+                     : flag == "--interval"   ? kOptInterval
+                     : flag == "--timeout-ms" ? kOptTimeout
+                                              : 0;
     if (which == 0)
       throw UsageError("unknown option '" + flag + "' for " + std::string(cmd.name) +
                        " (use -- before values that start with '--')");
     if (!(cmd.options & which))
       throw UsageError(std::string(cmd.name) + " does not take " + flag +
                        "; usage: " + std::string(cmd.synopsis));
-    if (which == kOptTimeout) inv.timeout = parse_seconds(flag, take());
+    if (which == kOptTimeout && flag == "--timeout-ms")
+      inv.timeout = std::chrono::milliseconds(parse_count(flag, take(), 0, 1000000000000ull));
+    else if (which == kOptTimeout)
+      inv.timeout = parse_seconds(flag, take());
+    if (which == kOptLease)
+      inv.lease = std::chrono::milliseconds(parse_count(flag, take(), 1, 1000000000000ull));
+    if (which == kOptDelay)
+      inv.delay = std::chrono::milliseconds(parse_count(flag, take(), 0, 1000000000000ull));
+    if (which == kOptInterval) inv.interval = parse_interval(flag, take());
     if (which == kOptHold) inv.hold = parse_seconds(flag, take());
     if (which == kOptTtl) {
       // The lease is whole milliseconds on the wire: round up, so 0.0001 is 1 ms, not none.
@@ -411,6 +512,24 @@ Invocation parse(int argc, char** argv) {
         throw UsageError("--format takes auto, msgpack or raw, not '" + f + "'");
     }
   }
+  if (cmd.name == "stat") {  // -i SECONDS and -c COUNT, as redis-cli --stat -i takes them
+    std::vector<std::string> rest;
+    for (size_t k = 0; k < inv.args.size(); ++k) {
+      const std::string& a = inv.args[k];
+      if ((a == "-i" || a == "-c") && k + 1 < inv.args.size()) {
+        if (a == "-i")
+          inv.interval = parse_interval("-i", inv.args[++k]);
+        else
+          inv.count = parse_count("-c", inv.args[++k], 1, UINT32_MAX);
+      } else {
+        rest.push_back(a);
+      }
+    }
+    if (!rest.empty())
+      throw UsageError("stat takes no arguments but -i SECONDS and -c COUNT, not '" + rest[0] +
+                       "'; usage: " + std::string(cmd.synopsis));
+    inv.args.clear();
+  }
   if (inv.args.size() < cmd.min_args || inv.args.size() > cmd.max_args)
     throw UsageError(std::string(cmd.name) + ": " +
                      (inv.args.size() < cmd.min_args ? "missing" : "too many") +
@@ -423,11 +542,9 @@ Invocation parse(int argc, char** argv) {
   if (cmd.name == "var wait" && !inv.after)
     throw UsageError("var wait needs --after VERSION (0: wait for any value); usage: " +
                      std::string(cmd.synopsis));
-
-  depot::proto::Address parsed;
-  if (auto err = depot::proto::parse_address(inv.address, parsed); !err.empty())
-    throw UsageError(err);
-  return inv;
+  if (cmd.name == "ack" || cmd.name == "nack" || cmd.name == "touch")
+    for (size_t k = 1; k < inv.args.size(); ++k)
+      inv.ids.push_back(parse_count("reservation ID", inv.args[k], 1, UINT64_MAX));
 }
 
 // The key from -k, else --authkey-file, else $DEPOT_AUTHKEY (as depot-manager does).
@@ -493,6 +610,13 @@ class Signals {
     if (lost_.empty()) return std::nullopt;
     return lost_;
   }
+  // Interactive mode, between two commands: back to Die, nothing received, nothing lost.
+  void reset() {
+    std::lock_guard lk(mu_);
+    mode_ = Mode::Die;
+    signal_ = 0;
+    lost_.clear();
+  }
 
  private:
   Signals() {
@@ -522,9 +646,11 @@ class Signals {
         const bool locked = out_mu_.try_lock_for(std::chrono::seconds(1));
         std::fflush(stdout);
         if (locked) out_mu_.unlock();
+        depot::cli::restore_terminal();
         std::_Exit(kExitOk);
       }
       lk.unlock();
+      depot::cli::restore_terminal();  // interactive: the line editor's raw mode ends too
       ::signal(sig, SIG_DFL);
       sigset_t one;
       sigemptyset(&one);
@@ -550,14 +676,22 @@ void print_item(std::string_view item) {
   std::fputc('\n', stdout);
 }
 
-// A value read from the manager, as --format asks.
-void print_value(std::string_view item) {
-  if (g_format == Format::Raw) return print_item(item);
+// A value read from the manager as --format asks: on a terminal, one that is not text is
+// quoted with escapes ("\x00\xff", as redis-cli does), unless --raw.
+std::string value_text(std::string_view item) {
+  if (g_format == Format::Raw) return std::string(item);
   std::string text;
-  if (depot::msgpack::to_text(item, text, g_format == Format::Auto)) return print_item(text);
-  if (g_format == Format::Auto) return print_item(item);
-  throw std::runtime_error("the value (" + std::to_string(item.size()) +
-                           " bytes) is not MessagePack; print it with --format raw");
+  if (depot::msgpack::to_text(item, text, g_format == Format::Auto)) return text;
+  if (g_format == Format::MsgPack)
+    throw std::runtime_error("the value (" + std::to_string(item.size()) +
+                             " bytes) is not MessagePack; print it with --format raw");
+  if (g_escape && (item.empty() || !depot::cli::is_plain_text(item)))
+    return depot::cli::quote(item);
+  return std::string(item);
+}
+
+void print_value(std::string_view item) {
+  print_item(value_text(item));
 }
 
 void print_u64(uint64_t v) {
@@ -704,7 +838,7 @@ void var_command(depot::Client& client, std::string_view sub, const Invocation& 
   } else if (sub == "wait") {
     const depot::RawVersioned v = var.wait_for_change(*inv.after, inv.timeout);
     std::string line = std::to_string(v.version);
-    if (v.value) line += " " + *v.value;
+    if (v.value) line += " " + value_text(*v.value);
     print_item(line);
   } else if (sub == "delete") {
     // RawVariable::erase() does not return the new version: ask for it directly.
@@ -744,15 +878,73 @@ void subscribe(depot::Client& client, Signals& signals, const Invocation& inv) {
   }
 }
 
-int run(const Invocation& inv, const std::string& authkey) {
-  // Before the Client: its heartbeat thread must start with the signals blocked.
-  Signals* signals = inv.command->takes_signals ? &Signals::start() : nullptr;
-  const std::string_view cmd = inv.command->name;
+// reserve: "ID VALUE" on one line. A reservation is its session's: interactive mode keeps it
+// on the connection until an ack; one command holds it (and the session) until --hold passes
+// or SIGINT/SIGTERM, and anyone may ack it meanwhile (`depot-cli ack QUEUE ID`). Whatever is
+// not acked by then goes back to the queue when the session ends (docs/queues.md).
+void reserve(depot::Client& client, Signals* signals, const Invocation& inv) {
+  const std::string& name = inv.args[0];
+  depot::RawQueue q(client, name);
+  depot::RawReservation r;
+  if (no_wait(inv)) {
+    auto got = q.try_reserve(inv.lease);
+    if (!got) throw NotNow("queue '" + name + "' has no item ready");
+    r = std::move(*got);
+  } else {
+    r = q.reserve(inv.timeout, inv.lease);
+  }
+  print_item(std::to_string(r.id) + " " + value_text(r.item));
+  if (r.deliveries > 1)
+    std::fprintf(stderr, "depot-cli: delivery %u of this item (it was given back before)\n",
+                 r.deliveries);
+  if (g_interactive) return;
+  signals->set_mode(Signals::Mode::Notify);
+  hold(*signals, inv);
+}
+
+void ack(depot::Client& client, const Invocation& inv) {
+  const size_t acked = depot::RawQueue(client, inv.args[0]).ack_many(inv.ids);
+  if (acked < inv.ids.size())
+    throw NotNow(std::to_string(inv.ids.size() - acked) + " of " + std::to_string(inv.ids.size()) +
+                 " reservations of queue '" + inv.args[0] +
+                 "' were not held (acked already, past their lease, or given back with their "
+                 "session); the others are acked");
+}
+
+void nack(depot::Client& client, const Invocation& inv) {
+  switch (depot::RawQueue(client, inv.args[0]).nack(inv.ids[0], inv.delay)) {
+    case depot::NackResult::Requeued:
+      return print_item("requeued");
+    case depot::NackResult::DeadLettered:
+      return print_item("dead-lettered");
+    case depot::NackResult::NotHeld:
+      break;
+  }
+  throw NotNow("reservation " + inv.args[1] + " of queue '" + inv.args[0] +
+               "' is not held (acked already, past its lease, or given back with its session)");
+}
+
+void touch(depot::Client& client, const Invocation& inv) {
+  if (!depot::RawQueue(client, inv.args[0]).touch(inv.ids[0], inv.lease))
+    throw NotNow("reservation " + inv.args[1] + " of queue '" + inv.args[0] +
+                 "' is not held (acked already, past its lease, or given back with its session)");
+}
+
+// A line of monitor or stat, whole and at once (SIGINT/SIGTERM end them between lines).
+depot::cli::Emit line_printer(Signals& signals) {
+  return [&signals](const std::string& line) {
+    std::lock_guard out(signals.output());
+    print_item(line);
+    flush_stdout();
+  };
+}
+
+depot::ClientOptions client_options(const Invocation& inv, bool holds) {
   depot::ClientOptions options;
   options.user = depot::auth::find_user(inv.user);
   options.name = inv.name;
   options.tls = inv.tls;  // TLS itself is on when the address is tls://
-  if (cmd == "lock acquire" || cmd == "semaphore acquire") {
+  if (holds) {
     options.quiet = true;  // a lost hold says it all, and it does not reconnect
   } else {
     // A note for whoever watches a long wait (a get across a manager restart).
@@ -760,7 +952,11 @@ int run(const Invocation& inv, const std::string& authkey) {
       std::fprintf(stderr, "depot-cli: %s\n", line.c_str());
     };
   }
-  depot::Client client(inv.address, authkey, std::move(options));
+  return options;
+}
+
+int execute(depot::Client& client, Signals* signals, const Invocation& inv) {
+  const std::string_view cmd = inv.command->name;
   const auto& args = inv.args;
   const std::string_view sub = cmd.substr(cmd.find(' ') + 1);  // "acquire" of "lock acquire"
 
@@ -821,6 +1017,24 @@ int run(const Invocation& inv, const std::string& authkey) {
   } else if (cmd == "stats") {
     const std::string json = client.stats();
     print_item(json);
+  } else if (cmd == "stat") {
+    signals->set_mode(Signals::Mode::Exit0);
+    depot::cli::stat(client, inv.interval, inv.count, line_printer(*signals));
+  } else if (cmd == "monitor") {
+    signals->set_mode(Signals::Mode::Exit0);
+    try {
+      depot::cli::monitor(client, inv.count, inv.timeout, line_printer(*signals));
+    } catch (const std::out_of_range& e) {
+      throw NotNow(e.what());
+    }
+  } else if (cmd == "reserve") {
+    reserve(client, signals, inv);
+  } else if (cmd == "ack") {
+    ack(client, inv);
+  } else if (cmd == "nack") {
+    nack(client, inv);
+  } else if (cmd == "touch") {
+    touch(client, inv);
   }
   // A get already removed its items from the queue: say so if they could not be written.
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
@@ -835,6 +1049,79 @@ int fail(int code, const char* message) {
   std::fflush(stdout);
   std::fprintf(stderr, "depot-cli: %s\n", message);
   return code;
+}
+
+// Runs `f`, turning what it throws into the exit code and message of docs/cli.md.
+template <class F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const NotNow& e) {
+    return fail(kExitEmpty, e.what());
+  } catch (const depot::EmptyError& e) {
+    return fail(kExitEmpty, e.what());
+  } catch (const depot::TimeoutError& e) {
+    return fail(kExitEmpty, e.what());
+  } catch (const depot::FullError& e) {
+    return fail(kExitEmpty, e.what());
+  } catch (const UsageError& e) {
+    return fail(kExitUsage, e.what());
+  } catch (const depot::AuthError& e) {
+    return fail(kExitConnection, e.what());
+  } catch (const depot::ConnectionError& e) {
+    return fail(kExitConnection, e.what());
+  } catch (const std::exception& e) {
+    return fail(kExitError, e.what());
+  }
+}
+
+int run(const Invocation& inv, const std::string& authkey) {
+  // Before the Client: its heartbeat thread must start with the signals blocked.
+  Signals* signals = inv.command->takes_signals ? &Signals::start() : nullptr;
+  const std::string_view cmd = inv.command->name;
+  depot::Client client(inv.address, authkey,
+                       client_options(inv, cmd == "lock acquire" || cmd == "semaphore acquire"));
+  return execute(client, signals, inv);
+}
+
+// No command: one per line, on one connection (so a reservation lives until its ack). The
+// exit code is the last command's.
+int interactive(const Invocation& base, const std::string& authkey) {
+  g_interactive = true;
+  Signals& signals = Signals::start();  // before the Client, as in run()
+  depot::Client client(base.address, authkey, client_options(base, false));
+  const bool terminal = ::isatty(STDIN_FILENO);
+  depot::cli::LineInput input(terminal, client.address() + "> ");
+  const Format format = g_format;
+  int last = kExitOk;
+  for (std::string line; input.next(line);) {
+    std::vector<std::string> words;
+    try {
+      words = depot::cli::split_words(line);
+    } catch (const std::invalid_argument& e) {
+      last = fail(kExitUsage, e.what());
+      continue;
+    }
+    if (words.empty() || words[0].starts_with("#")) continue;
+    if (words[0] == "quit" || words[0] == "exit") break;
+    if (words[0] == "help") {
+      std::fputs(kUsage, stdout);
+      std::fflush(stdout);
+      continue;
+    }
+    g_format = format;
+    last = guarded([&] {
+      if (words[0].starts_with("-"))
+        throw UsageError("options such as '" + words[0] +
+                         "' go on depot-cli's command line; here, type a command");
+      Invocation inv = base;
+      parse_command(inv, words);
+      return execute(client, &signals, inv);
+    });
+    signals.reset();
+    std::fflush(stdout);
+  }
+  return last;
 }
 
 }  // namespace
@@ -855,21 +1142,5 @@ int main(int argc, char** argv) {
     std::fputs(text.c_str(), stderr);
     return kExitUsage;
   }
-  try {
-    return run(inv, authkey);
-  } catch (const NotNow& e) {
-    return fail(kExitEmpty, e.what());
-  } catch (const depot::EmptyError& e) {
-    return fail(kExitEmpty, e.what());
-  } catch (const depot::TimeoutError& e) {
-    return fail(kExitEmpty, e.what());
-  } catch (const depot::FullError& e) {
-    return fail(kExitEmpty, e.what());
-  } catch (const depot::AuthError& e) {
-    return fail(kExitConnection, e.what());
-  } catch (const depot::ConnectionError& e) {
-    return fail(kExitConnection, e.what());
-  } catch (const std::exception& e) {
-    return fail(kExitError, e.what());
-  }
+  return guarded([&] { return inv.command ? run(inv, authkey) : interactive(inv, authkey); });
 }

@@ -41,18 +41,23 @@ struct CliResult {
   std::string err;
 };
 
-// One depot-cli process with its stdout and stderr on pipes and stdin on /dev/null. The
-// environment is the test's own without DEPOT_AUTHKEY, plus `env` ("NAME=value" entries).
+// One depot-cli process with its stdout and stderr on pipes and stdin on /dev/null (or, with
+// `stdin_pipe`, on a pipe the test writes lines into: the interactive mode). The environment
+// is the test's own without DEPOT_AUTHKEY, plus `env` ("NAME=value" entries).
 class CliProcess {
  public:
   explicit CliProcess(const std::vector<std::string>& args,
-                      const std::vector<std::string>& env = {}) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0)
+                      const std::vector<std::string>& env = {}, bool stdin_pipe = false) {
+    int out[2], err[2], in[2] = {-1, -1};
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        (stdin_pipe && ::pipe2(in, O_CLOEXEC) != 0))
       throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (stdin_pipe)
+      posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    else
+      posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, out[1], 1);  // dup2 clears O_CLOEXEC on the copy
     posix_spawn_file_actions_adddup2(&fa, err[1], 2);
 
@@ -86,6 +91,10 @@ class CliProcess {
     posix_spawnattr_destroy(&attr);
     ::close(out[1]);
     ::close(err[1]);
+    if (stdin_pipe) {
+      ::close(in[0]);
+      in_ = in[1];
+    }
     fd_[0] = out[0];
     fd_[1] = err[0];
     if (rc != 0) {
@@ -98,6 +107,7 @@ class CliProcess {
   CliProcess(const CliProcess&) = delete;
   CliProcess& operator=(const CliProcess&) = delete;
   ~CliProcess() {
+    close_stdin();
     if (pid_ > 0) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
@@ -113,11 +123,23 @@ class CliProcess {
 
   void signal(int sig) { ::kill(pid_, sig); }
 
+  // Interactive mode: one line of input (the newline is added), and the end of the input.
+  void write_line(const std::string& line) {
+    const std::string l = line + "\n";
+    if (in_ < 0 || ::write(in_, l.data(), l.size()) != static_cast<ssize_t>(l.size()))
+      throw std::runtime_error("cannot write to depot-cli's stdin");
+  }
+  void close_stdin() {
+    if (in_ >= 0) ::close(in_);
+    in_ = -1;
+  }
+
   // Reads both pipes to their end, then reaps the process. A CLI still running after the
   // hang guard is killed (exit code 128 + SIGKILL), so a bug fails the test instead of
   // stalling it; the guard is far above anything these tests wait for. out and err hold
   // everything the CLI wrote, including lines already taken by read_line().
   CliResult wait() {
+    close_stdin();
     const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (fd_[0] >= 0 || fd_[1] >= 0) {
       if (!pump(100) && std::chrono::steady_clock::now() > guard) {
@@ -169,6 +191,7 @@ class CliProcess {
   }
 
   pid_t pid_ = -1;
+  int in_ = -1;           // stdin, when it is a pipe
   int fd_[2] = {-1, -1};  // stdout, stderr
   std::string text_[2];
   size_t pos_[2] = {0, 0};
@@ -195,10 +218,11 @@ class TestManager {
     args.insert(args.begin(), {"-a", address(), "-k", kKey});
     return run_cli(args);
   }
-  // depot-cli started with this manager's address and key, left running.
-  std::unique_ptr<CliProcess> start(std::vector<std::string> args) const {
+  // depot-cli started with this manager's address and key, left running (`stdin_pipe`: in
+  // interactive mode, reading the lines the test writes).
+  std::unique_ptr<CliProcess> start(std::vector<std::string> args, bool stdin_pipe = false) const {
     args.insert(args.begin(), {"-a", address(), "-k", kKey});
-    return std::make_unique<CliProcess>(args);
+    return std::make_unique<CliProcess>(args, std::vector<std::string>{}, stdin_pipe);
   }
 
  private:
@@ -1128,6 +1152,207 @@ SCENARIO("depot-cli rm deletes any object", "[cli]") {
         CHECK(again.exit_code == 4);
         CHECK_THAT(again.err, Catch::Contains("'x'"));
       }
+    }
+  }
+}
+
+SCENARIO("depot-cli monitor prints a line per request another client makes, without values",
+         "[cli][monitor]") {
+  TestManager m;
+  depot::Client c(m.address(), kKey);
+  GIVEN("a monitor running") {
+    auto mon = m.start({"monitor"});
+    REQUIRE(stats_reach(c, "monitors", 1));
+    WHEN("another client, named, puts an item and gets it") {
+      depot::ClientOptions named;
+      named.name = "producer-1";
+      depot::Client p(m.address(), kKey, named);
+      auto q = p.queue<std::string>("watched");
+      q.put("the-secret-payload");
+      REQUIRE(q.get() == "the-secret-payload");
+      THEN("the monitor shows both with session, client name, op, object, sizes and status") {
+        std::vector<std::string> seen;
+        while (seen.size() < 2) {
+          auto line = mon->read_line();
+          REQUIRE(line);
+          if (line->find(" watched ") != std::string::npos) seen.push_back(*line);
+        }
+        CHECK_THAT(seen[0], Catch::Contains("] QUEUE_PUT watched in=41 out=0 OK"));
+        CHECK_THAT(seen[0], Catch::Contains(" producer-1] "));
+        CHECK_THAT(seen[1], Catch::Contains("] QUEUE_GET watched in=19 out=22 OK"));
+        mon->signal(SIGTERM);
+        auto r = mon->wait();
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.find("the-secret-payload") == std::string::npos);
+        CHECK_THAT(r.err, Catch::Contains("monitoring"));
+      }
+    }
+  }
+  GIVEN("monitor --count 1 and one request") {
+    auto mon = m.start({"monitor", "--count", "1"});
+    REQUIRE(stats_reach(c, "monitors", 1));
+    THEN("it prints one line and exits 0") {
+      auto r = mon->wait();
+      CHECK(r.exit_code == 0);
+      CHECK(lines(r.out).size() == 1);
+    }
+  }
+}
+
+SCENARIO("depot-cli stat prints a header and a line of numbers per interval", "[cli][stat]") {
+  TestManager m;
+  WHEN("stat -i 0.05 -c 2 runs") {
+    auto r = m.cli({"stat", "-i", "0.05", "-c", "2"});
+    THEN("there is a header and two lines of nine numbers") {
+      CHECK(r.exit_code == 0);
+      const auto l = lines(r.out);
+      REQUIRE(l.size() == 3);
+      CHECK(l[0].rfind("conns", 0) == 0);
+      CHECK_THAT(l[0], Catch::Contains("puts/s") && Catch::Contains("out/s"));
+      for (size_t i = 1; i < 3; ++i) {
+        std::istringstream in(l[i]);
+        std::vector<std::string> cells;
+        for (std::string w; in >> w;) cells.push_back(w);
+        REQUIRE(cells.size() == 9);
+        CHECK(number(cells[0]) == 1);  // the stat's own connection
+        for (const auto& cell : cells)
+          CHECK(cell.find_first_not_of("0123456789.KMG") == std::string::npos);
+      }
+    }
+  }
+  WHEN("stat gets an argument it does not know") {
+    auto r = m.cli({"stat", "-x"});
+    THEN("it is a usage error") {
+      CHECK(r.exit_code == 2);
+      CHECK_THAT(r.err, Catch::Contains("'-x'"));
+    }
+  }
+}
+
+SCENARIO("reserve, nack, touch and ack in interactive mode, on one session", "[cli][reserve]") {
+  TestManager m;
+  depot::Client c(m.address(), kKey);
+  auto q = c.queue<std::string>("jobs");
+  q.put("a");
+  q.put("b");
+  GIVEN("depot-cli reading commands from a pipe") {
+    auto cli = m.start({}, /*stdin_pipe=*/true);
+    WHEN("it reserves the first item") {
+      cli->write_line("reserve jobs --lease-ms 60000");
+      auto line = cli->read_line();
+      REQUIRE(line);
+      const auto space = line->find(' ');
+      REQUIRE(space != std::string::npos);
+      const std::string id = line->substr(0, space);
+      THEN("it prints the reservation id and the value, and the item stays reserved") {
+        CHECK(number(id) > 0);
+        CHECK(line->substr(space + 1) == "a");
+        cli->write_line("qsize jobs");
+        CHECK(cli->read_line() == "1");
+        AND_WHEN("it is nacked, reserved again, touched and acked") {
+          cli->write_line("nack jobs " + id);
+          CHECK(cli->read_line() == "requeued");
+          cli->write_line("reserve jobs");
+          auto again = cli->read_line();
+          REQUIRE(again);
+          const std::string id2 = again->substr(0, again->find(' '));
+          CHECK(again->substr(again->find(' ') + 1) == "a");
+          CHECK(id2 != id);
+          cli->write_line("touch jobs " + id2 + " --lease-ms 60000");
+          cli->write_line("ack jobs " + id2);
+          cli->write_line("qsize jobs");
+          CHECK(cli->read_line() == "1");
+          cli->write_line("ack jobs " + id2);  // the last command: not held any more
+          auto r = cli->wait();
+          THEN("the item is gone for good and the second ack says it was not held") {
+            CHECK(r.exit_code == 1);
+            CHECK_THAT(r.err, Catch::Contains("delivery 2"));
+            CHECK_THAT(r.err, Catch::Contains("not held"));
+            CHECK(q.try_get() == "b");
+            CHECK_FALSE(q.try_get());
+          }
+        }
+      }
+    }
+    WHEN("its input ends with an item still reserved") {
+      cli->write_line("reserve jobs");
+      REQUIRE(cli->read_line());
+      auto r = cli->wait();
+      THEN("the session's end gives it back") {
+        CHECK(r.exit_code == 0);
+        CHECK(stats_reach(c, "connections", 1));
+        CHECK(q.try_get() == "a");
+      }
+    }
+  }
+  GIVEN("reserve as one command") {
+    WHEN("it holds for no time") {
+      auto r = m.cli({"reserve", "jobs", "--hold", "0"});
+      THEN("it prints ID VALUE and the item goes back when it exits") {
+        CHECK(r.exit_code == 0);
+        CHECK(r.out.substr(r.out.find(' ') + 1) == "a\n");
+        CHECK(stats_reach(c, "connections", 1));
+        CHECK(c.queue<std::string>("jobs").qsize() == 2);
+      }
+    }
+    WHEN("another command acks what it holds") {
+      auto holder = m.start({"reserve", "jobs"});
+      auto line = holder->read_line();
+      REQUIRE(line);
+      auto ack = m.cli({"ack", "jobs", line->substr(0, line->find(' '))});
+      CHECK(ack.exit_code == 0);
+      holder->signal(SIGTERM);
+      THEN("the item is gone when the holder ends") {
+        CHECK(holder->wait().exit_code == 0);
+        CHECK(stats_reach(c, "connections", 1));
+        CHECK(c.queue<std::string>("jobs").qsize() == 1);
+      }
+    }
+    WHEN("nothing is ready and it does not wait") {
+      auto r = m.cli({"reserve", "empty", "--timeout", "0"});
+      THEN("exit 1") {
+        CHECK(r.exit_code == 1);
+      }
+    }
+  }
+}
+
+SCENARIO("values that are not text are escaped on a terminal, unless --raw", "[cli][escape]") {
+  TestManager m;
+  depot::Client c(m.address(), kKey);
+  depot::RawQueue q(c, "bin");
+  const std::string binary("\x00\xff\"x\n", 5);
+  GIVEN("a binary value and a text one") {
+    q.put(binary);
+    q.put("caf\xc3\xa9 ok");
+    WHEN("they are got as on a terminal (--tty)") {
+      auto r = m.cli({"--tty", "get", "bin", "--count", "2"});
+      THEN("the binary one is quoted with escapes, the text one is as it is") {
+        CHECK(r.exit_code == 0);
+        CHECK(r.out == "\"\\x00\\xff\\\"x\\n\"\ncaf\xc3\xa9 ok\n");
+      }
+    }
+    WHEN("they are got with --tty --raw") {
+      auto r = m.cli({"--tty", "--raw", "get", "bin", "--count", "2"});
+      THEN("the bytes are as they are") {
+        CHECK(r.out == binary + "\ncaf\xc3\xa9 ok\n");
+      }
+    }
+    WHEN("they are got into a pipe") {
+      auto r = m.cli({"get", "bin"});
+      THEN("the bytes are as they are, as before") {
+        CHECK(r.out == binary + "\n");
+      }
+    }
+  }
+  GIVEN("a value typed in interactive mode with escapes in double quotes") {
+    auto cli = m.start({"--tty"}, /*stdin_pipe=*/true);
+    cli->write_line(R"(put bin "\x00\xffz" 'two words')");
+    cli->write_line("get bin --count 2");
+    auto r = cli->wait();
+    THEN("the bytes were put, and are shown escaped again") {
+      CHECK(r.exit_code == 0);
+      CHECK(r.out == "\"\\x00\\xffz\"\ntwo words\n");
     }
   }
 }

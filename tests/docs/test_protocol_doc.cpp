@@ -47,6 +47,7 @@
 #include "depot/client/codec.h"
 #include "depot/client/coord_requests.h"
 #include "depot/client/errors.h"
+#include "depot/client/monitor_requests.h"
 #include "depot/client/queue_requests.h"
 #include "depot/manager/manager.h"
 #include "depot/protocol/frame.h"
@@ -272,6 +273,8 @@ constexpr uint64_t kTokenBase = 1763769600000000000ull;
 uint64_t tok(uint64_t n) {
   return kTokenBase + n;
 }
+// The MONITOR example's clock: 2025-11-22 00:00:00.123456 UTC in microseconds.
+constexpr uint64_t kMonitorTimeUs = 1763769600123456ull;
 
 // The handshake example: key "abc", server nonce 00..1f, client nonce 20..3f.
 const std::string kKey = "abc";
@@ -851,6 +854,58 @@ Examples build_examples() {
   e.error_reply("UNSUBSCRIBE reply NOT_FOUND", Status::NOT_FOUND, 30,
                 "no subscription " + std::to_string(tok(34)) + " on this connection");
 
+  // MONITOR and its push (manager/monitor.cpp: records appended field by field, as here).
+  e.request("MONITOR request", 40, req::monitor_start(0));
+  e.ok_reply(
+      "MONITOR reply", 40, [](FrameBuilder& b) { b.u64(tok(40)); }, req::parse_monitor_start,
+      [](uint64_t id) { CHECK(id == tok(40)); });
+  e.error_reply("MONITOR reply DENIED", Status::DENIED, 40,
+                depot::msg::denied("app", "admin", "MONITOR", "*"));
+  e.request("MONITOR request stop", 41, req::monitor_stop());
+  e.empty_reply("MONITOR reply stop", 41);
+  e.frame("PUSH MONITOR",
+          build(FrameKind::PUSH, static_cast<uint8_t>(Push::MONITOR), tok(40),
+                [](FrameBuilder& b) {
+                  b.u32(3);
+                  b.u8(1).u64(kMonitorTimeUs).u64(2);  // DROPPED: 2 records lost
+                  b.u8(0).u64(kMonitorTimeUs + 10).u64(7).u8(static_cast<uint8_t>(Op::QUEUE_PUT));
+                  b.u8(static_cast<uint8_t>(Status::OK)).u32(26).u32(0);
+                  b.u8(5).raw("tasks").u8(7).raw("default").u8(0);
+                  b.u8(0).u64(kMonitorTimeUs + 20).u64(8).u8(static_cast<uint8_t>(Op::QUEUE_GET));
+                  b.u8(proto::kMonitorNoReply).u32(17).u32(0);
+                  b.u8(5).raw("tasks").u8(7).raw("default").u8(6).raw("worker");
+                }),
+          [](const proto::Header& h, std::string_view b) {
+            CHECK(h.kind == FrameKind::PUSH);
+            CHECK(h.code == static_cast<uint8_t>(Push::MONITOR));
+            CHECK(h.id == tok(40));
+            std::vector<std::string_view> records;
+            REQUIRE(req::split_monitor_push(b, records));
+            REQUIRE(records.size() == 3);
+            depot::MonitorRecord r;
+            REQUIRE(req::parse_monitor_record(records[0], r));
+            CHECK(r.type == depot::MonitorRecord::Type::Dropped);
+            CHECK(r.time_us == kMonitorTimeUs);
+            CHECK(r.dropped == 2);
+            REQUIRE(req::parse_monitor_record(records[1], r));
+            CHECK(r.type == depot::MonitorRecord::Type::Request);
+            CHECK(r.session == 7);
+            CHECK(r.op == static_cast<uint8_t>(Op::QUEUE_PUT));
+            CHECK(r.status == static_cast<uint8_t>(Status::OK));
+            CHECK(r.request_bytes == 26);
+            CHECK(r.reply_bytes == 0);
+            CHECK(r.object == "tasks");
+            CHECK(r.user == "default");
+            CHECK(r.client.empty());
+            REQUIRE(req::parse_monitor_record(records[2], r));
+            CHECK(r.op == static_cast<uint8_t>(Op::QUEUE_GET));
+            CHECK(r.status == proto::kMonitorNoReply);
+            CHECK(r.client == "worker");
+            // A byte more or less is not a PUSH MONITOR body.
+            CHECK_FALSE(req::split_monitor_push(std::string(b) + '\0', records));
+            CHECK_FALSE(req::split_monitor_push(b.substr(0, b.size() - 1), records));
+          });
+
   // Section 12, value encodings: what Codec<T> (client/codec.h, client/msgpack.h) writes.
   e.value("map<string, vector<int>>",
           std::map<std::string, std::vector<int>>{{"a", {1, 2, 3}}, {"bb", {-1, 300, 70000}}});
@@ -960,7 +1015,8 @@ SCENARIO("every frame example in docs/protocol.md is one whole frame to the deco
           if (d.header.kind == FrameKind::REQUEST && b.name != "unknown opcode request")
             CHECK(!proto::op_name(d.header.code).empty());
           if (d.header.kind == FrameKind::PUSH)
-            CHECK(d.header.code == static_cast<uint8_t>(Push::MESSAGE));
+            CHECK((d.header.code == static_cast<uint8_t>(Push::MESSAGE) ||
+                   d.header.code == static_cast<uint8_t>(Push::MONITOR)));
         }
       }
     }
@@ -1210,6 +1266,7 @@ SCENARIO("the document's tables of frame kinds, status codes and opcodes match p
         CHECK(bad.empty());
         const std::map<unsigned, std::string> pushes = {
             {static_cast<unsigned>(Push::MESSAGE), "MESSAGE"},
+            {static_cast<unsigned>(Push::MONITOR), "MONITOR"},
         };
         CHECK(rows == pushes);
       }

@@ -28,6 +28,8 @@
 #include "depot/auth/handshake.h"
 #include "depot/client/admin_requests.h"
 #include "depot/client/coord_requests.h"
+#include "depot/client/monitor.h"
+#include "depot/client/monitor_requests.h"
 #include "depot/client/tls.h"
 #include "depot/protocol/address.h"
 #include "depot/protocol/messages.h"
@@ -244,6 +246,8 @@ struct SubState {
   uint64_t manager_dropped = 0;
   Slot* waiter = nullptr;  // the thread in next(), if any
   bool closed = false;
+  bool monitor = false;  // a Monitor: MONITOR instead of SUBSCRIBE, a record per message
+  uint32_t monitor_bytes = 0;
 };
 
 struct Client::Impl {
@@ -717,6 +721,30 @@ bool Client::Impl::dispatch_buffered(Conn& c) {
 }
 
 void Client::Impl::dispatch_push(const proto::Header& h, std::string_view body) {
+  if (h.code == static_cast<uint8_t>(proto::Push::MONITOR)) {
+    // Each record becomes a message of the Monitor's subscription state (the payload).
+    std::vector<std::string_view> records;
+    if (!req::split_monitor_push(body, records)) return;
+    std::lock_guard lk(mu);
+    auto it = subs.find(h.id);
+    if (it == subs.end()) {
+      if (subscribing > 0 && orphan_count < 1'000'000) {
+        for (auto rec : records) orphans[h.id].push_back(RawMessage{{}, std::string(rec), 0});
+        orphan_count += records.size();
+      }
+      return;
+    }
+    SubState& st = *it->second;
+    for (auto rec : records) {
+      if (st.queue.size() >= st.options.buffer) {
+        ++st.local_dropped;
+        st.queue.pop_front();
+      }
+      st.queue.push_back(RawMessage{{}, std::string(rec), 0});
+    }
+    if (st.waiter) signal(st.waiter->state, kDone);
+    return;
+  }
   if (h.code != static_cast<uint8_t>(proto::Push::MESSAGE)) return;  // a kind this client predates
   RawMessage m;
   if (!req::parse_push_message(body, m)) return;
@@ -1164,6 +1192,16 @@ RawSubscription::RawSubscription(Client& client, std::string pattern, SubscribeO
   subscribe_on_current();
 }
 
+RawSubscription::RawSubscription(Client& client, MonitorTag, uint32_t buffer_bytes,
+                                 uint32_t local_records)
+    : client_(&client), st_(std::make_shared<SubState>()) {
+  st_->monitor = true;
+  st_->monitor_bytes = buffer_bytes;
+  st_->pattern = "(monitor)";
+  st_->options.buffer = local_records == 0 ? 1 : local_records;
+  subscribe_on_current();
+}
+
 RawSubscription::~RawSubscription() {
   try {
     unsubscribe();
@@ -1179,8 +1217,9 @@ void RawSubscription::subscribe_on_current() {
   }
   std::string reply;
   try {
-    reply =
-        client_->request(req::subscribe(st_->pattern, st_->options.buffer, st_->options.overflow));
+    reply = client_->request(
+        st_->monitor ? req::monitor_start(st_->monitor_bytes)
+                     : req::subscribe(st_->pattern, st_->options.buffer, st_->options.overflow));
   } catch (...) {
     std::lock_guard lk(im.mu);
     if (--im.subscribing == 0) {
@@ -1189,7 +1228,7 @@ void RawSubscription::subscribe_on_current() {
     }
     throw;
   }
-  const uint64_t id = req::parse_subscribe(reply);
+  const uint64_t id = st_->monitor ? req::parse_monitor_start(reply) : req::parse_subscribe(reply);
   std::unique_lock lk(im.mu);
   if (st_->closed) {  // unsubscribed while this SUBSCRIBE was in flight: undo it
     if (--im.subscribing == 0) {
@@ -1198,7 +1237,7 @@ void RawSubscription::subscribe_on_current() {
     }
     lk.unlock();
     try {
-      client_->request(req::unsubscribe(id));
+      client_->request(st_->monitor ? req::monitor_stop() : req::unsubscribe(id));
     } catch (const Error&) {  // the session's end removes it anyway
     }
     return;
@@ -1298,7 +1337,35 @@ void RawSubscription::unsubscribe() {
     current = im.conn && st_->conn.lock() == im.conn;
     if (st_->waiter) signal(st_->waiter->state, kDone);
   }
-  if (current) client_->request(req::unsubscribe(id));
+  if (current) client_->request(st_->monitor ? req::monitor_stop() : req::unsubscribe(id));
+}
+
+// ------------------------------------------------------------ monitors
+
+Monitor::Monitor(Client& client, MonitorOptions options)
+    : sub_(client, RawSubscription::MonitorTag{}, options.buffer_bytes, options.local_records) {}
+
+std::optional<MonitorRecord> Monitor::next(Timeout timeout) {
+  // Records lost here (nobody took them in time) are reported before the next one.
+  const uint64_t local = sub_.dropped();
+  if (local > reported_local_) {
+    MonitorRecord r;
+    r.type = MonitorRecord::Type::Dropped;
+    r.time_us = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+    r.dropped = local - reported_local_;
+    reported_local_ = local;
+    return r;
+  }
+  std::optional<RawMessage> m = sub_.next(timeout);
+  if (!m) return std::nullopt;
+  MonitorRecord r;
+  if (!req::parse_monitor_record(m->payload, r))
+    throw ProtocolError("the manager sent a MONITOR record this client cannot read (" +
+                        std::to_string(m->payload.size()) + " bytes)");
+  if (r.type == MonitorRecord::Type::Dropped) manager_dropped_ += r.dropped;
+  return r;
 }
 
 }  // namespace depot

@@ -32,6 +32,7 @@
 #include "depot/client/coord.h"
 #include "depot/client/coord_typed.h"
 #include "depot/client/errors.h"
+#include "depot/client/monitor.h"
 #include "depot/client/remote_queue.h"
 #include "depot/client/subscription.h"
 #include "depot/client/types.h"

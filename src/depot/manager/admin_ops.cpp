@@ -49,6 +49,19 @@ void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_v
     << ",\"handshakes_evicted\":" << c.handshakes_evicted << ",\"auth_refused\":" << c.auth_refused
     << ",\"input_buffered_bytes\":" << srv.input_bytes()
     << ",\"output_buffered_bytes\":" << srv.output_bytes();
+  // For rates (depot-cli stat) and MONITOR (docs/protocol.md).
+  auto ops = [&c](std::initializer_list<proto::Op> list) {
+    uint64_t n = 0;
+    for (proto::Op op : list) n += c.by_op[static_cast<uint8_t>(op)];
+    return n;
+  };
+  using proto::Op;
+  o << ",\"bytes_in\":" << c.bytes_in << ",\"bytes_out\":" << c.bytes_out
+    << ",\"put_requests\":" << ops({Op::QUEUE_PUT, Op::QUEUE_PUT_MANY, Op::QUEUE_PUT_EX})
+    << ",\"get_requests\":" << ops({Op::QUEUE_GET, Op::QUEUE_GET_MANY, Op::QUEUE_RESERVE})
+    << ",\"queued_items\":" << srv.registry().queued_items() << ",\"monitors\":" << srv.monitors()
+    << ",\"monitor_dropped\":" << srv.monitor_dropped()
+    << ",\"monitor_buffered_bytes\":" << srv.monitor_buffered_bytes();
   if (store::Store* st = srv.store()) {
     const store::Stats d = st->stats();
     o << ",\"data_dir\":\"" << json_escape(st->options().dir) << "\",\"fsync\":\""

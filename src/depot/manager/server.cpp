@@ -37,7 +37,7 @@ Server::Server(ManagerOptions options)
   if (session_epoll_ < 0)
     throw std::runtime_error(std::string("epoll_create1 failed: ") + std::strerror(errno));
   session_epoll_watch_.assign(session_epoll_);  // closes it when the server goes
-  for (auto table : {admin_ops(), queue_ops(), coord_ops()})
+  for (auto table : {admin_ops(), queue_ops(), coord_ops(), monitor_ops()})
     for (const OpEntry& e : table) {
       Handler& slot = ops_[static_cast<uint8_t>(e.op)];
       if (slot)
@@ -367,8 +367,9 @@ void Server::sweep_silent_sessions() {
   });
 }
 
-void Server::dispatch(Session& s, const proto::Header& h, std::string_view body) {
+void Server::serve(Session& s, const proto::Header& h, std::string_view body) {
   ++counters_.requests;
+  ++counters_.by_op[h.code];
   if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // reading it was the point
   if (shutting_down_) {
     s.reply_error(h.id, Status::SHUTTING_DOWN, msg::shutting_down());

@@ -60,9 +60,22 @@ struct OpEntry {
   // Where those names are: nullptr, the body's first field (a str), else this function.
   TouchFn touches = nullptr;
 };
-std::span<const OpEntry> admin_ops();  // admin_ops.cpp: PING, STATS, LIST, DELETE
-std::span<const OpEntry> queue_ops();  // queue_ops.cpp: QUEUE_*
-std::span<const OpEntry> coord_ops();  // coord_ops.cpp: locks ... pub/sub
+std::span<const OpEntry> admin_ops();    // admin_ops.cpp: PING, STATS, LIST, DELETE
+std::span<const OpEntry> queue_ops();    // queue_ops.cpp: QUEUE_*
+std::span<const OpEntry> coord_ops();    // coord_ops.cpp: locks ... pub/sub
+std::span<const OpEntry> monitor_ops();  // monitor.cpp: MONITOR
+
+// A session that watches every served request (MONITOR, manager/monitor.cpp): its records
+// wait in `buffer`, at most `cap` bytes, until its output has room for a PUSH; past the cap
+// they are dropped and counted, and the next PUSH says how many.
+struct MonitorState {
+  Session* session = nullptr;  // a session stops monitoring when it closes (Session::close)
+  uint64_t id = 0;
+  size_t cap = 0;
+  std::string buffer;    // encoded records, back to back
+  uint32_t count = 0;    // records in buffer
+  uint64_t dropped = 0;  // not reported yet
+};
 
 struct Counters {
   uint64_t connections_total = 0;
@@ -70,8 +83,11 @@ struct Counters {
   uint64_t denied = 0;
   uint64_t requests = 0;
   uint64_t protocol_errors = 0;
-  uint64_t handshakes_evicted = 0;  // pending handshakes dropped for newer ones
-  uint64_t auth_refused = 0;        // connections refused for too many failed authentications
+  uint64_t bytes_in = 0;              // read from sessions' sockets (after TLS)
+  uint64_t bytes_out = 0;             // written to them
+  std::array<uint64_t, 256> by_op{};  // requests dispatched, by opcode
+  uint64_t handshakes_evicted = 0;    // pending handshakes dropped for newer ones
+  uint64_t auth_refused = 0;          // connections refused for too many failed authentications
 };
 
 class Server {
@@ -102,7 +118,25 @@ class Server {
   std::string address() const { return bound_; }
   std::chrono::steady_clock::time_point started() const { return started_; }
 
-  void dispatch(Session& s, const proto::Header& h, std::string_view body);
+  // Serves one request; with a monitor attached, records it for the monitors too.
+  void dispatch(Session& s, const proto::Header& h, std::string_view body) {
+    if (monitors_.empty()) [[likely]]
+      return serve(s, h, body);
+    monitored_dispatch(s, h, body);
+  }
+
+  // MONITOR (manager/monitor.cpp).
+  void start_monitor(Session& s, size_t cap, uint64_t id);
+  bool stop_monitor(SessionId id);  // false: it was not a monitor
+  bool monitor_pending(SessionId id) const;
+  // Moves the session's buffered records into `out` as one PUSH MONITOR frame.
+  void pump_monitor(SessionId id, std::string& out);
+  size_t monitors() const { return monitors_.size(); }
+  uint64_t monitor_dropped() const { return monitor_dropped_; }
+  size_t monitor_buffered_bytes() const;
+  std::string_view user_name(uint32_t id) const {
+    return id < users_.size() ? std::string_view(users_[id].name) : std::string_view();
+  }
 
   // Users (docs/security.md). The ACL in force: the --acl-file's, or Acl::single(authkey).
   const auth::Acl& acl() const { return acl_; }
@@ -163,6 +197,11 @@ class Server {
   void warn_rate_limited(const std::string& message);
 
  private:
+  void serve(Session& s, const proto::Header& h, std::string_view body);
+  void monitored_dispatch(Session& s, const proto::Header& h, std::string_view body);
+  std::vector<MonitorState> monitors_;
+  uint64_t monitor_dropped_ = 0;
+  std::string record_;  // the record being encoded (kept for its capacity)
   void accept();
   void arm_timer();
   // The store's pending records to the log; says so in the log when a write starts failing.

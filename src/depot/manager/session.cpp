@@ -188,6 +188,7 @@ void Session::on_readable() {
     // The kernel had no more for now (TLS: never known from the size, records are short).
     const bool drained = transport_.short_read_drains() && n < in_.size() - in_end_;
     last_rx_ = std::chrono::steady_clock::now();
+    server_.counters().bytes_in += n;
     in_end_ += n;
     budget -= std::min(budget, n);
     process_input();
@@ -426,12 +427,14 @@ void Session::overflowed() {
 
 bool Session::pushes_pending() {
   if (state_ != State::READY) return false;
+  if (monitor_ && server_.monitor_pending(id_)) return true;
   for (uint64_t id : subs_)
     if (auto* sub = server_.pubsub().find(id); sub && !sub->buffer.empty()) return true;
   return false;
 }
 
 void Session::pump_pushes() {
+  if (monitor_ && !peer_gone_ && out_.size() < kPushBudget) server_.pump_monitor(id_, out_);
   if (subs_.empty() || peer_gone_) return;
   bool more = true;
   while (more && out_.size() < kPushBudget) {
@@ -498,6 +501,7 @@ void Session::flush_output() {
     return;
   }
   if (n > 0) last_tx_ = std::chrono::steady_clock::now();
+  server_.counters().bytes_out += n;
   if (n < out_.size() && n == limit) {  // the rest waits for the log
     consumed(n);
     return;
@@ -542,7 +546,8 @@ void Session::flush_output() {
       });
 }
 
-void Session::on_write_done(const boost::system::error_code& ec, size_t) {
+void Session::on_write_done(const boost::system::error_code& ec, size_t n) {
+  server_.counters().bytes_out += n;
   write_in_flight_ = false;
   last_tx_ = std::chrono::steady_clock::now();
   writing_.clear();
@@ -589,6 +594,7 @@ void Session::close_after_flush() {
   server_.registry().drop_session(id_);
   server_.pubsub().drop_session(id_);
   subs_.clear();
+  if (monitor_) server_.stop_monitor(id_);
   mark_dirty();
   // A peer that never reads must not keep the session forever.
   timer_.expires_after(std::chrono::seconds(2));
@@ -610,6 +616,7 @@ void Session::close(std::string_view why) {
   server_.registry().drop_session(id_);
   server_.pubsub().drop_session(id_);
   subs_.clear();
+  if (monitor_) server_.stop_monitor(id_);
   boost::system::error_code ec;
   timer_.cancel();
   stop_reading();

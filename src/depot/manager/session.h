@@ -56,6 +56,11 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   void remove_subscription(uint64_t id);
   void messages_pending() override { mark_dirty(); }
   void overflowed() override;
+  // MONITOR: the session receives a record of every served request (Server::start_monitor).
+  void set_monitor(bool on) { monitor_ = on; }
+  bool monitor() const { return monitor_; }
+  // The output not yet written: where a request's reply is found (Server::monitored_dispatch).
+  std::string_view output() const { return out_; }
   // Time of the last bytes received (requests or heartbeats), for the session lease.
   std::chrono::steady_clock::time_point last_heard() const { return last_rx_; }
 
@@ -140,6 +145,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   void consumed(size_t n);
   bool write_in_flight_ = false;
   std::vector<uint64_t> subs_;
+  bool monitor_ = false;
   uint32_t user_id_ = UINT32_MAX;
   bool user_attached_ = false;  // counted in its user's connections
   void refuse_auth(uint64_t id, Status s, const std::string& user, const std::string& why,

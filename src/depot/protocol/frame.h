@@ -66,6 +66,7 @@ enum class Op : uint8_t {
   LIST = 0x03,
   HEARTBEAT = 0x04,  // keeps the session alive; the only request that gets no reply
   DELETE = 0x05,     // deletes any object by name
+  MONITOR = 0x07,    // makes the session a monitor: a PUSH MONITOR per batch of served requests
   QUEUE_DECLARE = 0x10,
   QUEUE_PUT = 0x11,
   QUEUE_GET = 0x12,
@@ -102,7 +103,17 @@ enum class Op : uint8_t {
 // Push frame codes (FrameKind::PUSH): the frame's id is the subscription id.
 enum class Push : uint8_t {
   MESSAGE = 1,  // str topic, u64 dropped so far, str payload
+  MONITOR = 2,  // u32 count, count x record (docs/protocol.md, "MONITOR"); id: the monitor id
 };
+
+// MONITOR records (docs/protocol.md, "MONITOR (0x07)"): the first byte of each.
+enum class MonitorRecordType : uint8_t {
+  REQUEST = 0,  // one served request
+  DROPPED = 1,  // records the monitor's full buffer lost since the last one it was sent
+};
+// The status of a REQUEST record whose request was not answered while it was dispatched
+// (it parked, or its session closed).
+constexpr uint8_t kMonitorNoReply = 255;
 
 std::string_view op_name(uint8_t op);  // "QUEUE_PUT", or "" for an unknown opcode
 

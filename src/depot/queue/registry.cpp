@@ -166,6 +166,13 @@ std::vector<ObjectInfo> Registry::list() const {
   return out;
 }
 
+uint64_t Registry::queued_items() const {
+  uint64_t n = 0;
+  for (auto& [name, obj] : objects_)
+    if (obj->type() == ObjectType::QUEUE) n += obj->size();
+  return n;
+}
+
 // ---------------------------------------------------------------- durability
 
 int64_t Registry::compute_wall_offset() const {

@@ -174,6 +174,8 @@ class Registry {
   void shutdown();
 
   std::vector<ObjectInfo> list() const;
+  // Items ready in all queues (the sum of their sizes): one pass over the objects.
+  uint64_t queued_items() const;
   size_t object_count() const { return objects_.size(); }
 
   // Asked before an item is handed to a parked waiter: an item is never handed to a session

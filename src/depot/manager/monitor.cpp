@@ -1,0 +1,210 @@
+// MONITOR: sessions that see a record of every request the manager serves, like Redis's
+// MONITOR (docs/protocol.md, "MONITOR (0x07)"). Records are taken where requests are
+// dispatched (Server::dispatch: one branch when nobody monitors), wait in each monitor's
+// bounded buffer, and leave as PUSH MONITOR frames whenever the monitor's output has room.
+// A monitor that does not read loses records (counted, and told how many) instead of
+// making the manager hold more or serve slower. Never a payload: names and sizes only.
+#include <chrono>
+
+#include "depot/manager/ops_util.h"
+
+namespace depot {
+
+namespace {
+
+using proto::Reader;
+
+// MONITOR's buffer: 0 asks for the default; more than the maximum is refused.
+constexpr size_t kDefaultMonitorBytes = 1u << 20;
+constexpr size_t kMaxMonitorBytes = 64u << 20;
+
+uint64_t now_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+void put_u32(std::string& out, uint32_t v) {
+  char b[4];
+  proto::store_u32(b, v);
+  out.append(b, 4);
+}
+void put_u64(std::string& out, uint64_t v) {
+  char b[8];
+  proto::store_u64(b, v);
+  out.append(b, 8);
+}
+// A short string: u8 length, then at most 255 bytes of it.
+void put_str8(std::string& out, std::string_view s) {
+  if (s.size() > 255) s = s.substr(0, 255);
+  out.push_back(static_cast<char>(s.size()));
+  out.append(s.data(), s.size());
+}
+
+// Opcodes whose body does not start with an object's name.
+bool names_an_object(uint8_t op) {
+  switch (static_cast<proto::Op>(op)) {
+    case proto::Op::PING:
+    case proto::Op::STATS:
+    case proto::Op::LIST:
+    case proto::Op::HEARTBEAT:
+    case proto::Op::MONITOR:
+    case proto::Op::UNSUBSCRIBE:
+      return false;
+    default:
+      return !proto::op_name(op).empty();
+  }
+}
+
+void handle_monitor(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  const uint8_t on = r.u8();
+  const uint32_t buffer = r.u32();
+  if (!body_ok(s, h, r, "u8 on, u32 buffer_bytes")) return;
+  if (on > 1)
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "MONITOR's on is 1 (start) or 0 (stop), not " + std::to_string(on));
+  if (on == 0) {
+    if (!srv.stop_monitor(s.id()))
+      return s.reply_error(h.id, Status::NOT_FOUND,
+                           "this session is not a monitor; nothing to stop");
+    return s.reply(h.id, Status::OK);
+  }
+  if (buffer > kMaxMonitorBytes)
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "a monitor buffer of " + std::to_string(buffer) +
+                             " bytes is above the limit of " + std::to_string(kMaxMonitorBytes) +
+                             "; ask for less (0: the default, 1 MiB)");
+  if (s.monitor())
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "this session is a monitor already; stop it (MONITOR with on 0) first");
+  // The reply goes out before the monitor exists, so no PUSH can precede it.
+  const uint64_t id = srv.registry().next_token();
+  auto b = s.begin_reply(h.id);
+  b.u64(id);
+  s.end_reply(b);
+  srv.start_monitor(s, buffer == 0 ? kDefaultMonitorBytes : buffer, id);
+}
+
+// MONITOR sees every request of every user: admin on every name, as STATS.
+bool monitor_touches(std::string_view, uint8_t perm, Touches& out) {
+  out.add(perm, "*", true);
+  return true;
+}
+
+}  // namespace
+
+std::span<const OpEntry> monitor_ops() {
+  static constexpr OpEntry table[] = {
+      {proto::Op::MONITOR, handle_monitor, false, auth::PERM_ADMIN, monitor_touches},
+  };
+  return table;
+}
+
+void Server::start_monitor(Session& s, size_t cap, uint64_t id) {
+  s.set_monitor(true);
+  MonitorState m;
+  m.session = &s;
+  m.id = id;
+  m.cap = cap;
+  monitors_.push_back(std::move(m));
+}
+
+bool Server::stop_monitor(SessionId id) {
+  for (auto it = monitors_.begin(); it != monitors_.end(); ++it) {
+    if (it->session->id() != id) continue;
+    it->session->set_monitor(false);
+    note_freed(it->buffer.capacity());
+    monitors_.erase(it);
+    return true;
+  }
+  return false;
+}
+
+bool Server::monitor_pending(SessionId id) const {
+  for (const MonitorState& m : monitors_)
+    if (m.session->id() == id) return m.count > 0 || m.dropped > 0;
+  return false;
+}
+
+size_t Server::monitor_buffered_bytes() const {
+  size_t n = 0;
+  for (const MonitorState& m : monitors_) n += m.buffer.size();
+  return n;
+}
+
+void Server::pump_monitor(SessionId id, std::string& out) {
+  for (MonitorState& m : monitors_) {
+    if (m.session->id() != id) continue;
+    if (m.count == 0 && m.dropped == 0) return;
+    const uint32_t count = m.count + (m.dropped > 0 ? 1 : 0);
+    proto::FrameBuilder b(out, proto::FrameKind::PUSH, static_cast<uint8_t>(proto::Push::MONITOR),
+                          m.id);
+    b.u32(count);
+    if (m.dropped > 0)  // first: the records lost before these
+      b.u8(static_cast<uint8_t>(proto::MonitorRecordType::DROPPED)).u64(now_us()).u64(m.dropped);
+    b.raw(m.buffer);
+    b.finish();
+    m.buffer.clear();
+    m.count = 0;
+    m.dropped = 0;
+    // A burst's buffer goes back once sent (it is at most the cap; keep small ones).
+    if (m.buffer.capacity() > (256u << 10)) {
+      note_freed(m.buffer.capacity());
+      std::string().swap(m.buffer);
+    }
+    return;
+  }
+}
+
+void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_view body) {
+  const size_t before = s.output().size();
+  serve(s, h, body);
+  if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // keep-alives are noise
+  // The reply, if the request was answered at once: the REPLY with its id among the frames
+  // the request appended to its session's output (a put may complete the session's own
+  // parked get first).
+  uint8_t status = proto::kMonitorNoReply;
+  uint32_t reply_bytes = 0;
+  const std::string_view out = s.output();
+  for (size_t at = before; out.size() >= before && at + proto::kHeaderSize <= out.size();) {
+    const uint32_t len = proto::load_u32(out.data() + at);
+    if (static_cast<proto::FrameKind>(out[at + 5]) == proto::FrameKind::REPLY &&
+        proto::load_u64(out.data() + at + 8) == h.id) {
+      status = static_cast<uint8_t>(out[at + 6]);
+      reply_bytes = len;
+      break;
+    }
+    at += proto::kHeaderSize + len;
+  }
+  std::string_view object;
+  if (names_an_object(h.code)) {
+    Reader r(body);
+    object = r.str();
+    if (!r.ok()) object = {};
+  }
+  std::string& rec = record_;
+  rec.clear();
+  rec.push_back(static_cast<char>(proto::MonitorRecordType::REQUEST));
+  put_u64(rec, now_us());
+  put_u64(rec, s.id());
+  rec.push_back(static_cast<char>(h.code));
+  rec.push_back(static_cast<char>(status));
+  put_u32(rec, static_cast<uint32_t>(body.size()));
+  put_u32(rec, reply_bytes);
+  put_str8(rec, object);
+  put_str8(rec, s.authenticated() ? user_name(s.user_id()) : std::string_view());
+  put_str8(rec, s.client_name());  // empty for clients before protocol version 4
+  for (MonitorState& m : monitors_) {
+    if (m.buffer.size() + rec.size() > m.cap) {
+      ++m.dropped;
+      ++monitor_dropped_;
+    } else {
+      m.buffer += rec;
+      ++m.count;
+    }
+    m.session->messages_pending();
+  }
+}
+
+}  // namespace depot
