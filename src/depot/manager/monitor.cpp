@@ -24,16 +24,6 @@ uint64_t now_us() {
                                    .count());
 }
 
-void put_u32(std::string& out, uint32_t v) {
-  char b[4];
-  proto::store_u32(b, v);
-  out.append(b, 4);
-}
-void put_u64(std::string& out, uint64_t v) {
-  char b[8];
-  proto::store_u64(b, v);
-  out.append(b, 8);
-}
 // A short string: u8 length, then at most 255 bytes of it.
 void put_str8(std::string& out, std::string_view s) {
   if (s.size() > 255) s = s.substr(0, 255);
@@ -167,15 +157,15 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   uint8_t status = proto::kMonitorNoReply;
   uint32_t reply_bytes = 0;
   const std::string_view out = s.output();
-  for (size_t at = before; out.size() >= before && at + proto::kHeaderSize <= out.size();) {
-    const uint32_t len = proto::load_u32(out.data() + at);
-    if (static_cast<proto::FrameKind>(out[at + 5]) == proto::FrameKind::REPLY &&
-        proto::load_u64(out.data() + at + 8) == h.id) {
-      status = static_cast<uint8_t>(out[at + 6]);
-      reply_bytes = len;
+  for (size_t at = before; out.size() >= before && at < out.size();) {
+    const proto::Decoded d = proto::decode(out.data() + at, out.size() - at, UINT32_MAX);
+    if (d.status != proto::DecodeStatus::OK) break;
+    if (d.header.kind == proto::FrameKind::REPLY && d.header.id == h.id) {
+      status = d.header.code;
+      reply_bytes = d.header.body_len;
       break;
     }
-    at += proto::kHeaderSize + len;
+    at += proto::kHeaderSize + d.header.body_len;
   }
   std::string_view object;
   if (names_an_object(h.code)) {
@@ -185,13 +175,14 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   }
   std::string& rec = record_;
   rec.clear();
-  rec.push_back(static_cast<char>(proto::MonitorRecordType::REQUEST));
-  put_u64(rec, now_us());
-  put_u64(rec, s.id());
-  rec.push_back(static_cast<char>(h.code));
-  rec.push_back(static_cast<char>(status));
-  put_u32(rec, static_cast<uint32_t>(body.size()));
-  put_u32(rec, reply_bytes);
+  proto::AppendWriter(rec)
+      .u8(static_cast<uint8_t>(proto::MonitorRecordType::REQUEST))
+      .u64(now_us())
+      .u64(s.id())
+      .u8(h.code)
+      .u8(status)
+      .u32(static_cast<uint32_t>(body.size()))
+      .u32(reply_bytes);
   put_str8(rec, object);
   put_str8(rec, s.authenticated() ? user_name(s.user_id()) : std::string_view());
   put_str8(rec, s.client_name());  // empty for clients before protocol version 4

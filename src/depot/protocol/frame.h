@@ -243,6 +243,16 @@ class BodyWriter : public FieldWriter<BodyWriter> {
   std::string s_;
 };
 
+// Appends body fields to a string the caller owns (a record built inside a larger buffer).
+class AppendWriter : public FieldWriter<AppendWriter> {
+ public:
+  explicit AppendWriter(std::string& out) : out_(out) {}
+  std::string& out() { return out_; }
+
+ private:
+  std::string& out_;
+};
+
 // Reads body fields in order. Every read checks the remaining length; after the first
 // failure ok() is false and every later read returns a zero value, so a handler reads all
 // its fields and checks ok() once.
