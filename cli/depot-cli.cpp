@@ -47,6 +47,7 @@
 #include "depot/client/coord_requests.h"
 #include "depot/client/msgpack_text.h"
 #include "depot/protocol/address.h"
+#include "inspect_view.h"
 
 namespace {
 
@@ -119,6 +120,12 @@ Any object:
   ls                                         list every object: name, type, size, state
   ping                                       print PONG and the round trip time
   stats                                      print the manager's counters as JSON
+
+Who holds what (admin on "*"; docs/operations.md):
+  clients                                    one line per session: id, address, name, user,
+                                             age, requests, what it holds, what it waits for
+  workers POOL                               an executor pool: its tasks, one line per
+                                             worker (what it runs, its actors), per actor
 
 Options:
   -a, --address HOST:PORT   the manager (default 127.0.0.1:5000); tls://HOST:PORT for TLS
@@ -218,6 +225,8 @@ constexpr Command kCommands[] = {
     {"ls", 0, 0, 0, "ls"},
     {"ping", 0, 0, 0, "ping"},
     {"stats", 0, 0, 0, "stats"},
+    {"clients", 0, 0, 0, "clients"},
+    {"workers", 1, 1, 0, "workers POOL"},
 };
 
 // The first words of the two-word commands.
@@ -730,6 +739,14 @@ void subscribe(depot::Client& client, Signals& signals, const Invocation& inv) {
   }
 }
 
+// clients, workers POOL: INSPECT's sessions and pools, a line each (cli/inspect_view.h).
+void inspect_command(depot::Client& client, const Invocation& inv) {
+  const std::string out = inv.command->name == "clients"
+                              ? depot::cli::format_clients(client.inspect("sessions"))
+                              : depot::cli::format_workers(client.inspect("pools"), inv.args[0]);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
 int run(const Invocation& inv, const std::string& authkey) {
   // Before the Client: its heartbeat thread must start with the signals blocked.
   Signals* signals = inv.command->takes_signals ? &Signals::start() : nullptr;
@@ -807,6 +824,8 @@ int run(const Invocation& inv, const std::string& authkey) {
   } else if (cmd == "stats") {
     const std::string json = client.stats();
     print_item(json);
+  } else if (cmd == "clients" || cmd == "workers") {
+    inspect_command(client, inv);
   }
   // A get already removed its items from the queue: say so if they could not be written.
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
