@@ -17,6 +17,7 @@ FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 JOBS       ?= $(shell nproc)
 ADDRESS    ?= 127.0.0.1:5000
+ADMIN_ADDRESS ?= 127.0.0.1:5001
 AUTHKEY    ?=
 DATA_DIR   ?= depot-data
 TLS        ?=
@@ -26,7 +27,12 @@ INSTALL_BUILD ?= $(BUILD)-install
 # Exactly what the build and the tests need, from Debian; make install needs only the first line
 # (systemd: only its systemd-analyze, which verifies packaging/depot-manager.service).
 LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev libpoco-dev libedit-dev
-PACKAGES       = $(LIB_PACKAGES) catch2 pkg-config python3 python3-pytest python3-msgpack clang systemd
+PACKAGES       = $(LIB_PACKAGES) catch2 pkg-config python3 python3-pytest python3-msgpack python3-prometheus-client \
+                 clang systemd chromium $(NODE_PACKAGES)
+# The dashboard's browser test (tests/dashboard) runs playwright-core with node and npm:
+# Debian's nodejs and npm, unless a node with npm is there already (NodeSource's nodejs
+# package brings its own npm, which Debian's npm package would conflict with).
+NODE_PACKAGES  = $(if $(shell command -v node 2>/dev/null),,nodejs) $(if $(shell command -v npm 2>/dev/null),,npm)
 BENCH_PACKAGES = redis-server redis-tools beanstalkd strace python3 python3-distributed python3-streamz \
                  libmsgpack-cxx-dev
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -63,7 +69,8 @@ build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DDEPOT_SANITIZE=ON
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 
-# The data directory keeps the queues across restarts, and the generated key with them
+# The admin endpoint (docs/operations.md) listens on $(ADMIN_ADDRESS): the dashboard at /,
+# Prometheus metrics at /metrics. The data directory keeps the queues across restarts, and the generated key with them
 # ($(DATA_DIR)/authkey), so a restarted `make run` serves the same clients the same state.
 # TLS=1: scripts/dev-certs.sh makes a CA and certificates in $(DATA_DIR)/certs (kept, so
 # clients keep trusting the same CA), and the manager serves TLS with server.crt.
@@ -77,11 +84,13 @@ run: build
 	fi
 	@if [ -n "$(AUTHKEY)" ]; then \
 	  echo "authkey: $(AUTHKEY)"; \
-	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)" --data-dir $(DATA_DIR) $(TLS_FLAGS); \
+	  echo "dashboard: http://$(ADMIN_ADDRESS)/   (metrics: http://$(ADMIN_ADDRESS)/metrics)"; \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey "$(AUTHKEY)" --data-dir $(DATA_DIR) --admin-address $(ADMIN_ADDRESS) $(TLS_FLAGS); \
 	else \
 	  [ -s $(DATA_DIR)/authkey ] || (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > $(DATA_DIR)/authkey); \
 	  echo "authkey: $$(cat $(DATA_DIR)/authkey)   (kept in $(DATA_DIR)/authkey)"; \
-	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey-file $(DATA_DIR)/authkey --data-dir $(DATA_DIR) $(TLS_FLAGS); \
+	  echo "dashboard: http://$(ADMIN_ADDRESS)/   (metrics: http://$(ADMIN_ADDRESS)/metrics)"; \
+	  exec $(BUILD)/bin/depot-manager --address $(ADDRESS) --authkey-file $(DATA_DIR)/authkey --data-dir $(DATA_DIR) --admin-address $(ADMIN_ADDRESS) $(TLS_FLAGS); \
 	fi
 
 test-plain: build

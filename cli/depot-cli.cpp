@@ -53,6 +53,7 @@
 #include "depot/protocol/version.h"
 
 #include "cli.h"
+#include "inspect_view.h"
 
 namespace {
 
@@ -143,6 +144,12 @@ Any object:
   monitor [--count N] [--timeout S]          print a line per request the manager serves:
                                              time, [session client], op, object, sizes,
                                              status; never values (admin permission)
+
+Who holds what (admin on "*"; docs/operations.md):
+  clients                                    one line per session: id, address, name, user,
+                                             age, requests, what it holds, what it waits for
+  workers POOL                               an executor pool: its tasks, one line per
+                                             worker (what it runs, its actors), per actor
 
 Options:
   -a, --address HOST:PORT   the manager (default 127.0.0.1:5000); tls://HOST:PORT for TLS
@@ -262,6 +269,8 @@ constexpr Command kCommands[] = {
     {"ack", 2, SIZE_MAX, 0, "ack QUEUE ID [ID...]"},
     {"nack", 2, 2, kOptDelay, "nack QUEUE ID [--delay-ms N]"},
     {"touch", 2, 2, kOptLease, "touch QUEUE ID [--lease-ms N]"},
+    {"clients", 0, 0, 0, "clients"},
+    {"workers", 1, 1, 0, "workers POOL"},
 };
 
 // The first words of the two-word commands.
@@ -878,6 +887,22 @@ void subscribe(depot::Client& client, Signals& signals, const Invocation& inv) {
   }
 }
 
+// clients, workers POOL: INSPECT's sessions and pools, a line each (cli/inspect_view.h).
+// Without POCO (DEPOT_WITH_POCO=OFF) depot-cli has no JSON reader for them.
+void inspect_command(depot::Client& client, const Invocation& inv) {
+#if DEPOT_WITH_POCO
+  const std::string out = inv.command->name == "clients"
+                              ? depot::cli::format_clients(client.inspect("sessions"))
+                              : depot::cli::format_workers(client.inspect("pools"), inv.args[0]);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+#else
+  (void)client;
+  throw std::runtime_error(std::string(inv.command->name) +
+                           ": this depot-cli was built without POCO (DEPOT_WITH_POCO=OFF); "
+                           "rebuild with it, or read `depot-cli stats` and `depot-cli ls`");
+#endif
+}
+
 // reserve: "ID VALUE" on one line. A reservation is its session's: interactive mode keeps it
 // on the connection until an ack; one command holds it (and the session) until --hold passes
 // or SIGINT/SIGTERM, and anyone may ack it meanwhile (`depot-cli ack QUEUE ID`). Whatever is
@@ -1035,6 +1060,8 @@ int execute(depot::Client& client, Signals* signals, const Invocation& inv) {
     nack(client, inv);
   } else if (cmd == "touch") {
     touch(client, inv);
+  } else if (cmd == "clients" || cmd == "workers") {
+    inspect_command(client, inv);
   }
   // A get already removed its items from the queue: say so if they could not be written.
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {

@@ -1033,6 +1033,13 @@ class Client:
         text = _parse(r, lambda: r.str(), P.Op.STATS)
         return json.loads(text)
 
+    def inspect(self, section: str) -> dict:
+        """Who holds what (docs/protocol.md INSPECT): one section of "objects", "sessions",
+        "locks", "queues", "pools", as a dict. Needs admin on every name."""
+        r = P.Reader(self._core.request(P.Op.INSPECT, P.s(section.encode())))
+        text = _parse(r, lambda: r.str(), P.Op.INSPECT)
+        return json.loads(text)
+
     def list(self) -> list[ObjectInfo]:
         """Every object (and topic with subscribers) with its type, size and state."""
         r = P.Reader(self._core.request(P.Op.LIST))

@@ -35,6 +35,7 @@ class Op:
     LIST = 0x03
     HEARTBEAT = 0x04
     DELETE = 0x05
+    INSPECT = 0x06
     QUEUE_DECLARE = 0x10
     QUEUE_PUT = 0x11
     QUEUE_GET = 0x12

@@ -248,6 +248,21 @@ def test_stats_is_json(client):
     assert json.loads(json.dumps(client.stats()))["version"] == "4"
 
 
+def test_inspect_shows_the_lock_holder(client):
+    lock = client.lock("inspected")
+    assert lock.acquire()
+    locks = client.inspect("locks")["locks"]
+    held = [l for l in locks if l["name"] == "inspected"]
+    assert held and held[0]["held"] and int(held[0]["holder"]["token"]) > 0
+    sessions = {s["id"]: s for s in client.inspect("sessions")["sessions"]}
+    assert [l["name"] for l in sessions[held[0]["holder"]["session"]]["holds"]["locks"]] == [
+        "inspected"
+    ]
+    with pytest.raises(depot.Error, match="no section 'nope'"):
+        client.inspect("nope")
+    lock.release()
+
+
 def test_a_parked_get_outlives_a_graceful_stop(make_manager):
     # SIGTERM: the manager answers parked requests SHUTTING_DOWN; the get waits on its successor.
     data = tempfile.mkdtemp(prefix="depot-pytest-")

@@ -605,6 +605,17 @@ Examples build_examples() {
       [](const std::string& type) { CHECK(type == "queue"); });
   e.error_reply("DELETE reply NOT_FOUND", Status::NOT_FOUND, 13,
                 "no object named 'tasks'; nothing to delete");
+  e.request("INSPECT request", 14, req::inspect("locks"));
+  const std::string locks =
+      R"({"now":"2025-11-22T00:00:42.000Z","locks":[{"name":"jobs","type":"lock","held":true,)"
+      R"("holder":{"session":3,"name":"holder-1","token":"1763769600000000001","count":1,)"
+      R"("ttl":false},"waiters":[{"session":4,"name":"worker-2"}]}],"semaphores":[]})";
+  e.ok_reply(
+      "INSPECT reply", 14, [&](FrameBuilder& b) { b.str(locks); }, req::parse_inspect,
+      [locks](const std::string& json) { CHECK(json == locks); });
+  e.error_reply("INSPECT reply BAD_REQUEST", Status::BAD_REQUEST, 14,
+                "INSPECT has no section 'lock'; use one of objects, sessions, locks, queues, "
+                "pools");
 
   // Queue operations.
   e.request("QUEUE_DECLARE request", 4, req::queue_declare("tasks", 2));

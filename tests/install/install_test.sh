@@ -249,7 +249,7 @@ pkg_config)
   # shellcheck disable=SC2086
   logged "$work/build-embedded.log" "${cxx[@]}" -Wall -Wextra -Werror \
     "$DEPOT_SOURCE_DIR/tests/install/consumer/embedded.cpp" -o "$work/consumer_embedded" \
-    $cflags -ldepot_manager -ldepot_store -ldepot_queue $libs
+    $cflags -ldepot_manager -ldepot_admin -ldepot_store -ldepot_queue $libs -lPocoNet -lPocoFoundation
   start_manager "$prefix/bin/depot-manager"
   run_consumer "$work/consumer" "$prefix/bin/depot-cli"
   stop_manager_cleanly

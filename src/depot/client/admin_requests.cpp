@@ -21,6 +21,14 @@ std::string parse_stats(std::string_view body) {
   return parse(Op::STATS, body, [](Reader& r) { return std::string(r.str()); });
 }
 
+Request inspect(std::string_view section) {
+  return {Op::INSPECT, BodyWriter().str(section).take()};
+}
+
+std::string parse_inspect(std::string_view body) {
+  return parse(Op::INSPECT, body, [](Reader& r) { return std::string(r.str()); });
+}
+
 Request list() {
   return {Op::LIST, {}};
 }

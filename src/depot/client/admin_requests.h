@@ -15,6 +15,9 @@ Request ping(std::string_view body);
 // STATS: empty -> str JSON object.
 Request stats();
 std::string parse_stats(std::string_view body);
+// INSPECT: str section -> str JSON object (docs/operations.md, "Dashboard and admin API").
+Request inspect(std::string_view section);
+std::string parse_inspect(std::string_view body);
 // LIST: empty -> u32 count, count x (str name, str type, u64 size, str state).
 Request list();
 std::vector<ObjectInfo> parse_list(std::string_view body);

@@ -1174,6 +1174,10 @@ std::string Client::stats() {
   return req::parse_stats(request(req::stats()));
 }
 
+std::string Client::inspect(std::string_view section) {
+  return req::parse_inspect(request(req::inspect(section)));
+}
+
 std::string Client::remove(std::string_view name) {
   return req::parse_remove(request(req::remove(name)));
 }

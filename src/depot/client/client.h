@@ -141,6 +141,9 @@ class Client {
   std::string stats();
   // Every object with its type, size and state.
   std::vector<ObjectInfo> list();
+  // Who holds what, as a JSON object: one section of "objects", "sessions", "locks",
+  // "queues", "pools" (docs/operations.md, "Dashboard and admin API"). Needs admin on "*".
+  std::string inspect(std::string_view section);
 
   // Sends one request (client/*_requests.h encode them) and waits for its reply; returns it
   // whatever its status. Throws ConnectionError only.

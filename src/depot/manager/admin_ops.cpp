@@ -1,6 +1,7 @@
-// PING, STATS, LIST: requests about the manager itself; DELETE, of any object by name.
+// PING, STATS, LIST, INSPECT: requests about the manager itself; DELETE, of any object by name.
 #include <sstream>
 
+#include "depot/manager/inspect.h"
 #include "depot/manager/ops_util.h"
 
 namespace depot {
@@ -13,22 +14,7 @@ void handle_ping(Server&, Session& s, const proto::Header& h, std::string_view b
   s.reply(h.id, Status::OK, body);  // echoes the body
 }
 
-std::string json_escape(std::string_view in) {
-  std::string out;
-  for (unsigned char c : in) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+using inspect::json_escape;
 
 void handle_stats(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
   if (!body.empty()) return s.reply_error(h.id, Status::BAD_REQUEST, "STATS takes an empty body");
@@ -115,7 +101,21 @@ void handle_delete(Server& srv, Session& s, const proto::Header& h, std::string_
   s.end_reply(b);
 }
 
-// STATS reports on the whole manager: admin on every name ("allow admin *").
+// INSPECT: str section -> str JSON of that section (manager/inspect.h).
+void handle_inspect(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  const auto name = r.str();
+  if (!body_ok(s, h, r, "str section")) return;
+  if (!inspect::known_section(name))
+    return s.reply_error(h.id, Status::BAD_REQUEST,
+                         "INSPECT has no section '" + std::string(name) + "'; use one of " +
+                             inspect::section_list());
+  auto b = s.begin_reply(h.id);
+  b.str(inspect::section(srv, name));
+  s.end_reply(b);
+}
+
+// STATS and INSPECT report on the whole manager: admin on every name ("allow admin *").
 bool stats_touches(std::string_view, uint8_t perm, Touches& out) {
   out.add(perm, "*", true);
   return true;
@@ -131,6 +131,7 @@ std::span<const OpEntry> admin_ops() {
       {Op::STATS, handle_stats, false, PERM_ADMIN, stats_touches},
       {Op::LIST, handle_list, false, PERM_NONE},  // filtered by the user's read permission
       {Op::DELETE, handle_delete, true, PERM_ADMIN},
+      {Op::INSPECT, handle_inspect, false, PERM_ADMIN, stats_touches},
   };
   return table;
 }

@@ -88,6 +88,10 @@ Limits against hostile clients (docs/security.md, "Hardening / limits"):
                             address's connections are refused with LIMIT
   --allow-weak-key          accept an authkey shorter than 16 bytes on an address other
                             than loopback (refused otherwise)
+  --admin-address HOST:PORT  serve HTTP /metrics (Prometheus), /healthz and the dashboard
+                            there (default: off); off loopback every request needs the
+                            authkey (Authorization: Bearer KEY) or an ACL admin user
+                            (docs/operations.md)
   --log-level LEVEL         error, warn, info (default) or debug
   --version                 print the version and exit
   --help                    this text
@@ -293,6 +297,7 @@ int main(int argc, char** argv) {
           [&](uint64_t n) { o.auth_failure_burst = static_cast<uint32_t>(n); }),
       num("auth-failure-refill-ms", 1, kDay, "ms",
           [&](uint64_t n) { o.auth_failure_refill = ms(n); }),
+      text("admin-address", {}, [&](const std::string& v) { o.admin_address = v; }),
       on("allow-weak-key", [&] { allow_weak_key = true; }),
       text("log-level", {"error", "warn", "info", "debug"},
            [&](const std::string& v) {
@@ -422,7 +427,7 @@ int main(int argc, char** argv) {
         "--generate-authkey");
   // A short key is fine for trying depot out on this machine, not on a network.
   if (o.acl_file.empty() && o.authkey.size() < kMinKeyBytes && !allow_weak_key &&
-      !is_loopback(o.address))
+      (!is_loopback(o.address) || (!o.admin_address.empty() && !is_loopback(o.admin_address))))
     usage_error("the authkey is " + std::to_string(o.authkey.size()) + " bytes, shorter than the " +
                 std::to_string(kMinKeyBytes) + " bytes required on a non-loopback address (" +
                 o.address +
@@ -454,6 +459,7 @@ int main(int argc, char** argv) {
                   addr.c_str());
       if (generated) std::printf("authkey: %s\n", o.authkey.c_str());
       std::printf("%s\n", m.storage().c_str());
+      if (m.admin_port()) std::printf("admin endpoint: http://%s/\n", m.admin_address().c_str());
       std::printf("ready\n");
       std::fflush(stdout);
     });

@@ -8,6 +8,8 @@
 #include <memory>
 #include <thread>
 
+#include "depot/admin/admin_server.h"
+#include "depot/manager/admin_routes.h"
 #include "depot/manager/server.h"
 
 namespace depot {
@@ -28,6 +30,36 @@ struct Manager::Impl {
     }
   }
   Server server;
+  std::unique_ptr<admin::AdminServer> admin;  // --admin-address; stopped before the loop ends
+  // Starts the admin endpoint (when asked for) once the manager's socket is bound.
+  void start_admin() {
+    const std::string& address = server.options().admin_address;
+    if (address.empty() || admin) return;
+    admin::AdminOptions ao;
+    ao.address = address;
+    admin = std::make_unique<admin::AdminServer>(
+        ao, [this](std::function<void()> fn) { asio::post(server.io(), std::move(fn)); },
+        [this](const admin::Credential& c) { return admin_authorize(server, c); });
+    for (auto table : {metrics_routes(), dashboard_routes()})
+      for (const AdminRoute& r : table)
+        admin->route(r.prefix,
+                     [this, fn = r.fn](const admin::Request& req, const admin::OnLoop& on_loop) {
+                       return fn(server, req, on_loop);
+                     });
+    admin->start();
+    if (admin->needs_credential())
+      log::warn("admin endpoint on http://" + admin->address() +
+                "/ (not loopback): every request needs " +
+                (server.has_acl_file()
+                     ? "'Authorization: Basic base64(user:key)' of an ACL user with 'allow admin *'"
+                     : "'Authorization: Bearer <authkey>'"));
+    else
+      log::info("admin endpoint on http://" + admin->address() +
+                "/ (loopback: no credential needed)");
+  }
+  void stop_admin() {
+    if (admin) admin->stop();
+  }
   std::thread thread;
   bool bound = false;
   std::atomic<bool> serving{false};  // the loop runs (reload() posts to it)
@@ -59,6 +91,7 @@ Manager::~Manager() {
 void Manager::start() {
   if (!impl_->bound) impl_->server.bind();
   impl_->bound = true;
+  impl_->start_admin();
   impl_->serving = true;
   impl_->thread = std::thread([this] {
     impl_->server.run_loop();
@@ -85,10 +118,12 @@ void Manager::run_with_ready(const std::function<void(const std::string&)>& read
         std::make_unique<asio::signal_set>(impl_->server.io(), SIGINT, SIGTERM, SIGHUP);
     impl_->wait_signal();
   }
+  impl_->start_admin();
   impl_->serving = true;
   if (ready) ready(impl_->server.address());
   impl_->server.run_loop();
   impl_->serving = false;
+  impl_->stop_admin();
   impl_->signals.reset();
 }
 
@@ -113,6 +148,7 @@ std::string Manager::reload() {
 
 void Manager::stop() {
   if (!impl_ || !impl_->thread.joinable()) return;
+  impl_->stop_admin();  // its requests still find the loop running
   impl_->server.request_stop();
   impl_->thread.join();
 }
@@ -136,6 +172,12 @@ uint16_t Manager::port() const {
 }
 std::string Manager::address() const {
   return impl_->server.address();
+}
+uint16_t Manager::admin_port() const {
+  return impl_->admin ? impl_->admin->port() : 0;
+}
+std::string Manager::admin_address() const {
+  return impl_->admin ? impl_->admin->address() : std::string();
 }
 
 }  // namespace depot

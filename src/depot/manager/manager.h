@@ -91,6 +91,10 @@ struct ManagerOptions {
   // TLS (docs/security.md): the authkey handshake then runs inside TLS. Certificates and
   // keys are read again by reload() (SIGHUP for the daemon), for rotation.
   TlsOptions tls;
+  // The HTTP admin endpoint (docs/operations.md): /metrics, /healthz and what else is
+  // routed there. Empty: off. host:port, port 0 picks a free one. On an address other than
+  // loopback every request needs a credential (the authkey, or an ACL user with admin).
+  std::string admin_address;
 };
 
 class Manager {
@@ -124,6 +128,9 @@ class Manager {
 
   uint16_t port() const;        // the bound port (after start/run bound it)
   std::string address() const;  // host:port as bound
+  // The admin endpoint's bound port and host:port (after start/run), 0 and "" when it is off.
+  uint16_t admin_port() const;
+  std::string admin_address() const;
 
  private:
   void run_with_ready(const std::function<void(const std::string&)>& ready, bool handle_signals);

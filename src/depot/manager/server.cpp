@@ -477,7 +477,22 @@ void Server::mark_dirty(std::shared_ptr<Session> s) {
   dirty_.push_back(std::move(s));
 }
 
+void Server::record_latencies() {
+  const auto now = std::chrono::steady_clock::now();
+  for (const Answered& a : answered_) {
+    const auto d = now - a.start;
+    const uint64_t ns =
+        d.count() > 0 ? static_cast<uint64_t>(std::chrono::nanoseconds(d).count()) : 0;
+    size_t b = 0;
+    while (b < RequestStats::kBoundsNs.size() && ns > RequestStats::kBoundsNs[b]) ++b;
+    ++requests_.latency[a.op][b];
+    requests_.latency_sum_ns[a.op] += ns;
+  }
+  answered_.clear();
+}
+
 void Server::end_pass() {
+  if (!answered_.empty()) record_latencies();
   // Flushing can close sessions, which can complete waiters of others: loop until quiet.
   while (!dirty_.empty()) {
     if (store_) {

@@ -60,7 +60,7 @@ struct OpEntry {
   // Where those names are: nullptr, the body's first field (a str), else this function.
   TouchFn touches = nullptr;
 };
-std::span<const OpEntry> admin_ops();    // admin_ops.cpp: PING, STATS, LIST, DELETE
+std::span<const OpEntry> admin_ops();    // admin_ops.cpp: PING, STATS, LIST, DELETE, INSPECT
 std::span<const OpEntry> queue_ops();    // queue_ops.cpp: QUEUE_*
 std::span<const OpEntry> coord_ops();    // coord_ops.cpp: locks ... pub/sub
 std::span<const OpEntry> monitor_ops();  // monitor.cpp: MONITOR
@@ -90,6 +90,21 @@ struct Counters {
   uint64_t auth_refused = 0;          // connections refused for too many failed authentications
 };
 
+// Requests by opcode and reply status, and the time each took in the manager: from the read
+// that brought it to the end of the pass that answered it (one clock read per pass; a
+// parked request's time includes its wait). For /metrics (Server::note_reply).
+struct RequestStats {
+  static constexpr size_t kStatuses = 16;  // Status values 0..15
+  // Histogram bucket upper bounds (ns): 50 us to 10 s.
+  static constexpr std::array<uint64_t, 16> kBoundsNs = {
+      50'000,      100'000,       250'000,       500'000,       1'000'000,   2'500'000,
+      5'000'000,   10'000'000,    25'000'000,    50'000'000,    100'000'000, 250'000'000,
+      500'000'000, 1'000'000'000, 2'500'000'000, 10'000'000'000};
+  std::array<std::array<uint64_t, kStatuses>, 256> replies{};             // [op][status]
+  std::array<std::array<uint64_t, kBoundsNs.size() + 1>, 256> latency{};  // [op][bucket]
+  std::array<uint64_t, 256> latency_sum_ns{};
+};
+
 class Server {
  public:
   explicit Server(ManagerOptions options);
@@ -112,8 +127,24 @@ class Server {
   PubSub& pubsub() { return pubsub_; }
   const ManagerOptions& options() const { return options_; }
   Counters& counters() { return counters_; }
+  const Counters& counters() const { return counters_; }
+  // A reply to a request with opcode `op`, read at `start` (Session::count_reply).
+  void note_reply(uint8_t op, Status s, std::chrono::steady_clock::time_point start) {
+    ++requests_.replies[op][std::min<size_t>(static_cast<uint8_t>(s), RequestStats::kStatuses - 1)];
+    answered_.push_back({op, start});
+  }
+  const RequestStats& request_stats() const { return requests_; }
+  // Every session, for the admin endpoint's snapshots (loop thread only).
+  const std::unordered_map<SessionId, std::shared_ptr<Session>>& sessions() const {
+    return sessions_;
+  }
   bool shutting_down() const { return shutting_down_; }
   size_t session_count() const { return sessions_.size(); }
+  // Calls f(const Session&) for every session, in no particular order (manager/inspect.h).
+  template <class F>
+  void for_each_session(F&& f) const {
+    for (const auto& [id, s] : sessions_) f(*s);
+  }
   uint16_t port() const { return port_; }
   std::string address() const { return bound_; }
   std::chrono::steady_clock::time_point started() const { return started_; }
@@ -264,6 +295,13 @@ class Server {
   uint16_t port_ = 0;
   std::string bound_;
   Counters counters_;
+  RequestStats requests_;
+  struct Answered {
+    uint8_t op;
+    std::chrono::steady_clock::time_point start;
+  };
+  std::vector<Answered> answered_;  // in this pass, timed at its end (record_latencies)
+  void record_latencies();
   mutable std::mutex tls_mu_;  // guards tls_ (reload_config may run on any thread)
   std::shared_ptr<TlsContext> tls_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

@@ -275,7 +275,31 @@ void Session::handle_frame(const proto::Header& h, std::string_view body) {
     handle_auth(h, body);
     return;
   }
+  ++requests_;
+  // The reply is counted against this request (count_reply); one that gets none now is
+  // parked, and counted when its reply comes.
+  in_request_ = true;
+  cur_id_ = h.id;
+  cur_op_ = h.code;
+  cur_answered_ = false;
   server_.dispatch(*this, h, body);  // process_input let only REQUEST frames through
+  in_request_ = false;
+  if (!cur_answered_ && h.code != static_cast<uint8_t>(proto::Op::HEARTBEAT) &&
+      state_ == State::READY)
+    parked_.insert_or_assign(h.id, ParkedRequest{h.code, last_rx_});
+}
+
+void Session::count_reply(uint64_t id, Status s) {
+  if (in_request_ && id == cur_id_ && !cur_answered_) {
+    cur_answered_ = true;
+    server_.note_reply(cur_op_, s, last_rx_);
+    return;
+  }
+  if (parked_.empty()) return;
+  auto it = parked_.find(id);
+  if (it == parked_.end()) return;
+  server_.note_reply(it->second.op, s, it->second.since);
+  parked_.erase(it);
 }
 
 void Session::handle_auth(const proto::Header& h, std::string_view body) {
@@ -381,6 +405,7 @@ void Session::refuse_auth(uint64_t id, Status s, const std::string& user, const 
 
 void Session::reply(uint64_t id, Status s, std::string_view body) {
   if (state_ == State::CLOSED) return;
+  count_reply(id, s);
   proto::append_frame(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id, body);
   replies_waiting_ = true;
   mark_dirty();
@@ -388,6 +413,7 @@ void Session::reply(uint64_t id, Status s, std::string_view body) {
 
 void Session::reply_error(uint64_t id, Status s, std::string_view message) {
   if (state_ == State::CLOSED) return;
+  count_reply(id, s);
   proto::FrameBuilder b(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id);
   b.str(message);
   b.finish();
@@ -396,6 +422,7 @@ void Session::reply_error(uint64_t id, Status s, std::string_view message) {
 }
 
 proto::FrameBuilder Session::begin_reply(uint64_t id, Status s) {
+  count_reply(id, s);
   return proto::FrameBuilder(out_, proto::FrameKind::REPLY, static_cast<uint8_t>(s), id);
 }
 
@@ -495,13 +522,13 @@ void Session::flush_output() {
   if (limit == 0) return;  // the store's next fsync marks this session dirty again
   boost::system::error_code ec;
   size_t n = transport_.write_some(out_.data(), limit, ec);
+  server_.counters().bytes_out += n;
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     peer_gone_ = true;
     close(ec.message());
     return;
   }
   if (n > 0) last_tx_ = std::chrono::steady_clock::now();
-  server_.counters().bytes_out += n;
   if (n < out_.size() && n == limit) {  // the rest waits for the log
     consumed(n);
     return;

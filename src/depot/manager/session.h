@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "depot/auth/handshake.h"
@@ -97,6 +98,11 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   // The user it authenticated as (Server::user_id), UINT32_MAX before.
   uint32_t user_id() const { return user_id_; }
   bool authenticated() const { return user_attached_; }
+  // For operators (manager/inspect.h): when it connected, requests it sent (heartbeats too),
+  // its subscriptions' ids.
+  std::chrono::system_clock::time_point connected_at() const { return connected_at_; }
+  uint64_t requests() const { return requests_; }
+  const std::vector<uint64_t>& subscriptions() const { return subs_; }
 
  private:
   enum class State { HANDSHAKE, READY, CLOSING, CLOSED };
@@ -105,6 +111,9 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   void process_input();
   void handle_frame(const proto::Header& h, std::string_view body);
   void handle_auth(const proto::Header& h, std::string_view body);
+  // Counts a reply against its request (Server::note_reply): the one being dispatched, or a
+  // parked one.
+  void count_reply(uint64_t id, Status s);
   void on_write_done(const boost::system::error_code& ec, size_t n);
   void flush_output();
   void mark_dirty();
@@ -155,6 +164,19 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   std::chrono::steady_clock::time_point last_tx_ = last_rx_;
   size_t tx_seen_ = 0;            // bytes the async write in flight has written so far
   bool replies_waiting_ = false;  // a REPLY was queued since the output last drained
+  std::chrono::system_clock::time_point connected_at_ = std::chrono::system_clock::now();
+  uint64_t requests_ = 0;
+  // The request being dispatched, and those parked (answered later), for /metrics: opcode
+  // and the time of the read that brought them.
+  bool in_request_ = false;
+  bool cur_answered_ = false;
+  uint8_t cur_op_ = 0;
+  uint64_t cur_id_ = 0;
+  struct ParkedRequest {
+    uint8_t op;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::unordered_map<uint64_t, ParkedRequest> parked_;
 };
 
 }  // namespace depot

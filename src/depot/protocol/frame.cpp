@@ -14,6 +14,8 @@ std::string_view op_name(uint8_t op) {
       return "HEARTBEAT";
     case Op::DELETE:
       return "DELETE";
+    case Op::INSPECT:
+      return "INSPECT";
     case Op::MONITOR:
       return "MONITOR";
     case Op::QUEUE_DECLARE:

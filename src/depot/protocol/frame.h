@@ -66,6 +66,7 @@ enum class Op : uint8_t {
   LIST = 0x03,
   HEARTBEAT = 0x04,  // keeps the session alive; the only request that gets no reply
   DELETE = 0x05,     // deletes any object by name
+  INSPECT = 0x06,    // who holds what, as JSON (one section)
   MONITOR = 0x07,    // makes the session a monitor: a PUSH MONITOR per batch of served requests
   QUEUE_DECLARE = 0x10,
   QUEUE_PUT = 0x11,

@@ -129,3 +129,15 @@ void BarrierObject::cancel(Waiter* w, Status s, std::string_view message) {
 }
 
 }  // namespace depot
+
+namespace depot {
+
+void EventObject::waits(std::vector<WaitInfo>& out) const {
+  for (const Waiter* w : waiters_.snapshot()) out.push_back({w->session, "wait"});
+}
+
+void BarrierObject::waits(std::vector<WaitInfo>& out) const {
+  for (const Waiter* w : waiters_.snapshot()) out.push_back({w->session, "wait"});
+}
+
+}  // namespace depot

@@ -29,6 +29,8 @@ class EventObject : public Object {
   void cancel(Waiter* w, Status s, std::string_view message) override;
   void fail_all(Status s, std::string_view message) override { waiters_.fail_all(s, message); }
 
+  void waits(std::vector<WaitInfo>& out) const override;
+
  private:
   struct Waiting;
   bool set_ = false;
@@ -59,6 +61,8 @@ class BarrierObject : public Object {
   size_t waiter_count() const override { return waiters_.size(); }
   void cancel(Waiter* w, Status s, std::string_view message) override;
   void fail_all(Status s, std::string_view message) override { waiters_.fail_all(s, message); }
+
+  void waits(std::vector<WaitInfo>& out) const override;
 
  private:
   struct Party;

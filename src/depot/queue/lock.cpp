@@ -128,3 +128,15 @@ void LockObject::on_timer(uint64_t tag) {
 }
 
 }  // namespace depot
+
+namespace depot {
+
+void LockObject::holds(std::vector<HoldInfo>& out) const {
+  if (held()) out.push_back({holder_.session, holder_.token, holder_.count});
+}
+
+void LockObject::waits(std::vector<WaitInfo>& out) const {
+  for (const Waiter* w : waiters_.snapshot()) out.push_back({w->session, "acquire"});
+}
+
+}  // namespace depot

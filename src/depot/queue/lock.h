@@ -61,6 +61,10 @@ class LockObject : public Object {
   void release_session(SessionId s) override;
   void on_timer(uint64_t tag) override;
 
+  void holds(std::vector<HoldInfo>& out) const override;
+  void waits(std::vector<WaitInfo>& out) const override;
+  bool leased() const { return holder_.has_lease; }
+
  private:
   struct Acquirer;
   struct Holder {

@@ -128,6 +128,18 @@ enum class ObjectType : uint8_t {
 
 class Registry;
 
+// Introspection, for operators (the manager's INSPECT and admin API): who holds what in an
+// object and who waits on it. Names and counts only, never an item or a value.
+struct HoldInfo {
+  SessionId session = 0;
+  uint64_t token = 0;  // a lock's fencing token, a semaphore's lease id (0 for reservations)
+  uint64_t count = 1;  // an rlock's hold count, a session's reservations in a queue
+};
+struct WaitInfo {
+  SessionId session = 0;
+  std::string_view op;  // "get", "reserve", "put", "acquire", "wait"
+};
+
 class Object {
  public:
   Object(Registry& registry, std::string name) : registry_(registry), name_(std::move(name)) {}
@@ -148,6 +160,9 @@ class Object {
   // A session that held something here (Registry::hold: a lock, a lease) has ended: give
   // back whatever it held, as if it had released it.
   virtual void release_session(SessionId) {}
+  // Appends what sessions hold here, and the parked requests in the order they are served.
+  virtual void holds(std::vector<HoldInfo>&) const {}
+  virtual void waits(std::vector<WaitInfo>&) const {}
   // A timer set with Registry::set_timer is due: Registry::expire reached its time.
   virtual void on_timer(uint64_t /*tag*/) {}
 

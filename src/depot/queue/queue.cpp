@@ -240,11 +240,13 @@ size_t Queue::feed_getters(Items items, size_t from, int32_t priority, uint32_t 
               .str(items[from + i]);
         out.push_back({id, 1, items[from + i]});
       }
+      totals_.reserves += n;
       g->rdone(Status::OK, out, {});
       from += n;
       continue;
     }
     const size_t n = std::min<size_t>(g->max, items.size() - from);
+    totals_.gets += n;
     g->done(Status::OK, items.subspan(from, n), {});
     from += n;
   }
@@ -284,6 +286,7 @@ Status Queue::put_many(Items items, const Wait& wait, PutDone done, const PutPar
     }
     if (!delayed) log_items(opt.priority, items.subspan(first, next - first));
   }
+  totals_.puts += next;
   if (next == items.size()) {
     if (!opt.dedup_id.empty()) remember(opt.dedup_id);
     done(Status::OK, total, {});
@@ -333,6 +336,7 @@ void Queue::drain_putters() {
         push_fresh(p->priority, p->items[p->next++], p->owner);
       }
     }
+    totals_.puts += p->next - first;
     if (p->delay_ms == 0 && p->next > first) {
       std::vector<std::string_view> let_in(p->items.begin() + static_cast<ptrdiff_t>(first),
                                            p->items.begin() + static_cast<ptrdiff_t>(p->next));
@@ -397,6 +401,7 @@ Status Queue::get_many(uint32_t max, const Wait& wait, GetDone done, size_t max_
       done(Status::OK, batch, {});
     }
     pop_head(n);
+    totals_.gets += n;
     if (Journal* j = journal()) j->record(Rec::Q_POP).str(name_).u32(static_cast<uint32_t>(n));
     drain_putters();
     return Status::OK;
@@ -425,11 +430,13 @@ Status Queue::reserve(uint32_t max, int64_t visibility_ms, const Wait& wait, Res
       if (!out.empty() && bytes > max_bytes) break;
       Entry e = take_head(p);
       const uint32_t deliveries = e.deliveries + 1;
+      if (deliveries > 1) ++totals_.redeliveries;
       const uint64_t id =
           make_reservation(std::move(e.data), p, deliveries, wait.session, visibility_ms, e.owner);
       out.push_back({id, deliveries, {}});
     }
     for (auto& r : out) r.item = reserved_.at(r.id).data;
+    totals_.reserves += out.size();
     if (Journal* j = journal()) {
       auto rec = j->record(Rec::Q_RESERVE);
       rec.str(name_).u32(static_cast<uint32_t>(out.size()));
@@ -503,6 +510,7 @@ uint32_t Queue::ack(std::span<const uint64_t> ids) {
     }
     reserved_.erase(it);
     ++n;
+    ++totals_.acks;
     if (journal()) acked.push_back(id);
   }
   if (Journal* j = journal(); j && !acked.empty()) {
@@ -514,7 +522,9 @@ uint32_t Queue::ack(std::span<const uint64_t> ids) {
 }
 
 bool Queue::nack(uint64_t id, uint64_t delay_ms, bool& dead) {
-  return give_back(id, delay_ms, dead, false);
+  const bool found = give_back(id, delay_ms, dead, false);
+  totals_.nacks += found;
+  return found;
 }
 
 bool Queue::touch(uint64_t id, int64_t visibility_ms) {
@@ -925,6 +935,21 @@ void Queue::recovered() {
   // delivery count kept; delayed items wait for their (wall clock) time.
   release_session(kRestored);
   arm_delay_timer();
+}
+
+}  // namespace depot
+
+namespace depot {
+
+void Queue::holds(std::vector<HoldInfo>& out) const {
+  for (const auto& [session, ids] : by_session_)
+    if (session != kRestored && !ids.empty()) out.push_back({session, 0, ids.size()});
+}
+
+void Queue::waits(std::vector<WaitInfo>& out) const {
+  for (const Waiter* w : getters_.snapshot())
+    out.push_back({w->session, static_cast<const Getter*>(w)->reserve ? "reserve" : "get"});
+  for (const Waiter* w : putters_.snapshot()) out.push_back({w->session, "put"});
 }
 
 }  // namespace depot

@@ -113,6 +113,16 @@ class Queue : public Object {
   size_t getters() const { return getters_.size(); }
   size_t putters() const { return putters_.size(); }
   size_t waiter_count() const override { return getters_.size() + putters_.size(); }
+  // Items through the queue since it was made (the admin endpoint's /metrics; plain
+  // increments on the loop thread). puts: accepted by a put (stored, delayed or handed
+  // straight to a getter; a duplicate is not); gets: taken by get; reserves: taken by
+  // reserve, of which redeliveries had been delivered before; acks, nacks: reservations
+  // acknowledged, given back by nack.
+  struct Totals {
+    uint64_t puts = 0, gets = 0, reserves = 0, redeliveries = 0, acks = 0, nacks = 0;
+  };
+  const Totals& totals() const { return totals_; }
+  uint64_t dead_lettered() const { return dead_lettered_; }  // moved to its dead-letter queue
 
   ObjectType type() const override { return kType; }
   std::string_view type_name() const override { return kTypeName; }
@@ -126,6 +136,9 @@ class Queue : public Object {
   void persist(Journal& out) const override;
   bool restore(Rec type, proto::Reader& r, std::string& error) override;
   void recovered() override;
+
+  void holds(std::vector<HoldInfo>& out) const override;
+  void waits(std::vector<WaitInfo>& out) const override;
 
  private:
   struct Getter;
@@ -232,6 +245,7 @@ class Queue : public Object {
   std::unordered_map<std::string, TimePoint> dedup_;
   std::deque<std::pair<TimePoint, std::string>> dedup_order_;
   uint64_t dead_lettered_ = 0;
+  Totals totals_;
   WaitList getters_;
   WaitList putters_;
 };

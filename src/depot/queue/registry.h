@@ -177,6 +177,11 @@ class Registry {
   // Items ready in all queues (the sum of their sizes): one pass over the objects.
   uint64_t queued_items() const;
   size_t object_count() const { return objects_.size(); }
+  // Calls f(const Object&) for every object, in no order (the admin endpoint's snapshot).
+  template <class F>
+  void for_each(F&& f) const {
+    for (const auto& [name, obj] : objects_) f(*obj);
+  }
 
   // Asked before an item is handed to a parked waiter: an item is never handed to a session
   // whose peer is gone. The manager installs a check of the socket; the default says alive.

@@ -91,3 +91,15 @@ void SemaphoreObject::release_session(SessionId s) {
 }
 
 }  // namespace depot
+
+namespace depot {
+
+void SemaphoreObject::holds(std::vector<HoldInfo>& out) const {
+  for (const auto& [lease, session] : leases_) out.push_back({session, lease, 1});
+}
+
+void SemaphoreObject::waits(std::vector<WaitInfo>& out) const {
+  for (const Waiter* w : waiters_.snapshot()) out.push_back({w->session, "acquire"});
+}
+
+}  // namespace depot

@@ -38,6 +38,9 @@ class SemaphoreObject : public Object {
   void fail_all(Status s, std::string_view message) override;
   void release_session(SessionId s) override;
 
+  void holds(std::vector<HoldInfo>& out) const override;
+  void waits(std::vector<WaitInfo>& out) const override;
+
  private:
   struct Acquirer;
   void grant(SessionId s, const AcquireDone& done);

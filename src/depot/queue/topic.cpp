@@ -108,6 +108,7 @@ bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view pay
   };
   auto overflow = [&] {
     ++s.dropped;
+    ++totals_.dropped;
     if (s.policy == Overflow::Disconnect) s.sink->overflowed();
     return false;
   };
@@ -118,6 +119,7 @@ bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view pay
     registry_.charge(s.owner, -static_cast<int64_t>(front));
     s.buffer.pop_front();
     ++s.dropped;
+    ++totals_.dropped;
   }
   // Room in the buffer but none left in the user's limit (other buffers, queued items).
   if (owner_full()) return overflow();
@@ -130,6 +132,7 @@ bool PubSub::offer(Subscription& s, std::string_view topic, std::string_view pay
 
 uint32_t PubSub::publish(std::string_view topic, std::string_view payload) {
   uint32_t n = 0;
+  ++totals_.published;
   if (auto it = exact_.find(topic); it != exact_.end()) {
     // Copy: an Overflow::Disconnect may end a session, which must not disturb this loop.
     const std::vector<Subscription*> subs = it->second;
@@ -151,6 +154,7 @@ bool PubSub::pop(Subscription& sub, Subscription::Message& out) {
   sub.buffered_bytes -= out.topic.size() + out.payload.size();
   registry_.charge(sub.owner, -static_cast<int64_t>(out.topic.size() + out.payload.size()));
   ++sub.delivered;
+  ++totals_.delivered;
   return true;
 }
 

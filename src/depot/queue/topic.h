@@ -89,6 +89,12 @@ class PubSub {
   std::function<bool(uint32_t owner, uint64_t bytes)> owner_has_room;
   // One entry per exact topic and per pattern with subscribers.
   std::vector<ObjectInfo> list() const;
+  // Since start-up (the admin endpoint's /metrics): messages published, messages handed to
+  // subscribers' connections, messages dropped by slow-subscriber policies.
+  struct Totals {
+    uint64_t published = 0, delivered = 0, dropped = 0;
+  };
+  const Totals& totals() const { return totals_; }
 
  private:
   void remove(Subscription* s);
@@ -99,6 +105,7 @@ class PubSub {
   std::unordered_map<std::string, std::vector<Subscription*>, StringHash, std::equal_to<>> exact_;
   std::vector<Subscription*> globs_;
   uint64_t max_buffer_bytes_ = UINT64_MAX;
+  Totals totals_;
 };
 
 }  // namespace depot

@@ -160,3 +160,12 @@ bool CounterObject::restore(Rec type, proto::Reader& r, std::string& error) {
 }
 
 }  // namespace depot
+
+namespace depot {
+
+void VariableObject::waits(std::vector<WaitInfo>& out) const {
+  for (const Waiter* w : waiters_.snapshot())
+    out.push_back({w->session, static_cast<const Watcher*>(w)->want_value ? "get" : "wait"});
+}
+
+}  // namespace depot

@@ -57,6 +57,8 @@ class VariableObject : public Object {
   void persist(Journal& out) const override;
   bool restore(Rec type, proto::Reader& r, std::string& error) override;
 
+  void waits(std::vector<WaitInfo>& out) const override;
+
  private:
   struct Watcher;
   Status park(const Wait& wait, bool want_value, uint64_t after, Done done);
