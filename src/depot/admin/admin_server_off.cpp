@@ -25,9 +25,15 @@ AdminServer::~AdminServer() = default;
 void AdminServer::route(std::string, RouteHandler) {}
 void AdminServer::start() {}
 void AdminServer::stop() {}
-uint16_t AdminServer::port() const { return 0; }
-std::string AdminServer::address() const { return {}; }
-bool AdminServer::needs_credential() const { return true; }
+uint16_t AdminServer::port() const {
+  return 0;
+}
+std::string AdminServer::address() const {
+  return {};
+}
+bool AdminServer::needs_credential() const {
+  return true;
+}
 const OnLoop& AdminServer::on_loop() const {
   static const OnLoop none;
   return none;

@@ -17,6 +17,9 @@ using proto::Reader;
 // MONITOR's buffer: 0 asks for the default; more than the maximum is refused.
 constexpr size_t kDefaultMonitorBytes = 1u << 20;
 constexpr size_t kMaxMonitorBytes = 64u << 20;
+// Records leave in batches: at this many bytes, or this long after the first of a batch.
+constexpr size_t kMonitorFlushBytes = 64u << 10;
+constexpr auto kMonitorFlushInterval = std::chrono::milliseconds(50);
 
 uint64_t now_us() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -113,7 +116,7 @@ bool Server::stop_monitor(SessionId id) {
 
 bool Server::monitor_pending(SessionId id) const {
   for (const MonitorState& m : monitors_)
-    if (m.session->id() == id) return m.count > 0 || m.dropped > 0;
+    if (m.session->id() == id) return m.due && (m.count > 0 || m.dropped > 0);
   return false;
 }
 
@@ -126,7 +129,8 @@ size_t Server::monitor_buffered_bytes() const {
 void Server::pump_monitor(SessionId id, std::string& out) {
   for (MonitorState& m : monitors_) {
     if (m.session->id() != id) continue;
-    if (m.count == 0 && m.dropped == 0) return;
+    if (!m.due || (m.count == 0 && m.dropped == 0)) return;
+    m.due = false;
     const uint32_t count = m.count + (m.dropped > 0 ? 1 : 0);
     proto::FrameBuilder b(out, proto::FrameKind::PUSH, static_cast<uint8_t>(proto::Push::MONITOR),
                           m.id);
@@ -194,8 +198,29 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
       m.buffer += rec;
       ++m.count;
     }
-    m.session->messages_pending();
+    if (m.buffer.size() >= kMonitorFlushBytes || m.buffer.size() + rec.size() > m.cap) {
+      m.due = true;
+      m.session->messages_pending();
+    } else {
+      arm_monitor_timer();
+    }
   }
+}
+
+void Server::arm_monitor_timer() {
+  if (monitor_timer_armed_) return;
+  monitor_timer_armed_ = true;
+  monitor_timer_.expires_after(kMonitorFlushInterval);
+  monitor_timer_.async_wait([this](const boost::system::error_code& ec) {
+    monitor_timer_armed_ = false;
+    if (ec) return;
+    for (MonitorState& m : monitors_) {
+      if (m.count == 0 && m.dropped == 0) continue;
+      m.due = true;
+      m.session->messages_pending();
+    }
+    end_pass();
+  });
 }
 
 }  // namespace depot

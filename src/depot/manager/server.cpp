@@ -31,7 +31,8 @@ Server::Server(ManagerOptions options)
       registry_(RegistryLimits{options_.max_objects, options_.max_waiters}),
       store_timer_(io_),
       session_epoll_watch_(io_),
-      trim_timer_(io_) {
+      trim_timer_(io_),
+      monitor_timer_(io_) {
   pubsub_.set_max_buffer_bytes(options_.max_subscription_bytes);
   session_epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
   if (session_epoll_ < 0)
@@ -686,6 +687,7 @@ void Server::begin_shutdown() {
   boost::system::error_code ec;
   acceptor_.close(ec);
   lease_timer_.cancel();
+  monitor_timer_.cancel();
   registry_.shutdown();
   for (auto& [id, s] : std::unordered_map(sessions_)) s->close_after_flush();
   shutdown_timer_.expires_after(options_.shutdown_grace);

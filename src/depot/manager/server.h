@@ -75,6 +75,7 @@ struct MonitorState {
   std::string buffer;    // encoded records, back to back
   uint32_t count = 0;    // records in buffer
   uint64_t dropped = 0;  // not reported yet
+  bool due = false;      // may go out now: the buffer is large, or the flush timer fired
 };
 
 struct Counters {
@@ -322,6 +323,12 @@ class Server {
   size_t freed_ = 0;
   bool trim_armed_ = false;
   asio::steady_timer trim_timer_;
+  // Monitors' records go out in batches: when a buffer passes kMonitorFlushBytes, or when
+  // this timer fires (kMonitorFlushInterval after a record found it unarmed), so watching
+  // costs the data path no extra write per pass (manager/monitor.cpp).
+  asio::steady_timer monitor_timer_;
+  bool monitor_timer_armed_ = false;
+  void arm_monitor_timer();
   // warn_rate_limited: quiet until then, and how many were left out.
   std::chrono::steady_clock::time_point quiet_until_{};
   uint64_t quieted_ = 0;
