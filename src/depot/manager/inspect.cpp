@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "depot/manager/server.h"
+#include "depot/protocol/utf8.h"
 #include "depot/queue/lock.h"
 #include "depot/queue/queue.h"
 #include "depot/queue/semaphore.h"
@@ -17,36 +18,6 @@
 namespace depot::inspect {
 
 namespace {
-
-// Length of the UTF-8 sequence starting at in[i], or 0 when it is not one (overlong forms,
-// surrogates and code points past U+10FFFF included).
-size_t utf8_length(std::string_view in, size_t i) {
-  const auto b = [&](size_t k) { return static_cast<unsigned char>(in[i + k]); };
-  const unsigned char c = b(0);
-  size_t n = 0;
-  uint32_t cp = 0;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > in.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((b(k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (b(k) & 0x3F);
-  }
-  if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 4 && cp < 0x10000) ||
-      cp > 0x10FFFF)
-    return 0;
-  return n;
-}
 
 // A JSON text written in order; commas between members and elements are its business.
 class Json {
@@ -491,7 +462,7 @@ std::string json_escape(std::string_view in) {
     } else if (c < 0x80) {
       out += static_cast<char>(c);
       ++i;
-    } else if (const size_t n = utf8_length(in, i)) {
+    } else if (const size_t n = proto::utf8_sequence(in, i)) {
       out.append(in.substr(i, n));
       i += n;
     } else {
