@@ -7,12 +7,6 @@
 
 namespace depot::admin {
 
-bool is_loopback_host(const std::string& host) {
-  std::string h = host;
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
-}
-
 struct AdminServer::Impl {};
 
 AdminServer::AdminServer(AdminOptions options, Post, Authorizer) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "depot/admin/admin_server.h"
 #include "depot/auth/acl.h"
 #include "depot/auth/auth.h"
 #include "depot/manager/manager.h"
@@ -209,8 +210,7 @@ constexpr size_t kMinKeyBytes = 16;
 bool is_loopback(const std::string& address) {
   depot::proto::Address a;
   if (!depot::proto::parse_address(address, a).empty()) return true;  // bind() reports it
-  const std::string& h = a.host;
-  return h == "localhost" || h == "::1" || h == "[::1]" || h.rfind("127.", 0) == 0;
+  return depot::admin::is_loopback_host(a.host);
 }
 
 }  // namespace
