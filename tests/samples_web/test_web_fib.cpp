@@ -207,7 +207,15 @@ SCENARIO("web_fib answers 503 within its timeout while the manager is away, 200 
             },
             std::chrono::seconds(60)));
         CHECK(a.body == "75025");
-        const std::string err = web.proc->err();
+        // The client's background thread writes the "reconnected" line, so it may follow the
+        // first answer by a moment: wait for it, then count both lines.
+        std::string err;
+        CHECK(test::eventually(
+            [&] {
+              err = web.proc->err();
+              return test::count_of(err, "reconnected to the manager at " + address) > 0;
+            },
+            std::chrono::seconds(10)));
         CAPTURE(err);
         CHECK(test::count_of(err, "lost the connection to the manager at " + address) == 1);
         CHECK(test::count_of(err, "reconnected to the manager at " + address) == 1);
