@@ -23,6 +23,18 @@
 #   BASELINE_MANAGER      an earlier commit's depot-manager, run beside this build's with the
 #                         same flags and client (labelled "baseline")
 #   SYSCALLS              0 skips the strace runs (default 1)
+#   OBSERVE               1 adds, for each flag set, a second manager that is watched the way
+#                         an operator watches one: the dashboard open in headless chromium
+#                         (it polls /api/queues, sessions, locks and pools every second), a
+#                         Prometheus-style scrape of /metrics every second, and one
+#                         `depot-cli monitor` attached (its lines to /dev/null). Labelled
+#                         "+observed"; a table compares it with the unwatched manager
+#   OBSERVER_PRIORITY     idle (default) runs the watchers under SCHED_IDLE (chrt --idle 0):
+#                         on this 2-core machine they would otherwise take CPU from the
+#                         servers and the client, which on a real deployment is on another
+#                         machine (the operator's browser and terminal); the report counts
+#                         their dashboard updates and monitor lines to show they kept
+#                         watching. normal: the same priority as everything else
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ECHO_FLOOR=$BUILD/bin/echo-floor
@@ -35,6 +47,15 @@ N_C50_P16=${N_C50_P16:-1000000}
 N_C1=${N_C1:-20000}
 RUNS=${RUNS:-3}
 SYSCALLS=${SYSCALLS:-1}
+OBSERVE=${OBSERVE:-0}
+OBSERVER_PRIORITY=${OBSERVER_PRIORITY:-idle}
+case $OBSERVER_PRIORITY in
+  idle) WATCH=(chrt --idle 0) ;;
+  normal) WATCH=() ;;
+  *) echo "bench: OBSERVER_PRIORITY is idle or normal, not '$OBSERVER_PRIORITY'" >&2 && exit 2 ;;
+esac
+CLI=$BUILD/bin/depot-cli
+((OBSERVE)) && need "$CLI" chromium curl node npm
 command -v strace >/dev/null || SYSCALLS=0
 CONFIGS=("50 1 $N_C50" "50 16 $N_C50_P16" "1 1 $N_C1")
 LIMIT=${LIMIT:-120}
@@ -46,6 +67,42 @@ machine_note
 echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
   "$(redis-server --version | cut -d' ' -f1-3), -d $DATASIZE, median of $RUNS interleaved runs"
 echo
+
+# observe_manager PORT ADMIN_PORT: the dashboard open in headless chromium, a /metrics scrape
+# every second and one `depot-cli monitor`, all on the manager at PORT, until the script ends.
+observe_manager() {
+  local port=$1 admin=$2 i s=""
+  "${WATCH[@]}" "$CLI" --address "127.0.0.1:$port" --authkey "$AUTHKEY" --name bench-monitor monitor \
+    > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
+  PIDS+=($!)
+  MONITOR_PIDS+=($!)
+  "${WATCH[@]}" node "$DASH/dashboard_open.mjs" "http://127.0.0.1:$admin/" \
+    >"$WORK/dashboard.$port.log" 2>&1 &
+  PIDS+=($!)
+  "${WATCH[@]}" bash -c 'while :; do
+    curl -sf --max-time 5 "$0" >/dev/null && echo ok || echo "scrape failed" >&2
+    sleep 1
+  done' "http://127.0.0.1:$admin/metrics" >"$WORK/scrape.$port.log" 2>"$WORK/scrape.$port.err" &
+  PIDS+=($!)
+  wait_for_line "$WORK/dashboard.$port.log" '^dashboard open' 60
+  for ((i = 0; i < 200; i++)); do
+    s=$(curl -sf --max-time 5 "http://127.0.0.1:$admin/api/sessions" || true)
+    [[ $s == *bench-monitor* ]] && break
+    sleep 0.05
+  done
+  [[ $s == *bench-monitor* ]] || { echo "bench: the monitor did not attach to port $port" >&2; exit 1; }
+  OBSERVED+=("$port")
+}
+OBSERVED=() MONITOR_PIDS=()
+if ((OBSERVE)); then
+  # playwright-core, exactly as the dashboard test pins it, from the npm registry.
+  DASH=$WORK/dashboard
+  mkdir -p "$DASH"
+  # (the script beside them: node resolves a module's imports from the module's own directory)
+  cp "$BENCH_DIR/../tests/dashboard/package.json" "$BENCH_DIR/../tests/dashboard/package-lock.json" \
+    "$BENCH_DIR/dashboard_open.mjs" "$DASH/"
+  (cd "$DASH" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 
 # ---------------------------------------------------------------- servers
 LABELS=() PORTS=() PROTOS=() SPIDS=()
@@ -68,6 +125,14 @@ for bin in "${BINARIES[@]}"; do
     label="depot ${flags:-(defaults)}"
     [[ $bin != "$MANAGER" ]] && label="baseline ${flags:-(defaults)}"
     LABELS+=("$label") PORTS+=("$MANAGER_PORT") PROTOS+=(depot) SPIDS+=("$MANAGER_PID")
+    if ((OBSERVE)) && [[ $bin == "$MANAGER" ]]; then
+      admin_port=$(free_port)
+      # shellcheck disable=SC2086
+      start_manager $flags --admin-address "127.0.0.1:$admin_port"
+      observe_manager "$MANAGER_PORT" "$admin_port"
+      LABELS+=("$label +observed") PORTS+=("$MANAGER_PORT") PROTOS+=(depot)
+      SPIDS+=("$MANAGER_PID")
+    fi
   done
 done
 S=${#LABELS[@]}
@@ -83,7 +148,7 @@ run_server() {
   reqs=$((n * $(echo "$tests" | tr ',' '\n' | wc -l)))
   [[ ${PROTOS[k]} == resp ]] && redis-cli -p "${PORTS[k]}" flushall >/dev/null
   t0=$(cpu_ticks "${SPIDS[k]}")
-  out=$(timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" -a "$AUTHKEY" \
+  out=$(timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" $(auth_of "$k") \
     -t "$tests" -c "$c" -n "$n" -P "$p" -d "$DATASIZE" --csv | tail -n +2 | tr -d '"')
   t1=$(cpu_ticks "${SPIDS[k]}")
   echo "$out" | awk -F, -v OFS='\t' -v l="${LABELS[k]}" -v c="$c" -v p="$p" -v n="$n" \
@@ -120,7 +185,7 @@ if ((SYSCALLS)); then
       strace -c -f -q -p "${SPIDS[k]}" -o "$WORK/strace.$k" &
       spid=$!
       sleep 0.5
-      timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" -a "$AUTHKEY" \
+      timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" $(auth_of "$k") \
         -t "$tests" -c "$c" -n "$n" -P "$p" -d "$DATASIZE" -q >/dev/null
       kill -INT "$spid" 2>/dev/null || true
       wait "$spid" 2>/dev/null || true
@@ -173,6 +238,32 @@ echo "| -c | -P | test | redis-benchmark rps |"
 echo "|---:|---:|---|---:|"
 awk -F'\t' '{printf "| %s | %s | %s | %.0f |\n", $1, $2, $3, $4}' "$RB"
 echo
+if ((OBSERVE)); then
+  echo "## Watched against unwatched (same run, same client)"
+  echo
+  echo "| -c | -P | test | manager | rps unwatched | rps watched | watched / unwatched |"
+  echo "|---:|---:|---|---|---:|---:|---:|"
+  awk -F'\t' '
+    { key = $2 SUBSEP $3 SUBSEP $5
+      if ($1 ~ / \+observed$/) { l = $1; sub(/ \+observed$/, "", l); w[l SUBSEP key] = $6; order[++n] = l SUBSEP key }
+      else plain[$1 SUBSEP key] = $6 }
+    END { for (i = 1; i <= n; i++) { split(order[i], f, SUBSEP)
+            printf "| %s | %s | %s | %s | %.0f | %.0f | %.3f |\n", f[2], f[3], f[4], f[1], plain[order[i]], w[order[i]], w[order[i]] / plain[order[i]] } }' "$RESULTS"
+  echo
+  for p in "${MONITOR_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  for port in "${OBSERVED[@]}"; do
+    wait_for_line "$WORK/monitor.$port.lines" '[0-9]' 10 >/dev/null || true
+    echo "- manager on port $port: the dashboard updated" \
+      "$(grep -c '^updates' "$WORK/dashboard.$port.log") times" \
+      "($(grep -c '^dashboard error' "$WORK/dashboard.$port.log") errors)," \
+      "$(grep -c 'scrape failed' "$WORK/scrape.$port.err" || true) of" \
+      "$(($(grep -c '^ok' "$WORK/scrape.$port.log" || true) + $(grep -c 'scrape failed' "$WORK/scrape.$port.err" || true)))" \
+      "/metrics scrapes failed," \
+      "the monitor printed $(cat "$WORK/monitor.$port.lines" 2>/dev/null || echo '?') lines" \
+      "(one per request, or a notice of requests it fell behind on)"
+  done
+  echo
+fi
 echo "Commands (ports and key vary per run):"
 echo '```'
 echo "redis-server --port PORT --bind 127.0.0.1 --save '' --appendonly no"
@@ -184,4 +275,11 @@ for cfg in "${CONFIGS[@]}"; do
   echo "depot-benchmark [--proto resp|raw] -t put,get|ping -c $c -n $n -P $p -d $DATASIZE --csv"
 done
 echo "strace -c -f -p SERVER   # during one more run of n/5 requests per configuration"
+if ((OBSERVE)); then
+  echo "depot-manager ... FLAGS --admin-address 127.0.0.1:ADMIN   # the +observed managers, each with"
+  echo "# these watchers, run as ${WATCH[*]:-themselves} (OBSERVER_PRIORITY=$OBSERVER_PRIORITY):"
+  echo "node bench/dashboard_open.mjs http://127.0.0.1:ADMIN/     # the dashboard in headless chromium"
+  echo "while :; do curl -sf http://127.0.0.1:ADMIN/metrics; sleep 1; done"
+  echo "depot-cli --address 127.0.0.1:PORT --authkey KEY monitor | wc -l"
+fi
 echo '```'

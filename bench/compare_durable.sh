@@ -87,7 +87,7 @@ run_one() {  # run_one K P N
   local k=$1 p=$2 n=$3 tests=put,get f0=0 f1=0 out
   [[ ${PROTOS[k]} == beanstalk ]] && tests=put
   [[ ${PROTOS[k]} == depot ]] && f0=$(stat_field "${PORTS[k]}" fsyncs)
-  out=$(timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" -a "$AUTHKEY" \
+  out=$(timeout "$LIMIT" "$DEPOT_BENCHMARK" --proto "${PROTOS[k]}" -p "${PORTS[k]}" $(auth_of "$k") \
     -t "$tests" -c 50 -n "$n" -P "$p" -d 16 --csv | tail -n +2 | tr -d '"')
   [[ ${PROTOS[k]} == depot ]] && f1=$(stat_field "${PORTS[k]}" fsyncs)
   local reqs=$((n * $(echo "$tests" | tr ',' '\n' | wc -l)))

@@ -42,6 +42,13 @@ need() {
   done
 }
 
+# auth_of K: the -a argument for server K of a script's PROTOS: depot's authkey for depot, none
+# for the others (an -a makes depot-benchmark send AUTH to Redis, which has no password here).
+auth_of() {
+  [[ ${PROTOS[$1]} == depot ]] && printf -- '-a %s' "$AUTHKEY"
+  return 0
+}
+
 # A TCP port that is free right now on 127.0.0.1.
 free_port() {
   "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

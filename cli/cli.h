@@ -24,7 +24,9 @@ using Emit = std::function<void(const std::string& line)>;
 // monitor.cpp. `depot-cli monitor`: one line per record until `count` request records
 // (nullopt: until a signal). Throws NotNow-like std::out_of_range when no record came for
 // `timeout`.
-void monitor(Client& client, std::optional<uint64_t> count, Timeout timeout, const Emit& emit);
+// max_per_second: MonitorOptions::max_per_second (0: the manager's default).
+void monitor(Client& client, std::optional<uint64_t> count, Timeout timeout,
+             uint32_t max_per_second, const Emit& emit);
 // One record as monitor prints it (no newline).
 std::string monitor_line(const MonitorRecord& r);
 

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
     std::optional<sample::GiveUpWatch> watch;
     if (!args.wait_forever) watch.emplace(client, args.give_up, [&] { worker.stop(); });
+    worker.start();  // subscribed and serving before it says so
     std::printf("task_pool: serving pool '%s' with %u thread(s)\n",
                 args.get("pool", "pool").c_str(), opt.threads);
     worker.run();

@@ -2,12 +2,16 @@
 // rule off loopback, /healthz, and the bounded wait for the loop thread.
 #include <Poco/Base64Encoder.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <deque>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "admin/http_get.h"
 #include "depot/admin/admin_server.h"
@@ -163,4 +167,64 @@ SCENARIO("a loop that does not answer gets the client a bounded 503, and the wor
     CHECK(f.body == "fallback /some/page");
   }
   a.stop();
+}
+
+SCENARIO("a browser polling over kept-alive connections does not lock out a scraper") {
+  // A dashboard tab keeps connections open and asks again over them; each used to keep one
+  // of the endpoint's HTTP threads for as long as it stayed open, so a browser with as many
+  // connections in use as there are threads shut out Prometheus and curl.
+  test::TestManager m("test-key",
+                      [](depot::ManagerOptions& o) { o.admin_address = "127.0.0.1:0"; });
+  const uint16_t port = m.manager->admin_port();
+  const int tabs = depot::admin::AdminOptions().threads;
+  std::atomic<bool> stop{false};
+  std::atomic<int> polls{0}, failed{0};
+  std::vector<std::thread> browser;
+  for (int i = 0; i < tabs; ++i)
+    browser.emplace_back([&] {  // one connection, kept alive, asking again and again
+      Poco::Net::HTTPClientSession s("127.0.0.1", port);
+      s.setKeepAlive(true);
+      s.setTimeout(Poco::Timespan(20, 0));
+      while (!stop) {
+        Poco::Net::HTTPRequest req(Poco::Net::HTTPRequest::HTTP_GET, "/api/queues",
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+        req.setKeepAlive(true);
+        try {
+          s.sendRequest(req);
+          Poco::Net::HTTPResponse resp;
+          std::string body;
+          Poco::StreamCopier::copyToString(s.receiveResponse(resp), body);
+          if (resp.getStatus() == Poco::Net::HTTPResponse::HTTP_OK)
+            ++polls;
+          else
+            ++failed;
+        } catch (const Poco::Exception&) {
+          ++failed;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the page's own pace
+      }
+    });
+  REQUIRE(test::eventually([&] { return polls >= 2 * tabs; }));
+  WHEN("a scraper asks for /metrics while the tabs keep polling") {
+    std::vector<int> statuses;
+    std::string error;
+    try {
+      for (int i = 0; i < 3; ++i)
+        statuses.push_back(test::http_get("127.0.0.1", port, "/metrics").status);
+    } catch (const Poco::Exception& e) {
+      error = e.displayText();  // a timeout: the tabs held every thread
+    }
+    const int polled = polls;
+    REQUIRE(test::eventually([&] { return polls > polled; }));  // still polling meanwhile
+    stop = true;
+    for (auto& t : browser) t.join();
+    THEN("it is answered each time, and so is every poll") {
+      CHECK(error.empty());
+      CHECK(statuses == std::vector<int>{200, 200, 200});
+      CHECK(failed == 0);
+    }
+  }
+  stop = true;
+  for (auto& t : browser)
+    if (t.joinable()) t.join();
 }

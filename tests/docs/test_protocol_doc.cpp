@@ -916,6 +916,24 @@ Examples build_examples() {
             CHECK_FALSE(req::split_monitor_push(std::string(b) + '\0', records));
             CHECK_FALSE(req::split_monitor_push(b.substr(0, b.size() - 1), records));
           });
+  e.request("MONITOR request every request", 42,
+            req::monitor_start(0, proto::kMonitorEveryRequest));
+  e.frame("PUSH MONITOR skipped",
+          build(FrameKind::PUSH, static_cast<uint8_t>(Push::MONITOR), tok(40),
+                [](FrameBuilder& b) {
+                  b.u32(1);
+                  b.u8(2).u64(kMonitorTimeUs).u64(1500);  // SKIPPED: 1500 requests
+                }),
+          [](const proto::Header& h, std::string_view b) {
+            std::vector<std::string_view> records;
+            REQUIRE(h.code == static_cast<uint8_t>(Push::MONITOR));
+            REQUIRE(req::split_monitor_push(b, records));
+            REQUIRE(records.size() == 1);
+            depot::MonitorRecord r;
+            REQUIRE(req::parse_monitor_record(records[0], r));
+            CHECK(r.type == depot::MonitorRecord::Type::Skipped);
+            CHECK(r.dropped == 1500);
+          });
 
   // Section 12, value encodings: what Codec<T> (client/codec.h, client/msgpack.h) writes.
   e.value("map<string, vector<int>>",

@@ -71,7 +71,7 @@ SCENARIO("a monitor that never reads loses records, counted, and slows nobody", 
   RawConn mon(m.manager->port());
   REQUIRE(mon.handshake(m.authkey).kind == proto::FrameKind::AUTH_OK);
   constexpr uint32_t kBuffer = 4096;
-  auto [st, body] = mon.call(req::monitor_start(kBuffer), 1);
+  auto [st, body] = mon.call(req::monitor_start(kBuffer, proto::kMonitorEveryRequest), 1);
   REQUIRE(st == Status::OK);
   const uint64_t id = req::parse_monitor_start(body);
   // From here the monitor reads nothing.
@@ -123,6 +123,42 @@ SCENARIO("a monitor that never reads loses records, counted, and slows nobody", 
   }
 }
 
+SCENARIO("a monitor is sent at most max_per_second records a second, and the rest's count",
+         "[monitor]") {
+  TestManager m;
+  Client busy(m.address, m.authkey);  // connected before the monitor starts: its handshake
+                                      // is no request, so the monitor sees only what follows
+  Client c(m.address, m.authkey);
+  MonitorOptions o;
+  o.max_per_second = 5;
+  Monitor mon(c, o);
+  GIVEN("another client making 200 requests in one burst") {
+    std::vector<Request> batch;
+    for (int i = 0; i < 200; ++i) batch.push_back(req::queue_put("rated", -1, "x"));
+    for (const Reply& r : busy.call_many(batch)) REQUIRE(r.status == Status::OK);
+    THEN("every one of them is a record or counted as skipped, and most are counted") {
+      uint64_t records = 0, skipped = 0;
+      while (records + skipped < 200) {
+        auto r = mon.next(10s);
+        REQUIRE(r);
+        if (r->type == MonitorRecord::Type::Skipped) {
+          skipped += r->dropped;
+        } else {
+          REQUIRE(r->type == MonitorRecord::Type::Request);
+          CHECK(r->object == "rated");
+          ++records;
+        }
+      }
+      CHECK(records + skipped == 200);
+      CHECK(records >= 5);  // the bucket starts with one second's worth
+      CHECK(skipped > 0);
+      CHECK(mon.skipped() == skipped);
+      CHECK(mon.dropped() == 0);
+      CHECK(RawQueue(busy, "rated").size().size == 200);  // all served all the same
+    }
+  }
+}
+
 SCENARIO("MONITOR refuses what it cannot do", "[monitor]") {
   if (test::tls_mode()) return;
   TestManager m;
@@ -139,6 +175,20 @@ SCENARIO("MONITOR refuses what it cannot do", "[monitor]") {
     THEN("BAD_REQUEST naming the limit") {
       CHECK(st == Status::BAD_REQUEST);
       CHECK_THAT(std::string(proto::error_message(body)), Catch::Contains("67108864"));
+    }
+  }
+  WHEN("a client from before max_per_second sends the 5-byte body") {
+    auto [st, body] = raw.call({proto::Op::MONITOR, proto::BodyWriter().u8(1).u32(0).take()}, 5);
+    THEN("it is a monitor with the default rate") {
+      CHECK(st == Status::OK);
+    }
+  }
+  WHEN("the body has a byte too many") {
+    auto [st, body] =
+        raw.call({proto::Op::MONITOR, proto::BodyWriter().u8(1).u32(0).u32(0).u8(0).take()}, 6);
+    THEN("BAD_REQUEST naming the layout") {
+      CHECK(st == Status::BAD_REQUEST);
+      CHECK_THAT(std::string(proto::error_message(body)), Catch::Contains("max_per_second"));
     }
   }
   WHEN("a monitor starts twice") {

@@ -248,7 +248,10 @@ void AdminServer::start() {
   auto params = new Poco::Net::HTTPServerParams;
   params->setMaxThreads(impl_->options.threads);
   params->setMaxQueued(64);
-  params->setKeepAlive(true);
+  // One request per connection: POCO keeps a thread on a kept-alive connection for as long as
+  // the client keeps it, so a dashboard tab polling over a few of them would hold every thread
+  // and shut out scrapers (test_admin). A new loopback connection a second costs nothing.
+  params->setKeepAlive(false);
   params->setTimeout(Poco::Timespan(10, 0));
   params->setServerName("depot-manager");
   impl_->pool = std::make_unique<Poco::ThreadPool>(1, impl_->options.threads + 1);

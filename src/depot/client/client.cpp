@@ -248,6 +248,7 @@ struct SubState {
   bool closed = false;
   bool monitor = false;  // a Monitor: MONITOR instead of SUBSCRIBE, a record per message
   uint32_t monitor_bytes = 0;
+  uint32_t monitor_per_second = 0;
 };
 
 struct Client::Impl {
@@ -1197,10 +1198,11 @@ RawSubscription::RawSubscription(Client& client, std::string pattern, SubscribeO
 }
 
 RawSubscription::RawSubscription(Client& client, MonitorTag, uint32_t buffer_bytes,
-                                 uint32_t local_records)
+                                 uint32_t per_second, uint32_t local_records)
     : client_(&client), st_(std::make_shared<SubState>()) {
   st_->monitor = true;
   st_->monitor_bytes = buffer_bytes;
+  st_->monitor_per_second = per_second;
   st_->pattern = "(monitor)";
   st_->options.buffer = local_records == 0 ? 1 : local_records;
   subscribe_on_current();
@@ -1222,7 +1224,7 @@ void RawSubscription::subscribe_on_current() {
   std::string reply;
   try {
     reply = client_->request(
-        st_->monitor ? req::monitor_start(st_->monitor_bytes)
+        st_->monitor ? req::monitor_start(st_->monitor_bytes, st_->monitor_per_second)
                      : req::subscribe(st_->pattern, st_->options.buffer, st_->options.overflow));
   } catch (...) {
     std::lock_guard lk(im.mu);
@@ -1347,7 +1349,8 @@ void RawSubscription::unsubscribe() {
 // ------------------------------------------------------------ monitors
 
 Monitor::Monitor(Client& client, MonitorOptions options)
-    : sub_(client, RawSubscription::MonitorTag{}, options.buffer_bytes, options.local_records) {}
+    : sub_(client, RawSubscription::MonitorTag{}, options.buffer_bytes, options.max_per_second,
+           options.local_records) {}
 
 std::optional<MonitorRecord> Monitor::next(Timeout timeout) {
   // Records lost here (nobody took them in time) are reported before the next one.
@@ -1369,6 +1372,7 @@ std::optional<MonitorRecord> Monitor::next(Timeout timeout) {
     throw ProtocolError("the manager sent a MONITOR record this client cannot read (" +
                         std::to_string(m->payload.size()) + " bytes)");
   if (r.type == MonitorRecord::Type::Dropped) manager_dropped_ += r.dropped;
+  if (r.type == MonitorRecord::Type::Skipped) skipped_ += r.dropped;
   return r;
 }
 

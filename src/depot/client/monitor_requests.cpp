@@ -19,7 +19,7 @@ constexpr size_t kDroppedSize = 1 + 8 + 8;
 size_t record_size(std::string_view in) {
   if (in.empty()) return 0;
   const auto type = static_cast<proto::MonitorRecordType>(in[0]);
-  if (type == proto::MonitorRecordType::DROPPED)
+  if (type == proto::MonitorRecordType::DROPPED || type == proto::MonitorRecordType::SKIPPED)
     return in.size() >= kDroppedSize ? kDroppedSize : 0;
   if (type != proto::MonitorRecordType::REQUEST) return 0;
   size_t at = kRequestFixed;
@@ -37,8 +37,8 @@ std::string str8(Reader& r) {
 
 }  // namespace
 
-Request monitor_start(uint32_t buffer_bytes) {
-  return {Op::MONITOR, BodyWriter().u8(1).u32(buffer_bytes).take()};
+Request monitor_start(uint32_t buffer_bytes, uint32_t max_per_second) {
+  return {Op::MONITOR, BodyWriter().u8(1).u32(buffer_bytes).u32(max_per_second).take()};
 }
 
 uint64_t parse_monitor_start(std::string_view body) {
@@ -46,7 +46,7 @@ uint64_t parse_monitor_start(std::string_view body) {
 }
 
 Request monitor_stop() {
-  return {Op::MONITOR, BodyWriter().u8(0).u32(0).take()};
+  return {Op::MONITOR, BodyWriter().u8(0).u32(0).u32(0).take()};
 }
 
 bool split_monitor_push(std::string_view body, std::vector<std::string_view>& records) {
@@ -70,7 +70,7 @@ bool parse_monitor_record(std::string_view bytes, MonitorRecord& out) {
   out = MonitorRecord{};
   out.type = static_cast<MonitorRecord::Type>(r.u8());
   out.time_us = r.u64();
-  if (out.type == MonitorRecord::Type::Dropped) {
+  if (out.type == MonitorRecord::Type::Dropped || out.type == MonitorRecord::Type::Skipped) {
     out.dropped = r.u64();
     return r.at_end();
   }

@@ -10,9 +10,10 @@
 
 namespace depot {
 
-// One record of a monitor: a request the manager served, or how many records were lost.
+// One record of a monitor: a request the manager served, how many records were lost, or how
+// many requests went unrecorded over the monitor's max_per_second.
 struct MonitorRecord {
-  enum class Type : uint8_t { Request = 0, Dropped = 1 };
+  enum class Type : uint8_t { Request = 0, Dropped = 1, Skipped = 2 };
   Type type = Type::Request;
   uint64_t time_us = 0;  // wall clock, microseconds since 1970, when it was served (or lost)
   // Request:
@@ -27,15 +28,18 @@ struct MonitorRecord {
   std::string user;            // the session's user
   std::string client;          // the client's name, when it sent one
   // Dropped: records this monitor lost to its full buffer since the previous record.
+  // Skipped: requests served since the previous record that got no record, because they came
+  // faster than the monitor's max_per_second.
   uint64_t dropped = 0;
 };
 
 namespace req {
 
-// MONITOR: u8 on (1), u32 buffer_bytes (0: 1 MiB) -> u64 monitor id.
-Request monitor_start(uint32_t buffer_bytes);
+// MONITOR: u8 on (1), u32 buffer_bytes (0: 1 MiB), u32 max_per_second (0: 10,000;
+// proto::kMonitorEveryRequest: no limit) -> u64 monitor id.
+Request monitor_start(uint32_t buffer_bytes, uint32_t max_per_second = 0);
 uint64_t parse_monitor_start(std::string_view body);
-// MONITOR: u8 on (0), u32 0 -> empty.
+// MONITOR: u8 on (0), u32 0, u32 0 -> empty.
 Request monitor_stop();
 // A PUSH MONITOR body: u32 count, count x record. Each record's bytes, in order; false when
 // the body is not laid out so.

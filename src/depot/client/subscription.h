@@ -32,7 +32,8 @@ class RawSubscription {
  private:
   friend class Monitor;  // client/monitor.h: the same machinery with MONITOR instead
   struct MonitorTag {};
-  RawSubscription(Client& client, MonitorTag, uint32_t buffer_bytes, uint32_t local_records);
+  RawSubscription(Client& client, MonitorTag, uint32_t buffer_bytes, uint32_t per_second,
+                  uint32_t local_records);
   void subscribe_on_current();
   Client* client_;
   std::shared_ptr<SubState> st_;

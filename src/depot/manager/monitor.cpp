@@ -4,6 +4,7 @@
 // bounded buffer, and leave as PUSH MONITOR frames whenever the monitor's output has room.
 // A monitor that does not read loses records (counted, and told how many) instead of
 // making the manager hold more or serve slower. Never a payload: names and sizes only.
+#include <algorithm>
 #include <chrono>
 
 #include "depot/manager/ops_util.h"
@@ -24,6 +25,12 @@ constexpr auto kMonitorFlushInterval = std::chrono::milliseconds(50);
 uint64_t now_us() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+uint64_t steady_us() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
                                    .count());
 }
 
@@ -53,7 +60,9 @@ void handle_monitor(Server& srv, Session& s, const proto::Header& h, std::string
   Reader r(body);
   const uint8_t on = r.u8();
   const uint32_t buffer = r.u32();
-  if (!body_ok(s, h, r, "u8 on, u32 buffer_bytes")) return;
+  // max_per_second came later: a 5-byte body (clients before it) asks for the default.
+  const uint32_t per_second = r.at_end() ? 0 : r.u32();
+  if (!body_ok(s, h, r, "u8 on, u32 buffer_bytes, u32 max_per_second")) return;
   if (on > 1)
     return s.reply_error(h.id, Status::BAD_REQUEST,
                          "MONITOR's on is 1 (start) or 0 (stop), not " + std::to_string(on));
@@ -76,7 +85,8 @@ void handle_monitor(Server& srv, Session& s, const proto::Header& h, std::string
   auto b = s.begin_reply(h.id);
   b.u64(id);
   s.end_reply(b);
-  srv.start_monitor(s, buffer == 0 ? kDefaultMonitorBytes : buffer, id);
+  srv.start_monitor(s, buffer == 0 ? kDefaultMonitorBytes : buffer,
+                    per_second == 0 ? proto::kMonitorDefaultPerSecond : per_second, id);
 }
 
 // MONITOR sees every request of every user: admin on every name, as STATS.
@@ -94,12 +104,25 @@ std::span<const OpEntry> monitor_ops() {
   return table;
 }
 
-void Server::start_monitor(Session& s, size_t cap, uint64_t id) {
+bool MonitorState::admit(uint64_t now) {
+  if (per_second == proto::kMonitorEveryRequest) return true;
+  const double full = per_second;  // the bucket holds one second's worth
+  tokens = std::min(full, tokens + static_cast<double>(now - refilled_us) * full * 1e-6);
+  refilled_us = now;
+  if (tokens < 1) return false;
+  tokens -= 1;
+  return true;
+}
+
+void Server::start_monitor(Session& s, size_t cap, uint32_t per_second, uint64_t id) {
   s.set_monitor(true);
   MonitorState m;
   m.session = &s;
   m.id = id;
   m.cap = cap;
+  m.per_second = per_second;
+  m.tokens = per_second;  // starts full
+  m.refilled_us = steady_us();
   monitors_.push_back(std::move(m));
 }
 
@@ -116,7 +139,7 @@ bool Server::stop_monitor(SessionId id) {
 
 bool Server::monitor_pending(SessionId id) const {
   for (const MonitorState& m : monitors_)
-    if (m.session->id() == id) return m.due && (m.count > 0 || m.dropped > 0);
+    if (m.session->id() == id) return m.due && m.has_news();
   return false;
 }
 
@@ -129,19 +152,23 @@ size_t Server::monitor_buffered_bytes() const {
 void Server::pump_monitor(SessionId id, std::string& out) {
   for (MonitorState& m : monitors_) {
     if (m.session->id() != id) continue;
-    if (!m.due || (m.count == 0 && m.dropped == 0)) return;
+    if (!m.due || !m.has_news()) return;
     m.due = false;
-    const uint32_t count = m.count + (m.dropped > 0 ? 1 : 0);
+    const uint32_t count = m.count + (m.dropped > 0 ? 1 : 0) + (m.skipped > 0 ? 1 : 0);
     proto::FrameBuilder b(out, proto::FrameKind::PUSH, static_cast<uint8_t>(proto::Push::MONITOR),
                           m.id);
     b.u32(count);
+    const uint64_t now = (m.dropped > 0 || m.skipped > 0) ? now_us() : 0;
     if (m.dropped > 0)  // first: the records lost before these
-      b.u8(static_cast<uint8_t>(proto::MonitorRecordType::DROPPED)).u64(now_us()).u64(m.dropped);
+      b.u8(static_cast<uint8_t>(proto::MonitorRecordType::DROPPED)).u64(now).u64(m.dropped);
+    if (m.skipped > 0)  // then the requests not recorded, over its max_per_second
+      b.u8(static_cast<uint8_t>(proto::MonitorRecordType::SKIPPED)).u64(now).u64(m.skipped);
     b.raw(m.buffer);
     b.finish();
     m.buffer.clear();
     m.count = 0;
     m.dropped = 0;
+    m.skipped = 0;
     // A burst's buffer goes back once sent (it is at most the cap; keep small ones).
     if (m.buffer.capacity() > (256u << 10)) {
       note_freed(m.buffer.capacity());
@@ -155,6 +182,22 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   const size_t before = s.output().size();
   serve(s, h, body);
   if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // keep-alives are noise
+  // Which monitors get this one: past its max_per_second a monitor only counts it, and when
+  // none gets it the request costs no record at all.
+  const uint64_t now = steady_us();
+  bool any = false;
+  for (MonitorState& m : monitors_) {
+    m.take = m.admit(now);
+    if (m.take) {
+      any = true;
+    } else {
+      ++m.skipped;
+    }
+  }
+  if (!any) {
+    arm_monitor_timer();  // the count goes out even if no request comes after
+    return;
+  }
   // The reply, if the request was answered at once: the REPLY with its id among the frames
   // the request appended to its session's output (a put may complete the session's own
   // parked get first).
@@ -191,6 +234,7 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   put_str8(rec, s.authenticated() ? user_name(s.user_id()) : std::string_view());
   put_str8(rec, s.client_name());  // empty for clients before protocol version 4
   for (MonitorState& m : monitors_) {
+    if (!m.take) continue;
     if (m.buffer.size() + rec.size() > m.cap) {
       ++m.dropped;
       ++monitor_dropped_;
@@ -215,7 +259,7 @@ void Server::arm_monitor_timer() {
     monitor_timer_armed_ = false;
     if (ec) return;
     for (MonitorState& m : monitors_) {
-      if (m.count == 0 && m.dropped == 0) continue;
+      if (!m.has_news()) continue;
       m.due = true;
       m.session->messages_pending();
     }

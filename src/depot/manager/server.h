@@ -65,17 +65,27 @@ std::span<const OpEntry> queue_ops();    // queue_ops.cpp: QUEUE_*
 std::span<const OpEntry> coord_ops();    // coord_ops.cpp: locks ... pub/sub
 std::span<const OpEntry> monitor_ops();  // monitor.cpp: MONITOR
 
-// A session that watches every served request (MONITOR, manager/monitor.cpp): its records
-// wait in `buffer`, at most `cap` bytes, until its output has room for a PUSH; past the cap
-// they are dropped and counted, and the next PUSH says how many.
+// A session that watches every served request (MONITOR, manager/monitor.cpp): it is sent a
+// record of at most `per_second` requests a second (a token bucket holding one second's
+// worth; the others are counted as skipped). Records wait in `buffer`, at most `cap` bytes,
+// until its output has room for a PUSH; past the cap they are dropped and counted, and the
+// next PUSH says how many of each.
 struct MonitorState {
   Session* session = nullptr;  // a session stops monitoring when it closes (Session::close)
   uint64_t id = 0;
   size_t cap = 0;
-  std::string buffer;    // encoded records, back to back
-  uint32_t count = 0;    // records in buffer
-  uint64_t dropped = 0;  // not reported yet
-  bool due = false;      // may go out now: the buffer is large, or the flush timer fired
+  uint32_t per_second = 0;   // proto::kMonitorEveryRequest: no limit
+  double tokens = 0;         // records it may be sent now
+  uint64_t refilled_us = 0;  // steady clock of the last refill
+  bool take = false;         // the request being recorded is one of its records
+  std::string buffer;        // encoded records, back to back
+  uint32_t count = 0;        // records in buffer
+  uint64_t dropped = 0;      // not reported yet
+  uint64_t skipped = 0;      // not reported yet
+  bool due = false;          // may go out now: the buffer is large, or the flush timer fired
+  bool has_news() const { return count > 0 || dropped > 0 || skipped > 0; }
+  // Whether a request served at `now_us` (steady) gets a record.
+  bool admit(uint64_t now_us);
 };
 
 struct Counters {
@@ -158,7 +168,7 @@ class Server {
   }
 
   // MONITOR (manager/monitor.cpp).
-  void start_monitor(Session& s, size_t cap, uint64_t id);
+  void start_monitor(Session& s, size_t cap, uint32_t per_second, uint64_t id);
   bool stop_monitor(SessionId id);  // false: it was not a monitor
   bool monitor_pending(SessionId id) const;
   // Moves the session's buffered records into `out` as one PUSH MONITOR frame.

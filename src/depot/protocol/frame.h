@@ -111,7 +111,11 @@ enum class Push : uint8_t {
 enum class MonitorRecordType : uint8_t {
   REQUEST = 0,  // one served request
   DROPPED = 1,  // records the monitor's full buffer lost since the last one it was sent
+  SKIPPED = 2,  // requests not recorded since the last one: over the monitor's max_per_second
 };
+// MONITOR's max_per_second: 0 asks for the default; this one asks for every request.
+constexpr uint32_t kMonitorDefaultPerSecond = 10000;
+constexpr uint32_t kMonitorEveryRequest = UINT32_MAX;
 // The status of a REQUEST record whose request was not answered while it was dispatched
 // (it parked, or its session closed).
 constexpr uint8_t kMonitorNoReply = 255;
