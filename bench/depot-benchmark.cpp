@@ -64,6 +64,7 @@
 #include <openssl/x509v3.h>
 
 #include "depot/auth/handshake.h"
+#include "depot/auth/socket_bio.h"
 #include "depot/client/admin_requests.h"
 #include "depot/client/queue_requests.h"
 #include "depot/protocol/frame.h"
@@ -271,11 +272,20 @@ struct Conn {
   uint32_t outstanding = 0;  // replies of the batch still to come
   uint64_t batch_start = 0;  // ns, when the batch was written
   bool want_write = false;
+  depot::auth::SocketReadState reads;  // with --tls: whether OpenSSL's last read(2) was short
   ~Conn() {
     if (ssl) SSL_free(ssl);
     if (fd >= 0) ::close(fd);
   }
 };
+
+// After a read of `got` of `space` bytes: the socket is empty, so the recv that would only
+// say EAGAIN can be skipped (epoll is level-triggered: what arrives later wakes us again), as
+// hiredis does. In clear a short read says it; with TLS a short last read(2) with no byte left
+// inside OpenSSL (a whole or partial record) does.
+bool drained(const Conn& c, size_t got, size_t space) {
+  return c.ssl ? c.reads.drained && SSL_has_pending(c.ssl) != 1 : got < space;
+}
 
 // recv/send over the connection, TLS or not, with their return conventions: > 0 bytes, 0 the
 // peer closed, -1 with errno (EAGAIN when TLS must wait for the socket, either way).
@@ -346,7 +356,13 @@ void send_all(Conn& c, const std::string& s) {
 // The TLS handshake on a blocking socket, verifying the server's certificate for --sni / -h.
 void start_tls(const Config& cfg, Conn& c) {
   c.ssl = SSL_new(tls_context(cfg));
-  if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) die("cannot start TLS: " + ssl_errors());
+  BIO* bio = c.ssl ? depot::auth::new_socket_bio(c.fd, &c.reads) : nullptr;
+  if (!bio) die("cannot start TLS: " + ssl_errors());
+  SSL_set_bio(c.ssl, bio, bio);
+  // One read(2) takes every record that has arrived (not a header, then a body, each), and a
+  // short one with nothing left inside OpenSSL proves the socket empty (drained()), as the
+  // manager reads (manager/tls.cpp).
+  SSL_set_read_ahead(c.ssl, 1);
   const std::string& name = cfg.sni.empty() ? cfg.host : cfg.sni;
   in6_addr a6;
   in_addr a4;
@@ -602,7 +618,7 @@ class Runner {
       c.in_end += static_cast<size_t>(n);
       if (cfg_.proto == Config::Proto::RESP || cfg_.proto == Config::Proto::BEANSTALK) {
         text_replies(c, t);
-        if (!c.ssl && static_cast<size_t>(n) < space) return;
+        if (drained(c, static_cast<size_t>(n), space)) return;
         continue;
       }
       for (;;) {
@@ -622,11 +638,7 @@ class Runner {
         c.in_begin += proto::kHeaderSize + d.header.body_len;
         on_reply(c, d, t);
       }
-      // A short read drained the socket: skip the recv that would say EAGAIN (epoll is
-      // level-triggered, so anything that arrives later wakes us again), as hiredis does.
-      // Not with TLS: SSL_read returns a record at a time, and bytes already inside OpenSSL
-      // would wake nobody.
-      if (!c.ssl && static_cast<size_t>(n) < space) return;
+      if (drained(c, static_cast<size_t>(n), space)) return;
     }
   }
 

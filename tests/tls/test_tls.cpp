@@ -4,6 +4,7 @@
 // by SIGHUP and Manager::reload().
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <catch2/catch.hpp>
 
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "depot/client/client.h"
+#include "depot/client/queue_requests.h"
 #include "depot/protocol/messages.h"
 #include "support.h"
 
@@ -348,6 +350,155 @@ SCENARIO("large values and pipelined bursts travel over TLS", "[tls]") {
     THEN("all arrive") {
       CHECK(ok == 5);
     }
+  }
+}
+
+namespace {
+
+// A TLS connection below the client library, for bytes the client never sends that way: the
+// clear HELLO, the TLS handshake and the AUTH on a blocking socket, then requests sealed into
+// records of sizes the test picks and sent in TCP pieces that cut records anywhere.
+class RawTlsConn {
+ public:
+  RawTlsConn(uint16_t port, const std::string& key) : conn_(port) {
+    proto::Header h;
+    std::string body;
+    REQUIRE(conn_.read(h, body));
+    REQUIRE(h.kind == proto::FrameKind::HELLO);
+    auth::ClientHandshake hs(key);
+    std::string auth_frame;
+    REQUIRE(hs.on_hello(h, body, auth_frame).ok());
+    ctx_ = SSL_CTX_new(TLS_client_method());
+    REQUIRE(ctx_);
+    ssl_ = SSL_new(ctx_);
+    REQUIRE(ssl_);
+    REQUIRE(SSL_set_fd(ssl_, conn_.fd()) == 1);
+    REQUIRE(SSL_connect(ssl_) == 1);
+    REQUIRE(SSL_write(ssl_, auth_frame.data(), static_cast<int>(auth_frame.size())) ==
+            static_cast<int>(auth_frame.size()));
+    REQUIRE(read(h, body));
+    REQUIRE(h.kind == proto::FrameKind::AUTH_OK);
+    // From now on records are sealed into memory and the test sends the bytes itself.
+    BIO* mem = BIO_new(BIO_s_mem());
+    REQUIRE(mem);
+    SSL_set0_wbio(ssl_, mem);
+  }
+  ~RawTlsConn() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+  }
+  RawTlsConn(const RawTlsConn&) = delete;
+  RawTlsConn& operator=(const RawTlsConn&) = delete;
+
+  // `bytes` as TLS records of the sizes in `records` (cycled), then the whole TLS stream
+  // in send(2) calls of the sizes in `pieces` (cycled).
+  void send(std::string_view bytes, const std::vector<size_t>& records,
+            const std::vector<size_t>& pieces) {
+    for (size_t off = 0, i = 0; off < bytes.size(); ++i) {
+      const size_t n = std::min(records[i % records.size()], bytes.size() - off);
+      REQUIRE(SSL_write(ssl_, bytes.data() + off, static_cast<int>(n)) == static_cast<int>(n));
+      off += n;
+    }
+    char* data = nullptr;
+    const long len = BIO_get_mem_data(SSL_get_wbio(ssl_), &data);
+    REQUIRE(len > 0);
+    const std::string_view stream(data, static_cast<size_t>(len));
+    for (size_t off = 0, i = 0; off < stream.size(); ++i) {
+      const size_t n = std::min(pieces[i % pieces.size()], stream.size() - off);
+      conn_.send(stream.substr(off, n));
+      off += n;
+    }
+    REQUIRE(BIO_reset(SSL_get_wbio(ssl_)) == 1);
+  }
+  // The next frame (false at the end of the stream or on a bad frame).
+  bool read(proto::Header& h, std::string& body) {
+    for (;;) {
+      auto d = proto::decode(buf_.data(), buf_.size(), UINT32_MAX);
+      if (d.status == proto::DecodeStatus::OK) {
+        h = d.header;
+        body.assign(d.body);
+        buf_.erase(0, proto::kHeaderSize + d.header.body_len);
+        return true;
+      }
+      if (d.status != proto::DecodeStatus::NEED_MORE) return false;
+      char tmp[65536];
+      const int n = SSL_read(ssl_, tmp, sizeof tmp);
+      if (n <= 0) return false;
+      buf_.append(tmp, static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  test::RawConn conn_;
+  SSL_CTX* ctx_ = nullptr;
+  SSL* ssl_ = nullptr;
+  std::string buf_;
+};
+
+}  // namespace
+
+SCENARIO("pipelined requests cut across TLS records and TCP segments arrive whole", "[tls]") {
+  auto m = tls_manager();
+  RawTlsConn c(m->manager->port(), "k");
+  GIVEN("one burst of puts and gets, some items larger than a TLS record") {
+    constexpr int kItems = 1500;
+    std::vector<std::string> items;
+    std::string burst;
+    for (int i = 0; i < kItems; ++i) {
+      const size_t size = i % 50 == 0 ? 40000 + i : (i * 37) % 1000;
+      std::string item(size, '\0');
+      for (size_t j = 0; j < size; ++j) item[j] = static_cast<char>((i * 7 + j) & 0xff);
+      test::append_request(burst, 2 * i, req::queue_put("split", proto::kNoWait, item));
+      items.push_back(std::move(item));
+    }
+    for (int i = 0; i < kItems; ++i)
+      test::append_request(burst, 2 * i + 1, req::queue_get("split", proto::kNoWait));
+    WHEN("it goes as records of odd sizes, sent in pieces that end inside records") {
+      c.send(burst, {1, 7, 300, 16384, 4096, 13, 777, 9000},
+             {3, 5000, 1, 17000, 64, 40000, 2, 700, 65536});
+      THEN("every put is acknowledged and every get returns its item, in order") {
+        int puts_ok = 0, gets_ok = 0;
+        proto::Header h;
+        std::string body;
+        for (int k = 0; k < 2 * kItems; ++k) {
+          REQUIRE(c.read(h, body));
+          REQUIRE(h.kind == proto::FrameKind::REPLY);
+          REQUIRE(static_cast<Status>(h.code) == Status::OK);
+          if (k < kItems) {  // put k (id 2k)
+            puts_ok += h.id == 2u * k;
+          } else {  // get i (id 2i + 1)
+            const int i = k - kItems;
+            gets_ok += h.id == 2u * i + 1 && req::parse_queue_get(body) == items[i];
+          }
+        }
+        CHECK(puts_ok == kItems);
+        CHECK(gets_ok == kItems);
+      }
+    }
+  }
+}
+
+SCENARIO("depot-benchmark speaks TLS, pipelined and with values larger than a record",
+         "[tls][bench]") {
+  auto m = tls_manager();
+  const std::string port = std::to_string(m->manager->port());
+  // -c, -P, -d, -n: bursts of whole records, replies cut across records, one at a time.
+  const std::vector<std::vector<std::string>> configs = {
+      {"4", "16", "16", "4000"}, {"2", "4", "40000", "300"}, {"1", "1", "16", "1000"}};
+  for (const auto& cfg : configs) {
+    INFO("-c " << cfg[0] << " -P " << cfg[1] << " -d " << cfg[2] << " -n " << cfg[3]);
+    std::vector<std::string> argv = {test::bin("depot-benchmark"), "--cacert", cert("ca.crt")};
+    for (const char* a : {"--tls", "-h", "127.0.0.1", "-a", "k", "-t", "put,get", "--csv"})
+      argv.emplace_back(a);
+    argv.insert(argv.end(), {"-p", port});
+    const char* flags[] = {"-c", "-P", "-d", "-n"};  // cfg's order
+    for (size_t i = 0; i < cfg.size(); ++i) argv.insert(argv.end(), {flags[i], cfg[i]});
+    test::Process b(argv);
+    REQUIRE(b.wait() == 0);
+    // Every reply is checked by the benchmark (its id, its status); none may be missing.
+    CHECK(test::count_of(b.out(), "\"PUT\"") == 1);
+    CHECK(test::count_of(b.out(), "\"GET\"") == 1);
+    CHECK(b.err() == "");
   }
 }
 

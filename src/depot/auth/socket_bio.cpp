@@ -25,6 +25,16 @@ int puts_nosignal(BIO* b, const char* s) {
   return write_nosignal(b, s, n);
 }
 
+int (*base_read)(BIO*, char*, int) = nullptr;
+
+// OpenSSL's socket read (which also marks the end of stream for BIO_eof), noting whether
+// the kernel gave less than was asked for.
+int read_noting_drained(BIO* b, char* out, int len) {
+  const int r = base_read(b, out, len);
+  if (auto* st = static_cast<SocketReadState*>(BIO_get_data(b))) st->drained = r < len;
+  return r;
+}
+
 const BIO_METHOD* method() {
   static BIO_METHOD* m = [] {
     const BIO_METHOD* base = BIO_s_socket();
@@ -32,7 +42,8 @@ const BIO_METHOD* method() {
     if (!mm) return mm;
     BIO_meth_set_write(mm, write_nosignal);
     BIO_meth_set_puts(mm, puts_nosignal);
-    BIO_meth_set_read(mm, BIO_meth_get_read(base));
+    base_read = BIO_meth_get_read(base);
+    BIO_meth_set_read(mm, read_noting_drained);
     BIO_meth_set_ctrl(mm, BIO_meth_get_ctrl(base));
     BIO_meth_set_create(mm, BIO_meth_get_create(base));
     BIO_meth_set_destroy(mm, BIO_meth_get_destroy(base));
@@ -43,12 +54,13 @@ const BIO_METHOD* method() {
 
 }  // namespace
 
-bio_st* new_socket_bio(int fd) {
+bio_st* new_socket_bio(int fd, SocketReadState* reads) {
   const BIO_METHOD* m = method();
   if (!m) return nullptr;
   BIO* b = BIO_new(m);
   if (!b) return nullptr;
   BIO_set_fd(b, fd, BIO_NOCLOSE);
+  BIO_set_data(b, reads);  // OpenSSL's socket BIO keeps the fd in num and leaves ptr unused
   return b;
 }
 

@@ -9,7 +9,16 @@ struct bio_st;
 
 namespace depot::auth {
 
+// What the BIO's reads saw, for a caller that wants to know when the socket is empty.
+struct SocketReadState {
+  // The last read(2) returned less than it asked for (or nothing: EAGAIN, end of stream, an
+  // error): the kernel held no more bytes at that moment. With read-ahead OpenSSL asks for
+  // all the room in its buffer, so a short read there means everything sent so far is in.
+  bool drained = false;
+};
+
 // A new BIO on `fd` (not closed with the BIO), or nullptr when OpenSSL cannot make one.
-bio_st* new_socket_bio(int fd);
+// `reads`, when given, is updated by every read and must outlive the BIO.
+bio_st* new_socket_bio(int fd, SocketReadState* reads = nullptr);
 
 }  // namespace depot::auth

@@ -177,7 +177,8 @@ void Session::on_readable() {
       return;
     }
     boost::system::error_code rec;
-    size_t n = transport_.read_some(in_.data() + in_end_, in_.size() - in_end_, rec);
+    const size_t asked = in_.size() - in_end_;
+    size_t n = transport_.read_some(in_.data() + in_end_, asked, rec);
     if (rec == asio::error::would_block || rec == asio::error::try_again) break;
     if (rec) {
       if (in_end_ > in_begin_) process_input();  // answer what arrived before the close
@@ -185,8 +186,8 @@ void Session::on_readable() {
       close(rec == asio::error::eof ? "peer closed the connection" : rec.message());
       return;
     }
-    // The kernel had no more for now (TLS: never known from the size, records are short).
-    const bool drained = transport_.short_read_drains() && n < in_.size() - in_end_;
+    // The kernel had no more for now (TLS: OpenSSL's last read was short and it holds none).
+    const bool drained = transport_.drained(n, asked);
     last_rx_ = std::chrono::steady_clock::now();
     server_.counters().bytes_in += n;
     in_end_ += n;

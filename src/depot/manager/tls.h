@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 
+#include "depot/auth/socket_bio.h"
 #include "depot/manager/asio.h"
 #include "depot/manager/manager.h"
 
@@ -69,9 +70,12 @@ class SessionTransport {
   // lease sweep counts that as the client reading).
   using ProgressHandler = std::function<void(size_t)>;
   void async_write(const std::string& data, ProgressHandler progress, WriteHandler done);
-  // A read shorter than asked means the socket is drained: true for plain TCP only (a TLS
-  // record is short by itself; reading on until WANT_READ is the only proof).
-  bool short_read_drains() const { return !tls(); }
+  // After a read that returned `got` of the `asked` bytes (no error): true when the socket
+  // is known to be empty, so that the read that would only say EAGAIN (WANT_READ) can be
+  // skipped; level-triggered epoll reports what arrives later. Plain TCP: a short read.
+  // TLS: OpenSSL reads ahead (as much as its buffer takes), so its last read(2) being short
+  // with nothing left inside OpenSSL, whole or partial record, is the same proof.
+  bool drained(size_t got, size_t asked) const { return tls() ? tls_drained_ : got < asked; }
   // Posts a re-read when the last read stopped with bytes still inside OpenSSL (the read
   // budget ran out, or reading was paused): level-triggered epoll does not see those.
   void reread_if_pending();
@@ -94,6 +98,8 @@ class SessionTransport {
   std::string peer_;
   Phase phase_ = Phase::CLEAR_HELLO;
   bool last_read_blocked_ = true;
+  bool tls_drained_ = false;         // see drained()
+  auth::SocketReadState bio_reads_;  // what the BIO's last read(2) saw
   bool reread_posted_ = false;
   bool waiting_ = false;  // an async_wait for a re-read is armed
   std::weak_ptr<void> owner_;
