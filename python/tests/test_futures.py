@@ -405,6 +405,19 @@ def test_close_cancels_pending(manager, pool):
     assert F.marker_var("pool", ex.id) not in names and F.done_queue("pool", ex.id) not in names
 
 
+def test_manager_restart_without_data(manager, pool):
+    held = [pool.submit("gate", i) for i in range(2)]
+    wait_until(lambda: pool.gate.running == 2, 30, "both worker threads to hold a task")
+    queued = pool.submit("square", 9)  # in <pool>.tasks only: lost with the manager
+    manager.kill()
+    manager.restart()
+    # The executor finds its marker missing and sends again what the manager lost.
+    pool.gate.open.set()
+    assert queued.result(60) == 81
+    assert [h.result(60) for h in held] == [0, 1]
+    assert pool.submit("square", 5).result(60) == 25
+
+
 # ---------------------------------------------------------------- worker processes
 
 HOLDER = textwrap.dedent("""
