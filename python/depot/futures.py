@@ -292,7 +292,8 @@ def _var_value(status: int, body: bytes):
         return None
     try:
         r = P.Reader(body)
-        _version, exists, value = r.u64(), r.u8(), r.str()
+        r.u64()  # the version
+        exists, value = r.u8(), r.str()
         return value if exists else None
     except P.MalformedReply:
         return None
