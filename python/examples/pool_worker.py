@@ -1,6 +1,6 @@
 # pool_worker.py: a Python worker for the "pool" executor, serving what the C++ task_pool
-# serves (samples/pool_functions.h): square, sum, increment, fib, sleep_ms, fail and the
-# Counter actor. C++ and Python masters (futures_sum, futures_sum.py) use it alike.
+# serves (samples/pool_functions.h): square, sum, increment, fib, sleep_ms, fail, crash and
+# the Counter actor. C++ and Python masters (futures_sum, futures_sum.py) use it alike.
 #
 #   DEPOT_ADDRESS=127.0.0.1:5000 DEPOT_AUTHKEY=abc python3 pool_worker.py [threads]
 #
@@ -48,6 +48,11 @@ def sleep_ms(ms: int) -> int:
 @worker.register
 def fail(why: str) -> int:
     raise ValueError(why)           # arrives as RemoteError, type "ValueError"
+
+
+@worker.register
+def crash(code: int) -> int:
+    os._exit(code)                  # kills the worker mid-task: the task outlives it
 
 
 @worker.register_actor("Counter")

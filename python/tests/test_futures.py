@@ -458,6 +458,22 @@ def test_worker_killed_between_reserve_and_ack_loses_nothing(manager, procs, tmp
         wc.close()
 
 
+def test_worker_lost_after_max_retries(manager, procs):
+    with Executor(manager.client(), "pool", max_retries=1) as ex:
+        f = ex.submit("crash", 3)
+        starts = 0
+        while not f.done() and starts < 10:
+            p = python_pool_worker(procs, manager)
+            starts += 1
+            wait_until(lambda: p.p.poll() is not None or f.done(), 60,
+                       "the worker to crash or the task to fail")
+        with pytest.raises(depot.RemoteError) as e:
+            f.result(30)
+        assert e.value.type == "depot::WorkerLost"
+        assert "started 2 times" in e.value.remote_message
+        assert starts == 3  # two runs (max_retries=1), then the third worker reports it
+
+
 def test_stop_finishes_the_batch(manager, procs):
     p = python_pool_worker(procs, manager)
     with Executor(manager.client(), "pool") as ex:
