@@ -524,6 +524,45 @@ class _Core:
                 continue
             return p.status, p.body, c
 
+    def call_many(self, reqs, *, deadline: float | None = None) -> list:
+        """Sends several requests in one write and waits for all their replies:
+        [(status, body)] in the order of `reqs` ((op, body) pairs). The manager runs a
+        session's requests in order, so a later request sees what an earlier one did. Raises
+        ConnectionError if the connection ends before every reply came (those before it may
+        have taken effect); nothing is re-sent."""
+        if not reqs:
+            return []
+        give_up = time.monotonic() + self.give_up
+        if deadline is not None and deadline < give_up:
+            give_up = deadline
+        while True:
+            c = self.ensure_connected(give_up)
+            ps = []
+            frames = []
+            with self.mu:
+                if c.dead:
+                    continue
+                for op, body in reqs:
+                    p = _Pending(False, None)
+                    ident = next(_ids)
+                    c.pending[ident] = p
+                    ps.append(p)
+                    frames.append(P.frame(P.KIND_REQUEST, op, ident, body))
+            try:
+                c.send(b"".join(frames))
+                self.last_send = time.monotonic()
+            except OSError as e:
+                self.fail(c, "sending failed: %s" % (e.strerror or e))
+            for p in ps:
+                self._wait(c, p, deadline)
+            for op_body, p in zip(reqs, ps):
+                if p.lost or p.resend:
+                    raise ConnectionError(
+                        "the connection to %s was lost while %d requests were in flight (%s); "
+                        "some may have taken effect"
+                        % (self.where(), len(reqs), p.lost_reason or c.reason))
+            return [(p.status, p.body) for p in ps]
+
     def _wait(self, c: _Conn, p: _Pending, deadline: float | None) -> None:
         """Until p is done: as the reader when the role is free, else asleep until the reply
         is routed or the role handed over. A reply later than the request's own timeout plus
@@ -1060,6 +1099,14 @@ class Client:
         its type. NotFoundError if nothing has this name."""
         r = P.Reader(self._core.request(P.Op.DELETE, P.s(name_bytes(name))))
         return _parse(r, lambda: r.str().decode(), P.Op.DELETE)
+
+    def call_many(self, requests, timeout=None) -> list:
+        """Sends several raw requests ((op, body) pairs) in one write and returns their
+        [(status, body)] in order, whatever the statuses: one round trip for all (the
+        executor's results, notifications and acks). Raises ConnectionError only (then the
+        requests before the loss may have taken effect)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return self._core.call_many([(op, bytes(b)) for op, b in requests], deadline=deadline)
 
     def call(self, op: int, body: bytes = b"", timeout=None):
         """Sends one raw request (docs/protocol.md) and returns (status, body) whatever the

@@ -11,11 +11,16 @@ written for the standard library keeps working:
   FullError is queue.Full;
 - TimeoutError is the builtin TimeoutError, ConnectionError the builtin ConnectionError;
 - BrokenError is threading.BrokenBarrierError;
-- AuthError is multiprocessing.AuthenticationError.
+- AuthError is multiprocessing.AuthenticationError;
+- CancelledError (a cancelled depot.futures task) is concurrent.futures.CancelledError.
+
+RemoteError and CancelledError are the executor's (depot.futures, as the C++
+depot::RemoteError and depot::CancelledError of depot/executor/future.h).
 """
 from __future__ import annotations
 
 import builtins
+import concurrent.futures as _cf
 from multiprocessing import AuthenticationError as _MpAuthenticationError
 import queue as _queue
 import threading as _threading
@@ -107,6 +112,27 @@ class CodecError(Error, ValueError):
 
 class InternalError(Error):
     """The manager reported a bug of its own, or sent a status this client does not know."""
+
+
+class RemoteError(Error):
+    """A task raised an exception on its worker, or could not run there (depot.futures).
+    `type` is the remote exception's type: a C++ worker's demangled type
+    ("std::invalid_argument"), a Python worker's ("ValueError", "mymodule.MyError"), or one
+    of the executor's own (depot.futures.WORKER_LOST "depot::WorkerLost",
+    DEPENDENCY_FAILED, UNKNOWN_FUNCTION, ACTOR_DIED, ...). `remote_message` is its message,
+    `function` the task's function (or "Class.method"), `key` the task's key."""
+
+    def __init__(self, function: str, type: str, message: str, key: str):
+        Error.__init__(self, "task '%s' (%s) raised %s: %s" % (key, function, type, message))
+        self.function = function
+        self.type = type
+        self.remote_message = message
+        self.key = key
+
+
+class CancelledError(Error, _cf.CancelledError):
+    """The result of a cancelled task (Future.cancel(), or its Executor was closed first).
+    Also a concurrent.futures.CancelledError."""
 
 
 _BY_STATUS = {
