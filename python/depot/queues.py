@@ -140,9 +140,9 @@ class Queue:
         Returns False only for a duplicate dedup id.
 
         Pipelined: a plain put (no priority, delay or dedup_id) of up to 64 KiB to a queue
-        this client knows to be unbounded (declared so, or asked at the handle's second put)
-        returns once it is sent, without waiting for the manager's answer. The manager runs a
-        connection's requests in order, so whatever this client does next sees the item;
+        this client knows to be unbounded (declared so, or asked at its second put to the
+        name) returns once it is sent, without waiting for the manager's answer. The manager
+        runs a connection's requests in order, so whatever this client does next sees the item;
         another connection may see it a moment later. Should it fail (the name was taken by
         another object, the manager cannot write its data directory, the connection dropped
         before the answer: "may or may not have taken effect"), a later call of the same
@@ -176,9 +176,9 @@ class Queue:
 
     def _unbounded(self) -> bool:
         """Whether a put may be pipelined: the queue is known to be unbounded (so the put
-        cannot park or be refused for room). A handle's first put is not pipelined (errors
-        such as a wrong type or a bad name are raised by it); the second asks the bound
-        (QUEUE_SIZE, once per client and name)."""
+        cannot park or be refused for room). A client's first put to a name is not pipelined
+        (errors such as a wrong type or a bad name are raised by it); the second asks the
+        bound (QUEUE_SIZE, once per client and name; asked again after a put to it failed)."""
         core = self._core
         bound = core.bounds.get(self._name)
         if bound == 0:
