@@ -12,11 +12,16 @@ client, a thread waiting for its reply (or a subscription's next message) takes 
 role when nobody holds it, reads frames and routes each (replies to their callers, pushed
 messages to their subscriptions) until its own has come, then hands the role to another
 waiting thread; the others sleep until their reply is routed or the role is handed to them.
-A lone caller thus reads its own reply, with no thread switch. A keeper thread sends a
+A lone caller thus reads its own reply, with no thread switch. Puts to a queue known to be
+unbounded are pipelined (Queue.put): sent without waiting for the reply, which whoever reads
+next routes; an error is kept for the thread that made the put and raised by its next call
+(before that call sends anything), or by flush() / close(). A keeper thread sends a
 HEARTBEAT whenever nothing was sent for a third of the session lease the manager announced in
 AUTH_OK, watches the idle connection for its end (so a restarted manager is noticed, and the
-locks of the lost session reported, without a call), and runs the connection callbacks. It is
-a daemon thread; close() (or ``with``) ends it.
+locks of the lost session reported, without a call), fails a connection on which a reply is
+overdue (reply_grace past its request's own timeout: the reader waits in a blocking recv, with
+no poll before it), and runs the connection callbacks. It is a daemon thread; close() (or
+``with``) ends it.
 
 Connection loss (as the C++ client, docs/protocol.md "Reconnecting"): the reader sees the
 end at once. Every request in flight then fails with depot.ConnectionError ("may or may not
@@ -50,6 +55,15 @@ from .errors import AuthError, ConnectionError, ProtocolError, error_for_status
 __all__ = ["Client", "ObjectInfo", "parse_address"]
 
 _ids = itertools.count(1)  # request ids: never reused in this process, not even across reconnects
+_get_ident = threading.get_ident
+_HEADER_PACK = P.HEADER.pack
+
+# Pipelined puts in flight per connection before a put waits for the oldest half's replies.
+PIPELINE_WINDOW = 256
+# An idle connection (nothing in flight) is checked for an end of stream before a request is
+# sent on it, unless something was sent less than this long ago (s): a manager that closed the
+# connection since then is met as one that closed it while the request was in flight.
+IDLE_CHECK_AFTER = 0.002
 
 
 class ObjectInfo(NamedTuple):
@@ -144,9 +158,9 @@ def check_timeout(block: bool, timeout):
 
 class _Pending:
     __slots__ = ("event", "done", "status", "body", "lost", "lost_reason", "reissuable",
-                 "resend", "on_ok", "conn")
+                 "resend", "on_ok", "conn", "limit", "owner", "what")
 
-    def __init__(self, reissuable: bool, on_ok):
+    def __init__(self, reissuable: bool, on_ok, limit=None, owner: int = 0, what: str = ""):
         # Made (under core.mu) only when the caller sleeps: set when its reply is routed, the
         # connection ends, or the reader role is handed to it.
         self.event = None
@@ -159,6 +173,13 @@ class _Pending:
         self.resend = False
         self.on_ok = on_ok
         self.conn = None
+        # time.monotonic() after which a missing reply means a dead connection (the keeper
+        # checks), None for no limit
+        self.limit = limit
+        # A pipelined put (Core.send_pipelined): the thread that made it (whose next call
+        # raises its error) and what it was ("a put to queue 'x'"); 0 for a call waited for.
+        self.owner = owner
+        self.what = what
 
 
 class _Conn:
@@ -175,6 +196,8 @@ class _Conn:
         self.idle_poller.register(sock, select.POLLIN | select.POLLRDHUP)
         self.write_lock = threading.Lock()
         self.pending: dict[int, _Pending] = {}
+        self.pipelined: collections.deque = collections.deque()  # pipelined puts, oldest first (mu)
+        self.sleepers: set = set()  # callers asleep on their event, not done (mu)
         self.reading = False  # a thread holds the reader role (core.mu)
         self.dead = False
         self.reason = ""
@@ -219,7 +242,11 @@ class _Core:
         self.user = opts["user"]
         self.name = opts["name"]
 
-        self.mu = threading.Condition(threading.Lock())  # conn, connecting, subs, notes
+        # mu: conn, connecting, subs, notes, each connection's pending requests and reader
+        # role; `lock` is its lock, taken directly on the per-call paths (a Condition's
+        # __enter__ is a Python call).
+        self.lock = threading.Lock()
+        self.mu = threading.Condition(self.lock)
         self.conn: _Conn | None = None
         self.connections = 0
         self.connecting = False
@@ -238,6 +265,17 @@ class _Core:
         self.wake = _Waker()
         self.push_waiters = 0  # threads in Subscription.next waiting on sub_cond (mu)
         self.keeper = None
+        # Pipelined puts (Queue.put on a queue known to be unbounded): at most `window` in
+        # flight per connection; the errors of those that failed, per thread, until a later
+        # call of that thread raises them: thread id -> [(status or None, message, accepted)].
+        self.pipeline = opts["pipeline_puts"]
+        self.window = PIPELINE_WINDOW
+        self.put_errors: dict[int, list] = {}
+        self.put_errors_count = 0  # entries in put_errors (read without mu: a fast check)
+        # What this client knows of a queue's bound, by name (depot.queues uses it): -1 put to
+        # once (bound not asked yet), 0 unbounded (puts are pipelined), > 0 bounded, -2 do not
+        # pipeline (the bound cannot be asked).
+        self.bounds: dict[bytes, int] = {}
 
     def where(self) -> str:
         return "the manager at " + self.address
@@ -427,9 +465,15 @@ class _Core:
                 else:
                     p.lost = True
                     p.lost_reason = reason
+                    if p.owner:
+                        self._put_failed(p, None, "the connection to %s was lost before the "
+                                         "manager answered %s (%s); it may or may not have "
+                                         "taken effect" % (self.where(), p.what, reason))
                 p.done = True
                 if p.event is not None:
                     p.event.set()
+            c.pipelined.clear()
+            c.sleepers.clear()
             self.sub_cond.notify_all()
         try:
             c.sock.shutdown(socket.SHUT_RDWR)
@@ -460,56 +504,74 @@ class _Core:
     # ------------------------------------------------------------ calls
 
     def call(self, op: int, body, *, deadline: float | None = None, reissuable: bool = False,
-             on_ok=None, resend_without_time: bool = True):
+             on_ok=None, resend_without_time: bool = True, rebuild=None):
         """Sends one request and waits for its reply: (status, body, conn).
 
-        `body` is bytes, or for a reissuable wait a function of the wire timeout (ms) that
-        builds the body: it is called again with the time left for a re-send after a
-        reconnect. `deadline` (time.monotonic()) is when the manager will have answered by.
-        Raises ConnectionError only."""
-        give_up = time.monotonic() + self.give_up
-        if deadline is not None and deadline < give_up:
-            give_up = deadline
+        `body` is the request's bytes, or a function of the wire timeout (ms; None for the
+        first send) that builds them. A reissuable wait is sent again after a reconnect with
+        the time it has left: its body then comes from `rebuild(ms)` (else from `body(ms)`).
+        `deadline` (time.monotonic()) is when the manager will have answered by. Raises
+        ConnectionError only, and first, before sending anything, the error of a pipelined put
+        of this thread that failed (raise_put_errors)."""
+        if self.put_errors_count:
+            self.raise_put_errors()
+        give_up = None
         first = True
         while True:
-            c = self.ensure_connected(give_up)
-            if callable(body):
-                if first:
-                    data = body(None)
-                else:
-                    left = P.WAIT_FOREVER if deadline is None else max(
-                        0, int((deadline - time.monotonic()) * 1000))
-                    if left == 0 and not resend_without_time:
-                        # A barrier party sent with timeout 0 would break the barrier for the
-                        # others: report the timeout instead of sending it.
-                        return (P.Status.TIMEOUT,
-                                P.s(b"%s timed out while reconnecting to %s"
-                                    % (P.op_name(op).encode(), self.where().encode())), c)
-                    data = body(left)
+            c = self.conn
+            if c is None or c.dead or self.closed:
+                if give_up is None:
+                    give_up = self._give_up(deadline)
+                c = self.ensure_connected(give_up)
+            if first:
+                data = body(None) if callable(body) else body
             else:
-                data = body
-            p = _Pending(reissuable, on_ok)
+                left = P.WAIT_FOREVER if deadline is None else max(
+                    0, int((deadline - time.monotonic()) * 1000))
+                if left == 0 and not resend_without_time:
+                    # A barrier party sent with timeout 0 would break the barrier for the
+                    # others: report the timeout instead of sending it.
+                    return (P.Status.TIMEOUT,
+                            P.s(b"%s timed out while reconnecting to %s"
+                                % (P.op_name(op).encode(), self.where().encode())), c)
+                fn = rebuild if rebuild is not None else body
+                data = fn(left) if callable(fn) else fn
+            p = _Pending(reissuable, on_ok,
+                         None if deadline is None else deadline + self.reply_grace)
             ident = next(_ids)
-            with self.mu:
+            now = time.monotonic()
+            with self.lock:
                 if c.dead:
                     continue
-                # An idle connection: is an end of stream waiting on it? (poll under mu: the
-                # poll object is not for concurrent use)
-                idle_end = not c.pending and bool(c.idle_poller.poll(0)) and _peer_closed(c.sock, True)
-                c.pending[ident] = p
+                # An idle connection: is an end of stream waiting on it? (A manager that
+                # stopped or restarted since the last call closed it: found out before
+                # sending, so the request is not lost in it.)
+                idle_end = (not c.pending and now - self.last_send > IDLE_CHECK_AFTER
+                            and self._idle_end(c))
+                if not idle_end:
+                    c.pending[ident] = p
+                    # The reader role at once (one hold of mu), unless a long send could keep
+                    # the others' replies unread meanwhile: then _wait takes it after the send.
+                    reader = not c.reading and len(data) <= 65536
+                    if reader:
+                        c.reading = True
             if idle_end:
-                # A manager that stopped or restarted since the last call closed this idle
-                # connection: find out before sending, so the request is not lost in it.
-                with self.mu:
-                    c.pending.pop(ident, None)
                 self.fail(c, "the manager closed the connection")
                 continue
             try:
-                c.send(P.frame(P.KIND_REQUEST, op, ident, data))
-                self.last_send = time.monotonic()
+                with c.write_lock:
+                    c.sock.sendall(_HEADER_PACK(len(data), P.MAGIC, P.KIND_REQUEST, op, 0, ident)
+                                   + data)
+                self.last_send = now
             except OSError as e:
                 self.fail(c, "sending failed: %s" % (e.strerror or e))
-            self._wait(c, p, deadline)
+            if reader:
+                try:
+                    self._read_for(c, p)
+                finally:
+                    self.release_reader(c, p)
+            if not p.done:
+                self._wait(c, p, deadline)
             if p.resend:
                 first = False
                 continue
@@ -517,11 +579,13 @@ class _Core:
                 raise ConnectionError("the connection to %s was lost while %s was in flight (%s); "
                                       "it may or may not have taken effect"
                                       % (self.where(), P.op_name(op), p.lost_reason))
-            if (p.status == P.Status.SHUTTING_DOWN and reissuable and self.reconnect
-                    and time.monotonic() < give_up):
-                time.sleep(self.initial_backoff)
-                first = False
-                continue
+            if p.status == P.Status.SHUTTING_DOWN and reissuable and self.reconnect:
+                if give_up is None:
+                    give_up = self._give_up(deadline)
+                if time.monotonic() < give_up:
+                    time.sleep(self.initial_backoff)
+                    first = False
+                    continue
             return p.status, p.body, c
 
     def call_many(self, reqs, *, deadline: float | None = None) -> list:
@@ -530,11 +594,11 @@ class _Core:
         session's requests in order, so a later request sees what an earlier one did. Raises
         ConnectionError if the connection ends before every reply came (those before it may
         have taken effect); nothing is re-sent."""
+        if self.put_errors_count:
+            self.raise_put_errors()  # as call(): a failed pipelined put of this thread first
         if not reqs:
             return []
-        give_up = time.monotonic() + self.give_up
-        if deadline is not None and deadline < give_up:
-            give_up = deadline
+        give_up = self._give_up(deadline)
         while True:
             c = self.ensure_connected(give_up)
             ps = []
@@ -563,26 +627,136 @@ class _Core:
                         % (self.where(), len(reqs), p.lost_reason or c.reason))
             return [(p.status, p.body) for p in ps]
 
-    def _wait(self, c: _Conn, p: _Pending, deadline: float | None) -> None:
+
+    def _give_up(self, deadline: float | None) -> float:
+        """When a call stops trying to reconnect: its deadline, at most reconnect_give_up."""
+        give_up = time.monotonic() + self.give_up
+        return deadline if deadline is not None and deadline < give_up else give_up
+
+    def _idle_end(self, c: _Conn) -> bool:
+        """An end of stream waits on idle connection `c` (mu held: the poll object is not for
+        concurrent use)."""
+        return bool(c.idle_poller.poll(0)) and _peer_closed(c.sock, True)
+
+    # ------------------------------------------------------------ pipelined puts
+
+    def send_pipelined(self, op: int, body: bytes, what: str, name: bytes) -> bool:
+        """Sends a request whose reply this thread does not wait for (a pipelined put):
+        True once it is sent. Its reply is routed by whoever reads the connection next; an
+        error is kept for this thread, and its next call raises it before sending anything
+        (raise_put_errors), as do flush() and close(). At most `window` are in flight per
+        connection: past that, this waits for the replies of this thread's puts in the older
+        half (which keeps a put from running ahead of a manager that cannot keep up). False,
+        with nothing sent, when there is no usable connection now: the caller then makes an
+        ordinary call (which reconnects, and raises if it cannot)."""
+        if self.put_errors_count:
+            self.raise_put_errors()
+        c = self.conn
+        if c is None or c.dead or self.closed:
+            return False
+        # No limit: its answer may wait unread until this client next reads (a put to an
+        # unbounded queue does not park, so its timeout does not delay the answer).
+        p = _Pending(False, None, None, _get_ident(), what)
+        p.body = name  # for _put_failed
+        ident = next(_ids)
+        now = time.monotonic()
+        with self.lock:
+            if c.dead or (not c.pending and now - self.last_send > IDLE_CHECK_AFTER
+                          and self._idle_end(c)):
+                return False  # the ordinary call finds the end too, and reconnects
+            c.pending[ident] = p
+            q = c.pipelined
+            q.append(p)
+            while q[0].done:  # p itself is not done: the loop stops at it at the latest
+                q.popleft()
+            if len(q) > 2 * self.window:  # another thread's old put is still unanswered
+                c.pipelined = q = collections.deque(x for x in q if not x.done)
+            older = None
+            if len(q) > self.window:
+                # This thread's newest put in the older half (each thread waits for its own
+                # only: a pending's event has one waiter).
+                for i in range(len(q) - 1 - self.window // 2, -1, -1):
+                    if q[i].owner == p.owner:
+                        older = q[i]
+                        break
+        try:
+            with c.write_lock:
+                c.sock.sendall(_HEADER_PACK(len(body), P.MAGIC, P.KIND_REQUEST, op, 0, ident)
+                               + body)
+            self.last_send = now
+        except OSError as e:
+            self.fail(c, "sending failed: %s" % (e.strerror or e))
+            self.raise_put_errors()
+        if older is not None:
+            self._wait(c, older, None)
+        return True
+
+    def _put_failed(self, p: _Pending, status, message: str, accepted: int = 0) -> None:
+        """Keeps the error of pipelined put `p` for its thread (mu held)."""
+        if status is not None:
+            message = "%s (%s: it was pipelined, so this later call of the same thread raises " \
+                      "its error)" % (message, p.what)
+            if isinstance(p.body, bytes):
+                self.bounds.pop(p.body, None)  # ask the queue's bound again
+        errs = self.put_errors.get(p.owner)
+        if errs is None:
+            self.put_errors[p.owner] = errs = []
+            self.put_errors_count += 1
+        errs.append((status, message, accepted))
+
+    def raise_put_errors(self, owner: int = 0) -> None:
+        """Raises the error of the first pipelined put of this thread (or `owner`) that
+        failed and was not raised yet; the message counts the others, which it clears."""
+        owner = owner or _get_ident()
+        with self.lock:
+            errs = self.put_errors.pop(owner, None)
+            if errs:
+                self.put_errors_count -= 1
+        if not errs:
+            return
+        status, message, accepted = errs[0]
+        if len(errs) > 1:
+            message += "; later pipelined puts of this thread that failed too: %d" % (
+                len(errs) - 1)
+        if status is None:
+            raise ConnectionError(message)
+        raise error_for_status(status, message, accepted)
+
+    def flush(self) -> None:
+        """Waits until the manager has answered every pipelined put of this thread, then
+        raises the error of the first one that failed, if any."""
+        me = _get_ident()
+        c = self.conn
+        if c is not None:
+            with self.lock:
+                mine = [p for p in c.pipelined if p.owner == me and not p.done]
+            for p in mine:
+                self._wait(c, p, None)
+        self.raise_put_errors(me)
+
+    def _wait(self, c: _Conn, p: _Pending, deadline: float | None = None) -> None:
         """Until p is done: as the reader when the role is free, else asleep until the reply
         is routed or the role handed over. A reply later than the request's own timeout plus
-        reply_grace fails the connection."""
+        reply_grace fails the connection (a reader blocked in recv is woken by the keeper,
+        which checks the limits of the requests in flight)."""
         limit = None if deadline is None else deadline + self.reply_grace
         while True:
-            with self.mu:
+            with self.lock:
                 if p.done:
                     return
                 reader = not c.reading and not c.dead
                 if reader:
                     c.reading = True
+                    c.sleepers.discard(p)
                 else:
                     if p.event is None:
                         p.event = threading.Event()
                     else:
                         p.event.clear()
+                    c.sleepers.add(p)
             if reader:
                 try:
-                    self.read(c, lambda: p.done, limit)
+                    self._read_for(c, p)
                 finally:
                     self.release_reader(c, p)
             else:
@@ -593,6 +767,28 @@ class _Core:
                           "is taken for dead" % self.reply_grace)
 
     # ------------------------------------------------------------ the reader role
+
+    def _read_for(self, c: _Conn, p: _Pending) -> None:
+        """Holding the reader role of `c`: reads (blocking) and routes frames until p is done
+        or the connection ends."""
+        sock = c.sock
+        try:
+            if c.buf:
+                self._route(c)
+            while not p.done and not c.dead:
+                try:
+                    chunk = sock.recv(65536)
+                except OSError as e:
+                    self.fail(c, e.strerror or str(e))
+                    return
+                if not chunk:
+                    self.fail(c, "the manager closed the connection")
+                    return
+                self._take(c, chunk)
+        except ProtocolError as e:
+            self.fail(c, str(e))
+        except Exception as e:  # noqa: BLE001 - never leave callers waiting on a dead reader
+            self.fail(c, "the client's reader failed: %r" % e)
 
     def read(self, c: _Conn, done, limit: float | None, tick: float | None = None) -> None:
         """Holding the reader role of `c`: reads and routes frames until done() is true, the
@@ -627,29 +823,57 @@ class _Core:
         except Exception as e:  # noqa: BLE001 - never leave callers waiting on a dead reader
             self.fail(c, "the client's reader failed: %r" % e)
 
+    def _take(self, c: _Conn, chunk: bytes) -> None:
+        """Routes the whole frames of what was just received; keeps the rest in c.buf."""
+        if c.buf:
+            c.buf += chunk
+            self._route(c)
+            return
+        used = self._route_frames(c, chunk)
+        if used < len(chunk):
+            c.buf += chunk[used:]
+
     def _route(self, c: _Conn) -> None:
         """Routes every whole frame in c.buf (the reader role's)."""
-        buf = c.buf
+        used = self._route_frames(c, c.buf)
+        if used:
+            del c.buf[:used]
+
+    def _route_frames(self, c: _Conn, buf) -> int:
+        """Routes every whole frame at the start of `buf`; returns the bytes they took."""
         pos = 0
         n = len(buf)
-        while n - pos >= P.HEADER_SIZE:
-            body_len, magic, kind, code, _f, ident = P.HEADER.unpack_from(buf, pos)
+        unpack = P.HEADER.unpack_from
+        mu = self.lock
+        copy = bytes if isinstance(buf, bytearray) else None
+        while n - pos >= 16:
+            body_len, magic, kind, code, _f, ident = unpack(buf, pos)
             if magic != P.MAGIC:
                 raise ProtocolError("the manager sent a frame with a wrong magic")
-            end = pos + P.HEADER_SIZE + body_len
+            end = pos + 16 + body_len
             if end > n:
                 break
-            body = bytes(buf[pos + P.HEADER_SIZE:end])
+            if not body_len:
+                body = b""
+            elif copy is None:
+                body = buf[pos + 16:end]
+            else:
+                body = copy(buf[pos + 16:end])
             pos = end
             if kind == P.KIND_REPLY:
-                with self.mu:
+                with mu:
                     p = c.pending.pop(ident, None)
-                    if p is not None and (code != P.Status.OK or p.on_ok is None):
+                    if p is not None and (code != 0 or p.on_ok is None):
                         p.status = code  # the common case: done in the same hold of mu
+                        if p.owner:
+                            if code:
+                                self._put_failed(p, code, P.error_message(body),
+                                                 P.put_many_accepted(body))
                         p.body = body
                         p.conn = c
                         p.done = True
                         if p.event is not None:
+                            c.sleepers.discard(p)
                             p.event.set()
                         continue
                 if p is None:
@@ -662,16 +886,16 @@ class _Core:
                         p.on_ok(body, c)
                     except Exception:  # noqa: BLE001 - the caller parses again and reports
                         pass
-                with self.mu:
+                with mu:
                     p.done = True
                     if p.event is not None:
+                        c.sleepers.discard(p)
                         p.event.set()
             elif kind == P.KIND_PUSH:
                 self.on_push(c, code, ident, body)
             else:
                 raise ProtocolError("the manager sent frame kind %d on an open session" % kind)
-        if pos:
-            del buf[:pos]
+        return pos
 
     def take_reader(self, c: _Conn) -> bool:
         """Takes the reader role of `c` if nobody holds it (mu held)."""
@@ -683,12 +907,12 @@ class _Core:
     def release_reader(self, c: _Conn, me=None) -> None:
         """Gives the role up and hands it to a thread still waiting on `c`, so replies and
         pushes keep flowing: a caller asleep for its reply, else a subscription's next()."""
-        with self.mu:
+        with self.lock:
             c.reading = False
             if c.dead:
                 return
-            for p in c.pending.values():
-                if p is not me and p.event is not None and not p.event.is_set():
+            for p in c.sleepers:
+                if p is not me and not p.event.is_set():
                     p.event.set()
                     return
             if self.push_waiters:
@@ -730,8 +954,8 @@ class _Core:
         first = wire_timeout(timeout)
         deadline = None if first < 0 else time.monotonic() + first / 1000.0
         status, body, conn = self.call(
-            op, (lambda ms: encode(first if ms is None else ms)), deadline=deadline,
-            reissuable=first != 0, on_ok=on_ok, resend_without_time=resend_without_time)
+            op, encode(first), deadline=deadline, reissuable=first != 0, on_ok=on_ok,
+            resend_without_time=resend_without_time, rebuild=encode)
         return status, body, conn, first
 
     def request(self, op: int, body: bytes = b"", **kw) -> bytes:
@@ -757,13 +981,19 @@ class _Core:
             every = max(lease / 3, 0.005)
             # Asleep until woken, the next heartbeat is due, or the connection ends (POLLRDHUP:
             # its hang-up only; the reader role reads its data).
-            hup = self.wake.wait(every / 2, None if c is None or c.dead else c.sock)
+            hup = self.wake.wait(min(every, max(self.reply_grace, 0.01)) / 2,
+                                 None if c is None or c.dead else c.sock)
             if c is None or c.dead:
                 continue
             if hup:
                 self.drain(c)
                 if not c.dead:
                     time.sleep(0.001)  # a reader is busy on it and sees the end itself
+                continue
+            if c.pending and self._overdue(c):
+                # The reader waits in a blocking recv: failing the connection wakes it.
+                self.fail(c, "no reply %.0f s after the request's own timeout; the connection "
+                          "is taken for dead" % self.reply_grace)
                 continue
             if time.monotonic() - self.last_send < every:
                 continue
@@ -778,6 +1008,12 @@ class _Core:
                     continue
                 c.write_lock.release()
 
+    def _overdue(self, c: _Conn) -> bool:
+        """A request in flight on `c` is past its limit (its timeout plus reply_grace)."""
+        now = time.monotonic()
+        with self.mu:
+            return any(p.limit is not None and p.limit < now for p in c.pending.values())
+
     def _run_note(self, note) -> None:
         try:
             if note[0] == "call":
@@ -791,7 +1027,25 @@ class _Core:
         except Exception as e:  # noqa: BLE001 - a user callback
             print("depot: a connection callback raised %r" % e, file=sys.stderr)
 
-    def close(self) -> None:
+    def close(self, keep: int = 0) -> None:
+        """Waits (at most reply_grace) for the replies of the pipelined puts in flight, then
+        closes. Their errors stay for thread `keep` (Client.close raises its own); those of
+        other threads, which no later call will raise now, are printed on stderr."""
+        with self.mu:
+            c = self.conn
+            flying = [p for p in c.pipelined if not p.done] if c is not None and not c.dead else []
+        if flying:
+            deadline = time.monotonic()
+            for p in flying:
+                self._wait(c, p, deadline)
+        with self.mu:
+            lost = [e for owner, errs in self.put_errors.items() if owner != keep for e in errs]
+            for owner in [o for o in self.put_errors if o != keep]:
+                del self.put_errors[owner]
+                self.put_errors_count -= 1
+        for _, message, _ in lost:
+            print("depot: a pipelined put failed and no later call of its thread raised the "
+                  "error: " + message, file=sys.stderr)
         with self.mu:
             if self.closed:
                 return
@@ -927,7 +1181,12 @@ class Client:
     "restored"; runs on the keeper thread; default: the line goes to stderr unless `quiet`);
     `user` (with a manager that has an ACL file; default DEPOT_USER, else the default user);
     `name`: the client's name shown in LIST (a lock's holder), the admin API and the manager's
-    log lines (1 to 64 printable ASCII bytes, no spaces; default: program name and pid).
+    log lines (1 to 64 printable ASCII bytes, no spaces; default: program name and pid);
+    `pipeline_puts` (default False: every put waits for the manager's answer, so a put that
+    returned is acknowledged, and with a data directory on disk): True makes a plain put or
+    put_many to a queue this client knows to be unbounded return once it is sent, a failure
+    being raised by the thread's next call (Queue.put says when); for throughput where a
+    later error is acceptable.
     """
 
     def __init__(self, address="127.0.0.1:5000", authkey=None, *, codec=None,
@@ -935,7 +1194,8 @@ class Client:
                  reconnect_initial_backoff: float = 0.05, reconnect_max_backoff: float = 2.0,
                  reconnect_give_up: float = 60.0, reply_grace: float = 10.0,
                  on_connection: Callable[[str, str], None] | None = None, quiet: bool = False,
-                 user: str | None = None, name: str | None = None):
+                 user: str | None = None, name: str | None = None,
+                 pipeline_puts: bool = False):
         host, port = parse_address(address)
         key = _authkey_bytes(authkey)
         user = user if user is not None else os.environ.get("DEPOT_USER", "")
@@ -950,7 +1210,7 @@ class Client:
             reconnect_initial_backoff=reconnect_initial_backoff,
             reconnect_max_backoff=reconnect_max_backoff, reconnect_give_up=reconnect_give_up,
             reply_grace=reply_grace, on_connection=on_connection, quiet=quiet, user=user,
-            name=name))
+            name=name, pipeline_puts=pipeline_puts))
         c = core.connect_once(time.monotonic() + connect_timeout)
         with core.mu:
             core.install(c)
@@ -964,8 +1224,17 @@ class Client:
 
     def close(self) -> None:
         """Closes the connection; what this session held (locks, leases, reservations,
-        subscriptions) is released by the manager. Calls after close raise ConnectionError."""
-        self._finalizer()
+        subscriptions) is released by the manager. Calls after close raise ConnectionError.
+        Pipelined puts still in flight are waited for first, and the error of one of this
+        thread's that failed is raised (after closing)."""
+        if self._finalizer.detach() is not None:
+            self._core.close(keep=_get_ident())
+        self._core.raise_put_errors()
+
+    def flush(self) -> None:
+        """Waits until the manager has answered every pipelined put of this thread (see
+        Queue.put) and raises the error of the first one that failed, if one did."""
+        self._core.flush()
 
     def __enter__(self):
         return self

@@ -61,6 +61,13 @@ __all__ = ["Codec", "BYTES", "TEXT", "INT", "FLOAT", "BOOL", "AUTO", "JSON", "MS
 
 def encode_scalar(value) -> bytes:
     """The common encoding of bytes, str, bool, int and float; TypeError for other types."""
+    t = type(value)
+    if t is int:  # the common exact types first (bool is not int here)
+        return b"%d" % value
+    if t is bytes:
+        return value
+    if t is str:
+        return value.encode("utf-8")
     if isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
@@ -123,6 +130,8 @@ class _Int(Codec):
     name = "int"
 
     def decode(self, data: bytes):
+        if data.isdigit():  # ASCII digits only: int() would also take spaces and underscores
+            return int(data)
         if not _INT_RE.match(data):
             raise CodecError("%s is not a decimal integer" % _preview(data))
         return int(data)
@@ -152,7 +161,7 @@ class _Auto(Codec):
     name = "auto"
 
     def decode(self, data: bytes):
-        if _INT_RE.match(data):
+        if data.isdigit() or _INT_RE.match(data):
             return int(data)
         if _FLOAT_RE.match(data) and not data[:1].isalpha():
             return float(data)

@@ -271,7 +271,8 @@ class BaseManager:
     _registry: dict = {}
 
     def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
-                 shutdown_timeout: float = 1.0, codec=None, manager_args=()):
+                 shutdown_timeout: float = 1.0, codec=None, manager_args=(),
+                 pipeline_puts: bool = False):
         override = os.environ.get("DEPOT_ADDRESS")
         if override:
             address = parse_address(override)
@@ -282,6 +283,7 @@ class BaseManager:
         self._address = address
         self._authkey = bytes(authkey) if not isinstance(authkey, str) else authkey.encode()
         self._shutdown_timeout = shutdown_timeout
+        self._pipeline_puts = pipeline_puts  # depot.Client's option (off: every put waits)
         self._codec = _codecs.resolve(codec, _codecs.AUTO)
         self._manager_args = tuple(manager_args)
         self._process: ManagerProcess | None = None
@@ -337,7 +339,7 @@ class BaseManager:
                 raise ValueError("connect() needs an address")
             host, port = self._address
             self._client = Client((host or "127.0.0.1", port), self._authkey, codec=self._codec,
-                                  quiet=True)
+                                  quiet=True, pipeline_puts=self._pipeline_puts)
 
     def shutdown(self):
         """Closes this manager's connection and stops the depot-manager that start() began."""

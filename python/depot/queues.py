@@ -10,19 +10,32 @@
 
 Timeouts are seconds (float); None waits forever; block=False does not wait. A get waiting
 when the connection drops is sent again after the reconnect with its remaining time; a put
-is not (it may have been applied): it raises depot.ConnectionError.
+is not (it may have been applied): it raises depot.ConnectionError. Puts to a queue known to
+be unbounded are pipelined (see Queue.put): their errors come from a later call, flush() or
+close().
 """
 from __future__ import annotations
 
 import enum
+import struct
+import time
 from typing import NamedTuple
 
 from . import codecs as _codecs
 from . import protocol as P
 from .client import check_timeout, name_bytes, parse_reply, wire_timeout
-from .errors import EmptyError, QueueTimeoutError, error_for_status
+from .errors import ConnectionError, EmptyError, Error, QueueTimeoutError, error_for_status
 
 __all__ = ["Queue", "Reservation", "NackResult", "QueueSize"]
+
+# A put's body up to this size may be pipelined; a larger one waits for its answer (a
+# manager's --max-frame refusal, TOO_LARGE, is then raised by the put itself).
+PIPELINE_MAX_BODY = 65536
+
+_i64 = struct.Struct("<q").pack
+_u32 = struct.Struct("<I").pack
+_u32_from = struct.Struct("<I").unpack_from
+_monotonic = time.monotonic
 
 
 class NackResult(enum.Enum):
@@ -82,6 +95,9 @@ class Queue:
         self._s = P.s(self._name)
         self.codec = _codecs.resolve(codec, client.codec)
         self._core = client._core
+        text = self._name.decode("utf-8", "replace")
+        self._what = "a put to queue '%s'" % text
+        self._what_many = "a put_many of %%d items to queue '%s'" % text.replace("%", "%%")
 
     def __repr__(self) -> str:
         return "<depot.Queue %r on %s>" % (self.name, self.client.address)
@@ -121,7 +137,19 @@ class Queue:
         stays full until `timeout`, or at once with block=False). With `priority` (lower is
         served first), `delay` (seconds before it can be handed out) or `dedup_id` (a second
         put with this id within the queue's dedup window is not enqueued) it is a QUEUE_PUT_EX.
-        Returns False only for a duplicate dedup id."""
+        Returns False only for a duplicate dedup id.
+
+        Pipelined: a plain put (no priority, delay or dedup_id) of up to 64 KiB to a queue
+        this client knows to be unbounded (declared so, or asked at its second put to the
+        name) returns once it is sent, without waiting for the manager's answer. The manager
+        runs a connection's requests in order, so whatever this client does next sees the item;
+        another connection may see it a moment later. Should it fail (the name was taken by
+        another object, the manager cannot write its data directory, the connection dropped
+        before the answer: "may or may not have taken effect"), a later call of the same
+        thread on this client raises the error before doing anything: the first that starts
+        once the answer is in (in a loop the call after next, as the answer travels just
+        ahead of the next call's), or flush() / close(), which wait for it.
+        depot.Client(pipeline_puts=False) makes every put wait for its answer."""
         timeout = check_timeout(block, timeout)
         data = self._encode(item)
         ms = wire_timeout(timeout)
@@ -135,11 +163,43 @@ class Queue:
                 self._raise(status, rbody)
             r = P.Reader(rbody)
             return parse_reply(r, r.u8, P.Op.QUEUE_PUT_EX) == 1
-        status, rbody, _ = self._core.call(P.Op.QUEUE_PUT, self._s + P.i64(ms) + P.s(data),
-                                           deadline=_deadline(ms))
+        body = self._s + _i64(ms) + _u32(len(data)) + data
+        core = self._core
+        if core.pipeline and len(body) <= PIPELINE_MAX_BODY and self._unbounded():
+            if core.send_pipelined(P.Op.QUEUE_PUT, body, self._what, self._name):
+                return True
+        status, rbody, _ = core.call(P.Op.QUEUE_PUT, body, deadline=_deadline(ms))
         if status != P.Status.OK:
+            core.bounds.pop(self._name, None)
             self._raise(status, rbody)
         return True
+
+    def _unbounded(self) -> bool:
+        """Whether a put may be pipelined: the queue is known to be unbounded (so the put
+        cannot park or be refused for room). A client's first put to a name is not pipelined
+        (errors such as a wrong type or a bad name are raised by it); the second asks the
+        bound (QUEUE_SIZE, once per client and name; asked again after a put to it failed)."""
+        core = self._core
+        bound = core.bounds.get(self._name)
+        if bound == 0:
+            return True
+        if bound is None:
+            core.bounds[self._name] = -1
+            return False
+        if bound != -1:
+            return False
+        if core.put_errors_count:
+            core.raise_put_errors()  # an earlier put's error first, before anything is sent
+        try:
+            s = self.size()
+        except ConnectionError:
+            return False  # the put's own call reconnects (or says why it cannot)
+        except Error:  # e.g. a user allowed to put but not to read: do not ask again
+            core.bounds[self._name] = -2
+            return False
+        if s.exists:
+            core.bounds[self._name] = s.maxsize
+        return s.exists and s.maxsize == 0
 
     def put_nowait(self, item) -> bool:
         return self.put(item, block=False)
@@ -148,12 +208,16 @@ class Queue:
         """Removes and returns the oldest item, waiting while the queue is empty: EmptyError
         (block=False) or QueueTimeoutError (timeout), both queue.Empty."""
         timeout = check_timeout(block, timeout)
-        s = self._s
-        body = self._wait_items(P.Op.QUEUE_GET, lambda ms: s + P.i64(ms), timeout)
+        body = self._wait_items(P.Op.QUEUE_GET, self._get_body, timeout)
         if body is None:
             raise EmptyError("queue '%s' is empty" % self.name, P.Status.EMPTY)
+        if len(body) >= 4 and _u32_from(body)[0] == len(body) - 4:  # str item: the whole body
+            return self.codec.decode(body[4:])
         r = P.Reader(body)
         return self._decode(parse_reply(r, r.str, P.Op.QUEUE_GET))
+
+    def _get_body(self, ms: int) -> bytes:
+        return self._s + _i64(ms)
 
     def get_nowait(self):
         return self.get(block=False)
@@ -184,15 +248,21 @@ class Queue:
 
     def put_many(self, items, block: bool = True, timeout: float | None = None) -> int:
         """Appends several items in one round trip, in order; returns how many (all). If room
-        runs out: FullError with `accepted`, the number of leading items that were put."""
+        runs out: FullError with `accepted`, the number of leading items that were put.
+        Pipelined as put() is (up to 64 KiB of request), to a queue known to be unbounded."""
         timeout = check_timeout(block, timeout)
-        enc = self.codec.encode
-        items = [enc(v) for v in items]
+        pack = _u32
+        parts = [pack(len(d)) + d for d in map(self.codec.encode, items)]
+        n = len(parts)
         ms = wire_timeout(timeout)
-        pack = P.u32
-        body = self._s + P.i64(ms) + pack(len(items)) + b"".join([pack(len(i)) + i for i in items])
-        status, rbody, _ = self._core.call(P.Op.QUEUE_PUT_MANY, body, deadline=_deadline(ms))
+        body = self._s + _i64(ms) + pack(n) + b"".join(parts)
+        core = self._core
+        if core.pipeline and n and len(body) <= PIPELINE_MAX_BODY and self._unbounded():
+            if core.send_pipelined(P.Op.QUEUE_PUT_MANY, body, self._what_many % n, self._name):
+                return n
+        status, rbody, _ = core.call(P.Op.QUEUE_PUT_MANY, body, deadline=_deadline(ms))
         if status != P.Status.OK:
+            core.bounds.pop(self._name, None)
             raise error_for_status(status, P.error_message(rbody), P.put_many_accepted(rbody))
         r = P.Reader(rbody)
         return parse_reply(r, r.u32, P.Op.QUEUE_PUT_MANY)
@@ -219,6 +289,7 @@ class Queue:
         """Creates the queue with this bound (0 = unbounded), or checks an existing one has it
         (ProtocolError if not: delete it first to change it)."""
         self._core.request(P.Op.QUEUE_DECLARE, self._s + P.u64(maxsize))
+        self._core.bounds[self._name] = maxsize
         return self
 
     def configure(self, *, visibility: float = 30.0, max_deliveries: int = 0,
@@ -236,6 +307,7 @@ class Queue:
     def delete(self) -> int:
         """Deletes the queue and its items; returns how many it held. Requests parked on it
         get NotFoundError."""
+        self._core.bounds.pop(self._name, None)
         r = P.Reader(self._core.request(P.Op.QUEUE_DELETE, self._s))
         return parse_reply(r, r.u64, P.Op.QUEUE_DELETE)
 
@@ -334,5 +406,4 @@ class Queue:
 
 
 def _deadline(ms: int):
-    import time
-    return None if ms < 0 else time.monotonic() + ms / 1000.0
+    return None if ms < 0 else _monotonic() + ms / 1000.0

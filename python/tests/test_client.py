@@ -10,7 +10,7 @@ import pytest
 
 import depot
 from depot import protocol as P
-from conftest import free_port, wait_until
+from conftest import fake_manager, free_port, wait_until
 
 
 def test_connect_forms_and_env_key(manager, monkeypatch):
@@ -319,3 +319,21 @@ def test_limit_on_parked_requests(make_manager):
     t.join(30)
     assert outcome == [[b"x"]]
     c.close()
+
+
+def test_a_reply_overdue_past_reply_grace_fails_the_connection():
+    # A manager that completes the handshake, then reads requests and answers none. The
+    # caller reads in a blocking recv; the keeper finds the reply overdue and ends the wait.
+    key = b"k"
+
+    def session(conn, _):
+        while conn.recv(65536):
+            pass
+    srv = fake_manager(key, session)
+    with srv:
+        c = depot.Client("127.0.0.1:%d" % srv.getsockname()[1], authkey=key, quiet=True,
+                         reply_grace=0.3, reconnect=False)
+        with pytest.raises(depot.ConnectionError, match="taken for dead"):
+            c.queue("q").put(1, timeout=0.2)
+        assert not c.connected
+        c.close()
