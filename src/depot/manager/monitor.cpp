@@ -107,8 +107,10 @@ std::span<const OpEntry> monitor_ops() {
 bool MonitorState::admit(uint64_t now) {
   if (per_second == proto::kMonitorEveryRequest) return true;
   const double full = per_second;  // the bucket holds one second's worth
-  tokens = std::min(full, tokens + static_cast<double>(now - refilled_us) * full * 1e-6);
-  refilled_us = now;
+  if (now > refilled_us) {         // (a request read before the last refill adds nothing)
+    tokens = std::min(full, tokens + static_cast<double>(now - refilled_us) * full * 1e-6);
+    refilled_us = now;
+  }
   if (tokens < 1) return false;
   tokens -= 1;
   return true;
@@ -183,8 +185,11 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   serve(s, h, body);
   if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // keep-alives are noise
   // Which monitors get this one: past its max_per_second a monitor only counts it, and when
-  // none gets it the request costs no record at all.
-  const uint64_t now = steady_us();
+  // none gets it the request costs no record at all. The clock is the read that brought the
+  // request (the session took it then), so this reads none.
+  const uint64_t now = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(s.last_heard().time_since_epoch())
+          .count());
   bool any = false;
   for (MonitorState& m : monitors_) {
     m.take = m.admit(now);
