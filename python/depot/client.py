@@ -558,13 +558,7 @@ class _Core:
             if idle_end:
                 self.fail(c, "the manager closed the connection")
                 continue
-            try:
-                with c.write_lock:
-                    c.sock.sendall(_HEADER_PACK(len(data), P.MAGIC, P.KIND_REQUEST, op, 0, ident)
-                                   + data)
-                self.last_send = now
-            except OSError as e:
-                self.fail(c, "sending failed: %s" % (e.strerror or e))
+            self._send(c, op, ident, data, now)
             if reader:
                 try:
                     self._read_for(c, p)
@@ -628,6 +622,19 @@ class _Core:
             return [(p.status, p.body) for p in ps]
 
 
+    def _send(self, c: _Conn, op: int, ident: int, body: bytes, now: float) -> bool:
+        """Sends one request frame on `c`; a failed send fails the connection (its requests in
+        flight learn it). True when it was sent."""
+        try:
+            with c.write_lock:
+                c.sock.sendall(_HEADER_PACK(len(body), P.MAGIC, P.KIND_REQUEST, op, 0, ident)
+                               + body)
+            self.last_send = now
+            return True
+        except OSError as e:
+            self.fail(c, "sending failed: %s" % (e.strerror or e))
+            return False
+
     def _give_up(self, deadline: float | None) -> float:
         """When a call stops trying to reconnect: its deadline, at most reconnect_give_up."""
         give_up = time.monotonic() + self.give_up
@@ -679,13 +686,7 @@ class _Core:
                     if q[i].owner == p.owner:
                         older = q[i]
                         break
-        try:
-            with c.write_lock:
-                c.sock.sendall(_HEADER_PACK(len(body), P.MAGIC, P.KIND_REQUEST, op, 0, ident)
-                               + body)
-            self.last_send = now
-        except OSError as e:
-            self.fail(c, "sending failed: %s" % (e.strerror or e))
+        if not self._send(c, op, ident, body, now):
             self.raise_put_errors()
         if older is not None:
             self._wait(c, older, None)
