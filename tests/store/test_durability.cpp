@@ -851,8 +851,8 @@ SCENARIO("a full disk: writes are refused, reads served, nothing acknowledged is
   {
     Daemon m(data, {"--compact-percent", "0"}, env);
     REQUIRE(m.ready());
-    Watchdog dog(*m.proc, 60s);
-    INFO("(the watchdog killed the manager after 60 s: a reply never came)");
+    Watchdog dog(*m.proc, 180s);
+    INFO("(the watchdog killed the manager after 180 s: a reply never came)");
     auto reader = m.client();
     auto writer = m.client();
     auto other = m.client();
@@ -877,7 +877,7 @@ SCENARIO("a full disk: writes are refused, reads served, nothing acknowledged is
 
     // Reads are served meanwhile.
     auto reads = std::async(std::launch::async, [&] { return reads_work(*reader); });
-    const bool answered = within(reads, 10s);
+    const bool answered = within(reads, 60s);
     if (!answered) m.crash();
     REQUIRE(answered);
     REQUIRE(reads.get() == "");
@@ -901,7 +901,7 @@ SCENARIO("a full disk: writes are refused, reads served, nothing acknowledged is
       }
     }));
     after_ok = true;
-    const bool ended = within(filling, 20s);
+    const bool ended = within(filling, 60s);
     if (!ended) m.crash();
     REQUIRE(ended);
     filling.get();
@@ -935,7 +935,7 @@ SCENARIO("a manager killed while its disk fails had acknowledged nothing it had 
   {
     Daemon m(data, {}, {"DEPOT_TEST_FAIL_WRITES=" + flag});
     REQUIRE(m.ready());
-    Watchdog dog(*m.proc, 60s);
+    Watchdog dog(*m.proc, 180s);
     auto c = m.client();
     auto w = m.client();
     RawQueue q(*c, "q");
