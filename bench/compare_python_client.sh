@@ -44,20 +44,21 @@ python_run() {
   awk '/^tasks_per_s/ {print $2}' "$out"
 }
 
-# $1 = batch (0 = per item)
+# $1 = batch (0 = per item; 0p = per item with pipeline_puts=True)
 depot_run() {
-  local batch=$1 prefix="run$RANDOM-" pids=() p out
+  local batch=${1%p} prefix="run$RANDOM-" pids=() p out pipe=()
+  [[ $1 == *p ]] && pipe=(--pipeline-puts)
   out=$WORK/depot_master.$RANDOM.out
   for ((w = 0; w < WORKERS; w++)); do
     timeout "$LIMIT" "$PYTHON" "$BENCH_DIR/python/depot_seed.py" worker \
       --address "127.0.0.1:$MANAGER_PORT" --authkey "$AUTHKEY" --prefix "$prefix" \
-      --batch "$batch" --timeout 1 >"$WORK/depot_worker.$w.out" 2>&1 &
+      --batch "$batch" --timeout 1 "${pipe[@]}" >"$WORK/depot_worker.$w.out" 2>&1 &
     pids+=($!)
   done
   sleep 1.0  # the workers start (imports) and park in get() before the first put
   timeout "$LIMIT" "$PYTHON" "$BENCH_DIR/python/depot_seed.py" master \
     --address "127.0.0.1:$MANAGER_PORT" --authkey "$AUTHKEY" --prefix "$prefix" \
-    --tasks "$TASKS" --batch "$batch" >"$out" 2>&1 || { cat "$out" >&2; return 1; }
+    --tasks "$TASKS" --batch "$batch" "${pipe[@]}" >"$out" 2>&1 || { cat "$out" >&2; return 1; }
   for p in "${pids[@]}"; do wait "$p" || true; done
   awk '/^tasks_per_s/ {print $2}' "$out"
 }
@@ -68,7 +69,7 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at 
 echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
   "$("$PYTHON" --version), $TASKS tasks, $WORKERS workers, median of $RUNS runs"
 start_manager
-read -r -a MODES <<<"0 $BATCHES"
+read -r -a MODES <<<"0 0p $BATCHES"
 for ((i = 0; i < RUNS; i++)); do
   python_run >>"$WORK/py.runs"
   for b in "${MODES[@]}"; do depot_run "$b" >>"$WORK/depot.$b.runs"; done
@@ -85,6 +86,7 @@ for b in "${MODES[@]}"; do
   v=$(median <"$WORK/depot.$b.runs")
   runs=$(sort -g "$WORK/depot.$b.runs" | xargs printf '%.0f ' | sed 's/ $//')
   if [[ $b == 0 ]]; then label="depot Python client, per item (put/get)"; target=3
+  elif [[ $b == 0p ]]; then label="depot Python client, per item, pipeline_puts=True"; target=3
   else label="depot Python client, batch $b (put_many/get_many)"; target=50; fi
   awk -v l="$label" -v v="$v" -v py="$PY" -v t="$target" -v runs="$runs" 'BEGIN {
     r = v / py; printf "| %s | %.0f (%s) | %.1fx | %dx | %s |\n", l, v, runs, r, t, (r >= t ? "yes" : "no") }'

@@ -32,8 +32,10 @@ def main():
     ap.add_argument("--batch", type=int, default=0, help="0: per item")
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--first-timeout", type=float, default=20.0)
+    ap.add_argument("--pipeline-puts", action="store_true",
+                    help="depot.Client(pipeline_puts=True): puts return once sent")
     a = ap.parse_args()
-    c = depot.Client(a.address, authkey=a.authkey, quiet=True)
+    c = depot.Client(a.address, authkey=a.authkey, quiet=True, pipeline_puts=a.pipeline_puts)
     tasks = c.queue(a.prefix + "tasks", codec=int)
     results = c.queue(a.prefix + "results", codec=int)
     if a.role == "worker":
