@@ -22,16 +22,15 @@ constexpr size_t kMaxMonitorBytes = 64u << 20;
 constexpr size_t kMonitorFlushBytes = 64u << 10;
 constexpr auto kMonitorFlushInterval = std::chrono::milliseconds(50);
 
-uint64_t now_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count());
+// Microseconds since a clock's epoch.
+template <class TimePoint>
+uint64_t micros(TimePoint t) {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count());
 }
 
-uint64_t steady_us() {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                   std::chrono::steady_clock::now().time_since_epoch())
-                                   .count());
+uint64_t now_us() {
+  return micros(std::chrono::system_clock::now());
 }
 
 // A short string: u8 length, then at most 255 bytes of it.
@@ -124,7 +123,7 @@ void Server::start_monitor(Session& s, size_t cap, uint32_t per_second, uint64_t
   m.cap = cap;
   m.per_second = per_second;
   m.tokens = per_second;  // starts full
-  m.refilled_us = steady_us();
+  m.refilled_us = micros(std::chrono::steady_clock::now());
   monitors_.push_back(std::move(m));
 }
 
@@ -187,59 +186,55 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   // Which monitors get this one: past its max_per_second a monitor only counts it, and when
   // none gets it the request costs no record at all. The clock is the read that brought the
   // request (the session took it then), so this reads none.
-  const uint64_t now = static_cast<uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(s.last_heard().time_since_epoch())
-          .count());
-  bool any = false;
-  for (MonitorState& m : monitors_) {
-    m.take = m.admit(now);
-    if (m.take) {
-      any = true;
-    } else {
-      ++m.skipped;
-    }
-  }
-  if (!any) {
-    arm_monitor_timer();  // the count goes out even if no request comes after
-    return;
-  }
-  // The reply, if the request was answered at once: the REPLY with its id among the frames
-  // the request appended to its session's output (a put may complete the session's own
-  // parked get first).
-  uint8_t status = proto::kMonitorNoReply;
-  uint32_t reply_bytes = 0;
-  const std::string_view out = s.output();
-  for (size_t at = before; out.size() >= before && at < out.size();) {
-    const proto::Decoded d = proto::decode(out.data() + at, out.size() - at, UINT32_MAX);
-    if (d.status != proto::DecodeStatus::OK) break;
-    if (d.header.kind == proto::FrameKind::REPLY && d.header.id == h.id) {
-      status = d.header.code;
-      reply_bytes = d.header.body_len;
-      break;
-    }
-    at += proto::kHeaderSize + d.header.body_len;
-  }
-  std::string_view object;
-  if (names_an_object(h.code)) {
-    Reader r(body);
-    object = r.str();
-    if (!r.ok()) object = {};
-  }
+  const uint64_t now = micros(s.last_heard());
   std::string& rec = record_;
-  rec.clear();
-  proto::AppendWriter(rec)
-      .u8(static_cast<uint8_t>(proto::MonitorRecordType::REQUEST))
-      .u64(now_us())
-      .u64(s.id())
-      .u8(h.code)
-      .u8(status)
-      .u32(static_cast<uint32_t>(body.size()))
-      .u32(reply_bytes);
-  put_str8(rec, object);
-  put_str8(rec, s.authenticated() ? user_name(s.user_id()) : std::string_view());
-  put_str8(rec, s.client_name());  // empty for clients before protocol version 4
+  bool encoded = false;
+  auto encode = [&] {
+    // The reply, if the request was answered at once: the REPLY with its id among the frames
+    // the request appended to its session's output (a put may complete the session's own
+    // parked get first).
+    uint8_t status = proto::kMonitorNoReply;
+    uint32_t reply_bytes = 0;
+    const std::string_view out = s.output();
+    for (size_t at = before; out.size() >= before && at < out.size();) {
+      const proto::Decoded d = proto::decode(out.data() + at, out.size() - at, UINT32_MAX);
+      if (d.status != proto::DecodeStatus::OK) break;
+      if (d.header.kind == proto::FrameKind::REPLY && d.header.id == h.id) {
+        status = d.header.code;
+        reply_bytes = d.header.body_len;
+        break;
+      }
+      at += proto::kHeaderSize + d.header.body_len;
+    }
+    std::string_view object;
+    if (names_an_object(h.code)) {
+      Reader r(body);
+      object = r.str();
+      if (!r.ok()) object = {};
+    }
+    rec.clear();
+    proto::AppendWriter(rec)
+        .u8(static_cast<uint8_t>(proto::MonitorRecordType::REQUEST))
+        .u64(now_us())
+        .u64(s.id())
+        .u8(h.code)
+        .u8(status)
+        .u32(static_cast<uint32_t>(body.size()))
+        .u32(reply_bytes);
+    put_str8(rec, object);
+    put_str8(rec, s.authenticated() ? user_name(s.user_id()) : std::string_view());
+    put_str8(rec, s.client_name());  // empty for clients before protocol version 4
+  };
   for (MonitorState& m : monitors_) {
-    if (!m.take) continue;
+    if (!m.admit(now)) {
+      ++m.skipped;
+      arm_monitor_timer();  // the count goes out even if no request comes after
+      continue;
+    }
+    if (!encoded) {  // once, for the first monitor that takes it
+      encode();
+      encoded = true;
+    }
     if (m.buffer.size() + rec.size() > m.cap) {
       ++m.dropped;
       ++monitor_dropped_;

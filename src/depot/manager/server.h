@@ -77,7 +77,6 @@ struct MonitorState {
   uint32_t per_second = 0;   // proto::kMonitorEveryRequest: no limit
   double tokens = 0;         // records it may be sent now
   uint64_t refilled_us = 0;  // steady clock of the last refill
-  bool take = false;         // the request being recorded is one of its records
   std::string buffer;        // encoded records, back to back
   uint32_t count = 0;        // records in buffer
   uint64_t dropped = 0;      // not reported yet
