@@ -769,6 +769,19 @@ class _Core:
 
     # ------------------------------------------------------------ the reader role
 
+    def _recv(self, c: _Conn, sock: socket.socket) -> bytes | None:
+        """One blocking recv on `c` (the reader role's); None, with `c` failed, when the
+        connection ended or the read failed."""
+        try:
+            chunk = sock.recv(65536)
+        except OSError as e:
+            self.fail(c, e.strerror or str(e))
+            return None
+        if not chunk:
+            self.fail(c, "the manager closed the connection")
+            return None
+        return chunk
+
     def _read_for(self, c: _Conn, p: _Pending) -> None:
         """Holding the reader role of `c`: reads (blocking) and routes frames until p is done
         or the connection ends."""
@@ -777,13 +790,8 @@ class _Core:
             if c.buf:
                 self._route(c)
             while not p.done and not c.dead:
-                try:
-                    chunk = sock.recv(65536)
-                except OSError as e:
-                    self.fail(c, e.strerror or str(e))
-                    return
-                if not chunk:
-                    self.fail(c, "the manager closed the connection")
+                chunk = self._recv(c, sock)
+                if chunk is None:
                     return
                 self._take(c, chunk)
         except ProtocolError as e:
@@ -810,13 +818,8 @@ class _Core:
                         left = tick
                     if not c.poller.poll(max(1, int(left * 1000 + 0.999))):
                         continue
-                try:
-                    chunk = sock.recv(65536)
-                except OSError as e:
-                    self.fail(c, e.strerror or str(e))
-                    return
-                if not chunk:
-                    self.fail(c, "the manager closed the connection")
+                chunk = self._recv(c, sock)
+                if chunk is None:
                     return
                 c.buf += chunk
         except ProtocolError as e:

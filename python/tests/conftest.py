@@ -55,10 +55,13 @@ def wait_until(pred, timeout=10.0, what="condition"):
         time.sleep(0.01)
 
 
-def fake_manager(key, session):
+def fake_manager(key, session, auth_ok=None, version=2):
     """A listener that does a manager's side of the handshake with authkey `key` for one
-    client (zero nonce, a 10 s lease), then runs session(conn, buf) on the connection (`buf`:
-    what was received after the AUTH frame). Returns the listening socket; close it after."""
+    client (a HELLO of protocol `version`, zero nonce, a 10 s lease), then runs
+    session(conn, buf) on the connection (`buf`: what was received after the AUTH frame).
+    auth_ok(client_nonce) makes the AUTH_OK frame instead (an impostor's). A client that
+    sends no AUTH (it refused the HELLO) ends the session. Returns the listening socket;
+    close it after."""
     from depot import protocol as P
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -67,8 +70,8 @@ def fake_manager(key, session):
     def serve():
         conn, _ = srv.accept()
         with conn:
-            conn.sendall(P.frame(P.KIND_HELLO, 0, 0, P.u32(P.HELLO_MAGIC) + b"\x02\x00\x20\x00"
-                                 + bytes(32)))
+            conn.sendall(P.frame(P.KIND_HELLO, 0, 0, P.u32(P.HELLO_MAGIC)
+                                 + bytes([version]) + b"\x00\x20\x00" + bytes(32)))
             data = b""
             while len(data) < 16 or len(data) < 16 + P.HEADER.unpack_from(data)[0]:
                 chunk = conn.recv(4096)
@@ -77,8 +80,11 @@ def fake_manager(key, session):
                 data += chunk
             end = 16 + P.HEADER.unpack_from(data)[0]
             client_nonce = data[end - 32:end]
-            conn.sendall(P.frame(P.KIND_AUTH_OK, 0, 0, P.server_mac(key, client_nonce, bytes(32))
-                                 + P.u32(10000)))
+            if auth_ok is not None:
+                conn.sendall(auth_ok(client_nonce))
+            else:
+                conn.sendall(P.frame(P.KIND_AUTH_OK, 0, 0,
+                                     P.server_mac(key, client_nonce, bytes(32)) + P.u32(10000)))
             session(conn, data[end:])
     import threading
     threading.Thread(target=serve, daemon=True).start()

@@ -2,7 +2,6 @@
 import json
 import multiprocessing
 import queue
-import socket
 import tempfile
 import threading
 
@@ -48,49 +47,18 @@ def test_no_key_at_all(monkeypatch):
         depot.Client("127.0.0.1:1")
 
 
-def _fake_manager(reply_auth):
-    """A listener that sends a HELLO and answers AUTH with reply_auth(auth_body)."""
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-
-    def serve():
-        conn, _ = srv.accept()
-        with conn:
-            conn.sendall(P.frame(P.KIND_HELLO, 0, 0, P.u32(P.HELLO_MAGIC)[:4] + b"\x02\x00\x20\x00"
-                                 + bytes(32)))
-            data = b""
-            while len(data) < 16 + 66:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                data += chunk
-            conn.sendall(reply_auth(data[16:16 + 66]))
-            conn.recv(1)
-    threading.Thread(target=serve, daemon=True).start()
-    return srv
-
-
 def test_the_managers_proof_is_checked():
     # An impostor that accepts any AUTH but cannot prove it knows the key.
-    srv = _fake_manager(lambda auth: P.frame(P.KIND_AUTH_OK, 0, 0, bytes(32) + P.u32(10000)))
+    srv = fake_manager(b"k", lambda conn, buf: conn.recv(1),
+                       auth_ok=lambda nonce: P.frame(P.KIND_AUTH_OK, 0, 0,
+                                                     bytes(32) + P.u32(10000)))
     with srv:
         with pytest.raises(depot.AuthError, match="could not prove it knows the authkey"):
             depot.Client("127.0.0.1:%d" % srv.getsockname()[1], authkey=b"k", quiet=True)
 
 
 def test_a_manager_of_another_version_is_refused():
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(1)
-
-    def serve():
-        conn, _ = srv.accept()
-        with conn:
-            conn.sendall(P.frame(P.KIND_HELLO, 0, 0, P.u32(P.HELLO_MAGIC) + b"\x03\x00\x20\x00"
-                                 + bytes(32)))
-            conn.recv(1)
-    threading.Thread(target=serve, daemon=True).start()
+    srv = fake_manager(b"k", lambda conn, buf: None, version=3)
     with srv:
         with pytest.raises(depot.ProtocolError, match="protocol version 3"):
             depot.Client("127.0.0.1:%d" % srv.getsockname()[1], authkey=b"k", quiet=True)
