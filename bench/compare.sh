@@ -29,6 +29,9 @@
 #                         Prometheus-style scrape of /metrics every second, and one
 #                         `depot-cli monitor` attached (its lines to /dev/null). Labelled
 #                         "+observed"; a table compares it with the unwatched manager
+#   WATCHERS              which of them watch, comma-separated (default dashboard,scrape,monitor);
+#                         none: the second manager has its admin endpoint but nobody watches
+#                         it, an A/A control showing how far two identical managers differ
 #   OBSERVER_PRIORITY     idle (default) runs the watchers under SCHED_IDLE (chrt --idle 0):
 #                         on this 2-core machine they would otherwise take CPU from the
 #                         servers and the client, which on a real deployment is on another
@@ -49,6 +52,13 @@ RUNS=${RUNS:-3}
 SYSCALLS=${SYSCALLS:-1}
 OBSERVE=${OBSERVE:-0}
 OBSERVER_PRIORITY=${OBSERVER_PRIORITY:-idle}
+WATCHERS=${WATCHERS:-dashboard,scrape,monitor}
+for w in ${WATCHERS//,/ }; do
+  case $w in dashboard | scrape | monitor) ;;
+    none) [[ $WATCHERS == none ]] || { echo "bench: WATCHERS=none stands alone, not in '$WATCHERS'" >&2 && exit 2; } ;;
+    *) echo "bench: WATCHERS lists dashboard, scrape and monitor (or is none), not '$w'" >&2 && exit 2 ;;
+  esac
+done
 case $OBSERVER_PRIORITY in
   idle) WATCH=(chrt --idle 0) ;;
   normal) WATCH=() ;;
@@ -72,25 +82,36 @@ echo
 # every second and one `depot-cli monitor`, all on the manager at PORT, until the script ends.
 observe_manager() {
   local port=$1 admin=$2 i s=""
-  "${WATCH[@]}" "$CLI" --address "127.0.0.1:$port" --authkey "$AUTHKEY" --name bench-monitor monitor \
-    > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
-  PIDS+=($!)
-  MONITOR_PIDS+=($!)
-  "${WATCH[@]}" node "$DASH/dashboard_open.mjs" "http://127.0.0.1:$admin/" \
-    >"$WORK/dashboard.$port.log" 2>&1 &
-  PIDS+=($!)
-  "${WATCH[@]}" bash -c 'while :; do
-    curl -sf --max-time 5 "$0" >/dev/null && echo ok || echo "scrape failed" >&2
-    sleep 1
-  done' "http://127.0.0.1:$admin/metrics" >"$WORK/scrape.$port.log" 2>"$WORK/scrape.$port.err" &
-  PIDS+=($!)
-  wait_for_line "$WORK/dashboard.$port.log" '^dashboard open' 60
-  for ((i = 0; i < 200; i++)); do
-    s=$(curl -sf --max-time 5 "http://127.0.0.1:$admin/api/sessions" || true)
-    [[ $s == *bench-monitor* ]] && break
-    sleep 0.05
-  done
-  [[ $s == *bench-monitor* ]] || { echo "bench: the monitor did not attach to port $port" >&2; exit 1; }
+  : >"$WORK/dashboard.$port.log" >"$WORK/scrape.$port.log" >"$WORK/scrape.$port.err"
+  if [[ ,$WATCHERS, == *,monitor,* ]]; then
+    "${WATCH[@]}" "$CLI" --address "127.0.0.1:$port" --authkey "$AUTHKEY" --name bench-monitor monitor \
+      > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
+    PIDS+=($!)
+    MONITOR_PIDS+=($!)
+  fi
+  if [[ ,$WATCHERS, == *,dashboard,* ]]; then
+    "${WATCH[@]}" node "$DASH/dashboard_open.mjs" "http://127.0.0.1:$admin/" \
+      >"$WORK/dashboard.$port.log" 2>&1 &
+    PIDS+=($!)
+  fi
+  if [[ ,$WATCHERS, == *,scrape,* ]]; then
+    "${WATCH[@]}" bash -c 'while :; do
+      curl -sf --max-time 5 "$0" >/dev/null && echo ok || echo "scrape failed" >&2
+      sleep 1
+    done' "http://127.0.0.1:$admin/metrics" >"$WORK/scrape.$port.log" 2>"$WORK/scrape.$port.err" &
+    PIDS+=($!)
+  fi
+  [[ ,$WATCHERS, == *,dashboard,* ]] && wait_for_line "$WORK/dashboard.$port.log" '^dashboard open' 60
+  if [[ ,$WATCHERS, == *,monitor,* ]]; then
+    for ((i = 0; i < 200; i++)); do
+      s=$(curl -sf --max-time 5 "http://127.0.0.1:$admin/api/sessions" || true)
+      [[ $s == *bench-monitor* ]] && break
+      sleep 0.05
+    done
+    [[ $s == *bench-monitor* ]] || { echo "bench: the monitor did not attach to port $port" >&2; exit 1; }
+  else
+    echo 0 >"$WORK/monitor.$port.lines"
+  fi
   OBSERVED+=("$port")
 }
 OBSERVED=() MONITOR_PIDS=()
@@ -156,8 +177,9 @@ run_server() {
     '{print l, c, p, n, $1, $2, $3, $5, $7, $8, cpu}'
 }
 
-RESULTS=$WORK/results.tsv
+RESULTS=$WORK/results.tsv PAIRED=$WORK/paired.tsv
 : >"$RESULTS"
+: >"$PAIRED"
 for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
   for ((k = 0; k < S; k++)); do : >"$WORK/runs.$k"; done
@@ -169,6 +191,10 @@ for cfg in "${CONFIGS[@]}"; do
   done
   for ((k = 0; k < S; k++)); do
     median_rows "$WORK/runs.$k" 5 6 >>"$RESULTS"
+    # A watched manager's run against its unwatched twin's in the same round (the two run
+    # one after the other), so a slow minute of the machine moves both sides of a ratio.
+    [[ ${LABELS[k]} == *' +observed' ]] && paste "$WORK/runs.$((k - 1))" "$WORK/runs.$k" |
+      awk -F'\t' -v OFS='\t' '$5 == $16 {print $12, $2, $3, $5, $17 / $6}' >>"$PAIRED"
   done
 done
 
@@ -241,14 +267,23 @@ echo
 if ((OBSERVE)); then
   echo "## Watched against unwatched (same run, same client)"
   echo
-  echo "| -c | -P | test | manager | rps unwatched | rps watched | watched / unwatched |"
-  echo "|---:|---:|---|---|---:|---:|---:|"
-  awk -F'\t' '
+  echo "Medians of RUNS runs each; \"paired\": the median, over the rounds, of the watched run's"
+  echo "rps over its unwatched twin's in the same round (lowest and highest in brackets)."
+  echo
+  echo "| -c | -P | test | manager | rps unwatched | rps watched | ratio of medians | paired median [range] |"
+  echo "|---:|---:|---|---|---:|---:|---:|---:|"
+  awk -F'\t' -v pairedf="$PAIRED" '
+    BEGIN { while ((getline line < pairedf) > 0) { split(line, f, "\t")
+              k = f[1] SUBSEP f[2] SUBSEP f[3] SUBSEP f[4]; r[k, ++m[k]] = f[5] } }
+    function paired(k,   i, j, t, n, v) {
+      n = m[k]; for (i = 1; i <= n; i++) v[i] = r[k, i]
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+      return n ? sprintf("%.3f [%.2f-%.2f]", n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n]) : "-" }
     { key = $2 SUBSEP $3 SUBSEP $5
-      if ($1 ~ / \+observed$/) { l = $1; sub(/ \+observed$/, "", l); w[l SUBSEP key] = $6; order[++n] = l SUBSEP key }
+      if ($1 ~ / \+observed$/) { l = $1; sub(/ \+observed$/, "", l); w[l SUBSEP key] = $6; order[++n] = l SUBSEP key; pk[n] = $1 SUBSEP key }
       else plain[$1 SUBSEP key] = $6 }
     END { for (i = 1; i <= n; i++) { split(order[i], f, SUBSEP)
-            printf "| %s | %s | %s | %s | %.0f | %.0f | %.3f |\n", f[2], f[3], f[4], f[1], plain[order[i]], w[order[i]], w[order[i]] / plain[order[i]] } }' "$RESULTS"
+            printf "| %s | %s | %s | %s | %.0f | %.0f | %.3f | %s |\n", f[2], f[3], f[4], f[1], plain[order[i]], w[order[i]], w[order[i]] / plain[order[i]], paired(pk[i]) } }' "$RESULTS"
   echo
   for p in "${MONITOR_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for port in "${OBSERVED[@]}"; do
@@ -277,7 +312,7 @@ done
 echo "strace -c -f -p SERVER   # during one more run of n/5 requests per configuration"
 if ((OBSERVE)); then
   echo "depot-manager ... FLAGS --admin-address 127.0.0.1:ADMIN   # the +observed managers, each with"
-  echo "# these watchers, run as ${WATCH[*]:-themselves} (OBSERVER_PRIORITY=$OBSERVER_PRIORITY):"
+  echo "# these watchers ($WATCHERS), run as ${WATCH[*]:-themselves} (OBSERVER_PRIORITY=$OBSERVER_PRIORITY):"
   echo "node bench/dashboard_open.mjs http://127.0.0.1:ADMIN/     # the dashboard in headless chromium"
   echo "while :; do curl -sf http://127.0.0.1:ADMIN/metrics; sleep 1; done"
   echo "depot-cli --address 127.0.0.1:PORT --authkey KEY monitor | wc -l"

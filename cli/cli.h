@@ -18,8 +18,9 @@ bool is_plain_text(std::string_view value);
 // not printable ASCII (UTF-8 text included, so the bytes are unambiguous).
 std::string quote(std::string_view value);
 
-// Writes one line of output (and flushes it): depot-cli's, under its output lock.
-using Emit = std::function<void(const std::string& line)>;
+// Writes lines of output (one or more, '\n' between, none at the end) and flushes them:
+// depot-cli's, under its output lock.
+using Emit = std::function<void(const std::string& lines)>;
 
 // monitor.cpp. `depot-cli monitor`: one line per record until `count` request records
 // (nullopt: until a signal). Throws NotNow-like std::out_of_range when no record came for

@@ -969,7 +969,7 @@ void touch(depot::Client& client, const Invocation& inv) {
                  "' is not held (acked already, past its lease, or given back with its session)");
 }
 
-// A line of monitor or stat, whole and at once (SIGINT/SIGTERM end them between lines).
+// Lines of monitor or stat, whole and at once (SIGINT/SIGTERM end them between writes).
 depot::cli::Emit line_printer(Signals& signals) {
   return [&signals](const std::string& line) {
     std::lock_guard out(signals.output());

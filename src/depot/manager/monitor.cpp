@@ -105,17 +105,28 @@ std::span<const OpEntry> monitor_ops() {
 
 bool MonitorState::admit(uint64_t now) {
   if (per_second == proto::kMonitorEveryRequest) return true;
+  if (now < next_us) return false;
   const double full = per_second;  // the bucket holds one second's worth
   if (now > refilled_us) {         // (a request read before the last refill adds nothing)
     tokens = std::min(full, tokens + static_cast<double>(now - refilled_us) * full * 1e-6);
     refilled_us = now;
   }
-  if (tokens < 1) return false;
-  tokens -= 1;
-  return true;
+  const bool admitted = tokens >= 1;
+  if (admitted) tokens -= 1;
+  // Empty now: nothing is admitted until the next whole token has come in.
+  next_us = tokens >= 1 ? 0 : now + static_cast<uint64_t>((1 - tokens) * 1e6 / full) + 1;
+  return admitted;
+}
+
+void Server::settle_unrecorded() {
+  if (monitor_unrecorded_ == 0) return;
+  for (MonitorState& m : monitors_) m.skipped += monitor_unrecorded_;
+  monitor_unrecorded_ = 0;
 }
 
 void Server::start_monitor(Session& s, size_t cap, uint32_t per_second, uint64_t id) {
+  settle_unrecorded();       // the others' counts, not the new one's
+  monitor_quiet_until_ = 0;  // its bucket starts full
   s.set_monitor(true);
   MonitorState m;
   m.session = &s;
@@ -128,6 +139,7 @@ void Server::start_monitor(Session& s, size_t cap, uint32_t per_second, uint64_t
 }
 
 bool Server::stop_monitor(SessionId id) {
+  settle_unrecorded();
   for (auto it = monitors_.begin(); it != monitors_.end(); ++it) {
     if (it->session->id() != id) continue;
     it->session->set_monitor(false);
@@ -140,7 +152,7 @@ bool Server::stop_monitor(SessionId id) {
 
 bool Server::monitor_pending(SessionId id) const {
   for (const MonitorState& m : monitors_)
-    if (m.session->id() == id) return m.due && m.has_news();
+    if (m.session->id() == id) return m.due && (m.has_news() || monitor_unrecorded_ > 0);
   return false;
 }
 
@@ -151,6 +163,7 @@ size_t Server::monitor_buffered_bytes() const {
 }
 
 void Server::pump_monitor(SessionId id, std::string& out) {
+  settle_unrecorded();
   for (MonitorState& m : monitors_) {
     if (m.session->id() != id) continue;
     if (!m.due || !m.has_news()) return;
@@ -185,8 +198,15 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
   if (h.code == static_cast<uint8_t>(proto::Op::HEARTBEAT)) return;  // keep-alives are noise
   // Which monitors get this one: past its max_per_second a monitor only counts it, and when
   // none gets it the request costs no record at all. The clock is the read that brought the
-  // request (the session took it then), so this reads none.
+  // request (the session took it then), so this reads none. While every monitor's bucket is
+  // empty (most requests of a busy manager), a request costs a compare and a count.
   const uint64_t now = micros(s.last_heard());
+  if (now < monitor_quiet_until_) {
+    ++monitor_unrecorded_;
+    if (!monitor_timer_armed_) arm_monitor_timer();  // the count goes out even if no request
+    return;                                          // comes after
+  }
+  settle_unrecorded();
   std::string& rec = record_;
   bool encoded = false;
   auto encode = [&] {
@@ -249,6 +269,9 @@ void Server::monitored_dispatch(Session& s, const proto::Header& h, std::string_
       arm_monitor_timer();
     }
   }
+  uint64_t quiet = UINT64_MAX;
+  for (const MonitorState& m : monitors_) quiet = std::min(quiet, m.next_us);
+  monitor_quiet_until_ = quiet;  // (the timer is armed: the skipped count goes out)
 }
 
 void Server::arm_monitor_timer() {
@@ -258,6 +281,7 @@ void Server::arm_monitor_timer() {
   monitor_timer_.async_wait([this](const boost::system::error_code& ec) {
     monitor_timer_armed_ = false;
     if (ec) return;
+    settle_unrecorded();
     for (MonitorState& m : monitors_) {
       if (!m.has_news()) continue;
       m.due = true;

@@ -77,6 +77,7 @@ struct MonitorState {
   uint32_t per_second = 0;   // proto::kMonitorEveryRequest: no limit
   double tokens = 0;         // records it may be sent now
   uint64_t refilled_us = 0;  // steady clock of the last refill
+  uint64_t next_us = 0;      // admits nothing before this (steady): its bucket is empty
   std::string buffer;        // encoded records, back to back
   uint32_t count = 0;        // records in buffer
   uint64_t dropped = 0;      // not reported yet
@@ -240,8 +241,14 @@ class Server {
  private:
   void serve(Session& s, const proto::Header& h, std::string_view body);
   void monitored_dispatch(Session& s, const proto::Header& h, std::string_view body);
+  // Adds the requests no monitor recorded (monitor_unrecorded_) to each one's skipped.
+  void settle_unrecorded();
   std::vector<MonitorState> monitors_;
   uint64_t monitor_dropped_ = 0;
+  // Until this time (steady, us) every monitor's bucket is empty: a request served before it
+  // is only counted, in monitor_unrecorded_, for all of them at once.
+  uint64_t monitor_quiet_until_ = 0;
+  uint64_t monitor_unrecorded_ = 0;
   std::string record_;  // the record being encoded (kept for its capacity)
   void accept();
   void arm_timer();
