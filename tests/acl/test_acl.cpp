@@ -2,12 +2,14 @@
 // and how names and subscription patterns are matched against a user's rules.
 #include <catch2/catch.hpp>
 
+#include <fnmatch.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "depot/auth/acl.h"
 
@@ -170,4 +172,42 @@ SCENARIO("a subscription pattern is allowed only when every topic it matches is"
   CHECK(u.allows_all(PERM_READ, "other?"));        // the identical pattern
   CHECK_FALSE(u.allows_all(PERM_READ, "other*"));  // wider than "other?"
   CHECK_FALSE(u.allows_all(PERM_READ, "out.*"));   // write, not read
+}
+
+SCENARIO("a name is allowed exactly when fnmatch(3) matches it with one of the rule's patterns",
+         "[acl]") {
+  // allows() decides "*", plain names and "PREFIX*" without fnmatch; every kind of pattern
+  // must answer as fnmatch(pattern, name, 0) does.
+  const std::vector<std::string> patterns = {
+      "*",     "tasks",   "tasks*", "pool.*", "pool.r.*", "",    "*s",     "t*s",        "task?",
+      "[tp]*", "pool\\*", "a\\b",   "**",     "?",        "*.*", "x[!a]y", "pool.[0-9]*"};
+  const std::vector<std::string> names = {
+      "",
+      "t",
+      "tasks",
+      "tasks2",
+      "task",
+      "tasksx.y",
+      "pool.",
+      "pool.r.1",
+      "pool*",
+      "pool.x",
+      "ab",
+      "a\\b",
+      "xby",
+      "xay",
+      "s",
+      "pool.7z",
+      ".hidden",
+      "a/b",
+      "a very long name that does not fit a small string buffer"};
+  for (const std::string& p : patterns) {
+    User u;
+    u.rules.push_back(Rule{PERM_READ, {p}});
+    for (const std::string& n : names) {
+      INFO("pattern '" << p << "', name '" << n << "'");
+      CHECK(u.allows(PERM_READ, n) == (::fnmatch(p.c_str(), n.c_str(), 0) == 0));
+      CHECK_FALSE(u.allows(PERM_WRITE, n));
+    }
+  }
 }

@@ -100,12 +100,31 @@ bool has_glob(std::string_view p) {
   return p.find_first_of("*?[") != std::string_view::npos;
 }
 
+namespace {
+
+constexpr std::string_view kSpecial = "*?[\\";  // fnmatch's, its escape included
+
+// fnmatch(pattern, name, 0) == 0, without fnmatch (or a copy of the name) for the patterns
+// ACL files hold most: "*", a plain name, and "PREFIX*" with a plain PREFIX. Checked once
+// per request, so the common cases cost a comparison.
+bool glob_matches(const std::string& pattern, std::string_view name, std::string& scratch) {
+  if (pattern.size() == 1 && pattern[0] == '*') return true;  // a user with every name
+  const size_t special = pattern.find_first_of(kSpecial);
+  if (special == std::string::npos) return pattern == name;
+  if (special + 1 == pattern.size() && pattern.back() == '*')
+    return name.starts_with(std::string_view(pattern).substr(0, special));
+  if (scratch != name) scratch.assign(name);
+  return ::fnmatch(pattern.c_str(), scratch.c_str(), 0) == 0;
+}
+
+}  // namespace
+
 bool User::allows(uint8_t perm, std::string_view name) const {
-  const std::string n(name);
+  std::string scratch;  // the name as a C string, made only for fnmatch
   for (const Rule& r : rules) {
     if (!(r.perms & perm)) continue;
     for (const std::string& p : r.patterns)
-      if (::fnmatch(p.c_str(), n.c_str(), 0) == 0) return true;
+      if (glob_matches(p, name, scratch)) return true;
   }
   return false;
 }
