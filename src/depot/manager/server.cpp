@@ -390,7 +390,9 @@ void Server::serve(Session& s, const proto::Header& h, std::string_view body) {
   }
   // What the request puts in queues is its user's (max-queue-bytes).
   registry_.acting_owner = s.user_id();
+  if (store_) made_before_ = store_->made();
   handler(*this, s, h, body);
+  if (store_) made_before_ = store_->made();
   registry_.acting_owner = 0;
 }
 
@@ -499,15 +501,20 @@ void Server::end_pass() {
     if (store_) {
       // Group commit: the records of every request of the pass go out in one write, and
       // under `fsync always` the pass's replies wait until one fdatasync covers them.
-      // A pass that made records waits for them, also when a failed write keeps them in
-      // memory (whatever the policy: nothing is acknowledged that is not written); a pass that
-      // made none waits only for what was written before it (fsync always), so that reads
-      // are answered while the disk fails.
-      const bool made_records = store_->has_pending();
+      // A session given output by a request that made records (or by a timer or a closing
+      // session that did) waits for them, also when a failed write keeps them in memory
+      // (whatever the policy: nothing is acknowledged that is not written); the others wait
+      // only for what was written (fsync always), so that reads are answered while the disk
+      // fails, in the pass that filled it too. (Healthy, the two marks are one: logged() ==
+      // written() after the write.)
       write_records();
-      const uint64_t mark = made_records ? store_->logged() : store_->written();
-      if (mark > durable_position())
-        for (auto& s : dirty_) s->hold_output(mark);
+      const uint64_t told = store_->logged(), written = store_->written();
+      const uint64_t durable = durable_position();
+      for (auto& s : dirty_) {
+        const uint64_t mark = s->take_told_records() ? told : written;
+        if (mark > durable) s->hold_output(mark);
+      }
+      made_before_ = store_->made();
     }
     flushing_.swap(dirty_);  // both vectors keep their capacity: no allocation per pass
     for (auto& s : flushing_) {

@@ -204,6 +204,9 @@ class Server {
   bool watch(int fd, SessionId id, bool on);
   // How far the log is durable (fsync always) or written (everysec, no): the replies of passes
   // up to there may leave. Without a data directory everything may.
+  // Whether the request (or timer, or closing session) being handled has made records: an
+  // output it gives a session now may tell of them (Session::mark_dirty notes that).
+  bool making_records() const { return store_ && store_->made() != made_before_; }
   uint64_t durable_position() const {
     if (!store_) return UINT64_MAX;
     return store_->replies_wait() ? store_->durable() : store_->written();
@@ -285,6 +288,7 @@ class Server {
   PubSub pubsub_{registry_};
   std::unordered_map<SessionId, std::shared_ptr<Session>> sessions_;
   std::vector<std::shared_ptr<Session>> dirty_;
+  uint64_t made_before_ = 0;  // Store::made() before the request being handled
   std::vector<std::shared_ptr<Session>> flushing_;
   std::array<Handler, 256> ops_{};  // by opcode; HEARTBEAT is the dispatcher's own
   std::array<bool, 256> writes_{};

@@ -434,6 +434,7 @@ void Session::end_reply(proto::FrameBuilder& b) {
 }
 
 void Session::mark_dirty() {
+  if (server_.making_records()) told_records_ = true;  // (called with each output)
   if (dirty_ || state_ == State::CLOSED) return;
   dirty_ = true;
   server_.mark_dirty(shared_from_this());
@@ -485,7 +486,7 @@ void Session::pump_pushes() {
 void Session::hold_output(uint64_t position) {
   if (out_.empty()) return;
   if (!held_.empty() && held_.back().first == out_.size()) {
-    held_.back().second = position;
+    held_.back().second = std::max(held_.back().second, position);  // never an earlier one
     return;
   }
   held_.emplace_back(out_.size(), position);

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "depot/auth/handshake.h"
@@ -48,6 +49,9 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
   // The log became durable further: held output may go now.
   void output_released() { mark_dirty(); }
   bool listed_held = false;  // in Server::held_
+  // Whether output came from a request (timer, closing session) that made records, since
+  // the last call; clears it.
+  bool take_told_records() { return std::exchange(told_records_, false); }
   // False once the peer is known to be gone; peeks at the socket when asked to.
   bool alive(bool probe);
 
@@ -177,6 +181,7 @@ class Session : public std::enable_shared_from_this<Session>, public SubscriberS
     std::chrono::steady_clock::time_point since;
   };
   std::unordered_map<uint64_t, ParkedRequest> parked_;
+  bool told_records_ = false;  // see take_told_records()
 };
 
 }  // namespace depot
