@@ -59,6 +59,7 @@ for w in ${WATCHERS//,/ }; do
     *) echo "bench: WATCHERS lists dashboard, scrape and monitor (or is none), not '$w'" >&2 && exit 2 ;;
   esac
 done
+watching() { [[ ,$WATCHERS, == *,$1,* ]]; }  # watching NAME: whether WATCHERS lists NAME
 case $OBSERVER_PRIORITY in
   idle) WATCH=(chrt --idle 0) ;;
   normal) WATCH=() ;;
@@ -83,26 +84,26 @@ echo
 observe_manager() {
   local port=$1 admin=$2 i s=""
   : >"$WORK/dashboard.$port.log" >"$WORK/scrape.$port.log" >"$WORK/scrape.$port.err"
-  if [[ ,$WATCHERS, == *,monitor,* ]]; then
+  if watching monitor; then
     "${WATCH[@]}" "$CLI" --address "127.0.0.1:$port" --authkey "$AUTHKEY" --name bench-monitor monitor \
       > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
     PIDS+=($!)
     MONITOR_PIDS+=($!)
   fi
-  if [[ ,$WATCHERS, == *,dashboard,* ]]; then
+  if watching dashboard; then
     "${WATCH[@]}" node "$DASH/dashboard_open.mjs" "http://127.0.0.1:$admin/" \
       >"$WORK/dashboard.$port.log" 2>&1 &
     PIDS+=($!)
   fi
-  if [[ ,$WATCHERS, == *,scrape,* ]]; then
+  if watching scrape; then
     "${WATCH[@]}" bash -c 'while :; do
       curl -sf --max-time 5 "$0" >/dev/null && echo ok || echo "scrape failed" >&2
       sleep 1
     done' "http://127.0.0.1:$admin/metrics" >"$WORK/scrape.$port.log" 2>"$WORK/scrape.$port.err" &
     PIDS+=($!)
   fi
-  [[ ,$WATCHERS, == *,dashboard,* ]] && wait_for_line "$WORK/dashboard.$port.log" '^dashboard open' 60
-  if [[ ,$WATCHERS, == *,monitor,* ]]; then
+  watching dashboard && wait_for_line "$WORK/dashboard.$port.log" '^dashboard open' 60
+  if watching monitor; then
     for ((i = 0; i < 200; i++)); do
       s=$(curl -sf --max-time 5 "http://127.0.0.1:$admin/api/sessions" || true)
       [[ $s == *bench-monitor* ]] && break

@@ -83,14 +83,12 @@ void monitor(Client& client, std::optional<uint64_t> count, Timeout timeout,
                               " shown)");
     // The records that came with it go out in the same write: a line, and a write, per
     // record would cost a busy manager's machine a system call per line shown.
-    lines = monitor_line(*r);
-    if (r->type == MonitorRecord::Type::Request) ++shown;
-    for (size_t n = 1; n < kLinesPerWrite && (!count || shown < *count); ++n) {
-      r = mon.next(std::chrono::nanoseconds(0));
-      if (!r) break;
-      lines += '\n';
+    lines.clear();
+    for (size_t n = 0; r; r = mon.next(std::chrono::nanoseconds(0))) {
+      if (n++ > 0) lines += '\n';
       lines += monitor_line(*r);
       if (r->type == MonitorRecord::Type::Request) ++shown;
+      if (n == kLinesPerWrite || (count && shown >= *count)) break;
     }
     emit(lines);
   }

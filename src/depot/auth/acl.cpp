@@ -96,10 +96,6 @@ std::string check_user_name(std::string_view name) {
   return {};
 }
 
-bool has_glob(std::string_view p) {
-  return p.find_first_of("*?[") != std::string_view::npos;
-}
-
 namespace {
 
 constexpr std::string_view kSpecial = "*?[\\";  // fnmatch's, its escape included
@@ -113,11 +109,15 @@ bool glob_matches(const std::string& pattern, std::string_view name, std::string
   if (special == std::string::npos) return pattern == name;
   if (special + 1 == pattern.size() && pattern.back() == '*')
     return name.starts_with(std::string_view(pattern).substr(0, special));
-  if (scratch != name) scratch.assign(name);
+  if (scratch.empty()) scratch.assign(name);  // (an empty name needs no copy)
   return ::fnmatch(pattern.c_str(), scratch.c_str(), 0) == 0;
 }
 
 }  // namespace
+
+bool has_glob(std::string_view p) {
+  return p.find_first_of("*?[") != std::string_view::npos;
+}
 
 bool User::allows(uint8_t perm, std::string_view name) const {
   std::string scratch;  // the name as a C string, made only for fnmatch
@@ -131,7 +131,7 @@ bool User::allows(uint8_t perm, std::string_view name) const {
 
 bool User::allows_all(uint8_t perm, std::string_view pattern) const {
   if (!has_glob(pattern)) return allows(perm, pattern);
-  const std::string_view literal = pattern.substr(0, pattern.find_first_of("*?[\\"));
+  const std::string_view literal = pattern.substr(0, pattern.find_first_of(kSpecial));
   for (const Rule& r : rules) {
     if (!(r.perms & perm)) continue;
     for (const std::string& p : r.patterns) {
@@ -140,7 +140,7 @@ bool User::allows_all(uint8_t perm, std::string_view pattern) const {
       // literal beginning starts with PREFIX can match.
       if (p.size() >= 1 && p.back() == '*') {
         const std::string_view prefix = std::string_view(p).substr(0, p.size() - 1);
-        if (prefix.find_first_of("*?[\\") == std::string_view::npos && literal.starts_with(prefix))
+        if (prefix.find_first_of(kSpecial) == std::string_view::npos && literal.starts_with(prefix))
           return true;
       }
     }

@@ -202,11 +202,11 @@ class Server {
   void remove_session(SessionId id);
   // Adds the socket of session `id` to the set read by on_sessions_ready, or removes it.
   bool watch(int fd, SessionId id, bool on);
-  // How far the log is durable (fsync always) or written (everysec, no): the replies of passes
-  // up to there may leave. Without a data directory everything may.
   // Whether the request (or timer, or closing session) being handled has made records: an
   // output it gives a session now may tell of them (Session::mark_dirty notes that).
   bool making_records() const { return store_ && store_->made() != made_before_; }
+  // How far the log is durable (fsync always) or written (everysec, no): the replies of passes
+  // up to there may leave. Without a data directory everything may.
   uint64_t durable_position() const {
     if (!store_) return UINT64_MAX;
     return store_->replies_wait() ? store_->durable() : store_->written();

@@ -87,8 +87,6 @@ class Store {
   void write_pending();
   // Whether replies must wait for durable() to reach written() (fsync always).
   bool replies_wait() const { return options_.fsync == Fsync::ALWAYS; }
-  // Whether the objects made records that write_pending() has not taken yet.
-  bool has_pending() const { return !journal_.empty(); }
   // The end of every record the objects have made (taken or not): moves when one is made.
   uint64_t made() const { return journal_.position(); }
   // The end of the records taken so far: written, or kept in memory by a failed write (the
