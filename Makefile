@@ -27,7 +27,7 @@ INSTALL_BUILD ?= $(BUILD)-install
 # Exactly what the build and the tests need, from Debian; make install needs only the first line
 # (systemd: only its systemd-analyze, which verifies packaging/depot-manager.service).
 LIB_PACKAGES   = cmake make g++ libboost-dev libboost-serialization-dev libssl-dev libpoco-dev libedit-dev
-PACKAGES       = $(LIB_PACKAGES) catch2 pkg-config python3 python3-pytest python3-msgpack python3-prometheus-client \
+PACKAGES       = $(LIB_PACKAGES) catch2 pkg-config python3 python3-pytest python3-msgpack python3-prometheus-client python3-tornado \
                  clang systemd chromium $(NODE_PACKAGES)
 # The dashboard's browser test (tests/dashboard) runs playwright-core with node and npm:
 # Debian's nodejs and npm, unless a node with npm is there already (NodeSource's nodejs

@@ -19,7 +19,8 @@
 #   DEPOT_MANAGER_FLAGS   manager flag sets, separated by ';' (default "--busy-poll-us 50;--busy-poll-us 0")
 #   DATASIZE              payload bytes, -d (default 16)
 #   N_C50 N_C50_P16 N_C1  -n of the three configurations (default 100000 1000000 20000)
-#   RUNS                  runs per figure (default 3)
+#   RUNS                  runs per figure (default 3; even with OBSERVE, so each twin of a
+#                         pair goes first in half the rounds)
 #   BASELINE_MANAGER      an earlier commit's depot-manager, run beside this build's with the
 #                         same flags and client (labelled "baseline")
 #   SYSCALLS              0 skips the strace runs (default 1)
@@ -82,8 +83,8 @@ echo
 # observe_manager PORT ADMIN_PORT: the dashboard open in headless chromium, a /metrics scrape
 # every second and one `depot-cli monitor`, all on the manager at PORT, until the script ends.
 observe_manager() {
-  local port=$1 admin=$2 i s=""
-  : >"$WORK/dashboard.$port.log" >"$WORK/scrape.$port.log" >"$WORK/scrape.$port.err"
+  local port=$1 admin=$2 i s="" f
+  for f in dashboard.$port.log scrape.$port.log scrape.$port.err; do : >"$WORK/$f"; done
   if watching monitor; then
     "${WATCH[@]}" "$CLI" --address "127.0.0.1:$port" --authkey "$AUTHKEY" --name bench-monitor monitor \
       > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
@@ -158,6 +159,14 @@ for bin in "${BINARIES[@]}"; do
   done
 done
 S=${#LABELS[@]}
+GROUPS_OF=()  # "k" for a server alone, "k k+1" for an unwatched manager and its watched twin
+for ((k = 0; k < S; k++)); do
+  if ((k + 1 < S)) && [[ ${LABELS[k + 1]} == "${LABELS[k]} +observed" ]]; then
+    GROUPS_OF+=("$k $((k + 1))") && ((++k))
+  else
+    GROUPS_OF+=("$k")
+  fi
+done
 
 tests_of() {  # tests_of K: the -t list for server K
   case ${PROTOS[$1]} in raw) echo ping ;; *) echo put,get ;; esac
@@ -185,15 +194,20 @@ for cfg in "${CONFIGS[@]}"; do
   read -r c p n <<<"$cfg"
   for ((k = 0; k < S; k++)); do : >"$WORK/runs.$k"; done
   for ((i = 0; i < RUNS; i++)); do
-    for ((j = 0; j < S; j++)); do
-      k=$(((i + j) % S))
-      run_server "$k" "$c" "$p" "$n" >>"$WORK/runs.$k"
+    # Servers in groups (a watched manager and its unwatched twin are one), the groups in
+    # an order rotated each round, and a pair's two runs back to back, which of them first
+    # alternating round by round: the second run of two in a row is the slower one here
+    # (the A/A control showed it in 8 of 12 rows), so a fixed order would charge it to one side.
+    for ((j = 0; j < ${#GROUPS_OF[@]}; j++)); do
+      read -r -a group <<<"${GROUPS_OF[(i + j) % ${#GROUPS_OF[@]}]}"
+      ((${#group[@]} == 2 && i % 2)) && group=("${group[1]}" "${group[0]}")
+      for k in "${group[@]}"; do run_server "$k" "$c" "$p" "$n" >>"$WORK/runs.$k"; done
     done
   done
   for ((k = 0; k < S; k++)); do
     median_rows "$WORK/runs.$k" 5 6 >>"$RESULTS"
     # A watched manager's run against its unwatched twin's in the same round (the two run
-    # one after the other), so a slow minute of the machine moves both sides of a ratio.
+    # back to back), so a slow minute of the machine moves both sides of a ratio.
     [[ ${LABELS[k]} == *' +observed' ]] && paste "$WORK/runs.$((k - 1))" "$WORK/runs.$k" |
       awk -F'\t' -v OFS='\t' '$5 == $16 {print $12, $2, $3, $5, $17 / $6}' >>"$PAIRED"
   done
@@ -268,11 +282,12 @@ echo
 if ((OBSERVE)); then
   echo "## Watched against unwatched (same run, same client)"
   echo
-  echo "Medians of RUNS runs each; \"paired\": the median, over the rounds, of the watched run's"
-  echo "rps over its unwatched twin's in the same round (lowest and highest in brackets)."
+  echo "Medians of RUNS runs each; \"paired\": over the rounds, the watched run's rps over its"
+  echo "unwatched twin's in the same round: their median (lowest and highest in brackets), and"
+  echo "their geometric mean with its 95% confidence interval (t, from the spread of the rounds)."
   echo
-  echo "| -c | -P | test | manager | rps unwatched | rps watched | ratio of medians | paired median [range] |"
-  echo "|---:|---:|---|---|---:|---:|---:|---:|"
+  echo "| -c | -P | test | manager | rps unwatched | rps watched | ratio of medians | paired median [range] | paired mean [95% CI] |"
+  echo "|---:|---:|---|---|---:|---:|---:|---:|---:|"
   awk -F'\t' -v pairedf="$PAIRED" '
     BEGIN { while ((getline line < pairedf) > 0) { split(line, f, "\t")
               k = f[1] SUBSEP f[2] SUBSEP f[3] SUBSEP f[4]; r[k, ++m[k]] = f[5] } }
@@ -280,11 +295,17 @@ if ((OBSERVE)); then
       n = m[k]; for (i = 1; i <= n; i++) v[i] = r[k, i]
       for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
       return n ? sprintf("%.3f [%.2f-%.2f]", n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2, v[1], v[n]) : "-" }
+    function mean_ci(k,   i, n, mu, ss, h) {  # of the log ratios; t(n-1) ~ 1.96 + 2.4 / (n-1)
+      n = m[k]; if (n < 2) return "-"
+      for (i = 1; i <= n; i++) mu += log(r[k, i]); mu /= n
+      for (i = 1; i <= n; i++) ss += (log(r[k, i]) - mu) ^ 2
+      h = (1.96 + 2.4 / (n - 1)) * sqrt(ss / (n - 1) / n)
+      return sprintf("%.3f [%.3f-%.3f]", exp(mu), exp(mu - h), exp(mu + h)) }
     { key = $2 SUBSEP $3 SUBSEP $5
       if ($1 ~ / \+observed$/) { l = $1; sub(/ \+observed$/, "", l); w[l SUBSEP key] = $6; order[++n] = l SUBSEP key; pk[n] = $1 SUBSEP key }
       else plain[$1 SUBSEP key] = $6 }
     END { for (i = 1; i <= n; i++) { split(order[i], f, SUBSEP)
-            printf "| %s | %s | %s | %s | %.0f | %.0f | %.3f | %s |\n", f[2], f[3], f[4], f[1], plain[order[i]], w[order[i]], w[order[i]] / plain[order[i]], paired(pk[i]) } }' "$RESULTS"
+            printf "| %s | %s | %s | %s | %.0f | %.0f | %.3f | %s | %s |\n", f[2], f[3], f[4], f[1], plain[order[i]], w[order[i]], w[order[i]] / plain[order[i]], paired(pk[i]), mean_ci(pk[i]) } }' "$RESULTS"
   echo
   for p in "${MONITOR_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for port in "${OBSERVED[@]}"; do

@@ -90,6 +90,19 @@ start_pool_workers() {
   done
 }
 
+# start_python_pool_workers N POOL: N python/examples/pool_worker.py processes serving POOL on
+# the manager of start_manager, each waited for until it serves.
+start_python_pool_workers() {
+  local w
+  for w in $(seq 1 "$1"); do
+    DEPOT_ADDRESS=127.0.0.1:$MANAGER_PORT DEPOT_AUTHKEY=$AUTHKEY DEPOT_POOL=$2 \
+      PYTHONPATH=$BENCH_DIR/../python "$PYTHON" "$BENCH_DIR/../python/examples/pool_worker.py" \
+      >"$WORK/pool_worker.$2.$w.log" 2>&1 &
+    PIDS+=($!)
+    wait_for_line "$WORK/pool_worker.$2.$w.log" '^pool_worker: serving' 20
+  done
+}
+
 check_manager() {
   if ! kill -0 "$MANAGER_PID" 2>/dev/null; then
     local st=0

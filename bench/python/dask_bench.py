@@ -17,6 +17,8 @@ import time
 
 from dask.distributed import Client, LocalCluster
 
+from latencies import print_latencies
+
 
 def increment(x):
     return x + 1
@@ -35,17 +37,6 @@ class Counter:
     def increment(self):
         self.n += 1
         return self.n
-
-
-def pct(sorted_v, p):
-    i = int(p / 100.0 * len(sorted_v))
-    return sorted_v[min(i, len(sorted_v) - 1)]
-
-
-def print_latencies(metric, v):
-    v = sorted(v)
-    print("%s p50_us=%.1f p99_us=%.1f mean_us=%.1f min_us=%.1f max_us=%.1f n=%d"
-          % (metric, pct(v, 50), pct(v, 99), sum(v) / len(v), v[0], v[-1], len(v)), flush=True)
 
 
 def main():

@@ -99,8 +99,8 @@ def cpp_pool_worker(procs, manager, threads=1):
                   "--threads", str(threads)], env_for(manager))
 
 
-def run_example(manager, name, timeout=120):
-    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, name)], env=env_for(manager),
+def run_example(manager, name, *args, timeout=120):
+    r = subprocess.run([sys.executable, os.path.join(EXAMPLES, name), *args], env=env_for(manager),
                        capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, "%s failed: %s" % (name, r.stderr)
     return r.stdout
@@ -418,6 +418,60 @@ def test_manager_restart_without_data(manager, pool):
     assert pool.submit("square", 5).result(60) == 25
 
 
+def test_submit_timeout_on_a_full_tasks_queue(manager):
+    c = manager.client()
+    c.queue("full.tasks", maxsize=1).put(b"somebody else's task")   # nobody serves "full"
+    with Executor(c, "full") as ex:
+        f = ex.submit("square", 3, timeout=0.3)
+        with pytest.raises(depot.RemoteError) as e:
+            f.result(30)
+        assert e.value.type == F.SUBMIT_FAILED
+        assert "full.tasks" in str(e.value), str(e.value)    # the server's message names it
+        assert ex.map("square", [1, 2], timeout=0.2)[1].exception(30).type == F.SUBMIT_FAILED
+    assert c.queue("full.tasks").qsize() == 1                # nothing went in, nothing lost
+    c.close()
+
+
+def test_submit_timeout_with_the_manager_away(manager):
+    c = manager.client()
+    with Executor(c, "pool") as ex:
+        assert c.stats() is not None                            # connected
+        manager.kill()
+        wait_until(lambda: not c.connected, what="the client to see the manager go")
+        f = ex.submit("square", 4, timeout=0.5)
+        with pytest.raises(depot.RemoteError) as e:
+            f.result(60)
+        assert e.value.type == F.SUBMIT_FAILED
+        assert "could not be sent" in str(e.value), str(e.value)
+    c.close()
+
+
+def test_manager_restart_with_a_data_dir_keeps_tasks_and_results(make_manager, tmp_path):
+    """A SIGKILLed manager with --data-dir comes back with the tasks it had taken: they are
+    in pool.tasks before any worker is there, the executor sends none again (its marker
+    survived), and each runs once."""
+    m = make_manager(["--data-dir", str(tmp_path)])
+    c = m.client()
+    runs = []
+    with Executor(c, "pool") as ex:
+        queued = [ex.submit("square", i) for i in range(10)]   # no worker yet
+        m.kill()
+        m.restart()
+        other = m.client()
+        assert other.queue("pool.tasks").qsize() == 10
+        wc = m.client()
+        w = Worker(wc, "pool", threads=2)
+        w.register("square", lambda x: runs.append(x) or x * x)
+        w.start()
+        assert [q.result(60) for q in queued] == [i * i for i in range(10)]
+        assert ex.submit("square", 12).result(60) == 144
+        assert sorted(runs) == list(range(10)) + [12]
+        w.close()
+        wc.close()
+        other.close()
+    c.close()
+
+
 # ---------------------------------------------------------------- worker processes
 
 HOLDER = textwrap.dedent("""
@@ -608,3 +662,16 @@ def test_example_counter_actor(manager, procs):
 def test_example_counter_actor_on_cpp_workers(manager, procs):
     cpp_pool_worker(procs, manager)
     assert run_example(manager, "counter_actor.py") == "1\n1\n1\n1\n"
+
+
+def test_example_tornado_fib(manager, procs):
+    """Seed 002's experiment on depot: the example checks every answer itself (fib(n)'s
+    value, "Hello, world"); /fast is answered while /fib/32 is still computing on a worker."""
+    python_pool_worker(procs, manager)
+    python_pool_worker(procs, manager)
+    out = run_example(manager, "tornado_fib.py", "--measure", "--port", "0",
+                      "--conc", "8", "--burst", "20", "--slow", "32", timeout=300)
+    figures = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    assert ", 8 simultaneous requests," in out and "/fib/20 " in out, out
+    assert figures["fast_first"] == "True", out
+    assert "Roundtrip latency: " in out, out
