@@ -17,7 +17,7 @@ import time
 
 from dask.distributed import Client, LocalCluster
 
-from latencies import print_latencies
+from latencies import time_calls
 
 
 def increment(x):
@@ -55,15 +55,8 @@ def main():
         client.wait_for_workers(2)
 
         if a.only in ("", "roundtrip"):
-            lat = []
-            for i in range(a.warmup + a.n):
-                t0 = time.perf_counter()
-                r = client.submit(increment, i, pure=False).result()
-                us = (time.perf_counter() - t0) * 1e6
-                assert r == i + 1
-                if i >= a.warmup:
-                    lat.append(us)
-            print_latencies("roundtrip", lat)
+            time_calls("roundtrip", lambda i: client.submit(increment, i, pure=False).result(),
+                       lambda i: i + 1, a.n, a.warmup)
 
         if a.only in ("", "map_sum"):
             want = sum(i * i for i in range(a.map))
@@ -87,16 +80,9 @@ def main():
 
         if a.only in ("", "actor"):
             counter = client.submit(Counter, actor=True).result()
-            lat = []
-            for i in range(a.warmup + a.n):
-                t0 = time.perf_counter()
-                v = counter.increment().result()
-                us = (time.perf_counter() - t0) * 1e6
-                assert v == i + 1, v
-                if i >= a.warmup:
-                    lat.append(us)
+            time_calls("actor", lambda i: counter.increment().result(), lambda i: i + 1, a.n,
+                       a.warmup)
             assert counter.n == a.warmup + a.n
-            print_latencies("actor", lat)
     finally:
         client.close()
         cluster.close()

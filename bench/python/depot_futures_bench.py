@@ -19,7 +19,7 @@ import time
 import depot
 from depot.futures import Executor
 
-from latencies import print_latencies
+from latencies import time_calls
 
 
 def main():
@@ -41,17 +41,8 @@ def main():
         base = random.randrange(1_000_000) * 1_000_000
 
         if a.only in ("", "roundtrip"):
-            lat = []
-            for i in range(a.warmup + a.n):
-                x = base + i
-                t0 = time.perf_counter()
-                r = ex.submit("increment", x).result()
-                us = (time.perf_counter() - t0) * 1e6
-                if r != x + 1:
-                    raise SystemExit("increment(%d) gave %r" % (x, r))
-                if i >= a.warmup:
-                    lat.append(us)
-            print_latencies("roundtrip", lat)
+            time_calls("roundtrip", lambda i: ex.submit("increment", base + i).result(),
+                       lambda i: base + i + 1, a.n, a.warmup)
 
         if a.only in ("", "map_sum"):
             want = sum(i * i for i in range(a.map))
@@ -72,16 +63,8 @@ def main():
 
         if a.only in ("", "actor"):
             counter = ex.actor("Counter")
-            lat = []
-            for i in range(a.warmup + a.n):
-                t0 = time.perf_counter()
-                v = counter.call("increment").result()
-                us = (time.perf_counter() - t0) * 1e6
-                if v != i + 1:
-                    raise SystemExit("Counter.increment() gave %r, want %d" % (v, i + 1))
-                if i >= a.warmup:
-                    lat.append(us)
-            print_latencies("actor", lat)
+            time_calls("actor", lambda i: counter.call("increment").result(), lambda i: i + 1,
+                       a.n, a.warmup)
             counter.close()
 
 
