@@ -33,6 +33,7 @@
 #   WATCHERS              which of them watch, comma-separated (default dashboard,scrape,monitor);
 #                         none: the second manager has its admin endpoint but nobody watches
 #                         it, an A/A control showing how far two identical managers differ
+#   MONITOR_ARGS          flags for the watchers' `depot-cli monitor` (e.g. --max-rate 1000)
 #   OBSERVER_PRIORITY     idle (default) runs the watchers under SCHED_IDLE (chrt --idle 0):
 #                         on this 2-core machine they would otherwise take CPU from the
 #                         servers and the client, which on a real deployment is on another
@@ -86,8 +87,9 @@ observe_manager() {
   local port=$1 admin=$2 i s="" f
   for f in dashboard.$port.log scrape.$port.log scrape.$port.err; do : >"$WORK/$f"; done
   if watching monitor; then
+    # shellcheck disable=SC2086  # MONITOR_ARGS are words
     "${WATCH[@]}" "$CLI" --address "127.0.0.1:$port" --authkey "$AUTHKEY" --name bench-monitor monitor \
-      > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
+      ${MONITOR_ARGS:-} > >(wc -l >"$WORK/monitor.$port.lines") 2>"$WORK/monitor.$port.err" &
     PIDS+=($!)
     MONITOR_PIDS+=($!)
   fi
@@ -337,6 +339,6 @@ if ((OBSERVE)); then
   echo "# these watchers ($WATCHERS), run as ${WATCH[*]:-themselves} (OBSERVER_PRIORITY=$OBSERVER_PRIORITY):"
   echo "node bench/dashboard_open.mjs http://127.0.0.1:ADMIN/     # the dashboard in headless chromium"
   echo "while :; do curl -sf http://127.0.0.1:ADMIN/metrics; sleep 1; done"
-  echo "depot-cli --address 127.0.0.1:PORT --authkey KEY monitor | wc -l"
+  echo "depot-cli --address 127.0.0.1:PORT --authkey KEY monitor ${MONITOR_ARGS:-} | wc -l"
 fi
 echo '```'

@@ -67,6 +67,9 @@ constexpr int kExitError = 4;       // any other error the manager (or the clien
 // nanoseconds (292 years) the client converts it to. Waiting longer than this is waiting
 // forever: omit the option.
 constexpr double kMaxSeconds = 1e9;
+// monitor's lines a second unless --max-rate: more than anyone reads, and few enough that an
+// attached monitor costs the manager's clients nothing measurable (bench/RESULTS.md 12).
+constexpr uint32_t kMonitorLinesPerSecond = 1000;
 
 const char* kUsage =
     R"(usage: depot-cli [-a [tls://]HOST:PORT] [-k KEY | --authkey-file FILE] [--tls-ca FILE]
@@ -145,7 +148,7 @@ Any object:
                                              print a line per request the manager serves:
                                              time, [session client], op, object, sizes,
                                              status; never values (admin permission); at
-                                             most N a second (default 10000), the rest
+                                             most N a second (default 1000), the rest
                                              counted in a line of their own
 
 Who holds what (admin on "*"; docs/operations.md):
@@ -300,7 +303,7 @@ struct Invocation {
   std::optional<std::chrono::milliseconds> lease;  // --lease-ms
   std::chrono::milliseconds delay{0};              // --delay-ms
   double interval = 1;                             // stat -i
-  uint32_t max_rate = 0;                           // monitor --max-rate: 0 = the manager's default
+  uint32_t max_rate = kMonitorLinesPerSecond;      // monitor --max-rate
   std::vector<uint64_t> ids;                       // ack, nack, touch
   bool interactive = false;                        // -i, or no command
 };

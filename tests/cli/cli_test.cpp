@@ -1188,6 +1188,28 @@ SCENARIO("depot-cli monitor prints a line per request another client makes, with
       }
     }
   }
+  GIVEN("a monitor at its default rate, and a burst of 5,000 requests") {
+    auto mon = m.start({"monitor"});
+    REQUIRE(stats_reach(c, "monitors", 1));
+    auto q = c.queue<std::string>("burst");
+    for (int i = 0; i < 5000; ++i) q.put("x");
+    THEN("it shows about 1,000 a second and counts the rest in a line of their own") {
+      size_t shown = 0;
+      std::optional<std::string> notice;
+      while (!notice) {
+        auto line = mon->read_line();
+        REQUIRE(line);
+        if (line->find("more than this monitor's lines a second") != std::string::npos)
+          notice = line;
+        else if (line->find(" burst ") != std::string::npos)
+          ++shown;
+      }
+      CHECK(shown < 5000);
+      CHECK_THAT(*notice, Catch::Contains(" requests not shown: "));
+      mon->signal(SIGTERM);
+      CHECK(mon->wait().exit_code == 0);
+    }
+  }
   GIVEN("monitor --count 1 and one request") {
     auto mon = m.start({"monitor", "--count", "1"});
     REQUIRE(stats_reach(c, "monitors", 1));
