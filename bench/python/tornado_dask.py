@@ -12,11 +12,9 @@ Prints the example's lines: the seed's, then key=value.
 import argparse
 import logging
 
-import tornado.httpserver
 import tornado.ioloop
-import tornado.netutil
 
-from tornado_fib import experiment, make_app
+from tornado_fib import listen, report
 
 
 def fib(n):  # the seed's, defined here so dask ships it by value as the seed's notebook did
@@ -54,13 +52,8 @@ def main():
         else:
             async def submit(function, *args):  # blocks the loop, as the seed's first server
                 return FUNCTIONS[function](*args)
-        sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
-        server = tornado.httpserver.HTTPServer(make_app(submit))
-        server.add_sockets(sockets)
-        figures = await experiment("http://127.0.0.1:%d" % sockets[0].getsockname()[1], submit,
-                                   a.conc, a.burst, a.slow)
-        for k, v in figures.items():
-            print("%s=%s" % (k, v), flush=True)
+        server, port = listen(submit)
+        await report(port, submit, a.conc, a.burst, a.slow)
         server.stop()
         if cluster is not None:
             await client.close()

@@ -49,9 +49,15 @@ def fib(n):
 
 async def measure(url, n=100, want=None):
     """Get url n times concurrently. Print duration (the seed's measure), return it in s."""
-    client = tornado.httpclient.AsyncHTTPClient(max_clients=max(n, 10))
+    # A client of its own with room for all n at once: the loop's shared AsyncHTTPClient
+    # keeps the max_clients (10) it was first made with and would queue the rest.
+    client = tornado.httpclient.AsyncHTTPClient(force_instance=True, max_clients=max(n, 10))
     start = time()
-    responses = await tornado.gen.multi([client.fetch(url, request_timeout=600) for _ in range(n)])
+    try:
+        responses = await tornado.gen.multi([client.fetch(url, request_timeout=600)
+                                             for _ in range(n)])
+    finally:
+        client.close()
     end = time()
     for r in responses:
         if want is not None and r.body.decode() != want:
@@ -88,11 +94,27 @@ async def experiment(base, submit, conc=20, burst=28, slow=35, round_trips=50):
     return out
 
 
+def listen(submit, port=0):
+    """The app served on 127.0.0.1:port (0: any free one): (server, the port)."""
+    sockets = tornado.netutil.bind_sockets(port, "127.0.0.1")
+    server = tornado.httpserver.HTTPServer(make_app(submit))
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
+
+
+async def report(port, submit, conc, burst, slow):
+    """experiment() on the server at port, its figures printed as key=value lines."""
+    figures = await experiment("http://127.0.0.1:%d" % port, submit, conc, burst, slow)
+    for k, v in figures.items():
+        print("%s=%s" % (k, v), flush=True)
+
+
 def main():
+    # Imported here: bench/python/tornado_dask.py imports this module without depot.
     import depot                                      # noqa: PLC0415
     from depot.futures import Executor                # noqa: PLC0415
 
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description="seed 002's tornado server on depot workers")
     ap.add_argument("--port", type=int, default=9000, help="0: any free port")
     ap.add_argument("--measure", action="store_true", help="run the seed's experiment, exit")
     ap.add_argument("--impure", action="store_true",
@@ -109,21 +131,12 @@ def main():
     def submit(function, *args):
         return ex.submit(function, *args, pure=not a.impure)   # a depot Future: awaitable
 
-    sockets = tornado.netutil.bind_sockets(a.port, "127.0.0.1")
-    server = tornado.httpserver.HTTPServer(make_app(submit))
-    server.add_sockets(sockets)
-    port = sockets[0].getsockname()[1]
+    server, port = listen(submit, a.port)
     if not a.measure:
         print("serving http://127.0.0.1:%d/fast and /fib/<n>" % port, flush=True)
         tornado.ioloop.IOLoop.current().start()
         return
-
-    async def run():
-        figures = await experiment("http://127.0.0.1:%d" % port, submit, a.conc, a.burst, a.slow)
-        for k, v in figures.items():
-            print("%s=%s" % (k, v), flush=True)
-
-    tornado.ioloop.IOLoop.current().run_sync(run)
+    tornado.ioloop.IOLoop.current().run_sync(lambda: report(port, submit, a.conc, a.burst, a.slow))
     server.stop()
     ex.close()
 
