@@ -7,11 +7,13 @@
 # Each run: TASKS tasks, WORKERS workers, a master putting tasks and reading results. Python:
 # bench/python/seed_master.py + seed_worker.py (a BaseManager serving two queue.Queue, as in
 # the seed). depot: a depot-manager and bench/python/depot_seed.py, per item (put/get) and
-# batch (put_many/get_many of B items per call). Prints tasks/s and the ratios to Python;
+# batch (put_many/get_many of B items per call), each with the default client (every put
+# waits for its answer) and with pipeline_puts=True. Prints tasks/s and the ratios to Python;
 # the issue's targets: per item >= 3x, batch >= 50x.
 #
 # Environment: TASKS WORKERS (default 10000 and 2), BATCHES (default "100 1000"), RUNS
-# (runs per figure, median reported; default 3), PYTHON (default /usr/bin/python3).
+# (runs per figure, median reported; default 3), PYTHON (default /usr/bin/python3),
+# DEPOT_PYTHONPATH (the depot package to measure, default python/ of this checkout).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need "$MANAGER" "$PYTHON"
@@ -21,7 +23,7 @@ WORKERS=${WORKERS:-2}
 BATCHES=${BATCHES:-"100 1000"}
 RUNS=${RUNS:-3}
 LIMIT=${LIMIT:-120}
-export PYTHONPATH=$BENCH_DIR/../python
+export PYTHONPATH=${DEPOT_PYTHONPATH:-$BENCH_DIR/../python}
 
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 
@@ -44,7 +46,7 @@ python_run() {
   awk '/^tasks_per_s/ {print $2}' "$out"
 }
 
-# $1 = batch (0 = per item; 0p = per item with pipeline_puts=True)
+# $1 = batch (0 = per item), with a p after it: depot.Client(pipeline_puts=True)
 depot_run() {
   local batch=${1%p} prefix="run$RANDOM-" pids=() p out pipe=()
   [[ $1 == *p ]] && pipe=(--pipeline-puts)
@@ -69,7 +71,8 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at 
 echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
   "$("$PYTHON" --version), $TASKS tasks, $WORKERS workers, median of $RUNS runs"
 start_manager
-read -r -a MODES <<<"0 0p $BATCHES"
+MODES=(0 0p)
+for b in $BATCHES; do MODES+=("$b" "${b}p"); done
 for ((i = 0; i < RUNS; i++)); do
   python_run >>"$WORK/py.runs"
   for b in "${MODES[@]}"; do depot_run "$b" >>"$WORK/depot.$b.runs"; done
@@ -85,9 +88,9 @@ printf '| Python multiprocessing.managers (seed) | %.0f (%s) | 1.00x | - | - |\n
 for b in "${MODES[@]}"; do
   v=$(median <"$WORK/depot.$b.runs")
   runs=$(sort -g "$WORK/depot.$b.runs" | xargs printf '%.0f ' | sed 's/ $//')
-  if [[ $b == 0 ]]; then label="depot Python client, per item (put/get)"; target=3
-  elif [[ $b == 0p ]]; then label="depot Python client, per item, pipeline_puts=True"; target=3
-  else label="depot Python client, batch $b (put_many/get_many)"; target=50; fi
+  if [[ ${b%p} == 0 ]]; then label="depot Python client, per item (put/get)"; target=3
+  else label="depot Python client, batch ${b%p} (put_many/get_many)"; target=50; fi
+  [[ $b == *p ]] && label+=", pipeline_puts=True"
   awk -v l="$label" -v v="$v" -v py="$PY" -v t="$target" -v runs="$runs" 'BEGIN {
     r = v / py; printf "| %s | %.0f (%s) | %.1fx | %dx | %s |\n", l, v, runs, r, t, (r >= t ? "yes" : "no") }'
 done

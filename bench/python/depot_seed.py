@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=1.0)
     ap.add_argument("--first-timeout", type=float, default=20.0)
     ap.add_argument("--pipeline-puts", action="store_true",
-                    help="depot.Client(pipeline_puts=True): puts return once sent")
+                    help="depot.Client(pipeline_puts=True): puts return before their answer")
     a = ap.parse_args()
     c = depot.Client(a.address, authkey=a.authkey, quiet=True, pipeline_puts=a.pipeline_puts)
     tasks = c.queue(a.prefix + "tasks", codec=int)

@@ -64,6 +64,11 @@ PIPELINE_WINDOW = 256
 # sent on it, unless something was sent less than this long ago (s): a manager that closed the
 # connection since then is met as one that closed it while the request was in flight.
 IDLE_CHECK_AFTER = 0.002
+# A pipelined put is held back until the connection's next send (another request: a worker's
+# put goes in one write with its next get), for at most about this long (s), then the keeper
+# sends it; at most PUT_HOLD_BYTES are held.
+PUT_HOLD = 0.002
+PUT_HOLD_BYTES = 32768
 
 
 class ObjectInfo(NamedTuple):
@@ -195,6 +200,14 @@ class _Conn:
         self.idle_poller = select.poll()  # call()'s check of an idle connection (core.mu)
         self.idle_poller.register(sock, select.POLLIN | select.POLLRDHUP)
         self.write_lock = threading.Lock()
+        # Pipelined puts held back (write_lock): sent ahead of the next write, or by the keeper
+        # once the oldest (held since out_since) is PUT_HOLD old. `held` counts the puts held
+        # so far; the keeper watches while `armed`, and stops once a wake found none new.
+        self.out = bytearray()
+        self.out_since = 0.0
+        self.held = 0
+        self.held_seen = 0
+        self.armed = False
         self.pending: dict[int, _Pending] = {}
         self.pipelined: collections.deque = collections.deque()  # pipelined puts, oldest first (mu)
         self.sleepers: set = set()  # callers asleep on their event, not done (mu)
@@ -203,8 +216,31 @@ class _Conn:
         self.reason = ""
 
     def send(self, data: bytes) -> None:
+        """Writes `data`, after the held puts (OSError as sendall)."""
         with self.write_lock:
+            if self.out:
+                data = self.out + data
+                self.out = bytearray()
             self.sock.sendall(data)
+
+    def send_held(self, now: float) -> bool:
+        """The keeper's: writes the held puts once the oldest is PUT_HOLD/2 old, unless
+        another thread is writing (it writes them itself); stops watching (armed) when none
+        is held and none was since the last call. True when it wrote. OSError as sendall."""
+        if not self.write_lock.acquire(blocking=False):
+            return False
+        try:
+            out = self.out
+            wrote = bool(out) and now - self.out_since >= PUT_HOLD / 2
+            if wrote:
+                self.out = bytearray()
+                self.sock.sendall(out)
+            if not self.out and self.held == self.held_seen:
+                self.armed = False
+            self.held_seen = self.held
+            return wrote
+        finally:
+            self.write_lock.release()
 
 
 class _SubState:
@@ -622,18 +658,37 @@ class _Core:
             return [(p.status, p.body) for p in ps]
 
 
-    def _send(self, c: _Conn, op: int, ident: int, body: bytes, now: float) -> bool:
-        """Sends one request frame on `c`; a failed send fails the connection (its requests in
-        flight learn it). True when it was sent."""
+    def _send(self, c: _Conn, op: int, ident: int, body: bytes, now: float,
+              hold: bool = False) -> bool:
+        """Sends one request frame on `c`, after the held puts; a failed send fails the
+        connection (its requests in flight learn it). True when it was sent. `hold` (a
+        pipelined put): held back instead, if there is room, for the next send or the
+        keeper (which is woken when it was not watching)."""
+        frame = _HEADER_PACK(len(body), P.MAGIC, P.KIND_REQUEST, op, 0, ident) + body
         try:
             with c.write_lock:
-                c.sock.sendall(_HEADER_PACK(len(body), P.MAGIC, P.KIND_REQUEST, op, 0, ident)
-                               + body)
-            self.last_send = now
-            return True
+                out = c.out
+                if hold and len(out) + len(frame) <= PUT_HOLD_BYTES:
+                    if not out:
+                        c.out_since = now
+                    out += frame
+                    c.held += 1
+                    if c.armed:
+                        return True
+                    c.armed = True
+                else:
+                    if out:
+                        out += frame
+                        frame = out
+                        c.out = bytearray()
+                    c.sock.sendall(frame)
+                    self.last_send = now
+                    return True
         except OSError as e:
             self.fail(c, "sending failed: %s" % (e.strerror or e))
             return False
+        self.wake.set()
+        return True
 
     def _give_up(self, deadline: float | None) -> float:
         """When a call stops trying to reconnect: its deadline, at most reconnect_give_up."""
@@ -648,9 +703,10 @@ class _Core:
     # ------------------------------------------------------------ pipelined puts
 
     def send_pipelined(self, op: int, body: bytes, what: str, name: bytes) -> bool:
-        """Sends a request whose reply this thread does not wait for (a pipelined put):
-        True once it is sent. Its reply is routed by whoever reads the connection next; an
-        error is kept for this thread, and its next call raises it before sending anything
+        """Sends a request whose reply this thread does not wait for (a pipelined put): True
+        once it is sent or held (sent ahead of the next write, or by the keeper once PUT_HOLD
+        old: _send's `hold`). Its reply is routed by whoever reads the connection next; an error
+        is kept for this thread, and its next call raises it before sending anything
         (raise_put_errors), as do flush() and close(). At most `window` are in flight per
         connection: past that, this waits for the replies of this thread's puts in the older
         half (which keeps a put from running ahead of a manager that cannot keep up). False,
@@ -686,7 +742,7 @@ class _Core:
                     if q[i].owner == p.owner:
                         older = q[i]
                         break
-        if not self._send(c, op, ident, body, now):
+        if not self._send(c, op, ident, body, now, True):
             self.raise_put_errors()
         if older is not None:
             self._wait(c, older, None)
@@ -741,6 +797,11 @@ class _Core:
         reply_grace fails the connection (a reader blocked in recv is woken by the keeper,
         which checks the limits of the requests in flight)."""
         limit = None if deadline is None else deadline + self.reply_grace
+        if c.out:  # a held put of this thread may be what it waits for
+            try:
+                c.send(b"")
+            except OSError as e:
+                self.fail(c, "sending failed: %s" % (e.strerror or e))
         while True:
             with self.lock:
                 if p.done:
@@ -971,6 +1032,7 @@ class _Core:
 
     def heartbeat_loop(self) -> None:
         hb = P.frame(P.KIND_REQUEST, P.Op.HEARTBEAT, 0)
+        check_at = 0.0  # when the requests in flight are next checked against their limits
         while True:
             with self.mu:
                 c = self.conn
@@ -983,9 +1045,11 @@ class _Core:
                 return
             lease = c.lease_ms / 1000.0 if c is not None and c.lease_ms else 10.0
             every = max(lease / 3, 0.005)
-            # Asleep until woken, the next heartbeat is due, or the connection ends (POLLRDHUP:
-            # its hang-up only; the reader role reads its data).
-            hup = self.wake.wait(min(every, max(self.reply_grace, 0.01)) / 2,
+            period = min(every, max(self.reply_grace, 0.01)) / 2
+            # Asleep until woken, the next heartbeat is due, held puts are due (PUT_HOLD), or
+            # the connection ends (POLLRDHUP: its hang-up only; the reader role reads its data).
+            holding = c is not None and c.armed
+            hup = self.wake.wait(PUT_HOLD if holding else period,
                                  None if c is None or c.dead else c.sock)
             if c is None or c.dead:
                 continue
@@ -994,6 +1058,17 @@ class _Core:
                 if not c.dead:
                     time.sleep(0.001)  # a reader is busy on it and sees the end itself
                 continue
+            now = time.monotonic()
+            if c.armed:
+                try:
+                    if c.send_held(now):
+                        self.last_send = now
+                except OSError as e:
+                    self.fail(c, "sending pipelined puts failed: %s" % (e.strerror or e))
+                    continue
+            if now < check_at:
+                continue
+            check_at = now + period
             if c.pending and self._overdue(c):
                 # The reader waits in a blocking recv: failing the connection wakes it.
                 self.fail(c, "no reply %.0f s after the request's own timeout; the connection "
@@ -1004,7 +1079,11 @@ class _Core:
             # Never wait for another thread's write: a write in progress keeps the session.
             if c.write_lock.acquire(blocking=False):
                 try:
-                    c.sock.sendall(hb)
+                    if c.out:
+                        c.sock.sendall(c.out + hb)
+                        c.out = bytearray()
+                    else:
+                        c.sock.sendall(hb)
                     self.last_send = time.monotonic()
                 except OSError as e:
                     c.write_lock.release()
@@ -1188,7 +1267,8 @@ class Client:
     log lines (1 to 64 printable ASCII bytes, no spaces; default: program name and pid);
     `pipeline_puts` (default False: every put waits for the manager's answer, so a put that
     returned is acknowledged, and with a data directory on disk): True makes a plain put or
-    put_many to a queue this client knows to be unbounded return once it is sent, a failure
+    put_many to a queue this client knows to be unbounded return at once (sent with the next
+    request, or within about 2 ms), a failure
     being raised by the thread's next call (Queue.put says when); for throughput where a
     later error is acceptable.
     """

@@ -139,16 +139,17 @@ class Queue:
         put with this id within the queue's dedup window is not enqueued) it is a QUEUE_PUT_EX.
         Returns False only for a duplicate dedup id.
 
-        Pipelined: a plain put (no priority, delay or dedup_id) of up to 64 KiB to a queue
-        this client knows to be unbounded (declared so, or asked at its second put to the
-        name) returns once it is sent, without waiting for the manager's answer. The manager
-        runs a connection's requests in order, so whatever this client does next sees the item;
-        another connection may see it a moment later. Should it fail (the name was taken by
-        another object, the manager cannot write its data directory, the connection dropped
-        before the answer: "may or may not have taken effect"), a later call of the same
-        thread on this client raises the error before doing anything: the first that starts
-        once the answer is in (in a loop the call after next, as the answer travels just
-        ahead of the next call's), or flush() / close(), which wait for it.
+        Pipelined: a plain put (no priority, delay or dedup_id) of up to 64 KiB to a queue this
+        client knows to be unbounded (declared so, or asked at its second put to the name)
+        returns at once, without waiting for the manager's answer: it is sent with this client's
+        next request (in one write), or by the keeper thread about 2 ms later when none follows.
+        The manager runs a connection's requests in order, so whatever this client does next
+        sees the item; another connection may see it up to ~2 ms later. Should it fail (the name
+        was taken by another object, the manager cannot write its data directory, the connection
+        dropped before the answer: "may or may not have taken effect"), a later call of the same
+        thread on this client raises the error before doing anything: the first that starts once
+        the answer is in (in a loop the call after next, as the answer travels just ahead of the
+        next call's), or flush() / close(), which wait for it.
         depot.Client(pipeline_puts=False) makes every put wait for its answer."""
         timeout = check_timeout(block, timeout)
         data = self._encode(item)

@@ -1,6 +1,6 @@
-"""Pipelined puts: a put to a queue known to be unbounded returns once sent; its error is
-raised by a later call of the same thread (before that call does anything), by flush() or by
-close()."""
+"""Pipelined puts: a put to a queue known to be unbounded returns at once (it is sent with the
+next request, or by the keeper within about 2 ms); its error is raised by a later call of the
+same thread (before that call does anything), by flush() or by close()."""
 import threading
 
 import pytest
@@ -180,3 +180,77 @@ def test_a_pipelined_put_lost_with_the_connection_is_a_connection_error():
         assert "before the manager answered a put to queue 'q'" in str(ei.value)
         assert "may or may not have taken effect" in str(ei.value)
         c.close()
+
+
+class _Recorder:
+    """Stands in for a client's socket: records what each sendall wrote."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.writes = []
+
+    def sendall(self, data, *args):
+        self.writes.append(bytes(data))
+        return self._sock.sendall(data, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def ops_of(data):
+    """The request ops of the frames in one write."""
+    from depot import protocol as P
+    ops = []
+    while data:
+        n, _, _, op, _, _ = P.HEADER.unpack_from(data)
+        ops.append(op)
+        data = data[16 + n:]
+    return ops
+
+
+def test_a_pipelined_put_goes_in_one_write_with_the_next_request(client, monkeypatch):
+    from depot import client as client_module
+    from depot import protocol as P
+    monkeypatch.setattr(client_module, "PUT_HOLD", 30.0)  # the keeper would wait 30 s
+    q = pipelined(client.queue("together", codec=int))
+    conn = client._core.conn
+    rec = conn.sock = _Recorder(conn.sock)
+    assert q.put(5) is True
+    assert q.put(6) is True
+    assert rec.writes == []  # held
+    assert q.qsize() == 2  # the manager ran both puts first: they went ahead of QUEUE_SIZE
+    assert [ops_of(w) for w in rec.writes] == [[P.Op.QUEUE_PUT, P.Op.QUEUE_PUT,
+                                                P.Op.QUEUE_SIZE]]
+    assert q.get_many(2) == [5, 6]
+
+
+def test_flush_and_close_send_held_puts(manager, monkeypatch):
+    from depot import client as client_module
+    monkeypatch.setattr(client_module, "PUT_HOLD", 30.0)
+    c = manager.client(pipeline_puts=True)
+    q = pipelined(c.queue("held", codec=int))
+    other = manager.client()
+    seen = other.queue("held", codec=int)
+    q.put(1)
+    c.flush()  # sends it and waits for its answer
+    assert seen.get(timeout=10) == 1
+    q.put(2)
+    c.close()
+    assert seen.get(timeout=10) == 2
+    other.close()
+
+
+def test_a_held_put_reaches_the_manager_with_no_request_after_it(client, manager):
+    q = pipelined(client.queue("alone", codec=int))
+    conn = client._core.conn
+    held = conn.held
+    assert q.put(7) is True
+    assert conn.held == held + 1  # held back: no request follows it, the keeper sends it
+    # Within half the heartbeat period (a heartbeat would carry it too): PUT_HOLD (2 ms) is
+    # what brings it.
+    within = conn.lease_ms / 1000.0 / 3 / 2
+    assert within >= 1.0
+    other = manager.client()
+    assert other.queue("alone", codec=int).get(timeout=within) == 7
+    other.close()
+    client.flush()
