@@ -1136,10 +1136,18 @@ class _Core:
                    "actor %s (%s) died with its worker and could not be restored: %s"
                    % (a.id, a.cls, restore_error))
             self.end_actor(a, False, ACTOR_DIED, why)
-            try:
-                self.client.call_many([_delete(mailbox(self.pool, a.id))])
-            except Error:
-                pass
+            self.remove_actor_objects(a)
+
+    def remove_actor_objects(self, a: _ActorState) -> None:
+        """Deletes what the manager holds for an actor that ended (its mailbox, liveness lock
+        and snapshot; any may be gone already), in one round trip; a connection error is
+        ignored."""
+        try:
+            self.client.call_many([_delete(mailbox(self.pool, a.id)),
+                                   _delete(alive_lock(self.pool, a.id)),
+                                   _delete(state_var(self.pool, a.id))])
+        except Error:
+            pass
 
 
 def _why(st: _State) -> str:
@@ -1264,6 +1272,8 @@ class Actor:
         Future(core.actor_call(self._a, ACTOR_CLOSE, "close", ())).result()
         core.end_actor(self._a, True, ACTOR_CLOSED,
                        "actor %s was closed before this call ran" % self._a.id)
+        # The worker deletes them too; the liveness check may have made the lock again.
+        core.remove_actor_objects(self._a)
 
     def __repr__(self) -> str:
         return "<depot.futures.Actor %s>" % self._a.id
@@ -1671,8 +1681,9 @@ class Worker:
         held_on = self.client.connections
         regained = None
         applied_key, applied_record = "", b""
+        closed = False  # an ACTOR_CLOSE was answered
         try:
-            while not self._stopping:
+            while not self._stopping and not closed:
                 if self.client.connections != held_on:
                     # The old session's end freed the lock: take it again, or stop if another
                     # worker serves the actor now.
@@ -1707,9 +1718,13 @@ class Worker:
                         self._finish(c, box_name, got.id, applied_record)
                         continue
                     if c.kind == ACTOR_CLOSE:
+                        # The executor deletes the mailbox, lock and snapshot too once answered
+                        # (NOT_FOUND: fine). Once answered this stops, whatever happens next: a
+                        # reserve on the mailbox would make it again.
                         obj = None
                         self.client.call_many([_delete(state_var(self.pool, t.actor))])
                         self._finish(c, box_name, got.id, ok_record(b""))
+                        closed = True
                         self.client.call_many([_delete(box_name)])
                         break
                     record = self._actor_apply(d, obj, t.name, c)
@@ -1721,6 +1736,11 @@ class Worker:
             if regained is not None:
                 _release(regained)
             _release(alive)
+            if closed:
+                try:
+                    self.client.call_many([_delete(alive_lock(self.pool, t.actor))])
+                except Error:
+                    pass  # the connection is gone: Actor.close() deletes it too
 
     def _actor_apply(self, d: _ActorClass, obj, cls: str, c: Record) -> bytes:
         try:

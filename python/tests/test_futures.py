@@ -381,6 +381,15 @@ def test_actor(pool):
     with pytest.raises(TypeError, match="values, not futures"):
         other.call("add", pool.submit("square", 1))
     other.close()
+
+    # Nothing of either is left in the manager: no mailbox, no liveness lock, no snapshot.
+    def left():
+        return ["%s (%s)" % (o.name, o.type) for o in pool.client.list()
+                if o.name.startswith("pool.actor.")]
+    try:
+        wait_until(lambda: not left(), 10, "the closed actors' objects to go")
+    except AssertionError:
+        assert left() == []
     with pytest.raises(depot.RemoteError) as e:
         pool.actor("NoSuchClass")
     assert e.value.type == "depot::UnknownActorClass"

@@ -287,6 +287,16 @@ SCENARIO("the seed's Counter actor, and closing an actor", "[executor][actor]") 
   counter.close();
   REQUIRE_THAT(thrown<NotFoundError>([&] { counter.call<long>("increment"); }),
                Catch::Contains("was closed"));
+  // Nothing of it is left in the manager: no mailbox, no liveness lock, no snapshot.
+  auto left = [&] {
+    std::vector<std::string> names;
+    for (auto& o : p.ec.list())
+      if (o.name.starts_with("pool.actor.")) names.push_back(o.name + " (" + o.type + ")");
+    return names;
+  };
+  test::eventually([&] { return left().empty(); });
+  CAPTURE(left());
+  REQUIRE(left().empty());
   REQUIRE_THAT(thrown<RemoteError>([&] { ex.actor("Nope"); }),
                Catch::Contains("no actor class 'Nope'"));
 }

@@ -88,6 +88,9 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   // Marks an actor closed or dead (once) and fails the calls it still owed with `type`.
   void end_actor(const std::shared_ptr<ActorState>& a, bool closed, std::string_view type,
                  const std::string& why);
+  // Deletes what the manager holds for an actor that ended (its mailbox, liveness lock and
+  // snapshot; any may be gone already), in one round trip; a connection error is ignored.
+  void remove_actor_objects(const ActorState& a);
   std::shared_ptr<FutureState> new_state(const std::string& key, const std::string& fn) {
     auto st = std::make_shared<FutureState>();
     st->key = key;
@@ -549,10 +552,7 @@ void ExecutorCore::check_actors() {
             : "actor " + a->id + " (" + a->cls +
                   ") died with its worker and could not be restored: " + restore_error;
     end_actor(a, false, task::kActorDied, why);
-    try {
-      client.remove(task::mailbox(pool, a->id));
-    } catch (const Error&) {
-    }
+    remove_actor_objects(*a);
   }
 }
 
@@ -672,6 +672,15 @@ void ExecutorCore::end_actor(const std::shared_ptr<ActorState>& a, bool closed,
   }
   // Unlocked: a continuation may call the actor, and tasks waiting on these calls fail too.
   for (auto& s : pending) complete(s, FutureState::FAILED, std::string(type), why);
+}
+
+void ExecutorCore::remove_actor_objects(const ActorState& a) {
+  try {
+    client.call_many({req::remove(task::mailbox(pool, a.id)),
+                      req::remove(task::alive_lock(pool, a.id)),
+                      req::remove(task::state_var(pool, a.id))});
+  } catch (const Error&) {
+  }
 }
 
 void ExecutorCore::stop() {
@@ -844,9 +853,12 @@ std::shared_ptr<detail::FutureState> Actor::call_raw(task::Kind kind, const std:
 void Actor::close() {
   Future<void> f(call_raw(task::Kind::ACTOR_CLOSE, "close", {}));
   f.result();  // ActorDied if its worker is gone; the liveness checks still cover it here
-  if (auto core = st_->core.lock())  // calls made while it closed will never run
+  if (auto core = st_->core.lock()) {  // calls made while it closed will never run
     core->end_actor(st_, true, task::kActorClosed,
                     "actor " + st_->id + " was closed before this call ran");
+    // The worker deletes them too; the liveness check may have made the lock again meanwhile.
+    core->remove_actor_objects(*st_);
+  }
 }
 
 const std::string& Actor::id() const {

@@ -458,7 +458,8 @@ void WorkerCore::actor_loop(Reserved create) {
   // whose answer is the result stored then.
   std::string applied_key = last_key, applied_record, applied_snap;
   bool applied_has_snap = false;
-  while (!stopping.load()) {
+  bool closed = false;  // an ACTOR_CLOSE was answered
+  while (!stopping.load() && !closed) {
     if (client.connections() != held_on) {
       auto ours = still_ours();
       if (!ours) {
@@ -542,10 +543,14 @@ void WorkerCore::actor_loop(Reserved create) {
         }
       }
       if (close) {
+        // The executor deletes the mailbox, the lock and the snapshot too once answered, so
+        // any of them may be gone already (NOT_FOUND: fine). Once answered it stops, whatever
+        // happens next: a reserve on the mailbox would make it again.
         obj.reset();
-        client.call(req::remove(task::state_var(pool, t.actor)));  // NOT_FOUND if none: fine
+        client.call(req::remove(task::state_var(pool, t.actor)));
         finish(c, box, got->id, record, nullptr);
-        client.remove(box.name());
+        closed = true;
+        client.call(req::remove(box.name()));
         break;
       }
       std::string snap;
@@ -570,6 +575,12 @@ void WorkerCore::actor_loop(Reserved create) {
   }
   if (regained) regained->unlock();
   alive.unlock();  // a no-op (recorded in unlock_error) if the session that held it ended
+  if (closed) {
+    try {
+      client.call(req::remove(task::alive_lock(pool, t.actor)));
+    } catch (const Error&) {  // the connection is gone: Actor::close() deletes it too
+    }
+  }
 }
 
 }  // namespace detail
