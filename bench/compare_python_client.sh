@@ -8,8 +8,8 @@
 # bench/python/seed_master.py + seed_worker.py (a BaseManager serving two queue.Queue, as in
 # the seed). depot: a depot-manager and bench/python/depot_seed.py, per item (put/get) and
 # batch (put_many/get_many of B items per call), each with the default client (every put
-# waits for its answer) and with pipeline_puts=True. Prints tasks/s and the ratios to Python;
-# the issue's targets: per item >= 3x, batch >= 50x.
+# waits for its answer), with pipeline_puts=True and with pipeline_puts="hold". Prints
+# tasks/s and the ratios to Python; the issue's targets: per item >= 3x, batch >= 50x.
 #
 # Environment: TASKS WORKERS (default 10000 and 2), BATCHES (default "100 1000"), RUNS
 # (runs per figure, median reported; default 3), PYTHON (default /usr/bin/python3),
@@ -46,10 +46,12 @@ python_run() {
   awk '/^tasks_per_s/ {print $2}' "$out"
 }
 
-# $1 = batch (0 = per item), with a p after it: depot.Client(pipeline_puts=True)
+# $1 = batch (0 = per item), with p after it: depot.Client(pipeline_puts=True), with h:
+# pipeline_puts="hold"
 depot_run() {
-  local batch=${1%p} prefix="run$RANDOM-" pids=() p out pipe=()
+  local batch=${1%[ph]} prefix="run$RANDOM-" pids=() p out pipe=()
   [[ $1 == *p ]] && pipe=(--pipeline-puts)
+  [[ $1 == *h ]] && pipe=(--hold-puts)
   out=$WORK/depot_master.$RANDOM.out
   for ((w = 0; w < WORKERS; w++)); do
     timeout "$LIMIT" "$PYTHON" "$BENCH_DIR/python/depot_seed.py" worker \
@@ -71,8 +73,8 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at 
 echo "commit: $(git -C "$BENCH_DIR" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
   "$("$PYTHON" --version), $TASKS tasks, $WORKERS workers, median of $RUNS runs"
 start_manager
-MODES=(0 0p)
-for b in $BATCHES; do MODES+=("$b" "${b}p"); done
+MODES=(0 0p 0h)
+for b in $BATCHES; do MODES+=("$b" "${b}p" "${b}h"); done
 for ((i = 0; i < RUNS; i++)); do
   python_run >>"$WORK/py.runs"
   for b in "${MODES[@]}"; do depot_run "$b" >>"$WORK/depot.$b.runs"; done
@@ -88,9 +90,10 @@ printf '| Python multiprocessing.managers (seed) | %.0f (%s) | 1.00x | - | - |\n
 for b in "${MODES[@]}"; do
   v=$(median <"$WORK/depot.$b.runs")
   runs=$(sort -g "$WORK/depot.$b.runs" | xargs printf '%.0f ' | sed 's/ $//')
-  if [[ ${b%p} == 0 ]]; then label="depot Python client, per item (put/get)"; target=3
-  else label="depot Python client, batch ${b%p} (put_many/get_many)"; target=50; fi
+  if [[ ${b%[ph]} == 0 ]]; then label="depot Python client, per item (put/get)"; target=3
+  else label="depot Python client, batch ${b%[ph]} (put_many/get_many)"; target=50; fi
   [[ $b == *p ]] && label+=", pipeline_puts=True"
+  [[ $b == *h ]] && label+=", pipeline_puts=\"hold\""
   awk -v l="$label" -v v="$v" -v py="$PY" -v t="$target" -v runs="$runs" 'BEGIN {
     r = v / py; printf "| %s | %.0f (%s) | %.1fx | %dx | %s |\n", l, v, runs, r, t, (r >= t ? "yes" : "no") }'
 done

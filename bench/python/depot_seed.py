@@ -34,8 +34,11 @@ def main():
     ap.add_argument("--first-timeout", type=float, default=20.0)
     ap.add_argument("--pipeline-puts", action="store_true",
                     help="depot.Client(pipeline_puts=True): puts return before their answer")
+    ap.add_argument("--hold-puts", action="store_true",
+                    help='depot.Client(pipeline_puts="hold"): held for the next request')
     a = ap.parse_args()
-    c = depot.Client(a.address, authkey=a.authkey, quiet=True, pipeline_puts=a.pipeline_puts)
+    c = depot.Client(a.address, authkey=a.authkey, quiet=True,
+                     pipeline_puts="hold" if a.hold_puts else a.pipeline_puts)
     tasks = c.queue(a.prefix + "tasks", codec=int)
     results = c.queue(a.prefix + "results", codec=int)
     if a.role == "worker":

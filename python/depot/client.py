@@ -64,9 +64,9 @@ PIPELINE_WINDOW = 256
 # sent on it, unless something was sent less than this long ago (s): a manager that closed the
 # connection since then is met as one that closed it while the request was in flight.
 IDLE_CHECK_AFTER = 0.002
-# A pipelined put is held back until the connection's next send (another request: a worker's
-# put goes in one write with its next get), for at most about this long (s), then the keeper
-# sends it; at most PUT_HOLD_BYTES are held.
+# With pipeline_puts="hold" a pipelined put is held back until the connection's next send
+# (another request: a worker's put goes in one write with its next get), for at most about
+# this long (s), then the keeper sends it; at most PUT_HOLD_BYTES are held.
 PUT_HOLD = 0.002
 PUT_HOLD_BYTES = 32768
 
@@ -223,12 +223,13 @@ class _Conn:
                 self.out = bytearray()
             self.sock.sendall(data)
 
-    def send_held(self, now: float) -> bool:
+    def send_held(self, now: float) -> bool | None:
         """The keeper's: writes the held puts once the oldest is PUT_HOLD/2 old, unless
-        another thread is writing (it writes them itself); stops watching (armed) when none
-        is held and none was since the last call. True when it wrote. OSError as sendall."""
+        another thread is writing (it writes them itself: None); stops watching (armed) when
+        none is held and none was since the last call. True when it wrote. OSError as
+        sendall."""
         if not self.write_lock.acquire(blocking=False):
-            return False
+            return None
         try:
             out = self.out
             wrote = bool(out) and now - self.out_since >= PUT_HOLD / 2
@@ -304,7 +305,8 @@ class _Core:
         # Pipelined puts (Queue.put on a queue known to be unbounded): at most `window` in
         # flight per connection; the errors of those that failed, per thread, until a later
         # call of that thread raises them: thread id -> [(status or None, message, accepted)].
-        self.pipeline = opts["pipeline_puts"]
+        self.pipeline = bool(opts["pipeline_puts"])
+        self.hold = opts["pipeline_puts"] == "hold"  # held for the next write (_send's hold)
         self.window = PIPELINE_WINDOW
         self.put_errors: dict[int, list] = {}
         self.put_errors_count = 0  # entries in put_errors (read without mu: a fast check)
@@ -742,7 +744,7 @@ class _Core:
                     if q[i].owner == p.owner:
                         older = q[i]
                         break
-        if not self._send(c, op, ident, body, now, True):
+        if not self._send(c, op, ident, body, now, self.hold):
             self.raise_put_errors()
         if older is not None:
             self._wait(c, older, None)
@@ -1033,6 +1035,7 @@ class _Core:
     def heartbeat_loop(self) -> None:
         hb = P.frame(P.KIND_REQUEST, P.Op.HEARTBEAT, 0)
         check_at = 0.0  # when the requests in flight are next checked against their limits
+        hold_wait = PUT_HOLD  # how long the keeper sleeps while puts are held
         while True:
             with self.mu:
                 c = self.conn
@@ -1049,7 +1052,7 @@ class _Core:
             # Asleep until woken, the next heartbeat is due, held puts are due (PUT_HOLD), or
             # the connection ends (POLLRDHUP: its hang-up only; the reader role reads its data).
             holding = c is not None and c.armed
-            hup = self.wake.wait(PUT_HOLD if holding else period,
+            hup = self.wake.wait(hold_wait if holding else period,
                                  None if c is None or c.dead else c.sock)
             if c is None or c.dead:
                 continue
@@ -1061,7 +1064,11 @@ class _Core:
             now = time.monotonic()
             if c.armed:
                 try:
-                    if c.send_held(now):
+                    wrote = c.send_held(now)
+                    # A write in progress (blocked, when the manager does not read): look
+                    # again less and less often, up to 0.1 s, rather than every PUT_HOLD.
+                    hold_wait = min(hold_wait * 2, 0.1) if wrote is None else PUT_HOLD
+                    if wrote:
                         self.last_send = now
                 except OSError as e:
                     self.fail(c, "sending pipelined puts failed: %s" % (e.strerror or e))
@@ -1267,10 +1274,13 @@ class Client:
     log lines (1 to 64 printable ASCII bytes, no spaces; default: program name and pid);
     `pipeline_puts` (default False: every put waits for the manager's answer, so a put that
     returned is acknowledged, and with a data directory on disk): True makes a plain put or
-    put_many to a queue this client knows to be unbounded return at once (sent with the next
-    request, or within about 2 ms), a failure
-    being raised by the thread's next call (Queue.put says when); for throughput where a
-    later error is acceptable.
+    put_many to a queue this client knows to be unbounded return once it is written, a
+    failure being raised by the thread's next call (Queue.put says when); for throughput where
+    a later error is acceptable. "hold" pipelines them too, and holds each in the client until
+    its next request (one write for both) or about 2 ms (the keeper thread writes it then):
+    faster still, but a process that ends without close() or flush() (os._exit, a kill)
+    loses the puts held at that moment, and the keeper's write waits while other threads keep
+    the GIL or a callback runs on the keeper (python/README.md).
     """
 
     def __init__(self, address="127.0.0.1:5000", authkey=None, *, codec=None,
@@ -1279,7 +1289,11 @@ class Client:
                  reconnect_give_up: float = 60.0, reply_grace: float = 10.0,
                  on_connection: Callable[[str, str], None] | None = None, quiet: bool = False,
                  user: str | None = None, name: str | None = None,
-                 pipeline_puts: bool = False):
+                 pipeline_puts: bool | str = False):
+        if pipeline_puts not in (False, True, "hold"):
+            raise ValueError("pipeline_puts=%r: use False (every put waits for its answer), "
+                             "True (puts return once written) or \"hold\" (puts are held for "
+                             "the next request)" % (pipeline_puts,))
         host, port = parse_address(address)
         key = _authkey_bytes(authkey)
         user = user if user is not None else os.environ.get("DEPOT_USER", "")

@@ -272,7 +272,7 @@ class BaseManager:
 
     def __init__(self, address=None, authkey=None, serializer="pickle", ctx=None, *,
                  shutdown_timeout: float = 1.0, codec=None, manager_args=(),
-                 pipeline_puts: bool = False):
+                 pipeline_puts: bool | str = False):
         override = os.environ.get("DEPOT_ADDRESS")
         if override:
             address = parse_address(override)

@@ -1,6 +1,8 @@
-"""Pipelined puts: a put to a queue known to be unbounded returns at once (it is sent with the
-next request, or by the keeper within about 2 ms); its error is raised by a later call of the
-same thread (before that call does anything), by flush() or by close()."""
+"""Pipelined puts: a put to a queue known to be unbounded returns once written (with
+pipeline_puts="hold": held for the next request, or written by the keeper within about 2 ms);
+its error is raised by a later call of the same thread (before that call does anything), by
+flush() or by close()."""
+import os
 import threading
 
 import pytest
@@ -208,10 +210,46 @@ def ops_of(data):
     return ops
 
 
-def test_a_pipelined_put_goes_in_one_write_with_the_next_request(client, monkeypatch):
+def test_pipeline_puts_true_writes_each_put_at_once(client):
+    from depot import protocol as P
+    q = pipelined(client.queue("at-once", codec=int))
+    conn = client._core.conn
+    rec = conn.sock = _Recorder(conn.sock)
+    assert q.put(5) is True
+    assert [ops_of(w) for w in rec.writes] == [[P.Op.QUEUE_PUT]]  # nothing held
+    assert conn.out == b""
+
+
+def test_a_pipelined_put_survives_os_exit_right_after_it(manager, tmp_path):
+    import subprocess
+    import sys
+    from conftest import PYROOT
+    prog = tmp_path / "exit_after_put.py"
+    prog.write_text(
+        "import os, sys, depot\n"
+        "c = depot.Client(sys.argv[1], authkey=sys.argv[2], pipeline_puts=True, quiet=True)\n"
+        "q = c.queue('exits', maxsize=0)\n"  # declared unbounded: pipelined from the first
+        "q.put(b'a'); q.put(b'b')\n"
+        "os._exit(0)\n")
+    env = dict(os.environ, PYTHONPATH=str(PYROOT))
+    for _ in range(5):
+        subprocess.run([sys.executable, str(prog), manager.address, manager.key.decode() if isinstance(manager.key, bytes) else manager.key],
+                       env=env, check=True, timeout=60)
+    c = manager.client()
+    assert c.queue("exits").qsize() == 10
+    c.close()
+
+
+def test_pipeline_puts_takes_three_values(manager):
+    with pytest.raises(ValueError, match='"hold"'):
+        depot.Client(manager.address, authkey=manager.key, pipeline_puts="yes")
+
+
+def test_a_held_put_goes_in_one_write_with_the_next_request(manager, monkeypatch):
     from depot import client as client_module
     from depot import protocol as P
     monkeypatch.setattr(client_module, "PUT_HOLD", 30.0)  # the keeper would wait 30 s
+    client = manager.client(pipeline_puts="hold")
     q = pipelined(client.queue("together", codec=int))
     conn = client._core.conn
     rec = conn.sock = _Recorder(conn.sock)
@@ -222,12 +260,13 @@ def test_a_pipelined_put_goes_in_one_write_with_the_next_request(client, monkeyp
     assert [ops_of(w) for w in rec.writes] == [[P.Op.QUEUE_PUT, P.Op.QUEUE_PUT,
                                                 P.Op.QUEUE_SIZE]]
     assert q.get_many(2) == [5, 6]
+    client.close()
 
 
 def test_flush_and_close_send_held_puts(manager, monkeypatch):
     from depot import client as client_module
     monkeypatch.setattr(client_module, "PUT_HOLD", 30.0)
-    c = manager.client(pipeline_puts=True)
+    c = manager.client(pipeline_puts="hold")
     q = pipelined(c.queue("held", codec=int))
     other = manager.client()
     seen = other.queue("held", codec=int)
@@ -240,7 +279,8 @@ def test_flush_and_close_send_held_puts(manager, monkeypatch):
     other.close()
 
 
-def test_a_held_put_reaches_the_manager_with_no_request_after_it(client, manager):
+def test_a_held_put_reaches_the_manager_with_no_request_after_it(manager):
+    client = manager.client(pipeline_puts="hold")
     q = pipelined(client.queue("alone", codec=int))
     conn = client._core.conn
     held = conn.held
@@ -253,4 +293,4 @@ def test_a_held_put_reaches_the_manager_with_no_request_after_it(client, manager
     other = manager.client()
     assert other.queue("alone", codec=int).get(timeout=within) == 7
     other.close()
-    client.flush()
+    client.close()
