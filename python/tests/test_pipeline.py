@@ -232,9 +232,10 @@ def test_a_pipelined_put_survives_os_exit_right_after_it(manager, tmp_path):
         "q.put(b'a'); q.put(b'b')\n"
         "os._exit(0)\n")
     env = dict(os.environ, PYTHONPATH=str(PYROOT))
+    key = manager.key.decode() if isinstance(manager.key, bytes) else manager.key
     for _ in range(5):
-        subprocess.run([sys.executable, str(prog), manager.address, manager.key.decode() if isinstance(manager.key, bytes) else manager.key],
-                       env=env, check=True, timeout=60)
+        subprocess.run([sys.executable, str(prog), manager.address, key], env=env, check=True,
+                       timeout=60)
     c = manager.client()
     assert c.queue("exits").qsize() == 10
     c.close()
