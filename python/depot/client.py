@@ -218,10 +218,17 @@ class _Conn:
     def send(self, data: bytes) -> None:
         """Writes `data`, after the held puts (OSError as sendall)."""
         with self.write_lock:
-            if self.out:
-                data = self.out + data
-                self.out = bytearray()
-            self.sock.sendall(data)
+            self.write_locked(data)
+
+    def write_locked(self, data) -> None:
+        """Writes the held puts, then `data`, in one write (write_lock held; OSError as
+        sendall)."""
+        out = self.out
+        if out:
+            out += data
+            data = out
+            self.out = bytearray()
+        self.sock.sendall(data)
 
     def send_held(self, now: float) -> bool | None:
         """The keeper's: writes the held puts once the oldest is PUT_HOLD/2 old, unless
@@ -679,11 +686,7 @@ class _Core:
                         return True
                     c.armed = True
                 else:
-                    if out:
-                        out += frame
-                        frame = out
-                        c.out = bytearray()
-                    c.sock.sendall(frame)
+                    c.write_locked(frame)
                     self.last_send = now
                     return True
         except OSError as e:
@@ -1051,9 +1054,15 @@ class _Core:
             period = min(every, max(self.reply_grace, 0.01)) / 2
             # Asleep until woken, the next heartbeat is due, held puts are due (PUT_HOLD), or
             # the connection ends (POLLRDHUP: its hang-up only; the reader role reads its data).
-            holding = c is not None and c.armed
-            hup = self.wake.wait(hold_wait if holding else period,
-                                 None if c is None or c.dead else c.sock)
+            if c is None or c.dead:
+                timeout = period
+            else:
+                # Not past the next check (a wake-up in between, for held puts or a note,
+                # skips it), so the requests in flight are still checked every `period`.
+                timeout = min(period, max(check_at - time.monotonic(), 0.0))
+                if c.armed:
+                    timeout = min(timeout, hold_wait)
+            hup = self.wake.wait(timeout, None if c is None or c.dead else c.sock)
             if c is None or c.dead:
                 continue
             if hup:
@@ -1086,11 +1095,7 @@ class _Core:
             # Never wait for another thread's write: a write in progress keeps the session.
             if c.write_lock.acquire(blocking=False):
                 try:
-                    if c.out:
-                        c.sock.sendall(c.out + hb)
-                        c.out = bytearray()
-                    else:
-                        c.sock.sendall(hb)
+                    c.write_locked(hb)
                     self.last_send = time.monotonic()
                 except OSError as e:
                     c.write_lock.release()

@@ -141,10 +141,11 @@ class Queue:
 
         Pipelined: a plain put (no priority, delay or dedup_id) of up to 64 KiB to a queue this
         client knows to be unbounded (declared so, or asked at its second put to the name)
-        returns at once, without waiting for the manager's answer: it is sent with this client's
-        next request (in one write), or by the keeper thread about 2 ms later when none follows.
-        The manager runs a connection's requests in order, so whatever this client does next
-        sees the item; another connection may see it up to ~2 ms later. Should it fail (the name
+        returns once it is written, without waiting for the manager's answer (with
+        pipeline_puts="hold": at once, the put being written with this client's next request,
+        or by the keeper thread about 2 ms later when none follows). The manager runs a
+        connection's requests in order, so whatever this client does next sees the item;
+        another connection may see it a moment later. Should it fail (the name
         was taken by another object, the manager cannot write its data directory, the connection
         dropped before the answer: "may or may not have taken effect"), a later call of the same
         thread on this client raises the error before doing anything: the first that starts once

@@ -3,11 +3,15 @@ pipeline_puts="hold": held for the next request, or written by the keeper within
 its error is raised by a later call of the same thread (before that call does anything), by
 flush() or by close()."""
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
 
 import depot
+from depot import client as client_module
+from depot import protocol as P
 
 
 @pytest.fixture
@@ -155,7 +159,6 @@ def test_bounded_and_special_puts_are_not_pipelined(client):
 def test_a_pipelined_put_lost_with_the_connection_is_a_connection_error():
     # A manager that answers QUEUE_DECLARE and drops the connection when a put arrives.
     from conftest import fake_manager
-    from depot import protocol as P
     key = b"k"
 
     def session(conn, buf):
@@ -201,7 +204,6 @@ class _Recorder:
 
 def ops_of(data):
     """The request ops of the frames in one write."""
-    from depot import protocol as P
     ops = []
     while data:
         n, _, _, op, _, _ = P.HEADER.unpack_from(data)
@@ -211,7 +213,6 @@ def ops_of(data):
 
 
 def test_pipeline_puts_true_writes_each_put_at_once(client):
-    from depot import protocol as P
     q = pipelined(client.queue("at-once", codec=int))
     conn = client._core.conn
     rec = conn.sock = _Recorder(conn.sock)
@@ -221,8 +222,6 @@ def test_pipeline_puts_true_writes_each_put_at_once(client):
 
 
 def test_a_pipelined_put_survives_os_exit_right_after_it(manager, tmp_path):
-    import subprocess
-    import sys
     from conftest import PYROOT
     prog = tmp_path / "exit_after_put.py"
     prog.write_text(
@@ -247,8 +246,6 @@ def test_pipeline_puts_takes_three_values(manager):
 
 
 def test_a_held_put_goes_in_one_write_with_the_next_request(manager, monkeypatch):
-    from depot import client as client_module
-    from depot import protocol as P
     monkeypatch.setattr(client_module, "PUT_HOLD", 30.0)  # the keeper would wait 30 s
     client = manager.client(pipeline_puts="hold")
     q = pipelined(client.queue("together", codec=int))
@@ -265,7 +262,6 @@ def test_a_held_put_goes_in_one_write_with_the_next_request(manager, monkeypatch
 
 
 def test_flush_and_close_send_held_puts(manager, monkeypatch):
-    from depot import client as client_module
     monkeypatch.setattr(client_module, "PUT_HOLD", 30.0)
     c = manager.client(pipeline_puts="hold")
     q = pipelined(c.queue("held", codec=int))
