@@ -336,7 +336,9 @@ SCENARIO("a variable is versioned, watched and updated with compare-and-set", "[
   auto va = a.variable<std::string>("config");
   auto vb = b.variable<std::string>("config");
   REQUIRE_FALSE(va.try_get());
+  REQUIRE(state_of(a, "config").empty());  // a look that cannot wait creates nothing
   REQUIRE_THROWS_AS(va.get(30ms), TimeoutError);
+  REQUIRE(state_of(a, "config").rfind("variable ", 0) == 0);  // a wait made it, to wait on it
   std::string first;
   std::thread getter([&] { first = vb.get(); });  // blocks until it exists
   REQUIRE(test::eventually([&] { return test::state_has(state_of(a, "config"), "watchers", 1); }));

@@ -219,6 +219,14 @@ void handle_var_get(Server& srv, Session& s, const proto::Header& h, std::string
   auto name = r.str();
   const int64_t timeout = r.i64();
   if (!body_ok(s, h, r, "str name, i64 timeout_ms")) return;
+  if (timeout == proto::kNoWait) {
+    // A look that cannot wait leaves nothing behind: a missing variable has no value, and
+    // creating it would list (and keep) an object nobody made, such as an executor's marker
+    // that its master has just deleted.
+    auto found = srv.registry().find<VariableObject>(name);
+    if (found.status == Status::NOT_FOUND)
+      return s.reply_error(h.id, Status::NOT_FOUND, msg::has_no_value(name));
+  }
   if (VariableObject* v = open_variable(srv, s, h, name))
     v->get(make_wait(srv, s, timeout), variable_reply(s, h.id));
 }

@@ -18,6 +18,10 @@ std::string is_empty(std::string_view queue) {
   return object("queue", queue) + " is empty";
 }
 
+std::string has_no_value(std::string_view variable) {
+  return object("variable", variable) + " has no value";
+}
+
 std::string no_value_before_timeout(std::string_view variable) {
   return object("variable", variable) + " had no value before the timeout";
 }

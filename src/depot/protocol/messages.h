@@ -13,6 +13,8 @@ std::string object(std::string_view type, std::string_view name);
 
 // TIMEOUT of a get, get_many or reserve: "queue 'tasks' stayed empty until the timeout".
 std::string stayed_empty(std::string_view queue);
+// NOT_FOUND of a VAR_GET that did not wait: "variable 'config' has no value".
+std::string has_no_value(std::string_view variable);
 // TIMEOUT of a VAR_GET that waited for a value.
 std::string no_value_before_timeout(std::string_view variable);
 // EMPTY of a get, get_many or reserve that did not wait.

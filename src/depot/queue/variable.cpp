@@ -85,7 +85,7 @@ void VariableObject::changed() {
 Status VariableObject::park(const Wait& wait, bool want_value, uint64_t after, Done done) {
   if (!wait.may_wait) {
     if (want_value) {
-      done(Status::NOT_FOUND, {}, what() + " has no value");
+      done(Status::NOT_FOUND, {}, msg::has_no_value(name_));
       return Status::NOT_FOUND;
     }
     done(Status::TIMEOUT, {}, what() + " has not changed since version " + std::to_string(after));
