@@ -1,7 +1,9 @@
-// The functions and the Counter actor that task_pool workers serve (and that the local-mode
-// samples register in-process): the seeds' square, sum, increment, fib and Counter.
+// The functions and the actors that task_pool workers serve (and that the local-mode samples
+// register in-process): the seeds' square, sum, increment, fib, Counter, and the cookbook's
+// PrintActor and Worker.
 #pragma once
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -43,6 +45,18 @@ struct Counter {
   }
 };
 
+// The cookbook's two actors (seed 003, samples/actor_cookbook.cpp): PrintActor prints each
+// message sent to it; the cookbook's Worker actor runs add(2, 3) and its caller waits for 5.
+struct PrintActor {
+  void print(const std::string& msg) {
+    std::printf("Got: %s\n", msg.c_str());
+    std::fflush(stdout);
+  }
+};
+struct CookbookWorker {
+  long add(long x, long y) { return x + y; }
+};
+
 inline void register_pool(depot::Worker& w) {
   w.def("square", square);
   w.def("sum", sum);
@@ -62,6 +76,8 @@ inline void register_pool(depot::Worker& w) {
       .method("add", &Counter::add)
       .attribute("n", &Counter::n)
       .resilient();
+  w.actor<PrintActor>("PrintActor").method("print", &PrintActor::print);
+  w.actor<CookbookWorker>("Worker").method("add", &CookbookWorker::add);
 }
 
 }  // namespace sample

@@ -26,6 +26,7 @@ import concurrent.futures as _cf
 import hashlib
 import inspect
 import itertools
+import logging
 import os
 import sys
 import threading
@@ -107,7 +108,7 @@ UNKNOWN_EXCEPTION = "unknown"
 # ---------------------------------------------------------------- records
 
 CALL, ACTOR_NEW, ACTOR_CALL, ACTOR_GET, ACTOR_CLOSE = 1, 2, 3, 4, 5
-RESILIENT, RESTORE = 1, 2
+RESILIENT, RESTORE, ONE_WAY = 1, 2, 4  # ONE_WAY: an ACTOR_CALL sent with Actor.send
 VALUE, FUTURE, FUTURES = 0, 1, 2
 
 
@@ -1037,7 +1038,7 @@ class _Core:
         self.put_tasks([(st.record, -1, st)])
         return st
 
-    def actor_call(self, a: _ActorState, kind: int, name: str, args) -> _State:
+    def _actor_args(self, a: _ActorState, name: str, args) -> list:
         enc = []
         for x in args:
             if isinstance(x, Future) or (isinstance(x, (list, tuple))
@@ -1045,15 +1046,28 @@ class _Core:
                 raise TypeError("actor %s.%s: actor calls take values, not futures; pass "
                                 "f.result()" % (a.id, name))
             enc.append((VALUE, self.codec.encode(x)))
+        return enc
+
+    def actor_send(self, a: _ActorState, name: str, args) -> None:
+        t = Record(ACTOR_CALL, "%s-%d" % (a.id, next(self.counter)), "", name, "", 3,
+                   a.id, ONE_WAY, self._actor_args(a, name, args))
+        with a.mu:
+            if a.closed:
+                raise NotFoundError(_closed_message(a))
+            if a.dead:
+                raise NotFoundError("actor %s (%s) died with its worker; create a new one "
+                                    "with Executor.actor" % (a.id, a.cls))
+        self._put_in_mailbox(a, t)
+
+    def actor_call(self, a: _ActorState, kind: int, name: str, args) -> _State:
         t = Record(kind, "%s-%d" % (a.id, next(self.counter)), "", name, self.reply_q, 3,
-                   a.id, 0, enc)
+                   a.id, 0, self._actor_args(a, name, args))
         st = self.new_state(t.key, a.cls + "." + name)
         t.sid = st.sid
         st.actor = a.id
         with a.mu:
             if a.closed:
-                raise NotFoundError("actor %s was closed; create a new one with "
-                                    "Executor.actor" % a.id)
+                raise NotFoundError(_closed_message(a))
             if a.dead:
                 st.resolve(_FAILED, exc=RemoteError(st.function, ACTOR_DIED, "actor %s (%s) "
                                                     "died with its worker earlier"
@@ -1062,6 +1076,10 @@ class _Core:
             a.outstanding.append(weakref.ref(st))
         with self.mu:
             self.live[t.key] = weakref.ref(st)
+        self._put_in_mailbox(a, t)
+        return st
+
+    def _put_in_mailbox(self, a: _ActorState, t: Record) -> None:
         record = encode_record(t)
         # The call's key is its dedup id: sent again after a lost connection, queued once.
         for attempt in (1, 2, 3):
@@ -1075,7 +1093,6 @@ class _Core:
             except ConnectionError:
                 if attempt == 3:
                     raise
-        return st
 
     def end_actor(self, a: _ActorState, closed: bool, type: str, why: str) -> None:
         with a.mu:
@@ -1223,9 +1240,14 @@ class Executor:
         return Actor(self._core.make_actor(class_name, resilient))
 
 
+def _closed_message(a: _ActorState) -> str:
+    return "actor %s was closed; create a new one with Executor.actor" % a.id
+
+
 class Actor:
-    """A handle on an actor: ``call(method, *args)`` returns a Future; ``actor.n`` (or
-    get("n")) reads an attribute, ordered after the calls before it; close() frees it."""
+    """A handle on an actor: ``call(method, *args)`` returns a Future, ``send(method,
+    *args)`` is a one-way call; ``actor.n`` (or get("n")) reads an attribute, ordered after
+    the calls before it; close() frees it."""
 
     def __init__(self, state: _ActorState):
         object.__setattr__(self, "_a", state)
@@ -1247,6 +1269,13 @@ class Actor:
     def call(self, method: str, *args) -> Future:
         """Runs method(*args) on the instance, after the calls made before it."""
         return Future(self._core().actor_call(self._a, ACTOR_CALL, method, args))
+
+    def send(self, method: str, *args) -> None:
+        """A one-way call, as in the actor model (the cookbook's send): queued in order with
+        the calls and run once, but nobody waits for it and nothing is stored for it. Returns
+        once the manager has it; a later call's (or close()'s) answer means it ran. If it
+        fails on the worker, the worker's on_send_error hears of it there."""
+        self._core().actor_send(self._a, method, args)
 
     def get_future(self, attribute: str) -> Future:
         """A Future of the attribute's value (ordered with the calls); awaitable."""
@@ -1325,16 +1354,19 @@ class Worker:
     threads: useful for tasks that wait; CPU-bound ones want more worker processes).
     Arguments are decoded by each function's annotations (int, float, str, bytes, bool,
     list, dict, list[int] ...), else by what their bytes look like; results are encoded with
-    `codec` (default TASK)."""
+    `codec` (default TASK). `on_send_error(actor, method, type, message)` hears of a one-way
+    actor call (Actor.send) that failed here, on the actor's thread; unset, it is logged as
+    a warning on the "depot.futures" logger."""
 
     def __init__(self, client, pool: str = "pool", *, threads: int = 1, max_batch: int = 256,
-                 task_timeout: float = 3600.0, codec=None):
+                 task_timeout: float = 3600.0, codec=None, on_send_error=None):
         self.client = client
         self.pool = pool
         self.threads = max(1, int(threads))
         self.max_batch = max(1, int(max_batch))
         self.task_timeout = task_timeout
         self.codec = _codecs.resolve(codec, TASK)
+        self.on_send_error = on_send_error
         self.tasks_q = tasks_queue(pool)
         self._functions: dict = {}
         self._classes: dict = {}
@@ -1633,13 +1665,30 @@ class Worker:
         t.start()
 
     def _finish(self, call: Record, queue: str, rid: int, record: bytes) -> None:
-        """Result (first stored wins), notification and ack, in one write."""
-        self.client.call_many([
-            _var_cas(result_var(self.pool, call.sid), 0, record),
-            _put_many(call.reply, [notification(call.key, call.sid, record)]),
-            _ack(queue, [rid])])
+        """Result (first stored wins), notification and ack, in one write; a one-way call
+        (Actor.send) has only the ack."""
+        reqs = [_ack(queue, [rid])]
+        if not call.flags & ONE_WAY:
+            reqs[:0] = [_var_cas(result_var(self.pool, call.sid), 0, record),
+                        _put_many(call.reply, [notification(call.key, call.sid, record)])]
+        self.client.call_many(reqs)
         with self._mu:
             self._done += 1
+
+    def _report_send_error(self, call: Record, record: bytes) -> None:
+        r = parse_result(record)
+        if r is None or r[0]:
+            return
+        _ok, type_, message = r
+        if self.on_send_error is None:
+            logging.getLogger("depot.futures").warning(
+                "actor %s: the one-way call %s failed: %s: %s", call.actor, call.name, type_,
+                message)
+            return
+        try:
+            self.on_send_error(call.actor, call.name, type_, message)
+        except Exception:  # noqa: BLE001 - the callback's failure must not stop the actor
+            logging.getLogger("depot.futures").exception("on_send_error failed")
 
     def _actor_loop(self, create: _Reserved) -> None:
         t = create.task
@@ -1728,6 +1777,8 @@ class Worker:
                         self.client.call_many([_delete(box_name)])
                         break
                     record = self._actor_apply(d, obj, t.name, c)
+                    if c.flags & ONE_WAY:
+                        self._report_send_error(c, record)
                     applied_key, applied_record = c.key, record
                     self._finish(c, box_name, got.id, record)
                 except Error:

@@ -1,6 +1,7 @@
 # pool_worker.py: a Python worker for the "pool" executor, serving what the C++ task_pool
 # serves (samples/pool_functions.h): square, sum, increment, fib, sleep_ms, fail, crash and
-# the Counter actor. C++ and Python masters (futures_sum, futures_sum.py) use it alike.
+# the Counter, PrintActor and Worker actors. C++ and Python masters (futures_sum,
+# futures_sum.py, actor_cookbook.py) use it alike.
 #
 #   DEPOT_ADDRESS=127.0.0.1:5000 DEPOT_AUTHKEY=abc python3 pool_worker.py [threads]
 #
@@ -67,6 +68,18 @@ class Counter:                      # the seeds' actor (dask's Counter example)
     def add(self, k: int) -> int:
         self.n += k
         return self.n
+
+
+@worker.register_actor("PrintActor")
+class PrintActor:                   # the cookbook's actors (seed 003, actor_cookbook.py)
+    def print(self, msg: str) -> None:
+        print("Got:", msg, flush=True)
+
+
+@worker.register_actor("Worker")
+class CookbookWorker:
+    def add(self, x: int, y: int) -> int:
+        return x + y
 
 
 signal.signal(signal.SIGTERM, lambda *_: worker.stop())

@@ -395,6 +395,62 @@ def test_actor(pool):
     assert e.value.type == "depot::UnknownActorClass"
 
 
+def test_actor_send(manager):
+    """One-way sends run in order with the calls, store no results, and a failing one is
+    reported on the worker; close() is answered after the sends before it."""
+    wc, c = manager.client(), manager.client()
+    failed, total = [], []
+    w = Worker(wc, "pool", on_send_error=lambda *a: failed.append(a))
+
+    class Log:
+        def __init__(self):
+            self.items = []
+
+        def push(self, v: int) -> int:
+            self.items.append(v)
+            total.append(v)  # the instance lives in this process's worker
+            return len(self.items)
+
+    w.register_actor("Log", Log)
+    w.start()
+    ex = Executor(c, "pool")
+    try:
+        log = ex.actor("Log")
+
+        def results():
+            return sum(o.name.startswith("pool.r.") for o in c.list())
+        before = results()
+        for i in range(1, 11):  # sends 1-4, a call pushing 5, sends 6-9, a call pushing 10
+            if i % 5:
+                log.send("push", i)
+                continue
+            assert log.call("push", i).result(30) == i  # every send before it ran
+            if i == 5:
+                assert results() <= before + 1, "the sends stored results"
+        assert log.items == list(range(1, 11))
+        assert failed == []
+        log.send("no_such_method", 1)
+        assert log.call("push", 11).result(30) == 11  # the actor serves on
+        assert len(failed) == 1, failed
+        actor, method, type_, message = failed[0]
+        assert (actor, method, type_) == (log.id, "no_such_method", "depot::UnknownMethod")
+        assert "has no method 'no_such_method'" in message
+        del total[:]
+        for k in range(1, 21):
+            log.send("push", k)
+        log.close()  # the cookbook's close() and join()
+        assert sum(total) == 210
+        with pytest.raises(depot.NotFoundError, match="was closed"):
+            log.send("push", 1)
+        with pytest.raises(TypeError, match="values, not futures"):
+            ex.actor("Log").send("push", ex.submit("nothing"))
+    finally:
+        ex.close()
+        w.close()
+        c.close()
+        wc.close()
+
+
 def test_actor_async(pool):
     async def main():
         counter = await asyncio.to_thread(pool.actor, "Counter")
@@ -671,6 +727,25 @@ def test_example_counter_actor(manager, procs):
 def test_example_counter_actor_on_cpp_workers(manager, procs):
     cpp_pool_worker(procs, manager)
     assert run_example(manager, "counter_actor.py") == "1\n1\n1\n1\n"
+
+
+def cookbook_printed(workers):
+    """What the workers serving the cookbook's PrintActor printed."""
+    return "".join(out for out, _err in (w.stop() for w in workers) if "Got: " in out)
+
+
+def test_example_actor_cookbook(manager, procs):
+    workers = [python_pool_worker(procs, manager) for _ in range(2)]
+    assert run_example(manager, "actor_cookbook.py") == "5\n"
+    assert "Got: Hello\nGot: World\n" in cookbook_printed(workers)
+
+
+@needs_task_pool
+def test_example_actor_cookbook_on_cpp_workers(manager, procs):
+    """A Python master's one-way sends, served by C++ workers."""
+    workers = [cpp_pool_worker(procs, manager) for _ in range(2)]
+    assert run_example(manager, "actor_cookbook.py") == "5\n"
+    assert "Got: Hello\nGot: World\n" in cookbook_printed(workers)
 
 
 def test_example_tornado_fib(manager, procs):

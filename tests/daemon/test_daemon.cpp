@@ -303,7 +303,8 @@ SCENARIO("every program answers --help and --version with the project's version"
   for (const char* program :
        {"depot-manager", "depot-cli", "depot-check-log", "depot-benchmark", "quickstart",
         "task_master", "task_worker", "task_pool", "futures_sum", "counter_lock", "config_watch",
-        "pubsub_fanout", "barrier_phases", "web_fib", "streams_tour", "streams_distributed"}) {
+        "pubsub_fanout", "barrier_phases", "web_fib", "streams_tour", "streams_distributed",
+        "actor_cookbook"}) {
     INFO(program);
     Process v({bin(program), "--version"});
     CHECK(v.wait() == 0);

@@ -46,6 +46,12 @@ std::string thrown(F&& f) {
   return "nothing thrown";
 }
 
+// An actor that adds what it is sent to a total the test reads (its worker is in-process).
+struct Tally {
+  static inline std::atomic<long> total{0};
+  void add(long k) { total += k; }
+};
+
 // An actor that records the order of its calls.
 struct Log {
   std::vector<long> items;
@@ -299,6 +305,74 @@ SCENARIO("the seed's Counter actor, and closing an actor", "[executor][actor]") 
   REQUIRE(left().empty());
   REQUIRE_THAT(thrown<RemoteError>([&] { ex.actor("Nope"); }),
                Catch::Contains("no actor class 'Nope'"));
+}
+
+SCENARIO("one-way sends run in order with an actor's calls, and store no results",
+         "[executor][actor]") {
+  TestManager m;
+  Client wc(m.address, m.authkey), ec(m.address, m.authkey);
+  std::mutex mu;
+  std::vector<std::string> failed;  // what on_send_error heard
+  WorkerOptions opt{2, 64};
+  opt.on_send_error = [&](const std::string& actor, const std::string& method,
+                          const std::string& type, const std::string& message) {
+    std::lock_guard lk(mu);
+    failed.push_back(actor + " " + method + " " + type + ": " + message);
+  };
+  Worker w(wc, "pool", opt);
+  w.actor<Log>("Log").method("push", &Log::push).attribute("items", &Log::items);
+  w.actor<Tally>("Tally").method("add", &Tally::add);
+  w.start();
+  Executor ex(ec, "pool");
+  Actor log = ex.actor("Log");
+  auto results = [&] {
+    size_t n = 0;
+    for (auto& o : ec.list()) n += o.name.starts_with("pool.r.");
+    return n;
+  };
+  const size_t before = results();
+  // Sends 1-4, a call that pushes 5, sends 6-9, a call that pushes 10: each call answers the
+  // number of items, so every send queued before it has run, in order.
+  for (long i = 1; i <= 10; ++i) {
+    if (i % 5 != 0) {
+      log.send("push", i);
+      continue;
+    }
+    auto f = log.call<long>("push", i);
+    REQUIRE(f.result() == i);
+    if (i == 5) {
+      CAPTURE(before, results());
+      REQUIRE(results() <= before + 1);  // the call's result; the four sends stored nothing
+    }
+  }
+  std::vector<long> want{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  REQUIRE(log.get<std::vector<long>>("items") == want);
+  {
+    std::lock_guard lk(mu);
+    REQUIRE(failed.empty());
+  }
+  WHEN("a send fails on the worker") {
+    log.send("no_such_method", 1L);
+    REQUIRE(log.call<long>("push", 11L).result() == 11);  // the actor serves on
+    THEN("on_send_error heard of it before the next call ran, with the actor and the reason") {
+      std::lock_guard lk(mu);
+      REQUIRE(failed.size() == 1);
+      REQUIRE_THAT(failed[0], Catch::StartsWith(log.id() + " no_such_method ") &&
+                                  Catch::Contains(std::string(task::kUnknownMethod)) &&
+                                  Catch::Contains("has no method 'no_such_method'"));
+    }
+  }
+  WHEN("an actor is closed after sends (the cookbook's close() and join())") {
+    Actor tally = ex.actor("Tally");
+    Tally::total = 0;
+    for (long k = 1; k <= 20; ++k) tally.send("add", k);
+    tally.close();
+    THEN("close is answered after they all ran, and later sends are refused") {
+      REQUIRE(Tally::total.load() == 210);  // the instance lives in this process's worker
+      REQUIRE_THAT(thrown<NotFoundError>([&] { tally.send("add", 1L); }),
+                   Catch::Contains("was closed"));
+    }
+  }
 }
 
 SCENARIO("local mode runs the same API over an embedded manager", "[executor][local]") {

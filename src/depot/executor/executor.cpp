@@ -84,6 +84,11 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   std::shared_ptr<FutureState> actor_call(const std::shared_ptr<ActorState>& a, task::Kind kind,
                                           const std::string& name,
                                           std::vector<task::EncodedArg> args);
+  // A one-way call: queued in the mailbox in order with the calls, answered by nobody.
+  void actor_send(const std::shared_ptr<ActorState>& a, const std::string& name,
+                  std::vector<task::EncodedArg> args);
+  // Puts a call record in the actor's mailbox (its key is the dedup id).
+  void put_in_mailbox(const ActorState& a, const task::Record& t);
   std::shared_ptr<ActorState> make_actor(const std::string& cls, const ActorOptions& o);
   // Marks an actor closed or dead (once) and fails the calls it still owed with `type`.
   void end_actor(const std::shared_ptr<ActorState>& a, bool closed, std::string_view type,
@@ -754,14 +759,62 @@ std::shared_ptr<ActorState> ExecutorCore::make_actor(const std::string& cls,
   return a;
 }
 
+namespace {
+void require_values(const ActorState& a, const std::string& name,
+                    const std::vector<task::EncodedArg>& args) {
+  for (auto& e : args)
+    if (e.tag != task::ArgTag::VALUE)
+      throw ProtocolError(Status::BAD_REQUEST, "actor " + a.id + "." + name +
+                                                   ": actor calls take values, not futures; "
+                                                   "pass f.result()");
+}
+std::string closed_message(const ActorState& a) {
+  return "actor " + a.id + " was closed; create a new one with Executor::actor";
+}
+}  // namespace
+
+void ExecutorCore::put_in_mailbox(const ActorState& a, const task::Record& t) {
+  // The call's key is its dedup id: a put lost with the connection (a manager restart) is
+  // sent again, and enqueued once whether or not the first one had taken effect.
+  RawQueue box(client, task::mailbox(pool, a.id));
+  const std::string record = task::encode(t);
+  const PutOptions once{.priority = 0, .delay = {}, .dedup_id = t.key};
+  for (int attempt = 1;; ++attempt) {
+    try {
+      box.put(record, once);
+      return;
+    } catch (const ConnectionError&) {
+      // The next attempt waits to reconnect (up to the client's reconnect_give_up).
+      if (attempt == 3) throw;
+    }
+  }
+}
+
+void ExecutorCore::actor_send(const std::shared_ptr<ActorState>& a, const std::string& name,
+                              std::vector<task::EncodedArg> args) {
+  require_values(*a, name, args);
+  task::Record t;
+  t.kind = task::Kind::ACTOR_CALL;
+  t.flags = task::ONE_WAY;
+  t.key = a->id + "-" + std::to_string(++counter);
+  t.name = name;
+  t.actor = a->id;
+  t.args = std::move(args);
+  {
+    std::lock_guard lk(a->mu);
+    if (a->closed) throw NotFoundError(Status::NOT_FOUND, closed_message(*a));
+    if (a->dead)
+      throw NotFoundError(Status::NOT_FOUND, "actor " + a->id + " (" + a->cls +
+                                                 ") died with its worker; create a new one "
+                                                 "with Executor::actor");
+  }
+  put_in_mailbox(*a, t);
+}
+
 std::shared_ptr<FutureState> ExecutorCore::actor_call(const std::shared_ptr<ActorState>& a,
                                                       task::Kind kind, const std::string& name,
                                                       std::vector<task::EncodedArg> args) {
-  for (auto& e : args)
-    if (e.tag != task::ArgTag::VALUE)
-      throw ProtocolError(Status::BAD_REQUEST, "actor " + a->id + "." + name +
-                                                   ": actor calls take values, not futures; "
-                                                   "pass f.result()");
+  require_values(*a, name, args);
   task::Record t;
   t.kind = kind;
   t.key = a->id + "-" + std::to_string(++counter);
@@ -774,9 +827,7 @@ std::shared_ptr<FutureState> ExecutorCore::actor_call(const std::shared_ptr<Acto
   st->actor = a->id;
   {
     std::lock_guard lk(a->mu);
-    if (a->closed)
-      throw NotFoundError(Status::NOT_FOUND,
-                          "actor " + a->id + " was closed; create a new one with Executor::actor");
+    if (a->closed) throw NotFoundError(Status::NOT_FOUND, closed_message(*a));
     if (a->dead) {
       st->resolve(FutureState::FAILED, std::string(task::kActorDied),
                   "actor " + a->id + " (" + a->cls + ") died with its worker earlier");
@@ -788,20 +839,7 @@ std::shared_ptr<FutureState> ExecutorCore::actor_call(const std::shared_ptr<Acto
     std::lock_guard lk(mu);
     live[t.key] = st;
   }
-  // The call's key is its dedup id: a put lost with the connection (a manager restart) is
-  // sent again, and enqueued once whether or not the first one had taken effect.
-  RawQueue box(client, task::mailbox(pool, a->id));
-  const std::string record = task::encode(t);
-  const PutOptions once{.priority = 0, .delay = {}, .dedup_id = t.key};
-  for (int attempt = 1;; ++attempt) {
-    try {
-      box.put(record, once);
-      break;
-    } catch (const ConnectionError&) {
-      // The next attempt waits to reconnect (up to the client's reconnect_give_up).
-      if (attempt == 3) throw;
-    }
-  }
+  put_in_mailbox(*a, t);
   return st;
 }
 
@@ -848,6 +886,12 @@ std::shared_ptr<detail::FutureState> Actor::call_raw(task::Kind kind, const std:
   auto core = st_->core.lock();
   if (!core) throw NotFoundError(Status::NOT_FOUND, "actor " + st_->id + ": its executor is gone");
   return core->actor_call(st_, kind, name, std::move(args));
+}
+
+void Actor::send_raw(const std::string& name, std::vector<task::EncodedArg> args) {
+  auto core = st_->core.lock();
+  if (!core) throw NotFoundError(Status::NOT_FOUND, "actor " + st_->id + ": its executor is gone");
+  core->actor_send(st_, name, std::move(args));
 }
 
 void Actor::close() {

@@ -82,6 +82,12 @@ class Actor {
   Actor() = default;
   template <class R = void, class... A>
   Future<R> call(const std::string& method, const A&... args);
+  // A one-way call, as in the actor model (the cookbook's send): queued in order with the
+  // calls and run once, but nobody waits for it and nothing is stored for it. Returns once the
+  // manager has it in the actor's mailbox; a later call's (or close()'s) answer means it ran.
+  // If it fails on the worker, WorkerOptions::on_send_error hears of it there.
+  template <class... A>
+  void send(const std::string& method, const A&... args);
   // Reads an attribute (ordered with the calls).
   template <class R>
   R get(const std::string& attribute) {
@@ -96,6 +102,7 @@ class Actor {
   friend class Executor;
   std::shared_ptr<detail::FutureState> call_raw(task::Kind kind, const std::string& name,
                                                 std::vector<task::EncodedArg> args);
+  void send_raw(const std::string& name, std::vector<task::EncodedArg> args);
   std::shared_ptr<detail::ActorState> st_;
 };
 
@@ -174,6 +181,11 @@ class Executor {
 template <class R, class... A>
 Future<R> Actor::call(const std::string& method, const A&... args) {
   return Future<R>(call_raw(task::Kind::ACTOR_CALL, method, {Executor::encode_arg(args)...}));
+}
+
+template <class... A>
+void Actor::send(const std::string& method, const A&... args) {
+  send_raw(method, {Executor::encode_arg(args)...});
 }
 
 }  // namespace depot

@@ -60,7 +60,9 @@ enum class Kind : uint8_t {
   ACTOR_GET = 4,
   ACTOR_CLOSE = 5
 };
-enum Flags : uint8_t { RESILIENT = 1, RESTORE = 2 };
+// RESILIENT, RESTORE: an ACTOR_NEW's; ONE_WAY: an ACTOR_CALL nobody waits for (no result is
+// stored and no notification sent; its submission and reply queue are empty).
+enum Flags : uint8_t { RESILIENT = 1, RESTORE = 2, ONE_WAY = 4 };
 
 // One argument: a value's bytes, or the submission ids of one or several futures whose
 // results the worker fetches.

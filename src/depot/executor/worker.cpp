@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -84,6 +85,8 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   // Whether the executors that submitted a batch still exist: each executor keeps a marker
   // variable while it lives. Looked up at most once a second per executor.
   void check_submitters(const std::vector<Reserved>& batch);
+  // Tells opt.on_send_error (or stderr) of a one-way call whose record is an error.
+  void report_send_error(const task::Record& call, const std::string& record);
   bool submitter_alive(const std::string& reply_queue) {
     std::lock_guard lk(submitters_mu);
     auto it = submitters.find(reply_queue);
@@ -359,6 +362,20 @@ void WorkerCore::serve() {
   }
 }
 
+void WorkerCore::report_send_error(const task::Record& call, const std::string& record) {
+  auto r = task::parse_result(record);
+  if (!r || r->ok) return;
+  if (opt.on_send_error) {
+    try {
+      opt.on_send_error(call.actor, call.name, r->type, r->message);
+    } catch (...) {  // the callback's own failure must not stop the actor
+    }
+    return;
+  }
+  std::fprintf(stderr, "depot worker: actor %s: the one-way call %s failed: %s: %s\n",
+               call.actor.c_str(), call.name.c_str(), r->type.c_str(), r->message.c_str());
+}
+
 void WorkerCore::start_actor(const Reserved& r) {
   std::lock_guard lk(actors_mu);
   auto self = shared_from_this();
@@ -370,13 +387,16 @@ void WorkerCore::actor_loop(Reserved create) {
   RawQueue tasks(client, tasks_q);
   // The first result stored wins; then the snapshot, the notification and the ack, in one
   // write.
+  // A one-way call (Actor::send) has no result or notification, only the snapshot and the ack.
   auto finish = [&](const task::Record& call, RawQueue& from, uint64_t rid,
                     const std::string& record, const std::string* snapshot) {
+    const bool answered = !(call.flags & task::ONE_WAY);
     std::vector<Request> out;
-    out.push_back(req::var_cas(task::result_var(pool, call.sid), 0, record));
+    if (answered) out.push_back(req::var_cas(task::result_var(pool, call.sid), 0, record));
     if (snapshot) out.push_back(req::var_set(task::state_var(pool, call.actor), *snapshot));
-    out.push_back(
-        req::queue_put(call.reply, proto::kNoWait, task::notification(call.key, call.sid, record)));
+    if (answered)
+      out.push_back(req::queue_put(call.reply, proto::kNoWait,
+                                   task::notification(call.key, call.sid, record)));
     const uint64_t ids[] = {rid};
     out.push_back(req::queue_ack(from.name(), ids));
     client.call_many(out);
@@ -504,7 +524,7 @@ void WorkerCore::actor_loop(Reserved create) {
       if (!applied_key.empty() && c.key == applied_key) {
         // Applied already (by this instance, or before the snapshot it was restored from).
         std::string record = applied_record;
-        if (record.empty()) {
+        if (record.empty() && !(c.flags & task::ONE_WAY)) {
           RawVariable rv(client, task::result_var(pool, c.sid));
           auto prev = rv.try_get();
           record = prev && prev->value ? *prev->value : task::ok_record({});
@@ -563,6 +583,7 @@ void WorkerCore::actor_loop(Reserved create) {
           resilient_ok = false;
         }
       }
+      if (c.flags & task::ONE_WAY) report_send_error(c, record);
       applied_key = c.key;
       applied_record = record;
       applied_has_snap = resilient && resilient_ok;

@@ -32,6 +32,12 @@ struct WorkerOptions {
   // How long this worker may hold a task (or an actor call) before the manager assumes it
   // hung and hands it to another. A worker that dies is noticed at once, through its session.
   std::chrono::milliseconds task_timeout{3'600'000};
+  // Hears of a one-way actor call (Actor::send) that failed here, since no caller waits for
+  // it: the actor id, the method, the error's type and message. Called on the actor's thread.
+  // Unset: one line on stderr.
+  std::function<void(const std::string& actor, const std::string& method, const std::string& type,
+                     const std::string& message)>
+      on_send_error = nullptr;
 };
 
 namespace detail {
