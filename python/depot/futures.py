@@ -83,6 +83,11 @@ def state_var(pool: str, actor: str) -> str:
     return mailbox(pool, actor) + ".state"
 
 
+def starts_counter(pool: str, sid: str) -> str:
+    """Counts the starts of a call that runs alone (Worker._run_alone)."""
+    return pool + ".starts." + sid
+
+
 def executor_of(pool: str, reply_queue: str) -> str:
     """The executor id of a reply queue named by done_queue(pool, id); "" if it is not one."""
     prefix = done_queue(pool, "")
@@ -285,6 +290,10 @@ def _publish(topic: str, payload: bytes):
 
 def _delete(name: str):
     return (P.Op.DELETE, _name(name))
+
+
+def _counter_add(name: str, delta: int):
+    return (P.Op.COUNTER_ADD, _name(name) + P.i64(delta))
 
 
 def _var_value(status: int, body: bytes):
@@ -1311,6 +1320,12 @@ class Actor:
 # ---------------------------------------------------------------- worker
 
 
+def _runs_alone(r) -> bool:
+    """Whether a call runs on its own after the rest of its batch, its start counted first: a
+    redelivered one (a worker died holding it) or one that may start only once."""
+    return r.deliveries > 1 or r.task.max_attempts <= 1
+
+
 class _Reserved:
     __slots__ = ("rid", "deliveries", "task")
 
@@ -1595,11 +1610,13 @@ class Worker:
             if len(got) < batch_size:
                 batch_size = max(1, len(got))
             self._drain_cancels()
+            connection = self.client.connections  # the session holding `got`
             batch = [_Reserved(g.id, g.deliveries, decode_record(g.value)) for g in got]
             calls = [r for r in batch if r.task is not None and r.task.kind == CALL]
             try:
                 self._check_submitters(batch)
-                values, missing = self._fetch(calls)
+                # A call that runs alone fetches its arguments after its start is counted.
+                values, missing = self._fetch([r for r in calls if not _runs_alone(r)])
                 redelivered = [r.task.sid for r in calls if r.deliveries > 1]
                 stored = dict(zip(redelivered, stored_results(self.client, self.pool,
                                                               redelivered)))
@@ -1608,25 +1625,40 @@ class Worker:
             out = []
             notes: dict = {}
             acks = []
+            alone = []  # run after the batch's results are written
             t0 = time.monotonic()
             ran = 0
+
+            def forget_starts(r):
+                # A redelivered call that is not run may have counted starts: not kept.
+                if r.task is not None and r.task.kind == CALL and _runs_alone(r):
+                    out.append(_delete(starts_counter(self.pool, r.task.sid)))
+
             for r in batch:
                 t = r.task
                 if t is None or not self._submitter_alive(t.reply):
                     # Not a task record (nobody can run it), or its executor is gone (nobody
                     # wants the result): dropped rather than redelivered forever.
                     acks.append(r.rid)
+                    forget_starts(r)
                     continue
                 if t.kind == ACTOR_NEW and r.deliveries <= t.max_attempts:
                     self._start_actor(r)  # the actor's thread acks it once it exists
                     continue
-                acks.append(r.rid)
                 with self._cancel_mu:
-                    if t.sid in self._cancelled:
-                        continue
+                    cancelled = t.sid in self._cancelled
+                if (t.kind == CALL and _runs_alone(r) and stored.get(t.sid) is None
+                        and not cancelled):
+                    alone.append(r)  # acked once it has run
+                    continue
+                acks.append(r.rid)
+                if cancelled:
+                    forget_starts(r)
+                    continue
                 if stored.get(t.sid) is not None:
                     record = stored[t.sid]  # it ran to the end before: announce it again
-                elif r.deliveries > t.max_attempts:
+                    forget_starts(r)
+                elif r.deliveries > t.max_attempts:  # an actor's creation
                     record = error_record(WORKER_LOST, "it was started %d times and its worker "
                                           "died each time; not retrying (max_retries)"
                                           % (r.deliveries - 1))
@@ -1645,15 +1677,60 @@ class Worker:
             if acks:
                 out.append(_ack(self.tasks_q, acks))
             try:
-                self.client.call_many(out)
+                if out:
+                    self.client.call_many(out)
             except Error:
-                pass  # lost with the connection: the tasks come back (at-least-once)
+                continue  # lost with the connection: the tasks come back (at-least-once)
             with self._mu:
                 self._done += len(acks)
+            for r in alone:
+                if not self._run_alone(r, connection):
+                    break
             if ran > 0 and spent < 0.001:
                 batch_size = min(batch_size * 2, self.max_batch)
             elif ran > 0:
                 batch_size = 1
+
+    def _run_alone(self, r: _Reserved, connection: int) -> bool:
+        """Counts the start of a call that runs alone in the manager, checks the retry limit,
+        then fetches its arguments, runs it, stores and announces its result and acks it.
+        False when the connection was lost (the reservation went back with the session)."""
+        t = r.task
+        starts = starts_counter(self.pool, t.sid)
+        try:
+            # call_many: never sent again after a reconnect, which would count this start
+            # twice on a session that no longer holds the task.
+            status, body = self.client.call_many([_counter_add(starts, 1)])[0]
+            if self.client.connections != connection:
+                return False
+            if status != P.Status.OK:
+                # Nothing can count its starts (the object limit, a permission): running it
+                # uncounted could let it kill worker after worker, so it fails with the reason.
+                record = error_record(WORKER_LOST, "its start could not be counted in the "
+                                      "manager (%s); not running it"
+                                      % body.decode("utf-8", "replace"))
+            else:
+                # Counted starts, this one included. A call's first start, in a batch, is not
+                # counted (a dead worker's batch cannot tell which call it was running) but is
+                # assumed, except for a call that may start only once: those count every start.
+                n = P.Reader(body).i64()
+                before = n - 1 + (1 if t.max_attempts > 1 else 0)
+                if before >= t.max_attempts:
+                    record = error_record(WORKER_LOST, "it was started %d times and its worker "
+                                          "died each time; not retrying (max_retries)" % before)
+                else:
+                    values, missing = self._fetch([r])
+                    record = self._run_call(t, values, missing)
+            # The first result stored wins, as in a batch; the count goes with it.
+            self.client.call_many([_var_cas(result_var(self.pool, t.sid), 0, record),
+                                   _delete(starts),
+                                   _put_many(t.reply, [notification(t.key, t.sid, record)]),
+                                   _ack(self.tasks_q, [r.rid])])
+        except Error:
+            return False  # connection lost: the reservation goes back with the session
+        with self._mu:
+            self._done += 1
+        return True
 
     # ------------------------------------------------------------ actors
 

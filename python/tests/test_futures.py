@@ -593,6 +593,35 @@ def test_worker_lost_after_max_retries(manager, procs):
         assert starts == 3  # two runs (max_retries=1), then the third worker reports it
 
 
+def test_a_death_in_a_batch_charges_only_the_running_call(manager, procs):
+    # Quick squares on both sides of the crash, so a worker's batch holds the crash with
+    # squares it ran and squares it never started.
+    with Executor(manager.client(), "pool", max_retries=1) as ex:
+        first = ex.map("square", range(200))
+        crash = ex.submit("crash", 3)
+        rest = ex.map("square", range(200, 400))
+        died = 0
+        for _ in range(5):
+            if crash.done():
+                break
+            p = python_pool_worker(procs, manager)
+            wait_until(lambda: p.p.poll() is not None or crash.done(), 60,
+                       "the worker to crash or the task to fail")
+            if p.p.poll() is not None:
+                assert p.p.returncode == 3
+                died += 1
+        assert died == 2  # two runs (max_retries=1), then a worker reports it
+        with pytest.raises(depot.RemoteError) as e:
+            crash.result(30)
+        assert e.value.type == "depot::WorkerLost"
+        assert "started 2 times" in e.value.remote_message
+        # The squares shared the dead workers' batches, some of them twice: none was charged.
+        assert [f.result(60) for f in first] == [x * x for x in range(200)]
+        assert [f.result(60) for f in rest] == [x * x for x in range(200, 400)]
+        # The counts of starts went with the results.
+        assert [o.name for o in ex.client.list() if o.name.startswith("pool.starts.")] == []
+
+
 def test_stop_finishes_the_batch(manager, procs):
     p = python_pool_worker(procs, manager)
     with Executor(manager.client(), "pool") as ex:

@@ -44,6 +44,9 @@ std::string alive_lock(std::string_view pool, std::string_view actor) {
 std::string state_var(std::string_view pool, std::string_view actor) {
   return mailbox(pool, actor) + ".state";
 }
+std::string starts_counter(std::string_view pool, std::string_view sid) {
+  return joined(pool, ".starts.", sid);
+}
 
 std::string executor_of(std::string_view pool, std::string_view reply_queue) {
   const std::string prefix = done_queue(pool, "");

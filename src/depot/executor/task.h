@@ -30,6 +30,8 @@ std::string cancel_topic(std::string_view pool);                             // 
 std::string mailbox(std::string_view pool, std::string_view actor);          // <pool>.actor.<id>
 std::string alive_lock(std::string_view pool, std::string_view actor);       // ... .alive
 std::string state_var(std::string_view pool, std::string_view actor);        // ... .state
+// Counts the starts of a task that runs alone (worker.cpp, WorkerCore::run_alone).
+std::string starts_counter(std::string_view pool, std::string_view sid);  // <pool>.starts.<sid>
 // The executor id of a reply queue named by done_queue(pool, id); empty if it is not one.
 std::string executor_of(std::string_view pool, std::string_view reply_queue);
 

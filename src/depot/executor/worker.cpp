@@ -104,17 +104,24 @@ struct WorkerCore : std::enable_shared_from_this<WorkerCore> {
   }
   // Fetches the results the batch's arguments refer to; fills `values` (key -> payload) and
   // `missing` (key -> why).
-  void fetch(const std::vector<Reserved*>& batch,
+  void fetch(const std::vector<const Reserved*>& batch,
              std::unordered_map<std::string, std::string>& values,
              std::unordered_map<std::string, std::string>& missing);
   // The results already stored for the batch's redelivered calls (sid -> result record): an
   // earlier run stored it and its ack was lost (a manager restart, a worker that died between
   // the two). Such a call is announced with that result and not run again.
-  void stored_results(const std::vector<Reserved*>& calls,
+  void stored_results(const std::vector<const Reserved*>& calls,
                       std::unordered_map<std::string, std::string>& stored);
   std::string run_call(const task::Record& t,
                        const std::unordered_map<std::string, std::string>& values,
                        const std::unordered_map<std::string, std::string>& missing);
+  // Whether a call runs on its own after the rest of its batch, its start counted first: a
+  // redelivered one (a worker died holding it) or one that may start only once.
+  static bool runs_alone(const Reserved& r) { return r.deliveries > 1 || r.task.max_attempts <= 1; }
+  // Counts the start in the manager, checks the retry limit, then fetches the arguments,
+  // runs the call, stores and announces its result and acks it. False when the connection
+  // was lost (the reservation went back with the session).
+  bool run_alone(const Reserved& r, uint64_t connection);
   void start_actor(const Reserved& r);
   void actor_loop(Reserved create);
 };
@@ -185,7 +192,7 @@ void WorkerCore::check_submitters(const std::vector<Reserved>& batch) {
     submitters[stale[i]].alive = replies[i].status == Status::OK;
 }
 
-void WorkerCore::fetch(const std::vector<Reserved*>& batch,
+void WorkerCore::fetch(const std::vector<const Reserved*>& batch,
                        std::unordered_map<std::string, std::string>& values,
                        std::unordered_map<std::string, std::string>& missing) {
   std::vector<std::string> keys;
@@ -219,7 +226,7 @@ void WorkerCore::fetch(const std::vector<Reserved*>& batch,
   }
 }
 
-void WorkerCore::stored_results(const std::vector<Reserved*>& calls,
+void WorkerCore::stored_results(const std::vector<const Reserved*>& calls,
                                 std::unordered_map<std::string, std::string>& stored) {
   std::vector<std::string> sids;
   for (const auto* r : calls)
@@ -292,45 +299,66 @@ void WorkerCore::serve() {
     if (got.size() < batch_size)
       batch_size = std::max<uint32_t>(1, static_cast<uint32_t>(got.size()));
     drain_cancels();
+    const uint64_t connection = client.connections();  // the session holding `got`
     std::vector<Reserved> batch(got.size());
-    std::vector<Reserved*> calls;
+    std::vector<const Reserved*> calls, in_batch;  // every call; those run in the batch
     for (size_t i = 0; i < got.size(); ++i) {
       batch[i].rid = got[i].id;
       batch[i].deliveries = got[i].deliveries;
       batch[i].parsed = task::decode(got[i].item, batch[i].task);
-      if (batch[i].parsed && batch[i].task.kind == task::Kind::CALL) calls.push_back(&batch[i]);
+      if (batch[i].parsed && batch[i].task.kind == task::Kind::CALL) {
+        calls.push_back(&batch[i]);
+        if (!runs_alone(batch[i])) in_batch.push_back(&batch[i]);
+      }
     }
     std::unordered_map<std::string, std::string> values, missing, stored;
     try {
       check_submitters(batch);
-      fetch(calls, values, missing);
+      fetch(in_batch, values, missing);  // a call that runs alone fetches after its count
       stored_results(calls, stored);
     } catch (const Error&) {
       continue;  // connection lost: the reservations went back with the session
     }
+    std::vector<const Reserved*> alone;  // run after the batch's results are written
     std::vector<Request> out;
     std::map<std::string, std::vector<std::string>> notes;  // reply queue -> notifications
     std::vector<uint64_t> acks;
     const auto t0 = SteadyClock::now();
     size_t ran = 0;
+    // A redelivered call that is not run may have counted starts (run_alone): not kept.
+    auto forget_starts = [&](const Reserved& r) {
+      if (r.parsed && r.task.kind == task::Kind::CALL && runs_alone(r))
+        out.push_back(req::remove(task::starts_counter(pool, r.task.sid)));
+    };
     for (auto& r : batch) {
       const task::Record& t = r.task;
       if (!r.parsed || !submitter_alive(t.reply)) {
         // Not a task record (nobody can run it), or its executor is gone (nobody wants the
         // result): drop it rather than redeliver it forever or leave results behind.
         acks.push_back(r.rid);
+        forget_starts(r);
         continue;
       }
       if (t.kind == task::Kind::ACTOR_NEW && r.deliveries <= t.max_attempts) {
         start_actor(r);  // the actor's thread acks it once the instance exists
         continue;
       }
+      const auto s = stored.find(t.sid);
+      if (t.kind == task::Kind::CALL && runs_alone(r) && s == stored.end() &&
+          !is_cancelled(t.sid)) {
+        alone.push_back(&r);  // acked once it has run
+        continue;
+      }
       acks.push_back(r.rid);
-      if (is_cancelled(t.sid)) continue;
+      if (is_cancelled(t.sid)) {
+        forget_starts(r);
+        continue;
+      }
       std::string record;
-      if (auto s = stored.find(t.sid); s != stored.end()) {
+      if (s != stored.end()) {
         record = s->second;  // it ran to the end before: announce its result again
-      } else if (r.deliveries > t.max_attempts) {
+        forget_starts(r);
+      } else if (r.deliveries > t.max_attempts) {  // an actor's creation
         record = task::error_record(task::kWorkerLost,
                                     "it was started " + std::to_string(r.deliveries - 1) +
                                         " times and its worker died each time; not retrying "
@@ -348,11 +376,14 @@ void WorkerCore::serve() {
       out.push_back(req::queue_put_many(reply, proto::kNoWait, items));
     if (!acks.empty()) out.push_back(req::queue_ack(tasks_q, acks));
     try {
-      client.call_many(out);
+      if (!out.empty()) client.call_many(out);
     } catch (const Error&) {
       // Lost with the connection: the tasks come back and run again (at-least-once).
+      continue;
     }
     done += acks.size();
+    for (const Reserved* r : alone)
+      if (!run_alone(*r, connection)) break;
     // Take more per round trip while tasks are quick (under a millisecond in all), fewer
     // when they are slow, so tasks spread over the workers.
     if (ran > 0 && spent < std::chrono::milliseconds(1))
@@ -360,6 +391,51 @@ void WorkerCore::serve() {
     else if (ran > 0)
       batch_size = 1;
   }
+}
+
+bool WorkerCore::run_alone(const Reserved& r, uint64_t connection) {
+  const task::Record& t = r.task;
+  const std::string starts = task::starts_counter(pool, t.sid);
+  std::string record;
+  try {
+    // call_many: never sent again after a reconnect, which would count this start twice on
+    // a session that no longer holds the task.
+    auto counted = client.call_many({req::counter_add(starts, 1)});
+    if (client.connections() != connection) return false;
+    if (counted[0].status != Status::OK) {
+      // Nothing can count its starts (the object limit, a permission): running it uncounted
+      // could let it kill worker after worker, so it fails with the reason.
+      record =
+          task::error_record(task::kWorkerLost, "its start could not be counted in the manager (" +
+                                                    counted[0].body + "); not running it");
+    } else {
+      // Counted starts, this one included. A call's first start, in a batch, is not counted
+      // (a dead worker's batch cannot tell which call it was running) but is assumed, except
+      // for a call that may start only once: those count every start.
+      const int64_t n = req::parse_counter_add(counted[0].body);
+      const int64_t before = n - 1 + (t.max_attempts > 1 ? 1 : 0);
+      if (before >= static_cast<int64_t>(t.max_attempts)) {
+        record = task::error_record(task::kWorkerLost,
+                                    "it was started " + std::to_string(before) +
+                                        " times and its worker died each time; not retrying "
+                                        "(ExecutorOptions::max_retries)");
+      } else {
+        std::unordered_map<std::string, std::string> values, missing;
+        fetch({&r}, values, missing);
+        record = run_call(t, values, missing);
+      }
+    }
+    // The first result stored wins, as in a batch; the count goes with it.
+    const uint64_t ids[] = {r.rid};
+    client.call_many(
+        {req::var_cas(task::result_var(pool, t.sid), 0, record), req::remove(starts),
+         req::queue_put(t.reply, proto::kNoWait, task::notification(t.key, t.sid, record)),
+         req::queue_ack(tasks_q, ids)});
+  } catch (const Error&) {
+    return false;  // connection lost: the reservation goes back with the session
+  }
+  ++done;
+  return true;
 }
 
 void WorkerCore::report_send_error(const task::Record& call, const std::string& record) {
