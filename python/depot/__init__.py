@@ -14,7 +14,8 @@ from .client import Client, ObjectInfo, parse_address
 from .codecs import Codec
 from .coord import (Barrier, CasResult, Counter, Event, Lock, Message, Semaphore, Subscription,
                     Topic, Variable, Versioned)
-from .errors import (AuthError, BrokenError, CodecError, ConnectionError, EmptyError, Error,
+from .errors import (AuthError, BrokenError, CodecError, ConnectionError, DeniedError,
+                     EmptyError, Error,
                      FullError, InternalError, LimitError, NotFoundError, NotOwnerError,
                      ProtocolError, QueueTimeoutError, TimeoutError, UnavailableError,
                      WrongTypeError, error_for_status, RemoteError, CancelledError)
@@ -30,6 +31,6 @@ __all__ = [
     "Topic", "Subscription", "Message",
     "Error", "TimeoutError", "EmptyError", "QueueTimeoutError", "FullError", "NotFoundError",
     "WrongTypeError", "AuthError", "ProtocolError", "ConnectionError", "LimitError",
-    "NotOwnerError", "BrokenError", "UnavailableError", "CodecError", "InternalError",
+    "NotOwnerError", "BrokenError", "UnavailableError", "DeniedError", "CodecError", "InternalError",
     "error_for_status", "Op", "Status", "RemoteError", "CancelledError",
 ]

@@ -1264,6 +1264,19 @@ def _keeper(core_ref) -> None:
         core.wake.close()
 
 
+
+def lease_hold_body(name: str, patterns, grace: float, fence: float) -> bytes:
+    """LEASE_HOLD's body (docs/protocol.md); grace and fence in seconds (the manager checks
+    their ranges, and the patterns)."""
+    def ms(seconds: float, what: str) -> int:
+        if not 0 <= seconds <= 0xFFFFFFFF / 1000:
+            raise ValueError("a lease's %s is 0 to 4294967 seconds, got %r" % (what, seconds))
+        return int(round(seconds * 1000))
+    if not 0 < len(patterns) < 0x10000:
+        raise ValueError("a lease names 1 to 5 patterns, got %d" % len(patterns))
+    return (P.s(name_bytes(name)) + P.u32(ms(grace, "grace")) + P.u32(ms(fence, "fence")) +
+            P.u16(len(patterns)) + b"".join(P.s(name_bytes(p)) for p in patterns))
+
 class Client:
     """A connection to a depot manager. See the module docstring.
 
@@ -1471,6 +1484,22 @@ class Client:
         its type. NotFoundError if nothing has this name."""
         r = P.Reader(self._core.request(P.Op.DELETE, P.s(name_bytes(name))))
         return _parse(r, lambda: r.str().decode(), P.Op.DELETE)
+
+    LEASE_FOUND = ("created", "held", "orphaned", "expired")
+
+    def hold_lease(self, name: str, patterns, *, grace: float = 30.0,
+                   fence: float = 3600.0) -> str:
+        """Holds lease `name` for this connection's session (docs/protocol.md LEASE_HOLD):
+        once the session ends and `grace` seconds pass without another hold, the manager
+        deletes every object the patterns match (names, or "PREFIX*"; 1 to 5), and refuses
+        to create one for `fence` seconds after. Hold it again after a reconnect, within the
+        grace, to keep them. Returns what it found: "created", "held" (this session held it
+        already), "orphaned" (its session had ended, nothing was deleted) or "expired" (what
+        it owned was deleted). NotOwnerError while another session holds it."""
+        r = P.Reader(self._core.request(P.Op.LEASE_HOLD,
+                                        lease_hold_body(name, patterns, grace, fence)))
+        found = _parse(r, lambda: r.u8(), P.Op.LEASE_HOLD)
+        return self.LEASE_FOUND[found] if found < len(self.LEASE_FOUND) else "created"
 
     def call_many(self, requests, timeout=None) -> list:
         """Sends several raw requests ((op, body) pairs) in one write and returns their

@@ -106,6 +106,11 @@ class UnavailableError(Error):
     write did not take effect. Reads still work; retry the write later."""
 
 
+class DeniedError(Error):
+    """The session's user lacks the permission (the manager's ACL file) on the object; the
+    message names the user, the operation and the object."""
+
+
 class CodecError(Error, ValueError):
     """A value could not be decoded by the handle's codec."""
 
@@ -150,6 +155,7 @@ _BY_STATUS = {
     Status.BROKEN: BrokenError,
     Status.INTERNAL: InternalError,
     Status.UNAVAILABLE: UnavailableError,
+    Status.DENIED: DeniedError,
 }
 
 

@@ -36,8 +36,8 @@ import weakref
 
 from . import codecs as _codecs
 from . import protocol as P
-from .errors import (CancelledError, CodecError, ConnectionError, Error, NotFoundError,
-                     NotOwnerError, QueueTimeoutError, RemoteError, TimeoutError)
+from .errors import (CancelledError, CodecError, ConnectionError, DeniedError, Error,
+                     NotFoundError, NotOwnerError, QueueTimeoutError, RemoteError, TimeoutError)
 
 __all__ = ["Executor", "Future", "Actor", "Worker", "wait", "as_completed", "TASK",
            "FIRST_COMPLETED", "FIRST_EXCEPTION", "ALL_COMPLETED", "DoneAndNotDoneFutures",
@@ -86,6 +86,17 @@ def state_var(pool: str, actor: str) -> str:
 def starts_counter(pool: str, sid: str) -> str:
     """Counts the starts of a call that runs alone (Worker._run_alone)."""
     return pool + ".starts." + sid
+
+
+def lease_name(pool: str, executor: str) -> str:
+    """The lease that holds an executor's objects (docs/executor.md, "A master that dies")."""
+    return pool + ".lease." + executor
+
+
+def lease_patterns(pool: str, executor: str) -> list:
+    """What an executor's lease holds: its marker, done queue, results and start counters."""
+    return [marker_var(pool, executor), done_queue(pool, executor),
+            pool + ".r." + executor + ".*", starts_counter(pool, executor + ".*")]
 
 
 def executor_of(pool: str, reply_queue: str) -> str:
@@ -641,10 +652,14 @@ _ACTOR_GRACE = 5.0  # s after a reconnect before a free lock means a dead worker
 class _Core:
     """The executor's shared part: submissions, dependencies, the collector thread."""
 
-    def __init__(self, client, pool: str, max_retries: int, codec):
+    def __init__(self, client, pool: str, max_retries: int, codec, orphan_grace: float = 30.0,
+                 orphan_fence: float = 3600.0):
         self.client = client
         self.pool = pool
         self.max_retries = max_retries
+        self.orphan_grace = orphan_grace
+        self.orphan_fence = orphan_fence
+        self.leased = True  # False once the manager refused the lease (DENIED)
         self.codec = codec
         self.id = os.urandom(8).hex()
         self.reply_q = done_queue(pool, self.id)
@@ -664,7 +679,24 @@ class _Core:
 
     # ------------------------------------------------------------ lifecycle
 
+    def hold_lease(self) -> None:
+        """Holds this executor's lease on its names (at start and after each reconnect, so
+        that a connection down for less than orphan_grace loses nothing). A user without
+        admin on the pool's names runs without one, with a warning."""
+        if not self.leased:
+            return
+        try:
+            self.client.hold_lease(lease_name(self.pool, self.id),
+                                   lease_patterns(self.pool, self.id),
+                                   grace=self.orphan_grace, fence=self.orphan_fence)
+        except DeniedError as e:
+            self.leased = False
+            logging.getLogger("depot.futures").warning(
+                "executor '%s' runs without a lease, so if this program dies its results stay "
+                "in the manager: %s", self.pool, e)
+
     def start(self) -> None:
+        self.hold_lease()
         self.client.call_many([_var_set(marker_var(self.pool, self.id), b"1")])
         self.connections_seen = self.client.connections
         self.collector = threading.Thread(target=self.collect_loop, daemon=True,
@@ -702,7 +734,8 @@ class _Core:
             pass
         self.flush_releases()
         try:
-            self.client.call_many([_delete(self.reply_q), _delete(marker_var(self.pool, self.id))])
+            self.client.call_many([_delete(self.reply_q), _delete(marker_var(self.pool, self.id)),
+                                   _delete(lease_name(self.pool, self.id))])
         except Error:
             pass
 
@@ -984,6 +1017,9 @@ class _Core:
         now_seen = self.client.connections
         if now_seen != self.connections_seen:
             self.reconnected_at = time.monotonic()
+        # First the lease, within its grace: after that the manager deletes what it holds, and
+        # the marker's compare-and-set below finds it missing, as after a restart.
+        self.hold_lease()
         # Set only when missing: whoever finds it missing (this, or a put) resends, once.
         (status, body), = self.client.call_many([_var_cas(marker_var(self.pool, self.id), 0,
                                                           b"1")])
@@ -1188,10 +1224,15 @@ class Executor:
     depot::Executor). `max_retries`: a task whose worker died runs again on another worker
     this many times, then fails with RemoteError type depot::WorkerLost. `codec`: how
     arguments are sent and results read (default TASK). close() (or leaving a ``with``
-    block) cancels what is still pending."""
+    block) cancels what is still pending. What the executor keeps in the manager is held by
+    the lease "<pool>.lease.<id>": if this program dies (or its connection stays down) for
+    `orphan_grace` seconds, the manager deletes it, workers drop its queued tasks, and for
+    `orphan_fence` seconds after that a late result is not stored."""
 
-    def __init__(self, client, pool: str = "pool", *, max_retries: int = 2, codec=None):
-        self._core = _Core(client, pool, max_retries, _codecs.resolve(codec, TASK))
+    def __init__(self, client, pool: str = "pool", *, max_retries: int = 2, codec=None,
+                 orphan_grace: float = 30.0, orphan_fence: float = 3600.0):
+        self._core = _Core(client, pool, max_retries, _codecs.resolve(codec, TASK),
+                           orphan_grace, orphan_fence)
         self._core.start()
         self._finalizer = weakref.finalize(self, self._core.stop)
 

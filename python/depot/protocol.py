@@ -64,6 +64,7 @@ class Op:
     VAR_WAIT = 0x2C
     VAR_DELETE = 0x2D
     COUNTER_ADD = 0x2E
+    LEASE_HOLD = 0x2F
     PUBLISH = 0x30
     SUBSCRIBE = 0x31
     UNSUBSCRIBE = 0x32
@@ -88,6 +89,7 @@ class Status:
     NOT_OWNER = 12
     BROKEN = 13
     UNAVAILABLE = 14
+    DENIED = 15
 
 
 STATUS_NAMES = {v: k for k, v in vars(Status).items() if not k.startswith("_")}
@@ -122,6 +124,10 @@ _i64 = struct.Struct("<q")
 
 def u8(v: int) -> bytes:
     return _u8.pack(v)
+
+
+def u16(v: int) -> bytes:
+    return _u16.pack(v)
 
 
 def u32(v: int) -> bytes:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -788,3 +789,78 @@ def test_example_tornado_fib(manager, procs):
     assert ", 8 simultaneous requests," in out and "/fib/20 " in out, out
     assert figures["fast_first"] == "True", out
     assert "Roundtrip latency: " in out, out
+
+
+DYING_MASTER = textwrap.dedent("""
+    import os, sys
+    import depot
+    from depot.futures import Executor
+    client = depot.Client(os.environ["DEPOT_ADDRESS"], authkey=os.environ["DEPOT_AUTHKEY"])
+    ex = Executor(client, "pool", orphan_grace=0.3, orphan_fence=60)
+    offset = int(sys.argv[1])
+    squares = ex.map("square", range(offset, offset + 20000))
+    print(sum(f.result() for f in squares), flush=True)
+""")
+
+
+def test_a_killed_master_leaves_nothing_behind(manager, procs):
+    import random
+    c = manager.client()
+    python_pool_worker(procs, manager)
+    python_pool_worker(procs, manager)
+    seen, held_at_kill, left = set(), 0, 0
+    for rnd in range(3):
+        master = procs([sys.executable, "-c", DYING_MASTER, str(rnd * 20000)], env_for(manager))
+        leases = []
+        wait_until(lambda: leases.extend(o.name for o in c.list()
+                                         if o.name.startswith("pool.lease.")
+                                         and o.name not in seen) or leases, 60,
+                   "the master's lease")
+        lease = leases[0]
+        seen.add(lease)
+        ex = lease[len("pool.lease."):]
+        time.sleep(random.uniform(0, 0.5))  # a random moment to kill it at, not a wait
+        killed = master.p.poll() is None
+        master.kill()
+        mine = lambda: [o for o in c.list() if ex in o.name and o.name != lease]  # noqa: E731
+        held_at_kill += len(mine())
+
+        def settled():
+            tasks = [o for o in c.list() if o.name == "pool.tasks"]
+            # (LIST's state of a queue shows reserved=N only while N > 0.)
+            return not mine() and (not tasks or (tasks[0].size == 0 and
+                                                 "reserved=" not in tasks[0].state))
+        wait_until(settled, 60, "the dead master's objects and tasks to go")
+        left += len(mine())
+        if killed:
+            state = [o.state for o in c.list() if o.name == lease]
+            assert state and "expired" in state[0]
+            with pytest.raises(depot.NotFoundError, match="which expired"):
+                c.variable("pool.r.%s.late" % ex).set(1)
+    assert left == 0
+    assert held_at_kill > 0
+
+
+def test_a_lease_is_held_taken_back_and_expires(manager):
+    a, b = manager.client(), manager.client()
+    assert a.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2, fence=30) == "created"
+    assert a.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2, fence=30) == "held"
+    with pytest.raises(depot.NotOwnerError, match="held by session"):
+        b.hold_lease("job.lease", ["job.q"], grace=0.2)
+    with pytest.raises(depot.ProtocolError, match="matches every object"):
+        b.hold_lease("other.lease", ["*"])
+    a.queue("job.q").put(b"x")
+    b.variable("job.r.1").set(1)
+    b.variable("kept").set(1)
+    a.close()  # the session ends: the grace starts
+    assert b.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2, fence=30) == "orphaned"
+    c = manager.client()
+    names = lambda: {o.name for o in c.list()}  # noqa: E731
+    assert {"job.q", "job.r.1", "kept"} <= names()
+    b.close()
+    wait_until(lambda: not {"job.q", "job.r.1"} & names(), 30, "the expired lease's objects to go")
+    assert "kept" in names()
+    with pytest.raises(depot.NotFoundError, match="lease 'job.lease'"):
+        c.variable("job.r.2").set(1)
+    assert c.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2) == "expired"
+    c.variable("job.r.2").set(1)  # held again: the names are free

@@ -3,9 +3,11 @@ import os
 import re
 
 from depot import protocol as P
+from depot.client import lease_hold_body
 from depot.errors import (AuthError, BrokenError, ConnectionError, EmptyError, Error, FullError,
                           InternalError, LimitError, NotFoundError, NotOwnerError, ProtocolError,
-                          TimeoutError, UnavailableError, WrongTypeError, error_for_status)
+                          TimeoutError, UnavailableError, WrongTypeError, error_for_status,
+                          DeniedError)
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "protocol.md")
 
@@ -63,6 +65,8 @@ def test_request_frames_match_the_document():
     assert P.frame(P.KIND_REQUEST, P.Op.HEARTBEAT, 0) == doc_example("HEARTBEAT request")
     body = P.s(b"sensors.*") + P.u32(0) + P.u8(0)
     assert P.frame(P.KIND_REQUEST, P.Op.SUBSCRIBE, 28, body) == doc_example("SUBSCRIBE request")
+    body = lease_hold_body("job.lease", ["job.marker", "job.r.*"], 30.0, 3600.0)
+    assert P.frame(P.KIND_REQUEST, P.Op.LEASE_HOLD, 50, body) == doc_example("LEASE_HOLD request")
 
 
 def test_error_bodies_are_read_as_documented():
@@ -82,7 +86,7 @@ def test_status_mapping_mirrors_throw_status():
         P.Status.AUTH_FAILED: AuthError, P.Status.SHUTTING_DOWN: ConnectionError,
         P.Status.LIMIT: LimitError, P.Status.NOT_OWNER: NotOwnerError,
         P.Status.BROKEN: BrokenError, P.Status.INTERNAL: InternalError,
-        P.Status.UNAVAILABLE: UnavailableError,
+        P.Status.UNAVAILABLE: UnavailableError, P.Status.DENIED: DeniedError,
     }
     for status, cls in expected.items():
         e = error_for_status(status, "the manager's words")

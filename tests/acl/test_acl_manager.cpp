@@ -187,6 +187,18 @@ SCENARIO("each permission is checked against the names a request touches", "[acl
     u->request(req::lock_acquire("rw.l", false, 1, 0, 0));
     CHECK(status_of(*u, req::lock_release("rw.l", 0)) == Status::OK);  // admin on rw.*
   }
+  THEN("a lease needs write on its name and admin on every name its patterns can match") {
+    const auto lease = [](std::string name, std::vector<std::string> patterns) {
+      return req::lease_hold(name, LeaseTerms{std::move(patterns), 1000ms, 0ms});
+    };
+    CHECK(status_of(*u, lease("rw.lease", {"rw.a", "rw.r.*"})) == Status::OK);
+    CHECK(status_of(*u, lease("wo.lease", {"rw.b"})) == Status::OK);
+    CHECK(status_of(*u, lease("ro.lease", {"rw.c"})) == Status::DENIED);  // write on its name
+    CHECK(status_of(*u, lease("rw.l2", {"wo.x"})) == Status::DENIED);     // it would delete wo.x
+    CHECK(status_of(*u, lease("rw.l3", {"rw.a", "r*"})) == Status::DENIED);
+    CHECK(thrown<DeniedError>([&] { u->request(lease("rw.l4", {"ro.*"})); }) ==
+          msg::denied("u", "admin", "LEASE_HOLD", "ro.*"));
+  }
   THEN("a subscription pattern must be readable on every topic it can match") {
     CHECK(status_of(*u, req::subscribe("ro.t", 0, Overflow::DropOldest)) == Status::OK);
     CHECK(status_of(*u, req::subscribe("ro.*", 0, Overflow::DropOldest)) == Status::OK);

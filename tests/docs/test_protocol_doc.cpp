@@ -834,6 +834,13 @@ Examples build_examples() {
   e.ok_reply(
       "COUNTER_ADD reply", 27, [](FrameBuilder& b) { b.i64(5); }, req::parse_counter_add,
       [](int64_t value) { CHECK(value == 5); });
+  e.request("LEASE_HOLD request", 50,
+            req::lease_hold("job.lease", depot::LeaseTerms{{"job.marker", "job.r.*"},
+                                                           std::chrono::milliseconds(30000),
+                                                           std::chrono::milliseconds(3600000)}));
+  e.ok_reply(
+      "LEASE_HOLD reply", 50, [](FrameBuilder& b) { b.u8(2); }, req::parse_lease_hold,
+      [](depot::LeaseFound f) { CHECK(f == depot::LeaseFound::ORPHANED); });
 
   // Pub/sub, and the push a subscription gets (Session::pump_pushes: the id is the
   // subscription's).

@@ -145,6 +145,16 @@ SCENARIO("a map whose manager is SIGKILLed and restarted mid-way resolves every 
       CHECK(total <= kTasks + 2 * kBatch);
       Client probe(m.address, m.authkey, reconnecting());
       CHECK(RawQueue(probe, "pool.tasks").size().size == 0);
+      // The executor's lease came back orphaned (no session survives a restart) and the
+      // master's reconnected session holds it again, within its grace.
+      CHECK(test::eventually(
+          [&] {
+            for (auto& o : probe.list())
+              if (o.name.rfind("pool.lease.", 0) == 0 && o.state.rfind("held ", 0) == 0)
+                return true;
+            return false;
+          },
+          30s));
     }
   }
 }

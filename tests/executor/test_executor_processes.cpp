@@ -49,6 +49,26 @@ void require_worker_lost(const Future<long>& f, const std::string& why) {
   }
 }
 
+// What the manager holds of executor `ex` of pool "pool": its results, its other objects
+// (marker, done queue, start counters) and its lease.
+struct Holdings {
+  size_t results = 0, others = 0;
+  std::optional<std::string> lease;  // its state, if the lease exists
+};
+Holdings holdings(Client& c, const std::string& ex) {
+  Holdings h;
+  for (auto& o : c.list()) {
+    if (o.name.find(ex) == std::string::npos) continue;
+    if (o.name == "pool.lease." + ex)
+      h.lease = o.state;
+    else if (o.name.rfind("pool.r." + ex + ".", 0) == 0)
+      ++h.results;
+    else
+      ++h.others;
+  }
+  return h;
+}
+
 }  // namespace
 
 SCENARIO("a task whose worker is SIGKILLed completes on another worker", "[executor][process]") {
@@ -201,4 +221,72 @@ SCENARIO("a resilient actor keeps counting across a worker SIGKILL", "[executor]
   REQUIRE(counter.call<long>("increment").result(60s) == 4);
   REQUIRE(counter.get<long>("n") == 4);
   counter.close();
+}
+
+SCENARIO("a master SIGKILLed at a random moment leaves nothing behind once its grace passes",
+         "[executor][process][lease]") {
+  TestManager m;
+  Client c(m.address, m.authkey);
+  std::mt19937 rng(std::random_device{}());
+  std::vector<std::unique_ptr<Process>> workers;
+  workers.push_back(pool_worker(m));
+  workers.push_back(pool_worker(m));
+  constexpr int kRounds = 5;
+  constexpr long kTasks = 50000;
+  size_t results_at_kill = 0, queued_at_kill = 0, left_behind = 0;
+  int killed = 0;
+  std::vector<std::string> seen;  // the leases of earlier rounds' masters (fenced meanwhile)
+  for (int round = 0; round < kRounds; ++round) {
+    Process master({std::string(DEPOT_BIN_DIR) + "/depot-dying-master", m.address, m.authkey,
+                    "pool", std::to_string(kTasks), std::to_string(round * kTasks), "300",
+                    "60000"});
+    // Its lease, the first thing its executor makes.
+    std::string ex;
+    for (int i = 0; i < 3000 && ex.empty(); ++i) {
+      for (auto& o : c.list())
+        if (o.name.rfind("pool.lease.", 0) == 0 &&
+            std::find(seen.begin(), seen.end(), o.name) == seen.end())
+          ex = o.name.substr(std::string("pool.lease.").size());
+      if (ex.empty()) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(!ex.empty());
+    seen.push_back("pool.lease." + ex);
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 600)(rng)));
+    // (A master that got every result first closed its executor: that deletes the lease.)
+    const bool kill = master.running();
+    killed += kill ? 1 : 0;
+    master.kill(SIGKILL);
+    master.wait();
+    const Holdings at_kill = holdings(c, ex);
+    results_at_kill += at_kill.results;
+    for (auto& o : c.list())
+      if (o.name == "pool.tasks") queued_at_kill += o.size;
+    // The grace (300 ms), then each worker's next look at the marker (at most a second) and
+    // the dropping of the queued tasks; bounded at a minute.
+    Holdings after = holdings(c, ex);
+    for (int i = 0; i < 6000; ++i) {
+      after = holdings(c, ex);
+      uint64_t queued = 0;
+      for (auto& o : c.list())
+        if (o.name == "pool.tasks") queued = o.size;
+      if (after.results + after.others == 0 && queued == 0 && reservations(c, "pool.tasks") == 0)
+        break;
+      std::this_thread::sleep_for(10ms);
+    }
+    INFO("round " << round << ": " << after.results << " results and " << after.others
+                  << " other objects left of executor " << ex);
+    left_behind += after.results + after.others;
+    // The lease stays, fencing the names for its 60 s: a worker that finishes a task of the
+    // dead master now stores nothing.
+    if (!kill) continue;
+    REQUIRE(after.lease);
+    CHECK_THAT(*after.lease, Catch::Contains("expired"));
+    REQUIRE_THROWS_AS(RawVariable(c, "pool.r." + ex + ".late").set("1"), NotFoundError);
+  }
+  REQUIRE(killed > 0);
+  WARN(killed << " of " << kRounds << " masters SIGKILLed holding " << results_at_kill
+              << " results, with " << queued_at_kill << " of their tasks queued: " << left_behind
+              << " objects left behind");
+  REQUIRE(left_behind == 0);
 }

@@ -169,6 +169,17 @@ std::string describe(std::string_view bytes) {
         str();
         inum(r.i64());
         break;
+      case Rec::L_HOLD: {
+        str();
+        num(r.u32());
+        num(r.u32());
+        const uint16_t n = r.u16();
+        for (uint16_t i = 0; i < n; ++i) str();
+        break;
+      }
+      case Rec::L_EXPIRE:
+        str();
+        break;
     }
     o << (r.at_end() ? "" : " (malformed)") << "\n";
   }

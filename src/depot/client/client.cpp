@@ -1183,6 +1183,10 @@ std::string Client::remove(std::string_view name) {
   return req::parse_remove(request(req::remove(name)));
 }
 
+LeaseFound Client::hold_lease(std::string_view name, const LeaseTerms& terms) {
+  return req::parse_lease_hold(request(req::lease_hold(name, terms)));
+}
+
 std::vector<ObjectInfo> Client::list() {
   return req::parse_list(request(req::list()));
 }

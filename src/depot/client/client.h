@@ -134,6 +134,11 @@ class Client {
   Topic<T> topic(std::string name);
   // Deletes any object by name (its parked requests get NotFoundError); returns its type.
   std::string remove(std::string_view name);
+  // Holds lease `name` for this connection's session (docs/protocol.md, "LEASE_HOLD"): when
+  // the session ends and terms.grace passes without another hold, the manager deletes every
+  // object terms.patterns match. Hold it again after a reconnect (connections() changed),
+  // within the grace, to keep them. NotOwnerError while another session holds it.
+  LeaseFound hold_lease(std::string_view name, const LeaseTerms& terms);
 
   // Round trip to the manager; returns the time it took.
   std::chrono::nanoseconds ping();

@@ -1,5 +1,7 @@
 #include "depot/client/coord_requests.h"
 
+#include <algorithm>
+
 #include "depot/client/reply_parse.h"
 
 namespace depot::req {
@@ -140,6 +142,24 @@ Request counter_add(std::string_view name, int64_t delta) {
 
 int64_t parse_counter_add(std::string_view body) {
   return parse(Op::COUNTER_ADD, body, [](Reader& r) { return r.i64(); });
+}
+
+Request lease_hold(std::string_view name, const LeaseTerms& terms) {
+  const auto ms = [](std::chrono::milliseconds d) {
+    return static_cast<uint32_t>(std::clamp<int64_t>(d.count(), 0, UINT32_MAX));
+  };
+  BodyWriter w;
+  w.str(name).u32(ms(terms.grace)).u32(ms(terms.fence));
+  w.u16(static_cast<uint16_t>(std::min<size_t>(terms.patterns.size(), UINT16_MAX)));
+  for (const std::string& p : terms.patterns) w.str(p);
+  return {Op::LEASE_HOLD, w.take()};
+}
+
+LeaseFound parse_lease_hold(std::string_view body) {
+  return parse(Op::LEASE_HOLD, body, [](Reader& r) {
+    const uint8_t found = r.u8();
+    return found <= 3 ? static_cast<LeaseFound>(found) : LeaseFound::CREATED;
+  });
 }
 
 Request publish(std::string_view topic, std::string_view payload) {

@@ -98,5 +98,9 @@ Request unsubscribe(uint64_t id);
 // u64 dropped so far, str payload. False when the body does not have that layout.
 bool parse_push_message(std::string_view body, RawMessage& out);
 
+// LEASE_HOLD: str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern -> u8 found.
+Request lease_hold(std::string_view name, const LeaseTerms& terms);
+LeaseFound parse_lease_hold(std::string_view body);
+
 }  // namespace req
 }  // namespace depot

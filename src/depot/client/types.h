@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "depot/protocol/frame.h"
 #include "depot/protocol/wire_types.h"
@@ -38,6 +39,25 @@ struct CallOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   // Non-null for reissuable waits: returns the body for a re-send at `now`.
   std::function<std::string(std::chrono::steady_clock::time_point now)> rebuild;
+};
+
+// A lease (Client::hold_lease, docs/protocol.md "LEASE_HOLD"): what it owns and how long it
+// outlives the session that holds it.
+struct LeaseTerms {
+  // Object names, or PREFIX* for every name that starts with PREFIX; 1 to 5 of them.
+  std::vector<std::string> patterns;
+  // After the holder's session ends, how long the lease waits for a hold again before it
+  // deletes what its patterns match.
+  std::chrono::milliseconds grace{30'000};
+  // After that, how long the names stay fenced: creating one gets NotFoundError.
+  std::chrono::milliseconds fence{3'600'000};
+};
+// What a hold found.
+enum class LeaseFound : uint8_t {
+  CREATED = 0,   // no such lease: made now
+  HELD = 1,      // this session held it already
+  ORPHANED = 2,  // its session had ended, within the grace: nothing was deleted
+  EXPIRED = 3,   // the grace had passed: what it owned was deleted
 };
 
 struct SubscribeOptions {

@@ -51,12 +51,29 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
         tasks_q(task::tasks_queue(pool)) {}
 
   void start() {
+    hold_lease();
     // A marker the manager loses if it restarts: the collector then sends again what it lost.
     RawVariable(client, task::marker_var(pool, id)).set("1");
     connections_seen = client.connections();
     collector = std::thread([this] { collect_loop(); });
   }
   void stop();
+  // Holds this executor's lease on its names (at start and after each reconnect, so that a
+  // connection down for less than orphan_grace loses nothing). A user without admin on the
+  // pool's names runs without one, told once on stderr.
+  void hold_lease() {
+    if (!leased) return;
+    try {
+      client.hold_lease(task::lease_name(pool, id), LeaseTerms{task::lease_patterns(pool, id),
+                                                               opt.orphan_grace, opt.orphan_fence});
+    } catch (const DeniedError& e) {
+      leased = false;
+      std::fprintf(stderr,
+                   "depot: executor '%s' runs without a lease, so if this program dies its "
+                   "results stay in the manager: %s\n",
+                   pool.c_str(), e.what());
+    }
+  }
   void release(const std::string& key, const std::string& sid) override {
     std::lock_guard lk(release_mu);
     releases.emplace_back(key, sid);
@@ -161,6 +178,7 @@ class ExecutorCore : public FutureOwner, public std::enable_shared_from_this<Exe
   bool restart_found = false;
   std::vector<std::shared_ptr<FutureState>> sent_after_restart;
   uint64_t connections_seen = 0;
+  std::atomic<bool> leased{true};  // false once the manager refused the lease (DENIED)
   // When this executor's client last reconnected: the actors' workers get kActorGrace from
   // then to reconnect and take their actors' locks again before a free lock means "dead".
   std::atomic<SteadyClock::rep> reconnected_at{0};
@@ -590,6 +608,9 @@ void ExecutorCore::collect_loop() {
 
 void ExecutorCore::recover() {
   const uint64_t now_seen = client.connections();
+  // First the lease, within its grace: after that the manager deletes what it holds, and the
+  // marker's compare-and-set below finds it missing, as after a restart.
+  hold_lease();
   if (now_seen != connections_seen) reconnected_at = SteadyClock::now().time_since_epoch().count();
   // Set only when missing, so that whoever finds it missing (this, or a put_tasks that got to
   // the restarted manager first) resends, once.
@@ -723,8 +744,9 @@ void ExecutorCore::stop() {
   }
   flush_releases();
   try {
-    RawQueue(client, reply_q).destroy();
-    client.remove(task::marker_var(pool, id));
+    // One round trip; any of them may be gone already (NOT_FOUND: fine).
+    client.call_many({req::remove(reply_q), req::remove(task::marker_var(pool, id)),
+                      req::remove(task::lease_name(pool, id))});
   } catch (const Error&) {
   }
 }

@@ -36,6 +36,13 @@ struct ExecutorOptions {
   // A task whose worker died is run again on another worker this many times, then its
   // future fails with RemoteError type "depot::WorkerLost".
   uint32_t max_retries = 2;
+  // What this executor keeps in the manager (its marker, done queue, results and start
+  // counters) is held by a lease, "<pool>.lease.<id>" (docs/executor.md, "A master that
+  // dies"): when the program dies, or its connection stays down, for orphan_grace, the manager
+  // deletes them, workers drop its queued tasks, and for orphan_fence after that a worker
+  // that finishes one of its tasks stores nothing.
+  std::chrono::milliseconds orphan_grace{30'000};
+  std::chrono::milliseconds orphan_fence{3'600'000};
 };
 
 struct SubmitOptions {

@@ -48,6 +48,15 @@ std::string starts_counter(std::string_view pool, std::string_view sid) {
   return joined(pool, ".starts.", sid);
 }
 
+std::string lease_name(std::string_view pool, std::string_view executor) {
+  return joined(pool, ".lease.", executor);
+}
+std::vector<std::string> lease_patterns(std::string_view pool, std::string_view executor) {
+  const std::string ex(executor);
+  return {marker_var(pool, ex), done_queue(pool, ex), result_var(pool, ex + ".*"),
+          starts_counter(pool, ex + ".*")};
+}
+
 std::string executor_of(std::string_view pool, std::string_view reply_queue) {
   const std::string prefix = done_queue(pool, "");
   if (reply_queue.substr(0, prefix.size()) != prefix) return {};

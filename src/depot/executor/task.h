@@ -31,7 +31,10 @@ std::string mailbox(std::string_view pool, std::string_view actor);          // 
 std::string alive_lock(std::string_view pool, std::string_view actor);       // ... .alive
 std::string state_var(std::string_view pool, std::string_view actor);        // ... .state
 // Counts the starts of a task that runs alone (worker.cpp, WorkerCore::run_alone).
-std::string starts_counter(std::string_view pool, std::string_view sid);  // <pool>.starts.<sid>
+std::string starts_counter(std::string_view pool, std::string_view sid);   // <pool>.starts.<sid>
+std::string lease_name(std::string_view pool, std::string_view executor);  // <pool>.lease.<ex>
+// The patterns of an executor's lease: its marker, done queue, results and start counters.
+std::vector<std::string> lease_patterns(std::string_view pool, std::string_view executor);
 // The executor id of a reply queue named by done_queue(pool, id); empty if it is not one.
 std::string executor_of(std::string_view pool, std::string_view reply_queue);
 

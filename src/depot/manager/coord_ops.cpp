@@ -3,6 +3,7 @@
 // object, and replies at once or when the parked request completes.
 #include "depot/manager/ops_util.h"
 #include "depot/queue/event.h"
+#include "depot/queue/lease.h"
 #include "depot/queue/lock.h"
 #include "depot/queue/semaphore.h"
 #include "depot/queue/topic.h"
@@ -330,6 +331,57 @@ void handle_unsubscribe(Server& srv, Session& s, const proto::Header& h, std::st
   reply_ok_empty(s, h.id);
 }
 
+// ---------------------------------------------------------------- leases
+
+// LEASE_HOLD: str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern -> u8 found.
+bool read_lease(Reader& r, std::string_view& name, LeaseObject::Terms& t) {
+  name = r.str();
+  t.grace_ms = r.u32();
+  t.fence_ms = r.u32();
+  const uint16_t n = r.u16();
+  for (uint16_t i = 0; i < n && r.ok(); ++i) t.patterns.emplace_back(r.str());
+  return r.ok();
+}
+
+void handle_lease_hold(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
+  Reader r(body);
+  std::string_view name;
+  LeaseObject::Terms terms;
+  read_lease(r, name, terms);
+  if (!body_ok(s, h, r, "str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern")) return;
+  if (auto why = LeaseObject::check(terms); !why.empty())
+    return s.reply_error(h.id, Status::BAD_REQUEST, "lease '" + std::string(name) + "': " + why);
+  LeaseObject* lease = open_object<LeaseObject>(srv, s, h, name, [&] {
+    return std::make_unique<LeaseObject>(srv.registry(), std::string(name));
+  });
+  if (!lease) return;
+  LeaseObject::Found found{};
+  std::string message;
+  const Status st = lease->hold(s.id(), std::move(terms), found, message);
+  if (st != Status::OK) return s.reply_error(h.id, st, message);
+  auto b = s.begin_reply(h.id);
+  b.u8(static_cast<uint8_t>(found));
+  s.end_reply(b);
+}
+
+// A lease's holder writes the lease; its patterns name objects it may have deleted: admin on
+// each (a PREFIX* pattern on every name it can match).
+bool lease_touches(std::string_view body, uint8_t perm, Touches& out) {
+  Reader r(body);
+  const std::string_view name = r.str();
+  r.u32();
+  r.u32();
+  const uint16_t n = r.u16();
+  if (!r.ok() || n > LeaseObject::kMaxPatterns) return false;  // the handler says what is wrong
+  out.add(perm, name);
+  for (uint16_t i = 0; i < n; ++i) {
+    const std::string_view p = r.str();
+    if (!r.ok()) return false;
+    out.add(static_cast<uint8_t>(auth::PERM_ADMIN), p, p.find('*') != std::string_view::npos);
+  }
+  return true;
+}
+
 // A release with token 0 is forced (whoever holds the lock): admin; else write.
 bool lock_release_touches(std::string_view body, uint8_t perm, Touches& out) {
   Reader r(body);
@@ -373,6 +425,7 @@ std::span<const OpEntry> coord_ops() {
       {Op::VAR_WAIT, handle_var_wait, false, PERM_READ},
       {Op::VAR_DELETE, handle_var_delete, true, PERM_WRITE},
       {Op::COUNTER_ADD, handle_counter_add, true, PERM_WRITE},
+      {Op::LEASE_HOLD, handle_lease_hold, true, PERM_WRITE, lease_touches},
       {Op::PUBLISH, handle_publish, false, PERM_WRITE},
       {Op::SUBSCRIBE, handle_subscribe, false, PERM_READ, subscribe_touches},
       {Op::UNSUBSCRIBE, handle_unsubscribe, false, PERM_NONE},

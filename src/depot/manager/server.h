@@ -26,7 +26,7 @@ namespace depot {
 using Handler = void (*)(Server&, Session&, const proto::Header&, std::string_view body);
 
 // What a request touches, for the permission check before its handler (docs/security.md):
-// up to two names, each with the permission it needs. `pattern`: the name is a glob and the
+// up to six names, each with the permission it needs. `pattern`: the name is a glob and the
 // user must be allowed every name it can match (SUBSCRIBE, STATS's "*").
 struct Touches {
   struct Touch {
@@ -34,7 +34,7 @@ struct Touches {
     std::string_view name;
     bool pattern;
   };
-  std::array<Touch, 2> t{};
+  std::array<Touch, 6> t;  // LEASE_HOLD: its name and up to five patterns
   size_t n = 0;
   std::string owned;  // a name made up from the body (the default dead-letter queue)
   void add(uint8_t perm, std::string_view name, bool pattern = false) {

@@ -74,6 +74,8 @@ std::string_view op_name(uint8_t op) {
       return "VAR_DELETE";
     case Op::COUNTER_ADD:
       return "COUNTER_ADD";
+    case Op::LEASE_HOLD:
+      return "LEASE_HOLD";
     case Op::PUBLISH:
       return "PUBLISH";
     case Op::SUBSCRIBE:

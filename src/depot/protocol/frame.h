@@ -96,6 +96,7 @@ enum class Op : uint8_t {
   VAR_WAIT = 0x2C,
   VAR_DELETE = 0x2D,
   COUNTER_ADD = 0x2E,
+  LEASE_HOLD = 0x2F,  // holds a lease: objects deleted when their holder's session is gone
   PUBLISH = 0x30,
   SUBSCRIBE = 0x31,
   UNSUBSCRIBE = 0x32,

@@ -49,6 +49,9 @@ enum class Rec : uint8_t {
   V_SET = 30,     // str name, u64 version, str value
   V_DELETE = 31,  // str name, u64 version
   C_SET = 32,     // str name, i64 value
+  // Leases (lease.cpp).
+  L_HOLD = 40,    // str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern: held (again)
+  L_EXPIRE = 41,  // str name: its grace passed; what it matches is being deleted
 };
 
 // Bytes of a record's frame before its type byte.

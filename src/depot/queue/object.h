@@ -123,6 +123,7 @@ enum class ObjectType : uint8_t {
   VARIABLE = 6,
   COUNTER = 7,
   TOPIC = 8,
+  LEASE = 9,
   TEST = 250,
 };
 
@@ -165,6 +166,9 @@ class Object {
   virtual void waits(std::vector<WaitInfo>&) const {}
   // A timer set with Registry::set_timer is due: Registry::expire reached its time.
   virtual void on_timer(uint64_t /*tag*/) {}
+  // An object that Registry::fence lists: whether it refuses the creation of `name` (an
+  // expired lease, queue/lease.h).
+  virtual bool fences(std::string_view /*name*/) const { return false; }
 
   // Durability (queue/journal.h): objects that survive a restart (queues, variables,
   // counters) record each change in registry().journal() when there is one.

@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "depot/protocol/frame.h"
+#include "depot/queue/lease.h"
 #include "depot/queue/queue.h"
 #include "depot/queue/variable.h"
 
@@ -90,6 +91,12 @@ Result<bool> Registry::check(std::string_view name) const {
     return {Status::LIMIT, false,
             "the manager holds " + std::to_string(objects_.size()) +
                 " objects, its limit; delete unused ones or raise --max-objects"};
+  for (const Object* o : fencing_)
+    if (o->fences(name))
+      return {Status::NOT_FOUND, false,
+              "'" + std::string(name) + "' is covered by lease '" + o->name() +
+                  "', which expired: the program that held it is gone and what it owned was "
+                  "deleted; drop this work, or hold the lease again to use these names"};
   return {Status::OK, true, {}};
 }
 
@@ -111,6 +118,12 @@ Status Registry::erase(std::string_view name) {
   for (auto t = timers_.begin(); t != timers_.end();)
     t = reinterpret_cast<std::uintptr_t>(t->second.first) == gone ? timers_.erase(t) : std::next(t);
   return Status::OK;
+}
+
+void Registry::fence(Object* o, bool on) {
+  auto it = std::find(fencing_.begin(), fencing_.end(), o);
+  if (on && it == fencing_.end()) fencing_.push_back(o);
+  if (!on && it != fencing_.end()) fencing_.erase(it);
 }
 
 void Registry::unhold(SessionId s, Object* o) {
@@ -288,6 +301,12 @@ bool Registry::restore(Rec type, std::string_view payload, std::string& error) {
       return false;
     case Rec::C_SET:
       if (auto* c = restored<CounterObject>(name, true, error)) return c->restore(type, r, error);
+      return false;
+    case Rec::L_HOLD:
+      if (auto* l = restored<LeaseObject>(name, true, error)) return l->restore(type, r, error);
+      return false;
+    case Rec::L_EXPIRE:
+      if (auto* l = restored<LeaseObject>(name, false, error)) return l->restore(type, r, error);
       return false;
     case Rec::TOKENS:
       break;

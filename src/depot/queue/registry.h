@@ -132,6 +132,11 @@ class Registry {
   void unhold(SessionId s, Object* o);
   size_t sessions_holding() const { return holds_.size(); }
 
+  // Objects that refuse the creation of some names (expired leases, Object::fences): while
+  // any is listed, Registry::open asks each before it makes an object.
+  void fence(Object* o, bool on);
+  size_t fencing() const { return fencing_.size(); }
+
   // Object timers (lock lease TTLs and the like): on_timer(tag) is called at `at`.
   using TimerId = std::multimap<TimePoint, std::pair<Object*, uint64_t>>::iterator;
   TimerId set_timer(TimePoint at, Object* o, uint64_t tag) {
@@ -212,6 +217,7 @@ class Registry {
   WaiterTable waiters_;
   std::unordered_map<SessionId, std::unordered_set<Object*>> holds_;
   std::multimap<TimePoint, std::pair<Object*, uint64_t>> timers_;
+  std::vector<Object*> fencing_;
   uint64_t tokens_ = initial_token();
   uint64_t token_high_ = 0;  // with a journal: recorded; no token at or above it handed out
   Journal* journal_ = nullptr;
