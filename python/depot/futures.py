@@ -116,6 +116,7 @@ UNKNOWN_METHOD = "depot::UnknownMethod"
 UNKNOWN_ATTRIBUTE = "depot::UnknownAttribute"
 NOT_RESILIENT = "depot::NotResilient"
 SNAPSHOT_FAILED = "depot::SnapshotFailed"
+RESULT_NOT_STORED = "depot::ResultNotStored"
 ACTOR_BUSY = "depot::ActorBusy"
 ACTOR_DIED = "depot::ActorDied"
 ACTOR_CLOSED = "depot::ActorClosed"
@@ -297,6 +298,12 @@ def _ack(queue: str, ids):
 
 def _publish(topic: str, payload: bytes):
     return (P.Op.PUBLISH, _name(topic) + P.s(payload))
+
+
+def _unstored(status: int, body: bytes) -> bytes:
+    """The record announced for a call whose result the manager refused to store."""
+    return error_record(RESULT_NOT_STORED, "its result could not be stored in the manager "
+                        "(%s: %s)" % (P.status_name(status), P.error_message(body)))
 
 
 def _delete(name: str):
@@ -1664,6 +1671,8 @@ class Worker:
             except Error:
                 continue  # connection lost: the reservations went back with the session
             out = []
+            stores = []     # the results, written first
+            announced = []  # (task, record) for each of them: announced after
             notes: dict = {}
             acks = []
             alone = []  # run after the batch's results are written
@@ -1710,14 +1719,24 @@ class Worker:
                     record = self._run_call(t, values, missing)
                     ran += 1
                 # The first result stored wins: a task run twice never overwrites it.
-                out.append(_var_cas(result_var(self.pool, t.sid), 0, record))
-                notes.setdefault(t.reply, []).append(notification(t.key, t.sid, record))
+                stores.append(_var_cas(result_var(self.pool, t.sid), 0, record))
+                announced.append((t, record))
             spent = time.monotonic() - t0
-            for reply, items in notes.items():
-                out.append(_put_many(reply, items))
-            if acks:
-                out.append(_ack(self.tasks_q, acks))
             try:
+                # The results first, then (knowing which the manager kept) the notifications
+                # and the acks: a result it refused (its object limit, a frame too large, a
+                # failing disk) is announced as that failure, so its future fails with the
+                # reason instead of resolving to a value no dependent task can fetch.
+                kept = self.client.call_many(stores) if stores else []
+                for i, (status, body) in enumerate(kept):
+                    if status != P.Status.OK:
+                        announced[i] = (announced[i][0], _unstored(status, body))
+                for t, record in announced:
+                    notes.setdefault(t.reply, []).append(notification(t.key, t.sid, record))
+                for reply, items in notes.items():
+                    out.append(_put_many(reply, items))
+                if acks:
+                    out.append(_ack(self.tasks_q, acks))
                 if out:
                     self.client.call_many(out)
             except Error:
@@ -1748,8 +1767,7 @@ class Worker:
                 # Nothing can count its starts (the object limit, a permission): running it
                 # uncounted could let it kill worker after worker, so it fails with the reason.
                 record = error_record(WORKER_LOST, "its start could not be counted in the "
-                                      "manager (%s); not running it"
-                                      % body.decode("utf-8", "replace"))
+                                      "manager (%s); not running it" % P.error_message(body))
             else:
                 # Counted starts, this one included. A call's first start, in a batch, is not
                 # counted (a dead worker's batch cannot tell which call it was running) but is
@@ -1762,10 +1780,13 @@ class Worker:
                 else:
                     values, missing = self._fetch([r])
                     record = self._run_call(t, values, missing)
-            # The first result stored wins, as in a batch; the count goes with it.
-            self.client.call_many([_var_cas(result_var(self.pool, t.sid), 0, record),
-                                   _delete(starts),
-                                   _put_many(t.reply, [notification(t.key, t.sid, record)]),
+            # The first result stored wins, as in a batch; the count goes with it. Then the
+            # notification, of the failure to store it if the manager refused it.
+            (status, body), _ = self.client.call_many(
+                [_var_cas(result_var(self.pool, t.sid), 0, record), _delete(starts)])
+            if status != P.Status.OK:
+                record = _unstored(status, body)
+            self.client.call_many([_put_many(t.reply, [notification(t.key, t.sid, record)]),
                                    _ack(self.tasks_q, [r.rid])])
         except Error:
             return False  # connection lost: the reservation goes back with the session

@@ -843,8 +843,8 @@ def test_a_killed_master_leaves_nothing_behind(manager, procs):
 
 def test_a_lease_is_held_taken_back_and_expires(manager):
     a, b = manager.client(), manager.client()
-    assert a.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2, fence=30) == "created"
-    assert a.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2, fence=30) == "held"
+    assert a.hold_lease("job.lease", ["job.q", "job.r.*"], grace=1.0, fence=30) == "created"
+    assert a.hold_lease("job.lease", ["job.q", "job.r.*"], grace=1.0, fence=30) == "held"
     with pytest.raises(depot.NotOwnerError, match="held by session"):
         b.hold_lease("job.lease", ["job.q"], grace=0.2)
     with pytest.raises(depot.ProtocolError, match="matches every object"):
@@ -852,8 +852,10 @@ def test_a_lease_is_held_taken_back_and_expires(manager):
     a.queue("job.q").put(b"x")
     b.variable("job.r.1").set(1)
     b.variable("kept").set(1)
-    a.close()  # the session ends: the grace starts
-    assert b.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2, fence=30) == "orphaned"
+    a.close()  # the session ends: the grace starts (once the manager has seen it close)
+    wait_until(lambda: any(o.name == "job.lease" and o.state.startswith("orphaned")
+                           for o in b.list()), 10, "the lease to be orphaned")
+    assert b.hold_lease("job.lease", ["job.q", "job.r.*"], grace=1.0, fence=30) == "orphaned"
     c = manager.client()
     names = lambda: {o.name for o in c.list()}  # noqa: E731
     assert {"job.q", "job.r.1", "kept"} <= names()
@@ -864,3 +866,34 @@ def test_a_lease_is_held_taken_back_and_expires(manager):
         c.variable("job.r.2").set(1)
     assert c.hold_lease("job.lease", ["job.q", "job.r.*"], grace=0.2) == "expired"
     c.variable("job.r.2").set(1)  # held again: the names are free
+
+
+def test_a_result_the_manager_cannot_store_fails_its_future(make_manager):
+    m = make_manager(["--max-objects", "40"])  # room for a few dozen results, not a hundred
+    wc = m.client()
+    w = Worker(wc, "pool", threads=1)
+    w.register("square", lambda x: x * x)
+    w.register("sum", sum)
+    w.start()
+    try:
+        with Executor(m.client(), "pool") as ex:
+            squares = ex.map("square", range(100))
+            total = ex.submit("sum", squares)
+            stored = refused = 0
+            for i, f in enumerate(squares):
+                try:
+                    assert f.result(60) == i * i
+                    stored += 1
+                except depot.RemoteError as e:
+                    assert e.type == F.RESULT_NOT_STORED
+                    assert "could not be stored" in e.remote_message
+                    assert "LIMIT" in e.remote_message and "--max-objects" in e.remote_message
+                    refused += 1
+            assert stored > 0 and refused > 0
+            with pytest.raises(depot.RemoteError) as e:
+                total.result(60)
+            assert e.value.type == F.DEPENDENCY_FAILED
+            assert "could not be stored" in e.value.remote_message
+    finally:
+        w.close()
+        wc.close()

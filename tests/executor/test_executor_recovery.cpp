@@ -120,7 +120,7 @@ SCENARIO("an executor destroyed with tasks queued leaves nothing behind", "[exec
   serve_slow(w);
   w.start();
   // The worker counts a task done once its results, notifications and ack reached the
-  // manager (one write, answered in order): after the sixth, whatever it would leave behind
+  // manager (its last write, answered in order): after the sixth, whatever it would leave behind
   // for these tasks is there to see.
   REQUIRE(test::eventually([&] { return w.tasks_done() >= 6; }));
   REQUIRE(w.tasks_done() == 6);  // each task was taken once
@@ -213,5 +213,45 @@ SCENARIO("submit and map with a timeout fail their futures within it while the m
       auto f = ex.submit_with<long>(within, "square", 4L);
       CHECK(f.result(30s) == 16);
     }
+  }
+}
+
+SCENARIO("a result the manager cannot store fails its future with the reason",
+         "[executor][recovery]") {
+  // Room for the pool's own objects and a few dozen results, not for a hundred.
+  TestManager m("test-key", [](ManagerOptions& o) { o.max_objects = 40; });
+  Client c(m.address, m.authkey), wc(m.address, m.authkey);
+  Worker w(wc, "pool");
+  serve_slow(w);
+  w.start();
+  Executor ex(c, "pool");
+  std::vector<long> xs(100);
+  for (long i = 0; i < 100; ++i) xs[static_cast<size_t>(i)] = i;
+  auto squares = ex.map<long>("square", xs);
+  auto total = ex.submit<long>("total", squares);
+  int stored = 0, refused = 0;
+  for (long i = 0; i < 100; ++i) {
+    CAPTURE(i);
+    try {
+      const long v = squares[static_cast<size_t>(i)].result(60s);  // outside REQUIRE: it throws
+      REQUIRE(v == i * i);
+      ++stored;
+    } catch (const RemoteError& e) {
+      // Not "DependencyFailed ... released, or the manager restarted" later, in a dependent.
+      REQUIRE(e.type() == "depot::ResultNotStored");
+      REQUIRE_THAT(e.remote_message(), Catch::Contains("could not be stored") &&
+                                           Catch::Contains("LIMIT") &&
+                                           Catch::Contains("--max-objects"));
+      ++refused;
+    }
+  }
+  CHECK(stored > 0);
+  CHECK(refused > 0);
+  try {
+    total.result(60s);
+    FAIL("the sum of results that were not stored succeeded");
+  } catch (const RemoteError& e) {
+    REQUIRE(e.type() == "depot::DependencyFailed");
+    REQUIRE_THAT(e.remote_message(), Catch::Contains("could not be stored"));
   }
 }

@@ -52,6 +52,9 @@ inline constexpr std::string_view kUnknownAttribute = "depot::UnknownAttribute";
 inline constexpr std::string_view kNotResilient = "depot::NotResilient";
 inline constexpr std::string_view kSnapshotFailed = "depot::SnapshotFailed";
 inline constexpr std::string_view kActorBusy = "depot::ActorBusy";
+// A call that ran, whose result the manager refused to store (its object limit, a frame too
+// large, a failing disk): the message says which.
+inline constexpr std::string_view kResultNotStored = "depot::ResultNotStored";
 inline constexpr std::string_view kActorDied = "depot::ActorDied";
 inline constexpr std::string_view kActorClosed = "depot::ActorClosed";
 inline constexpr std::string_view kUnknownException = "unknown";

@@ -281,6 +281,14 @@ std::string WorkerCore::run_call(const task::Record& t,
   }
 }
 
+// The record announced for a call whose result the manager refused to store.
+static std::string unstored(const Reply& refused) {
+  return task::error_record(task::kResultNotStored,
+                            "its result could not be stored in the manager (" +
+                                std::string(status_name(refused.status)) + ": " +
+                                std::string(proto::error_message(refused.body)) + ")");
+}
+
 void WorkerCore::serve() {
   RawQueue q(client, tasks_q);
   uint32_t batch_size = 1;
@@ -321,7 +329,9 @@ void WorkerCore::serve() {
     }
     std::vector<const Reserved*> alone;  // run after the batch's results are written
     std::vector<Request> out;
-    std::map<std::string, std::vector<std::string>> notes;  // reply queue -> notifications
+    std::vector<Request> stores;         // the results, first
+    std::vector<const Reserved*> notes;  // their calls, with `records`: announced after
+    std::vector<std::string> records;
     std::vector<uint64_t> acks;
     const auto t0 = SteadyClock::now();
     size_t ran = 0;
@@ -368,14 +378,28 @@ void WorkerCore::serve() {
         ++ran;
       }
       // The first result stored wins: a task run twice (at-least-once) never overwrites it.
-      out.push_back(req::var_cas(task::result_var(pool, t.sid), 0, record));
-      notes[t.reply].push_back(task::notification(t.key, t.sid, record));
+      stores.push_back(req::var_cas(task::result_var(pool, t.sid), 0, record));
+      notes.push_back(&r);
+      records.push_back(std::move(record));
     }
     const auto spent = SteadyClock::now() - t0;
-    for (auto& [reply, items] : notes)
-      out.push_back(req::queue_put_many(reply, proto::kNoWait, items));
-    if (!acks.empty()) out.push_back(req::queue_ack(tasks_q, acks));
     try {
+      // The results first, then (knowing which the manager kept) the notifications and the
+      // acks: a result it refused (its object limit, a frame too large, a failing disk) is
+      // announced as that failure, so its future fails with the reason instead of resolving
+      // to a value no dependent task can fetch.
+      if (!stores.empty()) {
+        const auto kept = client.call_many(stores);
+        for (size_t i = 0; i < kept.size(); ++i)
+          if (kept[i].status != Status::OK) records[i] = unstored(kept[i]);
+      }
+      std::map<std::string, std::vector<std::string>> by_reply;  // reply queue -> notifications
+      for (size_t i = 0; i < notes.size(); ++i)
+        by_reply[notes[i]->task.reply].push_back(
+            task::notification(notes[i]->task.key, notes[i]->task.sid, records[i]));
+      for (auto& [reply, items] : by_reply)
+        out.push_back(req::queue_put_many(reply, proto::kNoWait, items));
+      if (!acks.empty()) out.push_back(req::queue_ack(tasks_q, acks));
       if (!out.empty()) client.call_many(out);
     } catch (const Error&) {
       // Lost with the connection: the tasks come back and run again (at-least-once).
@@ -405,9 +429,10 @@ bool WorkerCore::run_alone(const Reserved& r, uint64_t connection) {
     if (counted[0].status != Status::OK) {
       // Nothing can count its starts (the object limit, a permission): running it uncounted
       // could let it kill worker after worker, so it fails with the reason.
-      record =
-          task::error_record(task::kWorkerLost, "its start could not be counted in the manager (" +
-                                                    counted[0].body + "); not running it");
+      record = task::error_record(task::kWorkerLost,
+                                  "its start could not be counted in the manager (" +
+                                      std::string(proto::error_message(counted[0].body)) +
+                                      "); not running it");
     } else {
       // Counted starts, this one included. A call's first start, in a batch, is not counted
       // (a dead worker's batch cannot tell which call it was running) but is assumed, except
@@ -425,11 +450,14 @@ bool WorkerCore::run_alone(const Reserved& r, uint64_t connection) {
         record = run_call(t, values, missing);
       }
     }
-    // The first result stored wins, as in a batch; the count goes with it.
+    // The first result stored wins, as in a batch; the count goes with it. Then the
+    // notification, of the failure to store it if the manager refused it.
+    const auto kept = client.call_many(
+        {req::var_cas(task::result_var(pool, t.sid), 0, record), req::remove(starts)});
+    if (kept[0].status != Status::OK) record = unstored(kept[0]);
     const uint64_t ids[] = {r.rid};
     client.call_many(
-        {req::var_cas(task::result_var(pool, t.sid), 0, record), req::remove(starts),
-         req::queue_put(t.reply, proto::kNoWait, task::notification(t.key, t.sid, record)),
+        {req::queue_put(t.reply, proto::kNoWait, task::notification(t.key, t.sid, record)),
          req::queue_ack(tasks_q, ids)});
   } catch (const Error&) {
     return false;  // connection lost: the reservation goes back with the session
