@@ -724,7 +724,7 @@ class _Core:
         with self.mu:
             pending = [w() for w in self.live.values()]
             self.blocked_on.clear()
-        cancels = []
+        cancels, removes = [], []
         for st in pending:
             if st is None:
                 continue
@@ -732,6 +732,10 @@ class _Core:
                                  "it finished" % (st.key, st.function))
             if st.resolve(_CANCELLED, exc=exc):
                 cancels.append(_publish(cancel_topic(self.pool), st.sid.encode()))
+            # Futures that outlive the executor keep their values here; nothing fetches the
+            # stored result any more (their releases would come after this, and go nowhere).
+            if st.sid:
+                removes.append(_delete(result_var(self.pool, st.sid)))
         del pending
         if not reachable:
             return
@@ -741,8 +745,9 @@ class _Core:
             pass
         self.flush_releases()
         try:
-            self.client.call_many([_delete(self.reply_q), _delete(marker_var(self.pool, self.id)),
-                                   _delete(lease_name(self.pool, self.id))])
+            self.client.call_many(removes + [_delete(self.reply_q),
+                                             _delete(marker_var(self.pool, self.id)),
+                                             _delete(lease_name(self.pool, self.id))])
         except Error:
             pass
 
@@ -892,6 +897,12 @@ class _Core:
             with self.mu:
                 self.restart_found = True
                 self.sent_after_restart.extend(st for _r, _p, st in ready)
+        elif status != P.Status.OK:
+            # The marker could not be set: this executor's lease expired while it was away
+            # (the names are fenced). Workers drop these tasks; the collector holds the lease
+            # again and, finding the marker missing, sends every unfinished task again.
+            with self.mu:
+                self.restart_found = True
 
     # ------------------------------------------------------------ resolving
 
@@ -1569,7 +1580,10 @@ class Worker:
                 if r.task is None:
                     continue
                 s = self._submitters.setdefault(r.task.reply, [True, -10.0])
-                if now - s[1] < 1.0:
+                # "Alive" is trusted for a second; "gone" is looked at again before tasks are
+                # dropped for it: a master back from a long outage sets its marker again in
+                # the write that sends its next tasks.
+                if s[0] and now - s[1] < 1.0:
                     continue
                 s[1] = now
                 if r.task.reply not in stale:

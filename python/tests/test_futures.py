@@ -897,3 +897,14 @@ def test_a_result_the_manager_cannot_store_fails_its_future(make_manager):
     finally:
         w.close()
         wc.close()
+
+
+def test_a_closed_executor_whose_futures_live_leaves_no_results(pool):
+    c = pool.client
+    with Executor(c, "pool") as ex:
+        fs = ex.map("square", range(5))
+        assert [f.result(60) for f in fs] == [0, 1, 4, 9, 16]
+        mine = "pool.r.%s." % ex.id
+        assert sum(o.name.startswith(mine) for o in c.list()) == 5
+    assert fs[4].result(1) == 16  # the value stays with the future
+    assert not [o.name for o in c.list() if o.name.startswith(mine)]

@@ -255,3 +255,23 @@ SCENARIO("a result the manager cannot store fails its future with the reason",
     REQUIRE_THAT(e.remote_message(), Catch::Contains("could not be stored"));
   }
 }
+
+SCENARIO("an executor closed while its futures live leaves no results behind",
+         "[executor][recovery]") {
+  TestManager m;
+  Client c(m.address, m.authkey), wc(m.address, m.authkey);
+  Worker w(wc, "pool");
+  serve_slow(w);
+  w.start();
+  std::vector<Future<long>> kept;
+  {
+    Executor ex(c, "pool");
+    kept = ex.map<long>("square", std::vector<long>{1, 2, 3, 4});
+    for (auto& f : kept) REQUIRE(f.result(60s) > 0);
+    REQUIRE(objects_with_prefix(c, "pool.r.").size() == 4);
+  }
+  // The futures still hold their values; the manager holds nothing of the executor.
+  CHECK(kept[3].result(1s) == 16);
+  CHECK(objects_with_prefix(c, "pool.r.").empty());
+  CHECK(objects_with_prefix(c, "pool.lease.").empty());
+}

@@ -244,3 +244,25 @@ SCENARIO("a lease survives a restart and starts its grace again", "[lease][store
     }
   }
 }
+
+SCENARIO("leases that expire together are collected in one pass and never delete a lease",
+         "[lease]") {
+  Registry reg;
+  test::ManualClock clock(reg);
+  for (int i = 0; i < 50; ++i) {
+    const std::string p = "p" + std::to_string(i) + ".";
+    hold(reg, 1, p + "lease", {10, 0, {p + "*"}});  // its own name is under its pattern
+    for (int k = 0; k < 3; ++k) make<VariableObject>(reg, p + std::to_string(k));
+  }
+  hold(reg, 2, "p0.inner.lease", {10, 0, {"q.*"}});  // a live lease under p0.*
+  make<VariableObject>(reg, "q.1");
+  make<VariableObject>(reg, "kept");
+  reg.drop_session(1);
+  clock.advance(10ms);
+  clock.advance(1ms);  // one pass: every lease collects, deletes and goes (fence 0)
+  for (int i = 0; i < 50; ++i) CHECK_FALSE(exists(reg, "p" + std::to_string(i) + ".lease"));
+  CHECK(exists(reg, "p0.inner.lease"));  // another lease is not an object to delete
+  CHECK(exists(reg, "q.1"));
+  CHECK(exists(reg, "kept"));
+  CHECK(reg.object_count() == 3);
+}

@@ -359,6 +359,12 @@ void ExecutorCore::put_tasks(std::vector<Ready>& ready,
     std::lock_guard lk(mu);
     restart_found = true;
     for (auto& r : ready) sent_after_restart.push_back(r.st);
+  } else if (replies.front().status != Status::OK) {
+    // The marker could not be set: this executor's lease expired while it was away (the names
+    // are fenced). Workers drop these tasks; the collector holds the lease again and, finding
+    // the marker missing, sends every unfinished task again.
+    std::lock_guard lk(mu);
+    restart_found = true;
   }
 }
 
@@ -732,10 +738,14 @@ void ExecutorCore::stop() {
       if (auto s = w.lock()) pending.push_back(s);
     blocked_on.clear();
   }
-  std::vector<Request> cancels;
-  for (auto& s : pending)
+  std::vector<Request> cancels, removes;
+  for (auto& s : pending) {
     if (s->resolve(FutureState::CANCELLED, {}, "its executor was destroyed before it finished"))
       cancels.push_back(req::publish(task::cancel_topic(pool), s->sid));
+    // Futures that outlive the executor keep their values here; nothing fetches the stored
+    // result any more (their releases would come after this, and go nowhere).
+    if (!s->sid.empty()) removes.push_back(req::remove(task::result_var(pool, s->sid)));
+  }
   pending.clear();
   if (!reachable) return;
   try {
@@ -745,8 +755,10 @@ void ExecutorCore::stop() {
   flush_releases();
   try {
     // One round trip; any of them may be gone already (NOT_FOUND: fine).
-    client.call_many({req::remove(reply_q), req::remove(task::marker_var(pool, id)),
-                      req::remove(task::lease_name(pool, id))});
+    removes.push_back(req::remove(reply_q));
+    removes.push_back(req::remove(task::marker_var(pool, id)));
+    removes.push_back(req::remove(task::lease_name(pool, id)));
+    client.call_many(removes);
   } catch (const Error&) {
   }
 }

@@ -175,7 +175,10 @@ void WorkerCore::check_submitters(const std::vector<Reserved>& batch) {
     for (const auto& r : batch) {
       if (!r.parsed) continue;
       auto& s = submitters[r.task.reply];
-      if (now - s.checked < std::chrono::seconds(1)) continue;
+      // "Alive" is trusted for a second; "gone" is looked at again before tasks are dropped
+      // for it: a master back from a long outage sets its marker again in the write that
+      // sends its next tasks.
+      if (s.alive && now - s.checked < std::chrono::seconds(1)) continue;
       s.checked = now;
       if (std::find(stale.begin(), stale.end(), r.task.reply) == stale.end())
         stale.push_back(r.task.reply);

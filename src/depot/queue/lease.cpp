@@ -21,6 +21,7 @@ std::string LeaseObject::check(const Terms& t) {
         star == std::string::npos ? std::string_view(p) : std::string_view(p).substr(0, star);
     if (star != std::string::npos && star + 1 != p.size())
       return "lease pattern '" + p + "' has a '*' before its end; use a name or PREFIX*";
+    if (p.empty()) return "a lease pattern is empty; give an object name or PREFIX*";
     if (literal.empty())
       return "lease pattern '" + p + "' matches every object; name a prefix before the '*'";
     if (auto why = proto::check_name(literal); !why.empty())
@@ -130,6 +131,27 @@ void LeaseObject::start_sweep() {
   schedule(registry_.now() + kSweepStep);
 }
 
+void LeaseObject::collect() {
+  // One pass over the objects for every lease that expired about now (a restart, or one
+  // client's many leases, expires them together): a scan each would hold the loop for
+  // (leases x objects). Leases themselves are never deleted by another lease.
+  std::vector<LeaseObject*> group;
+  for (Object* o : registry_.fencing_objects()) {
+    if (o->type() != kType) continue;
+    auto* l = static_cast<LeaseObject*>(o);
+    if (l->phase_ == Phase::SWEEPING && !l->collected_) {
+      l->doomed_.clear();
+      group.push_back(l);
+    }
+  }
+  registry_.for_each([&](const Object& o) {
+    if (o.type() == kType) return;
+    for (LeaseObject* l : group)
+      if (l->fences(o.name())) l->doomed_.push_back(o.name());
+  });
+  for (LeaseObject* l : group) l->collected_ = true;
+}
+
 void LeaseObject::on_timer(uint64_t tag) {
   if (tag != generation_) return;  // a timer replaced since
   has_timer_ = false;
@@ -139,13 +161,7 @@ void LeaseObject::on_timer(uint64_t tag) {
     case Phase::ORPHANED:
       return start_sweep();
     case Phase::SWEEPING: {
-      if (!collected_) {
-        doomed_.clear();
-        registry_.for_each([&](const Object& o) {
-          if (&o != this && fences(o.name())) doomed_.push_back(o.name());
-        });
-        collected_ = true;
-      }
+      if (!collected_) collect();
       const size_t n = std::min(doomed_.size(), kSweepChunk);
       for (size_t i = doomed_.size() - n; i < doomed_.size(); ++i) registry_.erase(doomed_[i]);
       doomed_.resize(doomed_.size() - n);

@@ -85,7 +85,8 @@ class LeaseObject : public Object {
   void schedule(TimePoint at);
   void unschedule();
   void set_fence(bool on);
-  void start_sweep();                 // fences, and deletes from the next pass of the loop on
+  void start_sweep();  // fences, and deletes from the next pass of the loop on
+  void collect();      // fills doomed_ of every lease waiting to, in one pass over the objects
   void write_hold(Journal& j) const;  // an L_HOLD of the lease as it is
 
   Phase phase_ = Phase::HELD;

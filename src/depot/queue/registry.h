@@ -136,6 +136,7 @@ class Registry {
   // any is listed, Registry::open asks each before it makes an object.
   void fence(Object* o, bool on);
   size_t fencing() const { return fencing_.size(); }
+  const std::vector<Object*>& fencing_objects() const { return fencing_; }
 
   // Object timers (lock lease TTLs and the like): on_timer(tag) is called at `at`.
   using TimerId = std::multimap<TimePoint, std::pair<Object*, uint64_t>>::iterator;
