@@ -333,26 +333,32 @@ void handle_unsubscribe(Server& srv, Session& s, const proto::Header& h, std::st
 
 // ---------------------------------------------------------------- leases
 
-// LEASE_HOLD: str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern -> u8 found.
-bool read_lease(Reader& r, std::string_view& name, LeaseObject::Terms& t) {
-  name = r.str();
-  t.grace_ms = r.u32();
-  t.fence_ms = r.u32();
+// LEASE_HOLD: str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern -> u8 found. The
+// patterns are views into the body (the permission check reads them where they are).
+struct LeaseRequest {
+  std::string_view name;
+  uint32_t grace_ms = 0, fence_ms = 0;
+  std::vector<std::string_view> patterns;
+};
+bool read_lease(Reader& r, LeaseRequest& q) {
+  q.name = r.str();
+  q.grace_ms = r.u32();
+  q.fence_ms = r.u32();
   const uint16_t n = r.u16();
-  for (uint16_t i = 0; i < n && r.ok(); ++i) t.patterns.emplace_back(r.str());
+  for (uint16_t i = 0; i < n && r.ok(); ++i) q.patterns.push_back(r.str());
   return r.ok();
 }
 
 void handle_lease_hold(Server& srv, Session& s, const proto::Header& h, std::string_view body) {
   Reader r(body);
-  std::string_view name;
-  LeaseObject::Terms terms;
-  read_lease(r, name, terms);
+  LeaseRequest q;
+  read_lease(r, q);
   if (!body_ok(s, h, r, "str name, u32 grace_ms, u32 fence_ms, u16 n, n x str pattern")) return;
+  LeaseObject::Terms terms{q.grace_ms, q.fence_ms, {q.patterns.begin(), q.patterns.end()}};
   if (auto why = LeaseObject::check(terms); !why.empty())
-    return s.reply_error(h.id, Status::BAD_REQUEST, "lease '" + std::string(name) + "': " + why);
-  LeaseObject* lease = open_object<LeaseObject>(srv, s, h, name, [&] {
-    return std::make_unique<LeaseObject>(srv.registry(), std::string(name));
+    return s.reply_error(h.id, Status::BAD_REQUEST, "lease '" + std::string(q.name) + "': " + why);
+  LeaseObject* lease = open_object<LeaseObject>(srv, s, h, q.name, [&] {
+    return std::make_unique<LeaseObject>(srv.registry(), std::string(q.name));
   });
   if (!lease) return;
   LeaseObject::Found found{};
@@ -368,17 +374,12 @@ void handle_lease_hold(Server& srv, Session& s, const proto::Header& h, std::str
 // each (a PREFIX* pattern on every name it can match).
 bool lease_touches(std::string_view body, uint8_t perm, Touches& out) {
   Reader r(body);
-  const std::string_view name = r.str();
-  r.u32();
-  r.u32();
-  const uint16_t n = r.u16();
-  if (!r.ok() || n > LeaseObject::kMaxPatterns) return false;  // the handler says what is wrong
-  out.add(perm, name);
-  for (uint16_t i = 0; i < n; ++i) {
-    const std::string_view p = r.str();
-    if (!r.ok()) return false;
+  LeaseRequest q;
+  // Too many patterns: the handler says what is wrong.
+  if (!read_lease(r, q) || q.patterns.size() > LeaseObject::kMaxPatterns) return false;
+  out.add(perm, q.name);
+  for (const std::string_view p : q.patterns)
     out.add(static_cast<uint8_t>(auth::PERM_ADMIN), p, p.find('*') != std::string_view::npos);
-  }
   return true;
 }
 
